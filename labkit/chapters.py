@@ -1,0 +1,56 @@
+"""The workshop's chapters, in the talk's order, and the steps that prepare each.
+
+A step is ``"module:function"`` taking the Lab; steps are idempotent, so
+``lab.chapter(n)`` can run on a fresh lab or one already further along.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .lab import Lab
+
+
+@dataclass(frozen=True)
+class Chapter:
+    number: int
+    slug: str
+    title: str
+    slide: str  # the talk's section this chapter follows
+    steps: tuple[str, ...] = field(default=())
+
+    @property
+    def notebook(self) -> str:
+        return f"{self.number:02d}-{self.slug}.ipynb"
+
+    def prepare(self, lab: Lab) -> None:
+        for spec in self.steps:
+            module, _, name = spec.partition(":")
+            fn: Callable[[Lab], None] = getattr(importlib.import_module(module), name)
+            fn(lab)
+
+
+CHAPTERS: dict[int, Chapter] = {c.number: c for c in (
+    Chapter(0, "welcome", "The lab itself", "Structure"),
+    Chapter(1, "haproxy", "L4/L7 load balancing", "HA PROXY · HAPROXY on K8S"),
+    Chapter(2, "kubernetes", "Orchestration", "Kubernetes (RKE2)"),
+    Chapter(3, "gitlab-ci", "Git + CI/CD", "Continuous Integration / Deployment · Gitlab CI/CD"),
+    Chapter(4, "nexus", "Dependency cache", "Nexus"),
+    Chapter(5, "docker-harbor", "Images + registry", "Dockerizing · Harbor"),
+    Chapter(6, "argocd", "GitOps", "Argo CD"),
+    Chapter(7, "prometheus-grafana", "Metrics", "메트릭 파이프라인 · Prometheus · Grafana"),
+    Chapter(8, "efk-logging", "Logs", "로그 파이프라인 · Elasticsearch · Fluentbit · Kibana"),
+    Chapter(9, "istio-jaeger-kiali", "Mesh + tracing", "트레이싱 · Istio · Jaeger · Kiali"),
+    Chapter(10, "end-to-end", "The whole platform", "MSA Full Stack Demo"),
+)}
+
+
+def chapter(number: int) -> Chapter:
+    try:
+        return CHAPTERS[number]
+    except KeyError:
+        raise ValueError(f"no chapter {number}: chapters are {min(CHAPTERS)}..{max(CHAPTERS)}") from None

@@ -1,0 +1,210 @@
+"""The ``labkit`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import control
+from .backends import resolve_backend
+from .core.paths import LabPaths
+
+app = typer.Typer(help="MSA Lab: start, inspect and reset the workshop lab.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+notebooks_app = typer.Typer(help="Run the workshop notebooks.")
+app.add_typer(notebooks_app, name="notebooks")
+console = Console(stderr=True)
+out = Console()
+
+Backend = Annotated[str | None, typer.Option("--backend", "-b", help="sim (default) or kind")]
+
+
+def _paths() -> LabPaths:
+    return LabPaths.resolve()
+
+
+@contextmanager
+def _step(title: str) -> Iterator[control.Progress]:
+    """A spinner showing the current step of something slow; errors become a clean exit."""
+    with console.status(title) as status:
+        def progress(msg: str) -> None:
+            status.update(f"{title}: {msg}")
+        try:
+            yield progress
+        except (control.LabError, ValueError) as err:
+            status.stop()
+            console.print(f"[red]error:[/red] {err}")
+            raise typer.Exit(1) from None
+
+
+@app.command()
+def up(backend: Backend = None,
+       jupyter: Annotated[bool | None, typer.Option(
+           "--jupyter/--no-jupyter", help="also serve the notebooks with JupyterLab")] = None) -> None:
+    """Start the lab and return when it is ready (idempotent)."""
+    paths = _paths()
+    start = time.perf_counter()
+    with _step("labkit up") as progress:
+        ep = control.up(paths, backend=resolve_backend(backend, paths), jupyter=jupyter,
+                        progress=progress)
+    console.print(f"[green]lab ready[/green] ({ep['backend']}, {time.perf_counter() - start:.1f} s) "
+                  f"home {paths.home}")
+    for name, comp in ep.get("components", {}).items():
+        console.print(f"  {name:<16} {comp.get('url', '')}")
+    console.print('Next: eval "$(labkit env)" to use kubectl with this lab.')
+
+
+@app.command()
+def down() -> None:
+    """Stop the lab and every process it started."""
+    with _step("labkit down") as progress:
+        was = control.down(_paths(), progress=progress)
+    console.print("lab stopped" if was else "the lab was not running")
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """Every component, its endpoint and its health (exit 1 if down or unhealthy)."""
+    paths = _paths()
+    ep = control.endpoints(paths)
+    data = control.call(paths, "GET", "/v1/status") if ep else {"components": []}
+    healthy = bool(ep) and all(c["healthy"] for c in data["components"])
+    if as_json:
+        out.print_json(json.dumps({"running": bool(ep), "healthy": healthy, "home": str(paths.home),
+                                   "backend": (ep or {}).get("backend"), **data}))
+    elif not ep:
+        console.print(f"the lab in {paths.home} is [red]down[/red]: start it with `labkit up`")
+    else:
+        table = Table(title=f"lab ({ep['backend']}) — {paths.home}")
+        for col in ("component", "endpoint", "health"):
+            table.add_column(col)
+        for c in data["components"]:
+            mark = "[green]ok[/green]" if c["healthy"] else f"[red]{c['detail'] or 'down'}[/red]"
+            table.add_row(c["name"], c["url"] or "", mark)
+        out.print(table)
+    raise typer.Exit(0 if healthy else 1)
+
+
+@app.command()
+def env() -> None:
+    """Shell exports for this lab: eval "$(labkit env)"."""
+    paths = _paths()
+    exports = {
+        "LABKIT_HOME": str(paths.home),
+        "KUBECONFIG": str(paths.kubeconfig),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    for key, value in exports.items():
+        print(f"export {key}={shlex.quote(value)}")
+
+
+@app.command()
+def reset(chapter: Annotated[int | None, typer.Option(
+        help="then bring the lab to this chapter's start")] = None) -> None:
+    """Forget the lab's state and start it fresh (learner progress is kept)."""
+    paths = _paths()
+    with _step("labkit reset") as progress:
+        control.reset(paths, progress=progress)
+        control.up(paths, progress=progress)
+        if chapter is not None:
+            from .lab import Lab
+
+            progress(f"preparing chapter {chapter}")
+            Lab.connect().chapter(chapter)
+    console.print("lab reset" + (f" to chapter {chapter}" if chapter is not None else ""))
+
+
+@app.command()
+def logs(component: str, follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+         lines: Annotated[int, typer.Option("--tail", "-n")] = 50) -> None:
+    """Show a component's log (daemon, kube-apiserver, jupyterlab, …)."""
+    path = _paths().logs / f"{component}.log"
+    if not path.exists():
+        known = sorted(p.stem for p in _paths().logs.glob("*.log"))
+        console.print(f"[red]no log for {component!r}[/red]; logs exist for: {', '.join(known) or 'none'}")
+        raise typer.Exit(1)
+    with path.open(errors="replace") as f:
+        for line in f.readlines()[-lines:]:
+            out.print(line.rstrip("\n"), markup=False, highlight=False)
+        while follow:
+            line = f.readline()
+            if line:
+                out.print(line.rstrip("\n"), markup=False, highlight=False)
+            else:
+                time.sleep(0.2)
+
+
+@app.command()
+def doctor(backend: Backend = None) -> None:
+    """Pre-flight checks, each failure with its fix."""
+    from .doctor import run_checks
+
+    results = run_checks(resolve_backend(backend, _paths()), _paths())
+    table = Table(title="labkit doctor")
+    for col in ("check", "result", "detail / fix"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r.name, "[green]ok[/green]" if r.ok else "[red]FAIL[/red]",
+                      r.detail if r.ok else f"{r.detail}\n[yellow]fix:[/yellow] {r.fix}")
+    out.print(table)
+    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+
+
+@app.command()
+def progress(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Learner check results per chapter (what an instructor looks at)."""
+    from .chapters import CHAPTERS
+    from .checks import Progress
+
+    prog = Progress(_paths())
+    if as_json:
+        out.print_json(json.dumps({"chapters": prog.summary(), "checks": prog.latest()}))
+        return
+    table = Table(title="workshop progress")
+    for col in ("chapter", "passed", "failed", "failing checks", "last activity"):
+        table.add_column(col)
+    failing: dict[int, list[str]] = {}
+    for r in prog.latest():
+        if not r["passed"]:
+            failing.setdefault(r["chapter"], []).append(r["name"])
+    for s in prog.summary():
+        ch = CHAPTERS.get(s["chapter"])
+        table.add_row(f"{s['chapter']:02d} {ch.slug if ch else ''}", str(s["passed"]), str(s["failed"]),
+                      ", ".join(failing.get(s["chapter"], [])),
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(s["last"])))
+    out.print(table)
+
+
+@notebooks_app.command("run")
+def notebooks_run(names: Annotated[list[str] | None, typer.Argument(
+                      help="notebooks (e.g. 00 or 00-welcome); default all")] = None,
+                  backend: Backend = None,
+                  out_dir: Annotated[Path, typer.Option("--out")] = Path("out/notebooks")) -> None:
+    """Execute notebooks in order with papermill; a summary table; exit 1 on any failure."""
+    from .notebooks import run_notebooks
+
+    results = run_notebooks(names or [], backend=resolve_backend(backend, _paths()), out_dir=out_dir,
+                            progress=lambda msg: console.print(msg))
+    table = Table(title="notebooks")
+    for col in ("notebook", "seconds", "checks passed", "checks failed", "result"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r.name, f"{r.seconds:.1f}", str(r.passed), str(r.failed),
+                      "[green]ok[/green]" if r.ok else f"[red]{r.error or 'failed'}[/red]")
+    out.print(table)
+    raise typer.Exit(0 if results and all(r.ok for r in results) else 1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,160 @@
+"""HTTP serving for emulators: loopback listeners, auth, size limits, error shapes, access logs."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from .errors import ApiError
+from .network import is_loopback
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ErrorRenderer = Callable[[web.Request, ApiError], web.StreamResponse]
+
+DEFAULT_MAX_BODY = 3 * 1024 * 1024  # the Kubernetes API server's request limit
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
+                  content_type: str = "application/json") -> web.Response:
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        headers=headers,
+        content_type=content_type,
+    )
+
+
+def plain_error(request: web.Request, err: ApiError) -> web.StreamResponse:
+    """Default renderer: ``{"error": reason, "message": ...}``."""
+    return json_response({"error": err.reason, "message": err.message, **err.details},
+                         err.status, err.headers)
+
+
+@dataclass
+class Credentials:
+    """Who may call an API: bearer tokens and/or basic-auth users."""
+
+    tokens: dict[str, str]  # token -> user name
+    users: dict[str, str]  # user name -> password
+    realm: str = "labkit"
+
+    def user(self, header: str | None) -> str | None:
+        """The authenticated user for an Authorization header, or None."""
+        if not header:
+            return None
+        scheme, _, value = header.partition(" ")
+        scheme = scheme.lower()
+        if scheme == "bearer":
+            for token, user in self.tokens.items():
+                if hmac.compare_digest(token.encode(), value.strip().encode()):
+                    return user
+        elif scheme == "basic":
+            try:
+                name, _, password = base64.b64decode(value.strip()).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return None
+            expected = self.users.get(name)
+            if expected is not None and hmac.compare_digest(expected.encode(), password.encode()):
+                return name
+        return None
+
+
+def api_app(
+    component: str,
+    render_error: ErrorRenderer = plain_error,
+    credentials: Credentials | None = None,
+    public: Callable[[web.Request], bool] = lambda r: False,
+    max_body: int = DEFAULT_MAX_BODY,
+    logger: logging.Logger | None = None,
+) -> web.Application:
+    """An aiohttp application with the plumbing every emulator shares.
+
+    Every ApiError (and aiohttp's own HTTP errors) is rendered in the
+    component's error shape; requests without valid credentials get 401,
+    except those ``public`` lets through; ``request["user"]`` names the caller.
+    """
+    log = logger or logging.getLogger(f"labkit.{component}")
+
+    @web.middleware
+    async def plumbing(request: web.Request, handler: Handler) -> web.StreamResponse:
+        start = time.perf_counter()
+        try:
+            if request.content_length is not None and request.content_length > max_body:
+                raise ApiError(413, "RequestEntityTooLarge",
+                               f"request entity too large: limit is {max_body} bytes")
+            request["user"] = None
+            if credentials is not None:
+                request["user"] = credentials.user(request.headers.get("Authorization"))
+                if request["user"] is None and not public(request):
+                    raise ApiError(401, "Unauthorized", "Unauthorized",
+                                   headers={"WWW-Authenticate": f'Basic realm="{credentials.realm}"'})
+            response = await handler(request)
+        except ApiError as err:
+            response = render_error(request, err)
+        except web.HTTPRequestEntityTooLarge:
+            response = render_error(request, ApiError(
+                413, "RequestEntityTooLarge", f"request entity too large: limit is {max_body} bytes"))
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = render_error(request, ApiError(exc.status, exc.reason, exc.text or exc.reason))
+        except Exception as exc:  # a bug in an emulator: answer 500 in shape, keep serving
+            log.exception("internal error on %s %s", request.method, request.path_qs)
+            response = render_error(request, ApiError(500, "InternalError", f"internal error: {exc!r}"))
+        log.info(json.dumps({
+            "method": request.method, "path": request.path_qs, "status": response.status,
+            "ms": round((time.perf_counter() - start) * 1000, 2), "user": request.get("user"),
+        }))
+        return response
+
+    return web.Application(middlewares=[plumbing], client_max_size=max_body)
+
+
+class Listeners:
+    """Serves one aiohttp application on one or more loopback (host, port) pairs."""
+
+    def __init__(self, app: web.Application, addresses: list[tuple[str, int]],
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        for host, _ in addresses:
+            if not is_loopback(host):
+                raise ValueError(f"refusing to listen on non-loopback address {host}")
+        self.app = app
+        self.addresses = addresses
+        self.ssl_context = ssl_context
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._sites: list[web.TCPSite] = []
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        for host, port in self.addresses:
+            site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context,
+                               reuse_address=True, shutdown_timeout=1.0)
+            await site.start()
+            self._sites.append(site)
+
+    async def stop_one(self, index: int) -> None:
+        """Stop a single listener (e.g. one of several API servers)."""
+        await self._sites[index].stop()
+
+    async def start_one(self, index: int) -> None:
+        host, port = self.addresses[index]
+        site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context,
+                           reuse_address=True, shutdown_timeout=1.0)
+        await site.start()
+        self._sites[index] = site
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    def urls(self) -> list[str]:
+        scheme = "https" if self.ssl_context else "http"
+        return [f"{scheme}://{h}:{p}" for h, p in self.addresses]

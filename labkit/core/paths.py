@@ -1,0 +1,77 @@
+"""Where a lab keeps its files: everything lives under one home folder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+
+def default_home() -> Path:
+    """The lab home: ``$LABKIT_HOME`` or ``<user data dir>/labkit/default``."""
+    env = os.environ.get("LABKIT_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(platformdirs.user_data_dir("labkit")) / "default"
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    """The named files and folders of one lab home."""
+
+    home: Path
+
+    @classmethod
+    def resolve(cls, home: str | os.PathLike[str] | None = None) -> LabPaths:
+        return cls(Path(home).expanduser().resolve() if home else default_home())
+
+    @property
+    def endpoints(self) -> Path:
+        """Written by the backend once the lab is ready: where everything listens."""
+        return self.home / "endpoints.json"
+
+    @property
+    def state(self) -> Path:
+        """Component state (stores, blobs); wiped by ``labkit reset``."""
+        return self.home / "state"
+
+    @property
+    def secrets(self) -> Path:
+        return self.home / "secrets.json"
+
+    @property
+    def network(self) -> Path:
+        return self.home / "network.json"
+
+    @property
+    def tls(self) -> Path:
+        return self.home / "tls"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def progress(self) -> Path:
+        """Learner check results; kept across resets."""
+        return self.home / "progress.sqlite"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.home / "kubeconfig"
+
+    @property
+    def lock(self) -> Path:
+        return self.home / "daemon.lock"
+
+    @property
+    def children(self) -> Path:
+        """Pids of the processes the daemon started, for cleanup after a crash."""
+        return self.home / "children.json"
+
+    def ensure(self) -> LabPaths:
+        for d in (self.home, self.state, self.logs, self.tls):
+            d.mkdir(parents=True, exist_ok=True)
+        return self

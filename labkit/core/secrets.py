@@ -1,0 +1,23 @@
+"""Credentials a lab generates once and keeps in its home (mode 0600)."""
+
+from __future__ import annotations
+
+import secrets as _secrets
+from pathlib import Path
+
+from .files import read_json, write_json
+
+
+class Secrets:
+    """Named random tokens and passwords, stable across daemon restarts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._values: dict[str, str] = read_json(path, {}) or {}
+
+    def get(self, name: str, nbytes: int = 24) -> str:
+        """The secret called ``name``, created on first use."""
+        if name not in self._values:
+            self._values[name] = _secrets.token_urlsafe(nbytes)
+            write_json(self.path, self._values, mode=0o600)
+        return self._values[name]

@@ -1,0 +1,105 @@
+"""The Lab facade notebooks use: endpoints, chapters, checks and progress."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import control
+from .backends import resolve_backend
+from .chapters import chapter as _chapter
+from .checks import CheckFailed, Progress, interactive, show
+from .core.files import read_json, write_json
+from .core.paths import LabPaths
+
+
+class Lab:
+    """A connection to one running lab (sim or kind), found through its home folder."""
+
+    def __init__(self, paths: LabPaths, backend: str, endpoints: dict[str, Any]) -> None:
+        self.paths = paths
+        self.backend = backend
+        self.endpoints = endpoints
+
+    @classmethod
+    def connect(cls, backend: str | None = None, home: str | os.PathLike[str] | None = None,
+                start: bool = True) -> Lab:
+        """Connect to the lab in ``home`` (default ``$LABKIT_HOME``), starting it if needed."""
+        paths = LabPaths.resolve(home)
+        name = resolve_backend(backend, paths)
+        ep = control.endpoints(paths)
+        if ep and ep.get("backend") != name:
+            raise control.LabError(
+                f"this lab home runs the {ep.get('backend')} backend, not {name}: "
+                f"`labkit down` first, or use another LABKIT_HOME")
+        if not ep:
+            if not start:
+                raise control.LabError("the lab is not running: start it with `labkit up`")
+            ep = control.up(paths, backend=name)
+        return cls(paths, name, ep)
+
+    def __repr__(self) -> str:
+        return f"<Lab {self.backend} at {self.paths.home}>"
+
+    # -- where things are -------------------------------------------------
+    def refresh(self) -> Lab:
+        self.endpoints = control.endpoints(self.paths) or self.endpoints
+        return self
+
+    @property
+    def kubeconfig(self) -> str:
+        """Path of the lab's kubeconfig (admin credentials)."""
+        return self.endpoints["kubeconfig"]
+
+    def url(self, name: str) -> str:
+        """The URL of component ``name`` (e.g. ``"kube-apiserver"``)."""
+        comps = self.endpoints.get("components", {})
+        if name not in comps:
+            raise KeyError(f"no component {name!r} in this lab; there are: {', '.join(sorted(comps))}")
+        return comps[name]["url"]
+
+    def status(self) -> pd.DataFrame:
+        """Every component with its endpoint and health, as a DataFrame."""
+        data = control.call(self.paths, "GET", "/v1/status")
+        df = pd.DataFrame(data["components"], columns=["name", "title", "url", "healthy", "detail"])
+        return df.set_index("name")
+
+    # -- chapters and checks ----------------------------------------------
+    @property
+    def current_chapter(self) -> int:
+        return int((read_json(self.paths.home / "chapter.json", {}) or {}).get("chapter", 0))
+
+    def chapter(self, number: int) -> Lab:
+        """Bring the lab (idempotently) to chapter ``number``'s starting state."""
+        ch = _chapter(number)
+        ch.prepare(self)
+        write_json(self.paths.home / "chapter.json", {"chapter": number})
+        return self
+
+    def check(self, name: str, condition: Any, hint: str = "") -> bool:
+        """A learner check: shows pass/fail with the hint, records it, raises when not interactive."""
+        passed = bool(condition)
+        Progress(self.paths).record(self.current_chapter, name, passed, hint)
+        show(name, passed, hint)
+        if not passed and not interactive():
+            raise CheckFailed(f"check failed: {name}" + (f" — hint: {hint}" if hint else ""))
+        return passed
+
+    def progress(self) -> pd.DataFrame:
+        """The latest result of every recorded check."""
+        rows = Progress(self.paths).latest()
+        df = pd.DataFrame(rows, columns=["chapter", "name", "passed", "hint", "at", "attempts"])
+        df["passed"] = df["passed"].astype(bool)
+        df["at"] = pd.to_datetime(df["at"], unit="s")
+        return df
+
+    # -- clients ------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """Environment for tools run from a notebook (kubectl on PATH, KUBECONFIG)."""
+        bin_dir = str(Path(sys.executable).parent)
+        return {**os.environ, "KUBECONFIG": self.kubeconfig, "LABKIT_HOME": str(self.paths.home),
+                "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}

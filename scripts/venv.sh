@@ -1,0 +1,16 @@
+# Sourced by the two entry scripts: makes .venv with labkit and its test tools installed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY="${PYTHON:-python3}"
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "labkit needs Python 3.11 or newer (found $("$PY" --version 2>&1))" >&2; exit 1; }
+if [ ! -x "$ROOT/.venv/bin/python" ]; then
+  "$PY" -m venv "$ROOT/.venv"
+fi
+stamp="$ROOT/.venv/.labkit-installed"
+if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+  "$ROOT/.venv/bin/python" -m pip install --quiet --upgrade pip
+  "$ROOT/.venv/bin/python" -m pip install --quiet -e "$ROOT[dev]"
+  touch "$stamp"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"

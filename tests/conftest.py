@@ -1,0 +1,64 @@
+"""Fixtures: labs in temporary homes, always stopped afterwards."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labkit import control
+from labkit.core.paths import LabPaths
+from labkit.lab import Lab
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def lab_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabPaths]:
+    """A fresh, empty lab home selected through LABKIT_HOME; its lab is stopped afterwards."""
+    paths = LabPaths.resolve(tmp_path / "home")
+    monkeypatch.setenv("LABKIT_HOME", str(paths.home))
+    yield paths
+    control.down(paths)
+
+
+@pytest.fixture
+def lab(lab_paths: LabPaths) -> Lab:
+    """A running sim lab in a fresh home."""
+    return Lab.connect(home=lab_paths.home)
+
+
+@pytest.fixture(scope="session")
+def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """One sim lab for the tests that only read or create uniquely named things."""
+    paths = LabPaths.resolve(tmp_path_factory.mktemp("shared") / "home")
+    yield Lab.connect(home=paths.home)
+    control.down(paths)
+
+
+def labkit(*args: str, home: LabPaths | None = None, check: bool = True,
+           timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the ``labkit`` command as a user would."""
+    env = None
+    if home is not None:
+        import os
+
+        env = {**os.environ, "LABKIT_HOME": str(home.home)}
+    res = subprocess.run([str(BIN / "labkit"), *args], capture_output=True, text=True, env=env,
+                         timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"labkit {' '.join(args)} exited {res.returncode}:\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+def kubectl(lab: Lab, *args: str, check: bool = True, timeout: float = 60,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the lab's kubectl (from PyPI, in this venv) against ``lab``."""
+    res = subprocess.run([str(BIN / "kubectl"), *args], capture_output=True, text=True,
+                         env=lab.env(), timeout=timeout, input=input)
+    if check and res.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} exited {res.returncode}:\n{res.stdout}\n{res.stderr}")
+    return res

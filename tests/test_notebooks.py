@@ -1,0 +1,40 @@
+"""Notebook hygiene, and the papermill runner instructors and CI use."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit.core.paths import LabPaths
+
+from .conftest import labkit
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stored_clean_with_parameters(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), \
+        "store notebooks without outputs"
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and params[0] is code[0], "the first code cell is the `parameters` cell"
+    assert "backend =" in params[0].source and "live =" in params[0].source
+    assert "lab.chapter(" in code[1].source, "then one call brings the lab to the chapter's start"
+    assert any("lab.check(" in c.source for c in code[-2:]), "the notebook ends with a check"
+
+
+def test_notebooks_run_executes_and_summarises(lab_paths: LabPaths, tmp_path: Path) -> None:
+    out = tmp_path / "executed"
+    res = labkit("notebooks", "run", "00", "--out", str(out), home=lab_paths, timeout=300)
+    assert "00-welcome" in res.stdout and "ok" in res.stdout
+    executed = nbformat.read(out / "00-welcome.ipynb", as_version=4)
+    assert any(o.get("output_type") == "display_data" for c in executed.cells for o in c.get("outputs", []))
+    data = json.loads(labkit("progress", "--json", home=lab_paths).stdout)
+    assert data["chapters"][0]["chapter"] == 0 and data["chapters"][0]["failed"] == 0
+    bad = labkit("notebooks", "run", "99", "--out", str(out), home=lab_paths, check=False)
+    assert bad.returncode != 0
