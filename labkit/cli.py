@@ -78,7 +78,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
     """Every component, its endpoint and its health (exit 1 if down or unhealthy)."""
     paths = _paths()
     ep = control.endpoints(paths)
-    data = control.call(paths, "GET", "/v1/status") if ep else {"components": []}
+    data = {"components": control.status(paths) if ep else []}
     healthy = bool(ep) and all(c["healthy"] for c in data["components"])
     if as_json:
         out.print_json(json.dumps({"running": bool(ep), "healthy": healthy, "home": str(paths.home),

@@ -45,8 +45,12 @@ def daemon_pid(paths: LabPaths) -> int | None:
 
 def endpoints(paths: LabPaths) -> dict[str, Any] | None:
     """The running lab's endpoints, or None when it is not up and ready."""
-    pid = daemon_pid(paths)
     data = read_json(paths.endpoints)
+    if data and data.get("backend") == "kind":
+        from .backends import kind
+
+        return kind.endpoints(paths)
+    pid = daemon_pid(paths)
     if pid is None or not data or data.get("pid") != pid:
         return None
     return data
@@ -116,6 +120,18 @@ def call(paths: LabPaths, method: str, path: str, body: Any = None, timeout: flo
     )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read() or b"null")
+
+
+def status(paths: LabPaths) -> list[dict[str, Any]]:
+    """Every component of the running lab: name, title, url, healthy, detail."""
+    ep = endpoints(paths)
+    if not ep:
+        raise LabError("the lab is not running: start it with `labkit up`")
+    if ep["backend"] == "kind":
+        from .backends import kind
+
+        return kind.status(paths)
+    return call(paths, "GET", "/v1/status")["components"]
 
 
 def down(paths: LabPaths, timeout: float = 20.0, progress: Progress = lambda s: None) -> bool:

@@ -64,8 +64,7 @@ class Lab:
 
     def status(self) -> pd.DataFrame:
         """Every component with its endpoint and health, as a DataFrame."""
-        data = control.call(self.paths, "GET", "/v1/status")
-        df = pd.DataFrame(data["components"], columns=["name", "title", "url", "healthy", "detail"])
+        df = pd.DataFrame(control.status(self.paths), columns=["name", "title", "url", "healthy", "detail"])
         return df.set_index("name")
 
     # -- chapters and checks ----------------------------------------------

@@ -47,9 +47,9 @@ def test_listeners_refuse_non_loopback_and_enforce_auth_and_size(tmp_path: Path)
     app = api_app("t", credentials=Credentials({"tok": "u"}, {}), max_body=10)
 
     async def hello(request):  # type: ignore[no-untyped-def]
-        from labkit.core.http import json_response
+        from labkit.core.http import USER, json_response
 
-        return json_response({"user": request["user"]})
+        return json_response({"user": request[USER]})
 
     app.router.add_route("*", "/", hello)
     with pytest.raises(ValueError):

@@ -25,3 +25,11 @@ def up(paths: LabPaths, progress: Callable[[str], None]) -> dict[str, Any]:
 
 def down(paths: LabPaths, progress: Callable[[str], None]) -> bool:
     raise _not_yet()
+
+
+def endpoints(paths: LabPaths) -> dict[str, Any] | None:
+    return None
+
+
+def status(paths: LabPaths) -> list[dict[str, Any]]:
+    raise _not_yet()

@@ -21,6 +21,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorRenderer = Callable[[web.Request, ApiError], web.StreamResponse]
 
 DEFAULT_MAX_BODY = 3 * 1024 * 1024  # the Kubernetes API server's request limit
+USER = web.RequestKey("user", object)  # request[USER]: the authenticated caller, or None
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
@@ -80,7 +81,7 @@ def api_app(
 
     Every ApiError (and aiohttp's own HTTP errors) is rendered in the
     component's error shape; requests without valid credentials get 401,
-    except those ``public`` lets through; ``request["user"]`` names the caller.
+    except those ``public`` lets through; ``request[USER]`` names the caller.
     """
     log = logger or logging.getLogger(f"labkit.{component}")
 
@@ -91,10 +92,10 @@ def api_app(
             if request.content_length is not None and request.content_length > max_body:
                 raise ApiError(413, "RequestEntityTooLarge",
                                f"request entity too large: limit is {max_body} bytes")
-            request["user"] = None
+            request[USER] = None
             if credentials is not None:
-                request["user"] = credentials.user(request.headers.get("Authorization"))
-                if request["user"] is None and not public(request):
+                request[USER] = credentials.user(request.headers.get("Authorization"))
+                if request[USER] is None and not public(request):
                     raise ApiError(401, "Unauthorized", "Unauthorized",
                                    headers={"WWW-Authenticate": f'Basic realm="{credentials.realm}"'})
             response = await handler(request)
@@ -112,7 +113,7 @@ def api_app(
             response = render_error(request, ApiError(500, "InternalError", f"internal error: {exc!r}"))
         log.info(json.dumps({
             "method": request.method, "path": request.path_qs, "status": response.status,
-            "ms": round((time.perf_counter() - start) * 1000, 2), "user": request.get("user"),
+            "ms": round((time.perf_counter() - start) * 1000, 2), "user": request.get(USER),
         }))
         return response
 
@@ -130,14 +131,14 @@ class Listeners:
         self.app = app
         self.addresses = addresses
         self.ssl_context = ssl_context
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         self._sites: list[web.TCPSite] = []
 
     async def start(self) -> None:
         await self._runner.setup()
         for host, port in self.addresses:
             site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context,
-                               reuse_address=True, shutdown_timeout=1.0)
+                               reuse_address=True)
             await site.start()
             self._sites.append(site)
 
@@ -148,7 +149,7 @@ class Listeners:
     async def start_one(self, index: int) -> None:
         host, port = self.addresses[index]
         site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context,
-                           reuse_address=True, shutdown_timeout=1.0)
+                           reuse_address=True)
         await site.start()
         self._sites[index] = site
 
