@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from .backends.sim import CONTROL_TOKEN, settings_path
+from .backends import CONTROL_TOKEN, settings_path
 from .core.files import read_json, write_json
 from .core.paths import LabPaths
 from .core.procs import kill_group

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from ..core.files import read_json
 from ..core.paths import LabPaths
 
 BACKENDS = ("sim", "kind")
+CONTROL_TOKEN = "control-token"  # name of the secret guarding the sim daemon's control API
+
+
+def settings_path(paths: LabPaths) -> Path:
+    """Lab settings chosen with ``labkit up`` options (e.g. whether JupyterLab runs)."""
+    return paths.home / "settings.json"
 
 
 def resolve_backend(requested: str | None, paths: LabPaths) -> str:

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from typing import IO, Any
+from typing import IO
 
 from aiohttp import web
 
@@ -27,6 +27,7 @@ from ..core.paths import LabPaths
 from ..core.procs import Supervisor
 from ..core.secrets import Secrets
 from ..core.tls import LabCA
+from . import CONTROL_TOKEN, settings_path
 
 # Started in this order; later issues append their components here.
 COMPONENTS = [
@@ -36,16 +37,11 @@ COMPONENTS = [
 OPTIONAL = {
     "jupyter": "labkit.jupyter:JupyterLab",
 }
-CONTROL_TOKEN = "control-token"  # name of the secret guarding the control API
 
 
 def _load(spec: str) -> Component:
     module, _, cls = spec.partition(":")
     return getattr(importlib.import_module(module), cls)()
-
-
-def settings_path(paths: LabPaths) -> Any:
-    return paths.home / "settings.json"
 
 
 class Daemon:

@@ -1,0 +1,130 @@
+"""The resource types the API server serves: built-ins plus every established CRD."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ALL_VERBS
+    crd: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def group_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def qualified(self) -> str:
+        """``deployments.apps`` — how error messages name the resource."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def key(self) -> str:
+        """Storage key: one per group and plural (the version is only a view)."""
+        return f"{self.group}/{self.plural}"
+
+
+def _r(gv: str, kind: str, plural: str, namespaced: bool = True, short: tuple[str, ...] = (),
+       sub: tuple[str, ...] = (), cats: tuple[str, ...] = ("all",)) -> ResourceType:
+    group, _, version = gv.rpartition("/")
+    return ResourceType(group, version, kind, plural, namespaced, short, sub, cats)
+
+
+BUILTINS: tuple[ResourceType, ...] = (
+    _r("v1", "Namespace", "namespaces", False, ("ns",), ("status", "finalize"), ()),
+    _r("v1", "Pod", "pods", True, ("po",), ("status", "log", "binding", "eviction")),
+    _r("v1", "Service", "services", True, ("svc",), ("status",)),
+    _r("v1", "Endpoints", "endpoints", True, ("ep",), (), ()),
+    _r("v1", "ConfigMap", "configmaps", True, ("cm",), (), ()),
+    _r("v1", "Secret", "secrets", True, (), (), ()),
+    _r("v1", "ServiceAccount", "serviceaccounts", True, ("sa",), (), ()),
+    _r("v1", "Event", "events", True, ("ev",), (), ()),
+    _r("v1", "Node", "nodes", False, ("no",), ("status",), ()),
+    _r("apps/v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale")),
+    _r("apps/v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale")),
+    _r("apps/v1", "DaemonSet", "daemonsets", True, ("ds",), ("status",)),
+    _r("apps/v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale")),
+    _r("apps/v1", "ControllerRevision", "controllerrevisions", True, (), (), ()),
+    _r("batch/v1", "Job", "jobs", True, (), ("status",)),
+    _r("discovery.k8s.io/v1", "EndpointSlice", "endpointslices", True, (), (), ()),
+    _r("networking.k8s.io/v1", "Ingress", "ingresses", True, ("ing",), ("status",), ()),
+    _r("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", False,
+       ("crd", "crds"), ("status",), ("api-extensions",)),
+)
+# Read-only by design in the lab: metrics come from the kubelets.
+METRICS = (
+    _r("metrics.k8s.io/v1beta1", "PodMetrics", "pods", True, (), (), ()),
+    _r("metrics.k8s.io/v1beta1", "NodeMetrics", "nodes", False, (), (), ()),
+)
+
+
+def from_crd(crd: dict[str, Any]) -> list[ResourceType]:
+    """The resource types a CustomResourceDefinition serves (one per served version)."""
+    spec = crd["spec"]
+    names = spec["names"]
+    out = []
+    for v in spec.get("versions", []):
+        if not v.get("served", True):
+            continue
+        sub = tuple(s for s in ("status", "scale") if s in (v.get("subresources") or {}))
+        out.append(ResourceType(
+            spec["group"], v["name"], names["kind"], names["plural"], spec.get("scope") == "Namespaced",
+            tuple(names.get("shortNames", [])), sub, tuple(names.get("categories", [])), crd=crd))
+    return out
+
+
+class Registry:
+    """Looks resource types up by group/version/plural; CRDs are added and removed live."""
+
+    def __init__(self) -> None:
+        self._custom: dict[str, list[ResourceType]] = {}
+
+    def all(self) -> list[ResourceType]:
+        return [*BUILTINS, *(r for rs in self._custom.values() for r in rs)]
+
+    def set_crds(self, crds: list[dict[str, Any]]) -> None:
+        self._custom = {c["metadata"]["name"]: from_crd(c) for c in crds if _established(c)}
+
+    def crds(self) -> list[dict[str, Any]]:
+        return [rs[0].crd for rs in self._custom.values() if rs and rs[0].crd]
+
+    def find(self, group: str, version: str, plural: str) -> ResourceType | None:
+        for r in self.all():
+            if r.group == group and r.version == version and r.plural == plural:
+                return r
+        return None
+
+    def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
+        group, _, version = api_version.rpartition("/")
+        for r in self.all():
+            if r.group == group and r.version == version and r.kind == kind:
+                return r
+        return None
+
+    def group_versions(self) -> dict[str, list[str]]:
+        """Non-core groups and their versions, in discovery order."""
+        out: dict[str, list[str]] = {}
+        for r in self.all():
+            if r.group and r.version not in out.setdefault(r.group, []):
+                out[r.group].append(r.version)
+        return out
+
+
+def _established(crd: dict[str, Any]) -> bool:
+    return crd.get("metadata", {}).get("deletionTimestamp") is None

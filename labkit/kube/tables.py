@@ -1,0 +1,253 @@
+"""Server-side printing: the Table responses ``kubectl get`` shows, with the real columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from .resources import ResourceType
+
+Obj = dict[str, Any]
+Column = tuple[str, str, int, Callable[[Obj], Any]]  # name, type, priority, cell
+
+
+def human_duration(seconds: float) -> str:
+    """kubectl's HumanDuration: 45s, 2m30s, 3h, 5d, …"""
+    s = int(max(seconds, 0))
+    m, h = s // 60, s // 3600
+    if s < 120:
+        return f"{s}s"
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    if h < 24 * 8:
+        return f"{h // 24}d{h % 24}h" if h % 24 else f"{h // 24}d"
+    if h < 24 * 365 * 2:
+        return f"{h // 24}d"
+    return f"{h // (24 * 365)}y"
+
+
+def _since(ts: str | None) -> str:
+    if not ts:
+        return "<unknown>"
+    then = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return human_duration((dt.datetime.now(dt.UTC) - then).total_seconds())
+
+
+def _age(o: Obj) -> str:
+    return _since(o["metadata"].get("creationTimestamp"))
+
+
+def _g(o: Obj, path: str, default: Any = None) -> Any:
+    cur: Any = o
+    for p in path.split("."):
+        if not isinstance(cur, dict):
+            return default
+        cur = cur.get(p)
+    return default if cur is None else cur
+
+
+def _selector(sel: dict[str, Any] | None) -> str:
+    if not sel:
+        return "<none>"
+    parts = [f"{k}={v}" for k, v in (sel.get("matchLabels") or {}).items()]
+    for e in sel.get("matchExpressions") or []:
+        parts.append(f"{e['key']} {e['operator'].lower()} ({','.join(e.get('values', []))})")
+    return ",".join(parts) or "<none>"
+
+
+def _containers(o: Obj, field: str) -> str:
+    return ",".join(c.get(field, "") for c in _g(o, "spec.template.spec.containers", []))
+
+
+def pod_status(o: Obj) -> str:
+    """The STATUS column: the waiting/terminated reason of a container, else the phase."""
+    if _g(o, "metadata.deletionTimestamp"):
+        return "Terminating"
+    reason = _g(o, "status.reason") or _g(o, "status.phase", "Pending")
+    for cs in _g(o, "status.initContainerStatuses", []):
+        state = cs.get("state", {})
+        if "terminated" in state and state["terminated"].get("exitCode", 0) != 0:
+            return f"Init:{state['terminated'].get('reason', 'Error')}"
+        if "waiting" in state and state["waiting"].get("reason") not in (None, "PodInitializing"):
+            return f"Init:{state['waiting']['reason']}"
+    for cs in reversed(_g(o, "status.containerStatuses", [])):
+        state = cs.get("state", {})
+        if state.get("waiting", {}).get("reason"):
+            return state["waiting"]["reason"]
+        if state.get("terminated", {}).get("reason"):
+            return state["terminated"]["reason"]
+    return reason
+
+
+def _restarts(o: Obj) -> str:
+    statuses = _g(o, "status.containerStatuses", [])
+    count = sum(cs.get("restartCount", 0) for cs in statuses)
+    last = max((cs.get("lastState", {}).get("terminated", {}).get("finishedAt", "") for cs in statuses),
+               default="")
+    return f"{count} ({_since(last)} ago)" if count and last else str(count)
+
+
+def _ready(o: Obj) -> str:
+    statuses = _g(o, "status.containerStatuses", [])
+    total = len(_g(o, "spec.containers", []))
+    return f"{sum(1 for cs in statuses if cs.get('ready'))}/{total}"
+
+
+def _ports(o: Obj) -> str:
+    out = []
+    for p in _g(o, "spec.ports", []):
+        s = f"{p.get('port')}"
+        if p.get("nodePort"):
+            s += f":{p['nodePort']}"
+        out.append(f"{s}/{p.get('protocol', 'TCP')}")
+    return ",".join(out) or "<none>"
+
+
+def _node_status(o: Obj) -> str:
+    ready = next((c for c in _g(o, "status.conditions", []) if c.get("type") == "Ready"), None)
+    text = "Unknown" if ready is None else ("Ready" if ready.get("status") == "True" else "NotReady")
+    return text + (",SchedulingDisabled" if _g(o, "spec.unschedulable") else "")
+
+
+def _roles(o: Obj) -> str:
+    prefix = "node-role.kubernetes.io/"
+    roles = sorted(k[len(prefix):] for k in _g(o, "metadata.labels", {}) if k.startswith(prefix))
+    return ",".join(roles) or "<none>"
+
+
+def _address(o: Obj, kind: str) -> str:
+    return next((a["address"] for a in _g(o, "status.addresses", []) if a.get("type") == kind), "<none>")
+
+
+def _endpoints(o: Obj) -> str:
+    eps = [f"{a['ip']}:{p['port']}" for s in o.get("subsets") or [] for a in s.get("addresses") or []
+           for p in s.get("ports") or []]
+    if not eps:
+        return "<none>"
+    return ",".join(eps[:3]) + (f" + {len(eps) - 3} more..." if len(eps) > 3 else "")
+
+
+def _event_object(o: Obj) -> str:
+    io = o.get("involvedObject", {})
+    return f"{io.get('kind', '').lower()}/{io.get('name', '')}"
+
+
+def _last_seen(o: Obj) -> str:
+    return _since(o.get("lastTimestamp") or o.get("eventTime") or _g(o, "metadata.creationTimestamp"))
+
+
+NAME: Column = ("Name", "string", 0, lambda o: o["metadata"]["name"])
+AGE: Column = ("Age", "string", 0, _age)
+
+COLUMNS: dict[str, list[Column]] = {
+    "pods": [NAME, ("Ready", "string", 0, _ready), ("Status", "string", 0, pod_status),
+             ("Restarts", "string", 0, _restarts), AGE,
+             ("IP", "string", 1, lambda o: _g(o, "status.podIP", "<none>")),
+             ("Node", "string", 1, lambda o: _g(o, "spec.nodeName", "<none>")),
+             ("Nominated Node", "string", 1, lambda o: _g(o, "status.nominatedNodeName", "<none>")),
+             ("Readiness Gates", "string", 1, lambda o: "<none>")],
+    "deployments": [NAME,
+                    ("Ready", "string", 0, lambda o: f"{_g(o, 'status.readyReplicas', 0)}/"
+                                                     f"{_g(o, 'spec.replicas', 1)}"),
+                    ("Up-to-date", "integer", 0, lambda o: _g(o, "status.updatedReplicas", 0)),
+                    ("Available", "integer", 0, lambda o: _g(o, "status.availableReplicas", 0)), AGE,
+                    ("Containers", "string", 1, lambda o: _containers(o, "name")),
+                    ("Images", "string", 1, lambda o: _containers(o, "image")),
+                    ("Selector", "string", 1, lambda o: _selector(_g(o, "spec.selector")))],
+    "replicasets": [NAME, ("Desired", "integer", 0, lambda o: _g(o, "spec.replicas", 1)),
+                    ("Current", "integer", 0, lambda o: _g(o, "status.replicas", 0)),
+                    ("Ready", "integer", 0, lambda o: _g(o, "status.readyReplicas", 0)), AGE,
+                    ("Containers", "string", 1, lambda o: _containers(o, "name")),
+                    ("Images", "string", 1, lambda o: _containers(o, "image")),
+                    ("Selector", "string", 1, lambda o: _selector(_g(o, "spec.selector")))],
+    "daemonsets": [NAME, ("Desired", "integer", 0, lambda o: _g(o, "status.desiredNumberScheduled", 0)),
+                   ("Current", "integer", 0, lambda o: _g(o, "status.currentNumberScheduled", 0)),
+                   ("Ready", "integer", 0, lambda o: _g(o, "status.numberReady", 0)),
+                   ("Up-to-date", "integer", 0, lambda o: _g(o, "status.updatedNumberScheduled", 0)),
+                   ("Available", "integer", 0, lambda o: _g(o, "status.numberAvailable", 0)),
+                   ("Node Selector", "string", 0, lambda o: ",".join(
+                       f"{k}={v}" for k, v in _g(o, "spec.template.spec.nodeSelector", {}).items())
+                    or "<none>"), AGE],
+    "statefulsets": [NAME, ("Ready", "string", 0, lambda o: f"{_g(o, 'status.readyReplicas', 0)}/"
+                                                            f"{_g(o, 'spec.replicas', 1)}"), AGE],
+    "jobs": [NAME, ("Status", "string", 0, lambda o: "Complete" if _g(o, "status.succeeded", 0) >=
+                    _g(o, "spec.completions", 1) else ("Failed" if _g(o, "status.failed", 0) else "Running")),
+             ("Completions", "string", 0, lambda o: f"{_g(o, 'status.succeeded', 0)}/"
+                                                    f"{_g(o, 'spec.completions', 1)}"), AGE],
+    "services": [NAME, ("Type", "string", 0, lambda o: _g(o, "spec.type", "ClusterIP")),
+                 ("Cluster-IP", "string", 0, lambda o: _g(o, "spec.clusterIP", "<none>")),
+                 ("External-IP", "string", 0, lambda o: ",".join(_g(o, "spec.externalIPs", [])) or "<none>"),
+                 ("Port(s)", "string", 0, _ports), AGE,
+                 ("Selector", "string", 1, lambda o: ",".join(
+                     f"{k}={v}" for k, v in _g(o, "spec.selector", {}).items()) or "<none>")],
+    "endpoints": [NAME, ("Endpoints", "string", 0, _endpoints), AGE],
+    "nodes": [NAME, ("Status", "string", 0, _node_status), ("Roles", "string", 0, _roles), AGE,
+              ("Version", "string", 0, lambda o: _g(o, "status.nodeInfo.kubeletVersion", "")),
+              ("Internal-IP", "string", 1, lambda o: _address(o, "InternalIP")),
+              ("External-IP", "string", 1, lambda o: _address(o, "ExternalIP")),
+              ("OS-Image", "string", 1, lambda o: _g(o, "status.nodeInfo.osImage", "<unknown>")),
+              ("Kernel-Version", "string", 1, lambda o: _g(o, "status.nodeInfo.kernelVersion", "<unknown>")),
+              ("Container-Runtime", "string", 1,
+               lambda o: _g(o, "status.nodeInfo.containerRuntimeVersion", "<unknown>"))],
+    "namespaces": [NAME, ("Status", "string", 0, lambda o: _g(o, "status.phase", "Active")), AGE],
+    "configmaps": [NAME, ("Data", "integer", 0, lambda o: len(o.get("data") or {})
+                          + len(o.get("binaryData") or {})), AGE],
+    "secrets": [NAME, ("Type", "string", 0, lambda o: o.get("type", "Opaque")),
+                ("Data", "integer", 0, lambda o: len(o.get("data") or {})), AGE],
+    "serviceaccounts": [NAME, ("Secrets", "integer", 0, lambda o: len(o.get("secrets") or [])), AGE],
+    "events": [("Last Seen", "string", 0, _last_seen), ("Type", "string", 0, lambda o: o.get("type", "")),
+               ("Reason", "string", 0, lambda o: o.get("reason", "")),
+               ("Object", "string", 0, _event_object),
+               ("Message", "string", 0, lambda o: o.get("message", ""))],
+    "customresourcedefinitions": [NAME, ("Created At", "date", 0,
+                                         lambda o: o["metadata"].get("creationTimestamp"))],
+}
+
+
+def _printer_columns(rt: ResourceType) -> list[Column] | None:
+    """Columns from a CRD's additionalPrinterColumns (jsonPath like ``.spec.replicas``)."""
+    if not rt.crd:
+        return None
+    version = next((v for v in rt.crd["spec"]["versions"] if v["name"] == rt.version), {})
+    cols = version.get("additionalPrinterColumns")
+    if not cols:
+        return None
+    out: list[Column] = [NAME]
+    for c in cols:
+        path = c["jsonPath"].lstrip(".")
+        if c["jsonPath"] == ".metadata.creationTimestamp":
+            out.append((c["name"], "string", c.get("priority", 0), _age))
+        else:
+            out.append((c["name"], c.get("type", "string"), c.get("priority", 0),
+                        lambda o, p=path: _g(o, p, "")))
+    if not any(c[0] == "Age" for c in out):
+        out.append(AGE)
+    return out
+
+
+def to_table(rt: ResourceType, objects: list[Obj], list_meta: dict[str, Any],
+             include: str = "Metadata") -> dict[str, Any]:
+    """A meta.k8s.io/v1 Table of ``objects`` with the columns real kubectl prints."""
+    columns = _printer_columns(rt) or COLUMNS.get(rt.plural) or [NAME, AGE]
+    rows = []
+    for o in objects:
+        row: dict[str, Any] = {"cells": [cell(o) for _, _, _, cell in columns]}
+        if include == "Object":
+            row["object"] = o
+        elif include != "None":
+            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                             "metadata": o["metadata"]}
+        rows.append(row)
+    return {
+        "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
+        "columnDefinitions": [{"name": n, "type": t, "format": "name" if n == "Name" else "",
+                               "description": "", "priority": p} for n, t, p, _ in columns],
+        "rows": rows,
+    }
