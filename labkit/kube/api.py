@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ..core.errors import ApiError
 from ..core.http import json_response
-from . import discovery, patch
+from . import discovery, patch, protobuf
 from .objects import Objects, WriteOptions
 from .resources import Registry, ResourceType
 from .selectors import field_matcher, label_matcher
@@ -171,6 +171,8 @@ class KubeApi:
             if optional:
                 return None
             raise bad_request("the body of the request was empty")
+        if request.content_type == protobuf.CONTENT_TYPE:
+            return protobuf.decode(raw)
         try:
             if "yaml" in request.content_type:
                 return yaml.safe_load(raw)

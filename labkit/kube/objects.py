@@ -114,6 +114,8 @@ class Objects:
         meta["generation"] = 1
         self._reset_status(rt, obj)
         admission.defaults(obj)
+        if rt.key == "/services":
+            self._allocate_service(obj)
         warnings = admission.validate(rt, obj, self.registry.crds(), opts.field_validation)
         self._check_namespace(rt, ns)
         if self.store.get(rt.key, ns, meta["name"]) is not None:
@@ -124,6 +126,27 @@ class Objects:
         self.store.write(rt.key, obj, "ADDED")
         self._after_write(rt, obj)
         return self._view(rt, obj), warnings
+
+    def _allocate_service(self, svc: Obj) -> None:
+        """ClusterIP from the service CIDR (10.43.0.0/16, as RKE2) and NodePorts from 30000-32767."""
+        spec = svc.setdefault("spec", {})
+        services = list(self.store.items("/services"))
+        if spec.get("type", "ClusterIP") != "ExternalName" and not spec.get("clusterIP"):
+            used = {s["spec"].get("clusterIP") for s in services}
+            ip = next(f"10.43.{n // 254}.{n % 254 + 1}" for n in range(1, 65000)
+                      if f"10.43.{n // 254}.{n % 254 + 1}" not in used)
+            spec["clusterIP"] = ip
+            spec["clusterIPs"] = [ip]
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            used_ports = {p.get("nodePort") for s in services for p in s["spec"].get("ports", [])}
+            for port in spec.get("ports", []):
+                if port.get("nodePort") in used_ports:
+                    raise ApiError(422, "Invalid", f'Service "{svc["metadata"]["name"]}" is invalid: '
+                                   f"spec.ports[0].nodePort: Invalid value: {port['nodePort']}: "
+                                   "provided port is already allocated")
+                if not port.get("nodePort"):
+                    port["nodePort"] = next(n for n in range(30000, 32768) if n not in used_ports)
+                used_ports.add(port["nodePort"])
 
     def _reset_status(self, rt: ResourceType, obj: Obj) -> None:
         if rt.plural == "namespaces" and not rt.group:
