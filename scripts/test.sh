@@ -3,4 +3,4 @@
 source "$(dirname "$0")/venv.sh"
 cd "$ROOT"
 ruff check .
-exec python -m pytest tests notebooks --nbval-lax --sanitize-with tests/nbval_sanitize.cfg "$@"
+exec python -m pytest tests notebooks --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg "$@"
