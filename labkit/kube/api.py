@@ -288,14 +288,12 @@ class KubeApi:
         if request.method in ("PUT", "PATCH"):
             body = await self._body(request)
             scale = _scale_of(obj)
-            if request.method == "PATCH":
-                ctype = request.content_type
-                if ctype == patch.JSON_PATCH:
-                    scale = patch.json_patch(scale, body)
-                else:
-                    scale = patch.merge_patch(scale, body)
-            else:
+            if request.method == "PUT":
                 scale = body
+            elif request.content_type == patch.JSON_PATCH:
+                scale = patch.json_patch(scale, body)
+            else:  # merge and strategic patches of a Scale are the same
+                scale = patch.merge_patch(scale, body)
             want = (scale.get("spec") or {}).get("replicas")
             if not isinstance(want, int) or want < 0:
                 raise ApiError(422, "Invalid", f'Scale.autoscaling "{t.name}" is invalid: spec.replicas: '
