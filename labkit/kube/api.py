@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ..core.errors import ApiError
 from ..core.http import json_response
-from . import discovery, patch, protobuf
+from . import discovery, openapi, patch, protobuf
 from .objects import Objects, WriteOptions
 from .resources import Registry, ResourceType
 from .selectors import field_matcher, label_matcher
@@ -98,16 +98,13 @@ class KubeApi:
 
     async def _openapi(self, request: web.Request, path: str) -> web.Response:
         if path.startswith("/openapi/v3"):
-            try:
-                from . import openapi
-            except ImportError:
-                openapi = None  # type: ignore[assignment]
-            if openapi is not None:
-                crds = self.registry.crds()
-                sub = path.removeprefix("/openapi/v3").strip("/")
-                doc = openapi.v3_index(crds) if not sub else openapi.v3_document(sub, crds)
-                if doc is not None:
-                    return json_response(doc)
+            crds = self.registry.crds()
+            sub = path.removeprefix("/openapi/v3").strip("/")
+            if not sub:
+                return json_response(openapi.v3_index(crds))
+            body = openapi.v3_document_json(sub, crds)
+            if body is not None:
+                return web.Response(body=body, content_type="application/json")
         raise _not_served(path)
 
     def _target(self, group: str, version: str, rest: list[str]) -> Target:

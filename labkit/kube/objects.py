@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import ApiError
-from . import admission
+from . import admission, merge
 from .resources import Registry, ResourceType, from_crd
 from .status import already_exists, bad_request, conflict, not_found
 from .store import Store
@@ -120,7 +120,7 @@ class Objects:
         self._check_namespace(rt, ns)
         if self.store.get(rt.key, ns, meta["name"]) is not None:
             raise already_exists(rt, meta["name"])
-        self._record_manager(None, obj, opts, rt)
+        self._record_manager(None, obj, opts, rt, "")
         if opts.dry_run:
             return obj, warnings
         self.store.write(rt.key, obj, "ADDED")
@@ -192,7 +192,7 @@ class Objects:
         warnings = admission.validate(rt, new, self.registry.crds(), opts.field_validation)
         if _spec_part(new) != _spec_part(old):
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
-        self._record_manager(old, new, opts, rt)
+        self._record_manager(old, new, opts, rt, subresource)
         if opts.dry_run:
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             return new, warnings
@@ -206,14 +206,11 @@ class Objects:
         self._after_write(rt, new)
         return self._view(rt, new), warnings
 
-    def _record_manager(self, old: Obj | None, new: Obj, opts: WriteOptions, rt: ResourceType) -> None:
-        if not opts.field_manager:
-            return
-        try:
-            from .merge import record_update
-        except ImportError:
-            return
-        record_update(old, new, opts.field_manager, rt.group_version)
+    def _record_manager(self, old: Obj | None, new: Obj, opts: WriteOptions, rt: ResourceType,
+                        subresource: str) -> None:
+        if opts.field_manager:
+            merge.record_update(old, new, opts.field_manager, rt.group_version, subresource=subresource,
+                                crds=self.registry.crds())
 
     def delete(self, rt: ResourceType, ns: str, name: str, options: Obj, dry_run: bool) -> Obj:
         obj = self.store.get(rt.key, ns, name)
