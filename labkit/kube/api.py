@@ -65,7 +65,7 @@ class KubeApi:
         path = request.path.rstrip("/") or "/"
         if path in PUBLIC_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             return self._health(path)
-        if (request.method != "GET" and path in ("/api", "/apis")) or path.startswith("/openapi"):
+        if path.startswith("/openapi"):
             return await self._openapi(request, path)
         if path == "/api":
             return json_response(discovery.api_versions(request.host))
