@@ -20,6 +20,7 @@ from typing import IO
 from aiohttp import web
 
 from ..core.component import Component, Context
+from ..core.errors import ApiError
 from ..core.files import read_json, write_json
 from ..core.http import Credentials, Listeners, api_app, json_response
 from ..core.network import Network
@@ -119,6 +120,19 @@ class Daemon:
             await self.reconcile()
             return json_response({"ok": True})
 
+        async def action(request: web.Request) -> web.Response:
+            comp = self.components.get(request.match_info["component"])
+            fn = comp.actions().get(request.match_info["action"]) if comp else None
+            if fn is None:
+                raise ApiError(404, "NotFound", f"no action {request.match_info['action']!r} on component "
+                                                f"{request.match_info['component']!r}")
+            args = await request.json() if request.can_read_body else {}
+            try:
+                return json_response({"result": await fn(**args)})
+            except (TypeError, KeyError, ValueError) as exc:
+                raise ApiError(400, "BadRequest", str(exc)) from exc
+
+        app.router.add_post("/v1/components/{component}/{action}", action)
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/v1/status", status)
         app.router.add_post("/v1/shutdown", shutdown)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,3 +65,7 @@ class Component(ABC):
 
     async def reset(self) -> None:  # noqa: B027 - optional hook
         """Forget all state (the daemon calls this for ``labkit reset``)."""
+
+    def actions(self) -> dict[str, Callable[..., Awaitable[Any]]]:
+        """Operations the lab exposes for lessons (e.g. stop a node), called with JSON keyword arguments."""
+        return {}

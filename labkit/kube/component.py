@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import yaml
@@ -11,6 +12,13 @@ from ..core.component import Component, Context, Health
 from ..core.files import write_atomic
 from ..core.http import Credentials, Listeners, api_app
 from .api import PUBLIC_PATHS, KubeApi
+from .controllers.base import EventRecorder
+from .controllers.deployment import DeploymentController
+from .controllers.endpoints import EndpointsController
+from .controllers.nodelifecycle import NodeLifecycleController
+from .controllers.replicaset import ReplicaSetController
+from .controllers.scheduler import Scheduler
+from .nodes import NodeAgent, node_specs
 from .status import render
 from .store import Store
 
@@ -18,6 +26,7 @@ SERVERS = 3
 PORT = 6443
 TOKEN_SECRET = "kube-admin-token"
 MAX_BODY = 3 * 1024 * 1024
+CONTROLLERS = (DeploymentController, ReplicaSetController, Scheduler, NodeLifecycleController, EndpointsController)
 
 
 def kubeconfig(server: str, ca_pem: bytes, token: str) -> str:
@@ -53,21 +62,52 @@ class KubeApiServer(Component):
         await self.listeners.start()
         self.up = [True] * SERVERS
         write_atomic(ctx.paths.kubeconfig, kubeconfig(self.listeners.urls()[0], ctx.ca.pem, token), 0o600)
+        recorder = EventRecorder(self.api.objects)
+        self.nodes = {s.name: NodeAgent(self.api.objects, s) for s in node_specs(ctx.network.address)}
+        for agent in self.nodes.values():
+            agent.start()
+        self.controllers = [c(self.api.objects, recorder) for c in CONTROLLERS]
+        for c in self.controllers:
+            c.start()
 
     async def stop(self) -> None:
+        for c in self.controllers:
+            await c.stop()
+        for agent in self.nodes.values():
+            await agent.stop()
         await self.listeners.stop()
         self.store.close()
 
-    async def stop_server(self, index: int) -> None:
+    def actions(self) -> dict[str, Callable[..., Awaitable[Any]]]:
+        return {"node-stop": self.node_stop, "node-start": self.node_start,
+                "server-stop": self.stop_server, "server-start": self.start_server}
+
+    def _node(self, name: str) -> NodeAgent:
+        if name not in self.nodes:
+            raise ValueError(f"no node {name!r}: the nodes are {', '.join(self.nodes)}")
+        return self.nodes[name]
+
+    async def node_stop(self, name: str) -> str:
+        """Stop a node: its heartbeat (and, with the kubelet, its pods' processes) stop."""
+        await self._node(name).stop()
+        return f"node {name} stopped"
+
+    async def node_start(self, name: str) -> str:
+        self._node(name).start()
+        return f"node {name} started"
+
+    async def stop_server(self, index: int) -> str:
         """Stop API server ``index`` (0-based), as if its control-plane node went down."""
         if self.up[index]:
             await self.listeners.stop_one(index)
             self.up[index] = False
+        return f"API server {index + 1} stopped"
 
-    async def start_server(self, index: int) -> None:
+    async def start_server(self, index: int) -> str:
         if not self.up[index]:
             await self.listeners.start_one(index)
             self.up[index] = True
+        return f"API server {index + 1} started"
 
     def endpoints(self) -> dict[str, Any]:
         urls = self.listeners.urls()

@@ -62,6 +62,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     _r("apps/v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale")),
     _r("apps/v1", "ControllerRevision", "controllerrevisions", True, (), (), ()),
     _r("batch/v1", "Job", "jobs", True, (), ("status",)),
+    _r("coordination.k8s.io/v1", "Lease", "leases", True, (), (), ()),
     _r("discovery.k8s.io/v1", "EndpointSlice", "endpointslices", True, (), (), ()),
     _r("networking.k8s.io/v1", "Ingress", "ingresses", True, ("ing",), ("status",), ()),
     _r("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", False,

@@ -917,6 +917,11 @@ def _default_secret(obj: dict[str, Any]) -> None:
     _set(obj, "type", "Opaque")
 
 
+# The API server's --default-{not-ready,unreachable}-toleration-seconds (300 in a stock cluster):
+# the lab shortens it so that a stopped node's pods move within a lesson.
+DEFAULT_TOLERATION_SECONDS = 20
+
+
 def _default_pod(obj: dict[str, Any]) -> None:
     spec = _set(obj, "spec", {})
     default_pod_spec(spec)
@@ -928,7 +933,7 @@ def _default_pod(obj: dict[str, Any]) -> None:
     for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
         if not any(isinstance(t, dict) and t.get("key") == key for t in tolerations):
             tolerations.append({"effect": "NoExecute", "key": key, "operator": "Exists",
-                                "tolerationSeconds": 300})
+                                "tolerationSeconds": DEFAULT_TOLERATION_SECONDS})
     status = _set(obj, "status", {})
     _set(status, "phase", "Pending")
     _set(status, "qosClass", _qos_class(spec))

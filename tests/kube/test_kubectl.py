@@ -102,7 +102,7 @@ def test_get_forms(shared_lab: Lab, ns: str) -> None:
     k(shared_lab, ns, "label", "configmap", "settings", "tier=frontend")
     table = k(shared_lab, ns, "get", "deployments")
     assert table.split("\n")[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-    assert table.split("\n")[1].split()[:4] == ["catalog", "0/2", "0", "0"]
+    assert table.split("\n")[1].split()[:2] == ["catalog", "0/2"]
     wide = k(shared_lab, ns, "get", "deployments", "-o", "wide").split("\n")[0].split()
     assert wide[-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"]
     assert yaml.safe_load(k(shared_lab, ns, "get", "deploy", "catalog", "-o", "yaml"))["kind"] == "Deployment"
@@ -115,8 +115,12 @@ def test_get_forms(shared_lab: Lab, ns: str) -> None:
     assert "LABELS" in k(shared_lab, ns, "get", "cm", "settings", "--show-labels")
     everywhere = kubectl(shared_lab, "get", "deployments", "-A").stdout
     assert everywhere.split("\n")[0].split()[0] == "NAMESPACE" and f"{ns} " in everywhere
-    empty = kubectl(shared_lab, "-n", ns, "get", "pods", "-o", "wide")
+    empty = kubectl(shared_lab, "-n", ns, "get", "jobs", "-o", "wide")
     assert empty.stdout == "" and empty.stderr.strip() == f"No resources found in {ns} namespace."
+    k(shared_lab, ns, "wait", "deploy/catalog", "--for=jsonpath={.status.updatedReplicas}=2", "--timeout=20s")
+    pods = k(shared_lab, ns, "get", "pods", "-o", "wide", "-l", "app=catalog").strip().split("\n")
+    assert len(pods) == 3 and all(line.split()[6].startswith("agent-") for line in pods[1:])
+    assert pods[0].split()[:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
 
 
 def test_describe_label_annotate_patch_scale(shared_lab: Lab, ns: str) -> None:

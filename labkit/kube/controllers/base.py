@@ -1,0 +1,169 @@
+"""A level-triggered controller loop: watch store keys, queue object keys, reconcile each once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from ...core.errors import ApiError
+from ..objects import Objects, WriteOptions, now
+from ..resources import ResourceType
+from ..store import Event, Watcher
+
+Obj = dict[str, Any]
+Key = tuple[str, str]  # namespace, name of the controller's primary resource
+MANAGER = WriteOptions(field_validation="Ignore")
+
+
+def parse_time(ts: str | None) -> float:
+    if not ts:
+        return 0.0
+    return dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def owned_by(obj: Obj, owner: Obj) -> bool:
+    return any(r.get("uid") == owner["metadata"]["uid"] and r.get("controller")
+               for r in obj["metadata"].get("ownerReferences") or [])
+
+
+def owner_ref(owner: Obj) -> Obj:
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+
+
+def pod_ready(pod: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def ready_since(pod: Obj) -> float:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready" and c.get("status") == "True":
+            return parse_time(c.get("lastTransitionTime"))
+    return 0.0
+
+
+def active(pod: Obj) -> bool:
+    phase = (pod.get("status") or {}).get("phase")
+    return not pod["metadata"].get("deletionTimestamp") and phase not in ("Succeeded", "Failed")
+
+
+class Controller:
+    """Subclasses name the store keys they watch, map events to keys, and reconcile a key."""
+
+    name = "controller"
+    watches: tuple[str, ...] = ()
+    resync = 5.0  # seconds between full resyncs (time-based conditions)
+
+    def __init__(self, objects: Objects, recorder: EventRecorder) -> None:
+        self.objects = objects
+        self.store = objects.store
+        self.recorder = recorder
+        self.log = logging.getLogger(f"labkit.kube-controller.{self.name}")
+        self.dirty: set[Key] = set()
+        self.wake = asyncio.Event()
+        self._watchers: list[Watcher] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def rt(self, group: str, version: str, plural: str) -> ResourceType:
+        found = self.objects.registry.find(group, version, plural)
+        assert found is not None
+        return found
+
+    def keys_for(self, ev: Event) -> Iterable[Key]:
+        """Which primary objects an event concerns (default: the object itself)."""
+        meta = ev.obj["metadata"]
+        return [(meta.get("namespace", ""), meta["name"])]
+
+    def all_keys(self) -> Iterable[Key]:
+        return []
+
+    def reconcile(self, key: Key) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        for store_key in self.watches:
+            w = Watcher(store_key, "", lambda o: True)
+            self.store.subscribe(w)
+            self._watchers.append(w)
+            self._tasks.append(asyncio.get_running_loop().create_task(self._pump(w)))
+        self._tasks.append(asyncio.get_running_loop().create_task(self._run()))
+
+    async def stop(self) -> None:
+        for w in self._watchers:
+            self.store.unsubscribe(w)
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    async def _pump(self, w: Watcher) -> None:
+        while True:
+            ev = await w.queue.get()
+            if ev is None:
+                return
+            self.dirty.update(self.keys_for(ev))
+            self.wake.set()
+
+    async def _run(self) -> None:
+        self.dirty.update(self.all_keys())
+        next_resync = time.monotonic() + self.resync
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), max(0.0, next_resync - time.monotonic()))
+            self.wake.clear()
+            if time.monotonic() >= next_resync:
+                self.dirty.update(self.all_keys())
+                next_resync = time.monotonic() + self.resync
+            await asyncio.sleep(0.01)  # let a burst of events coalesce
+            batch, self.dirty = self.dirty, set()
+            for key in sorted(batch):
+                try:
+                    self.reconcile(key)
+                except ApiError as err:
+                    if err.status == 409:  # a stale read: do it again
+                        self.dirty.add(key)
+                        self.wake.set()
+                    elif err.status != 404:
+                        self.log.warning("%s %s: %s", self.name, key, err)
+                except Exception:
+                    self.log.exception("%s failed on %s", self.name, key)
+
+
+class EventRecorder:
+    """Writes core/v1 Events as real components do, folding repeats into a count."""
+
+    def __init__(self, objects: Objects) -> None:
+        self.objects = objects
+
+    def emit(self, obj: Obj, kind: str, reason: str, message: str, component: str, host: str = "") -> None:
+        rt = self.objects.registry.find("", "v1", "events")
+        assert rt is not None
+        meta = obj["metadata"]
+        ns = meta.get("namespace") or "default"
+        stamp = now()
+        for ev in self.objects.store.items(rt.key, ns):
+            io = ev["involvedObject"]
+            if io.get("uid") == meta.get("uid") and ev["reason"] == reason and ev["message"] == message:
+                updated = {**ev, "count": ev.get("count", 1) + 1, "lastTimestamp": stamp}
+                self.objects.update(rt, ns, ev["metadata"]["name"], updated, MANAGER)
+                return
+        source = {"component": component, **({"host": host} if host else {})}
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{time.time_ns():x}"[:253], "namespace": ns},
+            "involvedObject": {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
+                               "name": meta["name"], "namespace": meta.get("namespace", ""),
+                               "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")},
+            "reason": reason, "message": message, "type": kind, "source": source,
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+            "reportingComponent": component, "reportingInstance": host,
+        }
+        with contextlib.suppress(ApiError):
+            self.objects.create(rt, ns, event, MANAGER)

@@ -1,0 +1,144 @@
+"""kube-scheduler: bind each pending pod to a node that fits, spreading replicas."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable
+
+from ..objects import now
+from ..store import Event
+from .base import MANAGER, Controller, Key, Obj, active
+
+_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "m": 1e-3}
+
+
+def quantity(value: str | int | float | None) -> float:
+    """A Kubernetes quantity (``250m``, ``128Mi``, ``2``) as a number."""
+    if value is None:
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", value.strip())
+    if not m:
+        return 0.0
+    return float(m.group(1)) * _UNITS.get(m.group(2), 1)
+
+
+def requests_of(pod: Obj) -> dict[str, float]:
+    out = {"cpu": 0.0, "memory": 0.0}
+    for c in pod["spec"].get("containers", []):
+        for k in out:
+            out[k] += quantity(((c.get("resources") or {}).get("requests") or {}).get(k))
+    return out
+
+
+def tolerates(pod: Obj, taint: Obj) -> bool:
+    for t in pod["spec"].get("tolerations") or []:
+        if t.get("effect") and t["effect"] != taint.get("effect"):
+            continue
+        if t.get("operator") == "Exists" and (not t.get("key") or t["key"] == taint["key"]):
+            return True
+        if t.get("key") == taint["key"] and t.get("value", "") == taint.get("value", ""):
+            return True
+    return False
+
+
+def node_ready(node: Obj) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in (node.get("status") or {}).get("conditions", []))
+
+
+class Scheduler(Controller):
+    name = "default-scheduler"
+    watches = ("/pods", "/nodes")
+    resync = 2.0
+
+    def keys_for(self, ev: Event) -> Iterable[Key]:
+        if ev.key == "/nodes":
+            return self.all_keys()
+        if ev.obj["spec"].get("nodeName") or ev.type == "DELETED":
+            return []
+        return super().keys_for(ev)
+
+    def all_keys(self) -> Iterable[Key]:
+        return [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in self.store.items("/pods")
+                if not p["spec"].get("nodeName") and active(p)]
+
+    def reconcile(self, key: Key) -> None:
+        pod = self.store.get("/pods", *key)
+        if pod is None or pod["spec"].get("nodeName") or not active(pod):
+            return
+        if pod["spec"].get("schedulerName", "default-scheduler") != "default-scheduler":
+            return
+        nodes = list(self.store.items("/nodes"))
+        reasons: dict[str, int] = {}
+        fits = []
+        need = requests_of(pod)
+        placed = [p for p in self.store.items("/pods") if p["spec"].get("nodeName") and active(p)]
+        for node in nodes:
+            why = self._why_not(pod, node, need, placed)
+            if why:
+                reasons[why] = reasons.get(why, 0) + 1
+            else:
+                fits.append(node)
+        if not fits:
+            detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
+            self._unschedulable(pod, f"0/{len(nodes)} nodes are available: {detail}. preemption: 0/{len(nodes)} "
+                                     "nodes are available: " + f"{len(nodes)} Preemption is not helpful for "
+                                     "scheduling.")
+            return
+        owner = next((r["uid"] for r in pod["metadata"].get("ownerReferences") or []), None)
+
+        def score(node: Obj) -> tuple[int, int, str]:
+            here = [p for p in placed if p["spec"]["nodeName"] == node["metadata"]["name"]]
+            siblings = sum(1 for p in here if owner and any(r["uid"] == owner
+                                                            for r in p["metadata"].get("ownerReferences") or []))
+            return siblings, len(here), node["metadata"]["name"]
+
+        target = min(fits, key=score)["metadata"]["name"]
+        bound = copy.deepcopy(pod)
+        bound["spec"]["nodeName"] = target
+        self.objects.update(self.rt("", "v1", "pods"), key[0], key[1], bound, MANAGER)
+        fresh = self.store.get("/pods", *key)
+        if fresh is not None:
+            self._set_condition(fresh, {"type": "PodScheduled", "status": "True"})
+        self.recorder.emit(pod, "Normal", "Scheduled", f"Successfully assigned {key[0]}/{key[1]} to {target}",
+                           "default-scheduler")
+
+    def _why_not(self, pod: Obj, node: Obj, need: dict[str, float], placed: list[Obj]) -> str:
+        if node["spec"].get("unschedulable"):
+            return "node(s) were unschedulable"
+        for taint in node["spec"].get("taints") or []:
+            if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pod, taint):
+                return f"node(s) had untolerated taint {{{taint['key']}: {taint.get('value', '')}}}"
+        selector = pod["spec"].get("nodeSelector") or {}
+        labels = node["metadata"].get("labels") or {}
+        if any(labels.get(k) != v for k, v in selector.items()):
+            return "node(s) didn't match Pod's node affinity/selector"
+        alloc = (node.get("status") or {}).get("allocatable") or {}
+        used = {"cpu": 0.0, "memory": 0.0}
+        for p in placed:
+            if p["spec"]["nodeName"] == node["metadata"]["name"]:
+                for k, v in requests_of(p).items():
+                    used[k] += v
+        for k in ("cpu", "memory"):
+            if need[k] and used[k] + need[k] > quantity(alloc.get(k)):
+                return f"Insufficient {k}"
+        return ""
+
+    def _unschedulable(self, pod: Obj, message: str) -> None:
+        conds = (pod.get("status") or {}).get("conditions") or []
+        if any(c.get("reason") == "Unschedulable" and c.get("message") == message for c in conds):
+            return
+        self._set_condition(pod, {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                  "message": message})
+        self.recorder.emit(pod, "Warning", "FailedScheduling", message, "default-scheduler")
+
+    def _set_condition(self, pod: Obj, cond: Obj) -> None:
+        new = copy.deepcopy(pod)
+        status = new.setdefault("status", {})
+        conds = [c for c in status.get("conditions") or [] if c["type"] != cond["type"]]
+        conds.append({**cond, "lastProbeTime": None, "lastTransitionTime": now()})
+        status["conditions"] = conds
+        self.objects.update(self.rt("", "v1", "pods"), pod["metadata"]["namespace"], pod["metadata"]["name"], new,
+                            MANAGER, "status")
