@@ -24,6 +24,8 @@ app = typer.Typer(help="MSA Lab: start, inspect and reset the workshop lab.", no
                   pretty_exceptions_enable=False)
 notebooks_app = typer.Typer(help="Run the workshop notebooks.")
 app.add_typer(notebooks_app, name="notebooks")
+node_app = typer.Typer(help="Stop and start the lab's nodes (server-1..3, agent-1..2).")
+app.add_typer(node_app, name="node")
 console = Console(stderr=True)
 out = Console()
 
@@ -184,6 +186,20 @@ def progress(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                       ", ".join(failing.get(s["chapter"], [])),
                       time.strftime("%Y-%m-%d %H:%M", time.localtime(s["last"])))
     out.print(table)
+
+
+@node_app.command("stop")
+def node_stop(name: str) -> None:
+    """Stop a node: its pods' processes stop and it goes NotReady, as a real node would."""
+    with _step(f"stopping node {name}"):
+        console.print(control.action(_paths(), "kube-apiserver", "node-stop", name=name))
+
+
+@node_app.command("start")
+def node_start(name: str) -> None:
+    """Start a stopped node again."""
+    with _step(f"starting node {name}"):
+        console.print(control.action(_paths(), "kube-apiserver", "node-start", name=name))
 
 
 @notebooks_app.command("run")

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -120,6 +121,20 @@ def call(paths: LabPaths, method: str, path: str, body: Any = None, timeout: flo
     )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read() or b"null")
+
+
+def action(paths: LabPaths, component: str, operation: str, **args: Any) -> Any:
+    """Run a lesson operation of a component (e.g. stop a node) on the running lab."""
+    ep = endpoints(paths)
+    if ep and ep["backend"] == "kind":
+        from .backends import kind
+
+        return kind.action(paths, component, operation, **args)
+    try:
+        return call(paths, "POST", f"/v1/components/{component}/{operation}", args)["result"]
+    except urllib.error.HTTPError as err:
+        detail = json.loads(err.read() or b"{}").get("message", err.reason)
+        raise LabError(detail) from None
 
 
 def status(paths: LabPaths) -> list[dict[str, Any]]:

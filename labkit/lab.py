@@ -96,6 +96,14 @@ class Lab:
         df["at"] = pd.to_datetime(df["at"], unit="s")
         return df
 
+    # -- lessons ------------------------------------------------------------
+    def node_stop(self, name: str) -> str:
+        """Stop a node (e.g. ``agent-1``): its pods' processes stop and it goes NotReady."""
+        return control.action(self.paths, "kube-apiserver", "node-stop", name=name)
+
+    def node_start(self, name: str) -> str:
+        return control.action(self.paths, "kube-apiserver", "node-start", name=name)
+
     # -- clients ------------------------------------------------------------
     def env(self) -> dict[str, str]:
         """Environment for tools run from a notebook (kubectl on PATH, KUBECONFIG)."""

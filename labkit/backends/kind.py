@@ -33,3 +33,7 @@ def endpoints(paths: LabPaths) -> dict[str, Any] | None:
 
 def status(paths: LabPaths) -> list[dict[str, Any]]:
     raise _not_yet()
+
+
+def action(paths: LabPaths, component: str, operation: str, **args: Any) -> Any:
+    raise _not_yet()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import yaml
+from aiohttp import web
 
 from ..core.component import Component, Context, Health
+from ..core.errors import ApiError
 from ..core.files import write_atomic
 from ..core.http import Credentials, Listeners, api_app
 from .api import PUBLIC_PATHS, KubeApi
@@ -18,6 +21,8 @@ from .controllers.endpoints import EndpointsController
 from .controllers.nodelifecycle import NodeLifecycleController
 from .controllers.replicaset import ReplicaSetController
 from .controllers.scheduler import Scheduler
+from .images import LAB_REGISTRY, ImagePuller
+from .kubelet import Kubelet
 from .nodes import NodeAgent, node_specs
 from .status import render
 from .store import Store
@@ -63,9 +68,19 @@ class KubeApiServer(Component):
         self.up = [True] * SERVERS
         write_atomic(ctx.paths.kubeconfig, kubeconfig(self.listeners.urls()[0], ctx.ca.pem, token), 0o600)
         recorder = EventRecorder(self.api.objects)
-        self.nodes = {s.name: NodeAgent(self.api.objects, s) for s in node_specs(ctx.network.address)}
-        for agent in self.nodes.values():
-            agent.start()
+        registry = ctx.network.listener("registry", ctx.network.address(0, 1), 5000)
+        puller = ImagePuller(ctx.state_dir("kube") / "images", {LAB_REGISTRY: f"http://{registry[0]}:{registry[1]}"})
+        specs = node_specs(ctx.network.address)
+        self.nodes = {s.name: NodeAgent(self.api.objects, s) for s in specs}
+        self.kubelets = {
+            s.name: Kubelet(self.api.objects, s, [ctx.network.address(20 + i, k) for k in range(2, 250)],
+                            ctx.state_dir("kube") / "pods" / s.name, puller, recorder)
+            for i, s in enumerate(specs)}
+        self.api.objects.graceful_pods = True
+        self.api.log_reader = self._logs
+        for name in self.nodes:
+            self.nodes[name].start()
+            self.kubelets[name].start()
         self.controllers = [c(self.api.objects, recorder) for c in CONTROLLERS]
         for c in self.controllers:
             c.start()
@@ -73,8 +88,9 @@ class KubeApiServer(Component):
     async def stop(self) -> None:
         for c in self.controllers:
             await c.stop()
-        for agent in self.nodes.values():
-            await agent.stop()
+        for name in self.nodes:
+            await self.nodes[name].stop()
+            await self.kubelets[name].stop()
         await self.listeners.stop()
         self.store.close()
 
@@ -88,13 +104,47 @@ class KubeApiServer(Component):
         return self.nodes[name]
 
     async def node_stop(self, name: str) -> str:
-        """Stop a node: its heartbeat (and, with the kubelet, its pods' processes) stop."""
+        """Stop a node: its heartbeat stops and its pods' processes die with it."""
         await self._node(name).stop()
+        await self.kubelets[name].stop()
         return f"node {name} stopped"
 
     async def node_start(self, name: str) -> str:
         self._node(name).start()
+        self.kubelets[name].start()
         return f"node {name} started"
+
+    async def _logs(self, request: web.Request, pod: dict[str, Any]) -> web.StreamResponse:
+        """GET pods/log: the container's log file, with container, previous, tailLines and follow."""
+        containers = [c["name"] for c in pod["spec"]["containers"]]
+        container = request.query.get("container") or containers[0]
+        if container not in containers:
+            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {pod['metadata']['name']}")
+        kubelet = self.kubelets.get(pod["spec"].get("nodeName") or "")
+        path = kubelet.log_file(pod, container, request.query.get("previous") in ("true", "1")) if kubelet else None
+        if path is None:
+            if request.query.get("previous") in ("true", "1"):
+                raise ApiError(400, "BadRequest", f'previous terminated container "{container}" in pod '
+                                                  f'"{pod["metadata"]["name"]}" not found')
+            raise ApiError(400, "BadRequest", f'container "{container}" in pod "{pod["metadata"]["name"]}" is '
+                                              "waiting to start: ContainerCreating")
+        lines = path.read_bytes().splitlines(keepends=True)
+        tail = request.query.get("tailLines")
+        if tail is not None:
+            lines = lines[-int(tail):] if int(tail) else []
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await resp.prepare(request)
+        await resp.write(b"".join(lines))
+        if request.query.get("follow") in ("true", "1"):
+            with path.open("rb") as f:
+                f.seek(0, 2)
+                while kubelet is not None and kubelet.log_file(pod, container, False) == path:
+                    chunk = f.read()
+                    if chunk:
+                        await resp.write(chunk)
+                    else:
+                        await asyncio.sleep(0.2)
+        return resp
 
     async def stop_server(self, index: int) -> str:
         """Stop API server ``index`` (0-based), as if its control-plane node went down."""

@@ -43,6 +43,7 @@ class Objects:
     def __init__(self, store: Store, registry: Registry) -> None:
         self.store = store
         self.registry = registry
+        self.graceful_pods = False  # set when kubelets run: they finish pod deletions
         self.registry.set_crds(list(store.items(CRD_KEY)))
         self._ensure_namespace("default")
         self._ensure_namespace("kube-system")
@@ -234,6 +235,17 @@ class Objects:
             finalizers.append("orphan")
         if rt.plural == "namespaces" and not rt.group:
             new["status"] = {"phase": "Terminating"}
+        graceful = (self.graceful_pods and rt.key == "/pods" and new["spec"].get("nodeName")
+                    and options.get("gracePeriodSeconds") != 0)
+        if graceful:  # the node's kubelet stops the containers, then removes the pod
+            if meta.get("deletionTimestamp"):
+                return self._view(rt, obj)
+            meta["deletionTimestamp"] = now()
+            meta["deletionGracePeriodSeconds"] = int(options.get("gracePeriodSeconds")
+                                                     or new["spec"].get("terminationGracePeriodSeconds", 30))
+            if not dry_run:
+                self.store.write(rt.key, new, "MODIFIED")
+            return self._view(rt, new)
         if finalizers or (rt.plural == "namespaces" and not rt.group):
             if meta.get("deletionTimestamp"):
                 return self._view(rt, obj)

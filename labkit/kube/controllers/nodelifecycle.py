@@ -55,6 +55,23 @@ class NodeLifecycleController(Controller):
         self.objects.update(nodes, "", node["metadata"]["name"], fresh, MANAGER)
         self.recorder.emit(fresh, "Normal", "NodeNotReady", f"Node {node['metadata']['name']} status is now: "
                            "NodeNotReady", "node-controller")
+        self._pods_not_ready(node["metadata"]["name"])
+
+    def _pods_not_ready(self, node: str) -> None:
+        """MarkPodsNotReady: nobody can vouch for the pods of an unreachable node."""
+        pods = self.rt("", "v1", "pods")
+        for pod in list(self.store.items("/pods")):
+            if pod["spec"].get("nodeName") != node or not active(pod):
+                continue
+            new = copy.deepcopy(pod)
+            for c in (new.get("status") or {}).get("conditions") or []:
+                if c["type"] in ("Ready", "ContainersReady") and c["status"] == "True":
+                    c.update(status="False", lastTransitionTime=now())
+            for cs in (new.get("status") or {}).get("containerStatuses") or []:
+                cs["ready"] = False
+            if new != pod:
+                self.objects.update(pods, pod["metadata"]["namespace"], pod["metadata"]["name"], new, MANAGER,
+                                    "status")
 
     def _mark_reachable(self, node: Obj) -> None:
         new = copy.deepcopy(node)
