@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.procs import _child_setup
+from ..core.tasks import cancel
 from .controllers.base import MANAGER, EventRecorder, Obj
 from .images import Image, ImagePuller, PullError
 from .nodes import NodeSpec
@@ -97,11 +98,8 @@ class Kubelet:
 
     async def stop(self) -> None:
         """The node goes down: every container process stops at once (no graceful shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         for rt in self.pods.values():
             for c in rt.containers.values():
                 self._kill(c, 0)

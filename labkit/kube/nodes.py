@@ -8,13 +8,13 @@ the heartbeat, so the node lifecycle controller marks it NotReady.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import os
 import platform
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.tasks import cancel
 from .controllers.base import MANAGER
 from .objects import Objects, now
 
@@ -102,11 +102,8 @@ class NodeAgent:
         self.task = asyncio.get_running_loop().create_task(self._beat())
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
+        await cancel(self.task)
+        self.task = None
 
     async def _beat(self) -> None:
         leases = self.objects.registry.find("coordination.k8s.io", "v1", "leases")

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ...core.errors import ApiError
+from ...core.tasks import cancel
 from ..objects import Objects, WriteOptions, now
 from ..resources import ResourceType
 from ..store import Event, Watcher
@@ -75,6 +76,13 @@ class Controller:
         assert found is not None
         return found
 
+    @staticmethod
+    def owners(ev: Event, kind: str) -> list[Key]:
+        """The controlling owners of kind ``kind`` of the event's object."""
+        ns = ev.obj["metadata"].get("namespace", "")
+        return [(ns, r["name"]) for r in ev.obj["metadata"].get("ownerReferences") or []
+                if r.get("kind") == kind and r.get("controller")]
+
     def keys_for(self, ev: Event) -> Iterable[Key]:
         """Which primary objects an event concerns (default: the object itself)."""
         meta = ev.obj["metadata"]
@@ -82,6 +90,10 @@ class Controller:
 
     def all_keys(self) -> Iterable[Key]:
         return []
+
+    def keys_of(self, store_key: str) -> list[Key]:
+        """Every object under ``store_key``, as keys."""
+        return [(o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in self.store.items(store_key)]
 
     def reconcile(self, key: Key) -> None:
         raise NotImplementedError
@@ -98,10 +110,7 @@ class Controller:
         for w in self._watchers:
             self.store.unsubscribe(w)
         for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+            await cancel(t)
 
     async def _pump(self, w: Watcher) -> None:
         while True:

@@ -54,14 +54,10 @@ class DeploymentController(Controller):
     watches = ("apps/deployments", "apps/replicasets")
 
     def keys_for(self, ev: Event) -> Iterable[Key]:
-        if ev.key == "apps/replicasets":
-            ns = ev.obj["metadata"].get("namespace", "")
-            return [(ns, r["name"]) for r in ev.obj["metadata"].get("ownerReferences") or []
-                    if r.get("kind") == "Deployment" and r.get("controller")]
-        return super().keys_for(ev)
+        return self.owners(ev, "Deployment") if ev.key == "apps/replicasets" else super().keys_for(ev)
 
     def all_keys(self) -> Iterable[Key]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.store.items("apps/deployments")]
+        return self.keys_of("apps/deployments")
 
     def _scale(self, d: Obj, rs: Obj, replicas: int) -> Obj:
         old = rs["spec"].get("replicas", 0)

@@ -33,7 +33,7 @@ class EndpointsController(Controller):
         return super().keys_for(ev)
 
     def all_keys(self) -> Iterable[Key]:
-        return [(s["metadata"]["namespace"], s["metadata"]["name"]) for s in self.store.items("/services")]
+        return self.keys_of("/services")
 
     def reconcile(self, key: Key) -> None:
         ns, name = key

@@ -21,7 +21,7 @@ class NodeLifecycleController(Controller):
     resync = 1.0
 
     def all_keys(self) -> Iterable[Key]:
-        return [("", n["metadata"]["name"]) for n in self.store.items("/nodes")]
+        return self.keys_of("/nodes")
 
     def reconcile(self, key: Key) -> None:
         node = self.store.get("/nodes", "", key[1])

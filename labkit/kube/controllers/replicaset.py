@@ -29,14 +29,10 @@ class ReplicaSetController(Controller):
     watches = ("apps/replicasets", "/pods")
 
     def keys_for(self, ev: Event) -> Iterable[Key]:
-        if ev.key == "/pods":
-            ns = ev.obj["metadata"].get("namespace", "")
-            return [(ns, r["name"]) for r in ev.obj["metadata"].get("ownerReferences") or []
-                    if r.get("kind") == "ReplicaSet" and r.get("controller")]
-        return super().keys_for(ev)
+        return self.owners(ev, "ReplicaSet") if ev.key == "/pods" else super().keys_for(ev)
 
     def all_keys(self) -> Iterable[Key]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.store.items("apps/replicasets")]
+        return self.keys_of("apps/replicasets")
 
     def reconcile(self, key: Key) -> None:
         ns, name = key
