@@ -2,5 +2,14 @@
 # Installs everything, then runs the whole test suite: unit and real-client tests, then the notebooks.
 source "$(dirname "$0")/venv.sh"
 cd "$ROOT"
+# Real peers the tests drive (Debian's reference registry, skopeo): installed when this machine can.
+missing=()
+for tool in docker-registry:docker-registry skopeo:skopeo; do
+  command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
+done
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null \
+    || echo "could not install ${missing[*]}: the tests that need them will say so" >&2
+fi
 ruff check .
 exec python -m pytest tests notebooks --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg "$@"

@@ -1,0 +1,223 @@
+"""Objects come alive: controllers, the scheduler, nodes and the process kubelet, driven with real kubectl.
+
+Images come from a real registry: Debian's docker-registry (the reference
+distribution server) serving at the lab registry's address, until the lab's
+own registry component serves there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from labkit import control
+from labkit.core.files import read_json
+from labkit.core.paths import LabPaths
+from labkit.lab import Lab
+
+from ..conftest import kubectl
+from .oci import push_image
+
+REGISTRY_BIN = shutil.which("docker-registry")
+pytestmark = pytest.mark.skipif(REGISTRY_BIN is None, reason="needs Debian's docker-registry "
+                                "(apt-get install docker-registry; .ci/run installs it)")
+
+DEPLOY = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: registry.lab/test/web:1
+        ports: [{containerPort: 8080}]
+        env:
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        readinessProbe: {httpGet: {path: /ready, port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
+
+@pytest.fixture(scope="module")
+def runtime_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    home = tmp_path_factory.mktemp("runtime")
+    paths = LabPaths.resolve(home / "home")
+    lab = Lab.connect(home=paths.home)
+    host, port = read_json(paths.network)["ports"]["registry"]
+    config = home / "registry.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {home / 'blobs'}\n"
+                      f"http:\n  addr: {host}:{port}\nlog:\n  level: error\n")
+    registry = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    url = f"http://{host}:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{url}/v2/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.05)
+    lab.registry_url = url  # type: ignore[attr-defined]
+    push_image(url, "test/web", "1", version="1")
+    push_image(url, "test/web", "2", version="2")
+    try:
+        yield lab
+    finally:
+        control.down(paths)
+        registry.terminate()
+        registry.wait(10)
+
+
+def k(lab: Lab, *args: str, **kw: object) -> str:
+    return kubectl(lab, *args, **kw).stdout  # type: ignore[arg-type]
+
+
+def pods(lab: Lab, ns: str, selector: str) -> list[dict]:
+    return json.loads(k(lab, "-n", ns, "get", "pods", "-l", selector, "-o", "json"))["items"]
+
+
+def ready_addresses(lab: Lab, ns: str, svc: str) -> list[str]:
+    ep = json.loads(k(lab, "-n", ns, "get", "endpoints", svc, "-o", "json"))
+    return [a["ip"] for s in ep.get("subsets") or [] for a in s.get("addresses") or []]
+
+
+@pytest.fixture
+def ns(runtime_lab: Lab, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = request.node.name.replace("_", "-")[:40].strip("-")
+    k(runtime_lab, "create", "namespace", name)
+    yield name
+    k(runtime_lab, "delete", "namespace", name, "--wait=false")
+
+
+def test_deployment_becomes_ready_and_pods_answer(runtime_lab: Lab, ns: str) -> None:
+    k(runtime_lab, "-n", ns, "apply", "-f", "-", input=DEPLOY)
+    out = k(runtime_lab, "-n", ns, "rollout", "status", "deploy/web", "--timeout=60s")
+    assert 'deployment "web" successfully rolled out' in out
+    running = pods(runtime_lab, ns, "app=web")
+    assert len(running) == 3 and all(p["status"]["phase"] == "Running" for p in running)
+    ips = {p["status"]["podIP"] for p in running}
+    assert len(ips) == 3 and all(ip.startswith("127.") for ip in ips)
+    assert {p["spec"]["nodeName"] for p in running} == {"agent-1", "agent-2"}  # servers are tainted
+    assert sorted(ready_addresses(runtime_lab, ns, "web")) == sorted(ips)
+    pod = running[0]
+    with urllib.request.urlopen(f"http://{pod['status']['podIP']}:8080/hello", timeout=5) as r:
+        assert r.headers["X-Pod-Name"] == pod["metadata"]["name"]
+    logs = k(runtime_lab, "-n", ns, "logs", pod["metadata"]["name"], "--tail=50")
+    assert '"msg": "starting"' in logs and '"path": "/hello"' in logs
+    described = k(runtime_lab, "-n", ns, "describe", "pod", pod["metadata"]["name"])
+    for reason in ("Scheduled", "Pulling", "Pulled", "Created", "Started"):
+        assert reason in described
+
+
+def test_deleted_pod_is_replaced(runtime_lab: Lab, ns: str) -> None:
+    k(runtime_lab, "-n", ns, "apply", "-f", "-", input=DEPLOY)
+    k(runtime_lab, "-n", ns, "rollout", "status", "deploy/web", "--timeout=60s")
+    victim = pods(runtime_lab, ns, "app=web")[0]["metadata"]["name"]
+    k(runtime_lab, "-n", ns, "delete", "pod", victim)
+    kubectl(runtime_lab, "-n", ns, "wait", "deploy/web", "--for=jsonpath={.status.readyReplicas}=3",
+            "--timeout=30s")
+    names = [p["metadata"]["name"] for p in pods(runtime_lab, ns, "app=web")]
+    assert victim not in names and len(names) == 3
+
+
+def test_rolling_update_keeps_availability_and_undo_restores(runtime_lab: Lab, ns: str) -> None:
+    k(runtime_lab, "-n", ns, "apply", "-f", "-", input=DEPLOY)
+    k(runtime_lab, "-n", ns, "rollout", "status", "deploy/web", "--timeout=60s")
+    lowest, errors, requests, stop = [3], [0], [0], threading.Event()
+
+    def load() -> None:  # requests to the ready endpoints, as a Service would send them
+        while not stop.is_set():
+            addrs = ready_addresses(runtime_lab, ns, "web")
+            lowest[0] = min(lowest[0], len(addrs))
+            for ip in addrs:
+                requests[0] += 1
+                try:
+                    urllib.request.urlopen(f"http://{ip}:8080/", timeout=2).read()
+                except OSError:
+                    errors[0] += 1
+
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        k(runtime_lab, "-n", ns, "set", "image", "deploy/web", "web=registry.lab/test/web:2")
+        k(runtime_lab, "-n", ns, "rollout", "status", "deploy/web", "--timeout=90s")
+    finally:
+        stop.set()
+        t.join()
+    assert lowest[0] >= 3, "maxUnavailable 25% of 3 is 0: never fewer than 3 ready"
+    assert requests[0] > 20 and errors[0] / requests[0] <= 0.05, (errors, requests)
+    history = k(runtime_lab, "-n", ns, "rollout", "history", "deploy/web")
+    assert [line.split()[0] for line in history.strip().split("\n")[2:]] == ["1", "2"]
+    k(runtime_lab, "-n", ns, "rollout", "undo", "deploy/web")
+    k(runtime_lab, "-n", ns, "rollout", "status", "deploy/web", "--timeout=90s")
+    image = k(runtime_lab, "-n", ns, "get", "deploy/web", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    assert image == "registry.lab/test/web:1"
+    versions = {json.loads(urllib.request.urlopen(f"http://{p['status']['podIP']}:8080/", timeout=5).read())["version"]
+                for p in pods(runtime_lab, ns, "app=web") if not p["metadata"].get("deletionTimestamp")}
+    assert versions == {"1"}
+
+
+def test_bad_image_and_crashing_container(runtime_lab: Lab, ns: str) -> None:
+    k(runtime_lab, "-n", ns, "create", "deployment", "bad", "--image=registry.lab/test/missing:1")
+    k(runtime_lab, "-n", ns, "create", "deployment", "crash", "--image=registry.lab/test/web:1")
+    k(runtime_lab, "-n", ns, "set", "env", "deploy/crash", "CRASH=1")
+    deadline = time.monotonic() + 30
+    status: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        table = k(runtime_lab, "-n", ns, "get", "pods", "--no-headers")
+        status = {line.split()[0].rsplit("-", 2)[0]: line.split()[2] for line in table.strip().split("\n") if line}
+        if status.get("bad") == "ImagePullBackOff" and status.get("crash") == "CrashLoopBackOff":
+            break
+        time.sleep(0.5)
+    assert status.get("bad") == "ImagePullBackOff" and status.get("crash") == "CrashLoopBackOff", status
+    crash = next(p for p in pods(runtime_lab, ns, "app=crash") if p["status"].get("containerStatuses")
+                 and p["status"]["containerStatuses"][0]["restartCount"] > 0)
+    previous = k(runtime_lab, "-n", ns, "logs", crash["metadata"]["name"], "--previous")
+    assert "crashing as asked" in previous
+    events = k(runtime_lab, "-n", ns, "get", "events")
+    assert "BackOff" in events and "Failed" in events
+    bad = pods(runtime_lab, ns, "app=bad")[0]["metadata"]["name"]
+    assert "test/missing:1" in k(runtime_lab, "-n", ns, "describe", "pod", bad)
+
+
+def test_stopped_node_moves_its_pods(runtime_lab: Lab, ns: str) -> None:
+    """agent-1 stops: NotReady after 8 s, its pods evicted after the 20 s toleration, replaced on agent-2."""
+    k(runtime_lab, "-n", ns, "apply", "-f", "-", input=DEPLOY)
+    k(runtime_lab, "-n", ns, "rollout", "status", "deploy/web", "--timeout=60s")
+    runtime_lab.node_stop("agent-1")
+    try:
+        start = time.monotonic()
+        kubectl(runtime_lab, "wait", "node/agent-1", "--for=condition=Ready=Unknown", "--timeout=30s")
+        not_ready = time.monotonic() - start
+        deadline = start + 60
+        while time.monotonic() < deadline:
+            live = [p for p in pods(runtime_lab, ns, "app=web") if not p["metadata"].get("deletionTimestamp")
+                    and p["status"].get("phase") == "Running"]
+            if len(live) == 3 and all(p["spec"]["nodeName"] == "agent-2" for p in live):
+                break
+            time.sleep(0.5)
+        moved = time.monotonic() - start
+        assert len(live) == 3 and {p["spec"]["nodeName"] for p in live} == {"agent-2"}
+        assert not_ready < 15 and moved < 45, (not_ready, moved)
+        nodes = k(runtime_lab, "get", "nodes", "--no-headers")
+        assert any(line.split()[:2] == ["agent-1", "NotReady"] for line in nodes.split("\n"))
+    finally:
+        runtime_lab.node_start("agent-1")
+    kubectl(runtime_lab, "wait", "node/agent-1", "--for=condition=Ready", "--timeout=30s")
