@@ -117,7 +117,25 @@ def _sysctl(name: str, path: str, minimum: int, fix: str) -> Result:
     return Result(name, value >= minimum, f"{value} (need ≥ {minimum})", fix)
 
 
-def _kind_checks() -> list[Result]:
+def _kind_ports(paths: LabPaths) -> Result:
+    """The host ports the kind lab publishes (compose, extraPortMappings) must be free on 127.0.0.1."""
+    from .backends import kind
+
+    ep = control.endpoints(paths)
+    if ep and ep.get("backend") == "kind":
+        return Result("kind lab ports", True, "the kind lab is running and holds its ports")
+    try:
+        ports = kind.planned_ports(paths)
+    except control.LabError as err:
+        return Result("kind lab ports", False, str(err), "install labkit from a checkout: pip install -e .")
+    taken = [f"{name} 127.0.0.1:{port}" for name, port in ports.items() if not port_free("127.0.0.1", port)]
+    return Result("kind lab ports", not taken,
+                  f"taken: {', '.join(taken)}" if taken else "free: " + " ".join(str(p) for p in ports.values()),
+                  "stop the program holding them (`ss -ltnp` / `lsof -i :PORT`), or remove "
+                  f"{paths.home / 'kind' / 'lab.json'} so that `labkit up --backend kind` picks free ports")
+
+
+def _kind_checks(paths: LabPaths) -> list[Result]:
     arch = platform.machine()
     return [
         _tool("docker engine", ["docker", "info", "--format", "{{.ServerVersion}}"],
@@ -133,6 +151,7 @@ def _kind_checks() -> list[Result]:
                 "sudo sysctl -w vm.max_map_count=262144 (Elasticsearch needs it)"),
         Result("cpu architecture", arch in ("x86_64", "AMD64", "arm64", "aarch64"), arch,
                "the lab's images are built for amd64 and arm64 only"),
+        _kind_ports(paths),
     ]
 
 
@@ -140,7 +159,7 @@ def run_checks(backend: str, paths: LabPaths) -> list[Result]:
     checks: list[Callable[[], Result | list[Result]]] = [
         _python, _haproxy, _kubectl, lambda: _disk(paths), lambda: _loopback(paths)]
     if backend == "kind":
-        checks.append(_kind_checks)
+        checks.append(lambda: _kind_checks(paths))
     results: list[Result] = []
     for check in checks:
         r = check()

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -86,7 +87,7 @@ def _bind(host: str, port: int) -> str:
 
 def sim_spec(*, api_bind: tuple[str, int], api_servers: Mapping[str, tuple[str, int]],
              http_bind: tuple[str, int], http_servers: Mapping[str, tuple[str, int]],
-             stats_bind: tuple[str, int], runtime_socket: str | Path, **options: object) -> Spec:
+             stats_bind: tuple[str, int], runtime_socket: str | Path, **options: Any) -> Spec:
     """The sim's HAProxy: loopback binds, servers at their loopback addresses, a Unix runtime socket.
 
     ``api_servers`` maps a control-plane node name (``server-1``) to its API listener,
@@ -94,17 +95,17 @@ def sim_spec(*, api_bind: tuple[str, int], api_servers: Mapping[str, tuple[str, 
     """
     return Spec(backend="sim", api_bind=_bind(*api_bind), api_servers=_servers(api_servers),
                 http_bind=_bind(*http_bind), http_servers=_servers(http_servers),
-                stats_bind=_bind(*stats_bind), runtime_socket=str(runtime_socket), **options)  # type: ignore[arg-type]
+                stats_bind=_bind(*stats_bind), runtime_socket=str(runtime_socket), **options)
 
 
 def kind_spec(*, control_planes: Mapping[str, str], workers: Mapping[str, str], gateway_nodeport: int,
-              api_port: int = 6443, **options: object) -> Spec:
+              api_port: int = 6443, **options: Any) -> Spec:
     """The kind backend's HAProxy, in a container on the ``kind`` network.
 
     ``control_planes`` and ``workers`` map node names (``server-1``, ``agent-1``) to
     the node containers' names, which Docker's DNS resolves; HAProxy binds
     every port on 0.0.0.0 inside its container and compose publishes them on
-    127.0.0.1 only.
+    127.0.0.1 only. ``options`` are further :class:`Spec` fields (``balance``, ``http_check``, ...).
     """
     ports = CONTAINER_PORTS
     return Spec(
@@ -116,7 +117,7 @@ def kind_spec(*, control_planes: Mapping[str, str], workers: Mapping[str, str], 
         stats_bind=_bind("0.0.0.0", ports["stats"]),
         runtime_socket=f"ipv4@0.0.0.0:{ports['runtime']}",
         nameservers=(DOCKER_DNS,),
-        **options,  # type: ignore[arg-type]
+        **options,
     )
 
 

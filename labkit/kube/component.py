@@ -14,6 +14,7 @@ from ..core.component import Component, Context, Health
 from ..core.errors import ApiError
 from ..core.files import write_atomic
 from ..core.http import Credentials, Listeners, api_app
+from ..core.tasks import cancel
 from .api import PUBLIC_PATHS, KubeApi
 from .controllers.base import EventRecorder
 from .controllers.deployment import DeploymentController
@@ -24,6 +25,7 @@ from .controllers.scheduler import Scheduler
 from .images import LAB_REGISTRY, ImagePuller
 from .kubelet import Kubelet
 from .nodes import NodeAgent, node_specs
+from .proxy import NodePorts, Resolver, ServiceProxy
 from .status import render
 from .store import Store
 
@@ -71,26 +73,31 @@ class KubeApiServer(Component):
         registry = ctx.network.listener("registry", ctx.network.address(0, 1), 5000)
         puller = ImagePuller(ctx.state_dir("kube") / "images", {LAB_REGISTRY: f"http://{registry[0]}:{registry[1]}"})
         specs = node_specs(ctx.network.address)
+        resolver = Resolver(self.store)
         self.nodes = {s.name: NodeAgent(self.api.objects, s) for s in specs}
+        self.proxies = {s.name: ServiceProxy(resolver, *ctx.network.listener(f"proxy-{s.name}", s.address, 3128))
+                        for s in specs}
+        self.node_ports = {s.name: NodePorts(resolver, ctx.network, [s.address]) for s in specs}
         self.kubelets = {
             s.name: Kubelet(self.api.objects, s, [ctx.network.address(20 + i, k) for k in range(2, 250)],
-                            ctx.state_dir("kube") / "pods" / s.name, puller, recorder)
+                            ctx.state_dir("kube") / "pods" / s.name, puller, recorder, self.proxies[s.name])
             for i, s in enumerate(specs)}
         self.api.objects.graceful_pods = True
         self.api.log_reader = self._logs
+        self.down: set[str] = set()
         for name in self.nodes:
-            self.nodes[name].start()
-            self.kubelets[name].start()
+            await self.node_start(name)
+        self._ports_task = asyncio.get_running_loop().create_task(self._sync_node_ports())
         self.controllers = [c(self.api.objects, recorder) for c in CONTROLLERS]
         for c in self.controllers:
             c.start()
 
     async def stop(self) -> None:
+        await cancel(self._ports_task)
         for c in self.controllers:
             await c.stop()
         for name in self.nodes:
-            await self.nodes[name].stop()
-            await self.kubelets[name].stop()
+            await self.node_stop(name)
         await self.listeners.stop()
         self.store.close()
 
@@ -104,15 +111,29 @@ class KubeApiServer(Component):
         return self.nodes[name]
 
     async def node_stop(self, name: str) -> str:
-        """Stop a node: its heartbeat stops and its pods' processes die with it."""
+        """Stop a node: its heartbeat, its pods' processes and its service ports stop."""
         await self._node(name).stop()
+        self.down.add(name)
         await self.kubelets[name].stop()
+        await self.proxies[name].stop()
+        await self.node_ports[name].stop()
         return f"node {name} stopped"
 
     async def node_start(self, name: str) -> str:
-        self._node(name).start()
-        self.kubelets[name].start()
+        if name in self.down or not self._node(name).running:
+            self.down.discard(name)
+            self.nodes[name].start()
+            await self.proxies[name].start()
+            self.kubelets[name].start()
+            await self.node_ports[name].sync()
         return f"node {name} started"
+
+    async def _sync_node_ports(self) -> None:
+        while True:
+            for name, ports in self.node_ports.items():
+                if name not in self.down:
+                    await ports.sync()
+            await asyncio.sleep(1.0)
 
     async def _logs(self, request: web.Request, pod: dict[str, Any]) -> web.StreamResponse:
         """GET pods/log: the container's log file, with container, previous, tailLines and follow."""

@@ -33,6 +33,7 @@ from .controllers.base import MANAGER, EventRecorder, Obj
 from .images import Image, ImagePuller, PullError
 from .nodes import NodeSpec
 from .objects import Objects, now
+from .proxy import ServiceProxy
 from .store import Watcher
 
 BACKOFF_START, BACKOFF_MAX = 1.0, 20.0  # 10 s and 300 s in a stock kubelet
@@ -77,14 +78,14 @@ class Kubelet:
     """One node's kubelet."""
 
     def __init__(self, objects: Objects, node: NodeSpec, pod_ips: list[str], pods_dir: Path,
-                 puller: ImagePuller, recorder: EventRecorder, proxy_url: str = "") -> None:
+                 puller: ImagePuller, recorder: EventRecorder, proxy: ServiceProxy | None = None) -> None:
         self.objects = objects
         self.node = node
         self.free_ips = list(pod_ips)
         self.pods_dir = pods_dir
         self.puller = puller
         self.recorder = recorder
-        self.proxy_url = proxy_url
+        self.proxy = proxy  # the node's ServiceProxy
         self.pods: dict[str, PodRuntime] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -178,9 +179,11 @@ class Kubelet:
                        "reason": "Completed" if code == 0 else "Error",
                        "startedAt": c.started_at, "finishedAt": now(), "containerID": f"labkit://{c.proc.pid}"}
         c.proc, c.ready, c.started = None, False, False
-        c.restarts += 1
         policy = pod["spec"].get("restartPolicy", "Always")
         if policy == "Always" or (policy == "OnFailure" and code != 0):
+            if c.restarts == 0:  # the first restart is immediate, back-off starts after it
+                c.waiting = None
+                return
             delay = min(BACKOFF_MAX, BACKOFF_START * 2 ** min(c.restarts - 1, 10))
             c.backoff_until = time.monotonic() + delay
             c.waiting = ("CrashLoopBackOff", f"back-off {delay:.0f}s restarting failed container={c.name} "
@@ -221,6 +224,8 @@ class Kubelet:
             c.backoff_until = time.monotonic() + BACKOFF_START
             self.recorder.emit(pod, "Warning", "Failed", f"Error: {err}", "kubelet", self.node.name)
             return
+        if c.last_exit is not None:
+            c.restarts += 1
         c.log_dir.mkdir(parents=True, exist_ok=True)
         self.recorder.emit(pod, "Normal", "Created", f"Created container: {c.name}", "kubelet", self.node.name)
         with open(c.log_path(), "ab") as log:
@@ -229,7 +234,6 @@ class Kubelet:
                                           stderr=subprocess.STDOUT, preexec_fn=_child_setup)
             except OSError as err:
                 c.waiting = ("RunContainerError", f"failed to start container {c.name!r}: {err}")
-                c.restarts += 1
                 c.backoff_until = time.monotonic() + BACKOFF_START
                 return
         c.started_at, c.waiting = now(), None
@@ -256,9 +260,9 @@ class Kubelet:
         env["POD_IP"] = rt.ip
         if env.get("HOST", "0.0.0.0") in ("0.0.0.0", "::", ""):
             env["HOST"] = rt.ip
-        if self.proxy_url:
-            env.update(HTTP_PROXY=self.proxy_url, http_proxy=self.proxy_url,
-                       NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+        if self.proxy is not None:
+            url = self.proxy.url(pod["metadata"]["namespace"])
+            env.update(HTTP_PROXY=url, http_proxy=url, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
         env["LABKIT_ROOTFS"] = str(rootfs)
         work = rootfs / (c.spec.get("workingDir") or cfg.get("WorkingDir") or "/").lstrip("/")
         work.mkdir(parents=True, exist_ok=True)

@@ -139,7 +139,7 @@ class Objects:
             spec["clusterIP"] = ip
             spec["clusterIPs"] = [ip]
         if spec.get("type") in ("NodePort", "LoadBalancer"):
-            used_ports = {p.get("nodePort") for s in services for p in s["spec"].get("ports", [])}
+            used_ports = {p["nodePort"] for s in services for p in s["spec"].get("ports", []) if p.get("nodePort")}
             for port in spec.get("ports", []):
                 if port.get("nodePort") in used_ports:
                     raise ApiError(422, "Invalid", f'Service "{svc["metadata"]["name"]}" is invalid: '

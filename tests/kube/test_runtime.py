@@ -221,3 +221,32 @@ def test_stopped_node_moves_its_pods(runtime_lab: Lab, ns: str) -> None:
     finally:
         runtime_lab.node_start("agent-1")
     kubectl(runtime_lab, "wait", "node/agent-1", "--for=condition=Ready", "--timeout=30s")
+
+
+def test_services_by_name_and_node_ports(runtime_lab: Lab, ns: str) -> None:
+    k(runtime_lab, "-n", ns, "apply", "-f", "-", input=DEPLOY)
+    k(runtime_lab, "-n", ns, "rollout", "status", "deploy/web", "--timeout=60s")
+    script = ("import json, urllib.request\n"
+              "for url in ('http://web/a', 'http://web.{ns}.svc.cluster.local:80/b'):\n"
+              "    print(json.loads(urllib.request.urlopen(url, timeout=5).read())['path'])\n").format(ns=ns)
+    k(runtime_lab, "-n", ns, "run", "client", "--image=registry.lab/test/web:1", "--restart=Never",
+      "--command", "--", "python", "-c", script)
+    done = kubectl(runtime_lab, "-n", ns, "wait", "pod/client", "--for=jsonpath={.status.phase}=Succeeded",
+                   "--timeout=30s", check=False)
+    logs = k(runtime_lab, "-n", ns, "logs", "client")
+    assert done.returncode == 0 and logs.split() == ["/a", "/b"], logs
+    k(runtime_lab, "-n", ns, "expose", "deploy/web", "--name=web-np", "--type=NodePort", "--port=80",
+      "--target-port=8080")
+    svc = json.loads(k(runtime_lab, "-n", ns, "get", "svc", "web-np", "-o", "json"))
+    node_port = svc["spec"]["ports"][0]["nodePort"]
+    assert 30000 <= node_port <= 32767
+    node = json.loads(k(runtime_lab, "get", "node", "agent-2", "-o", "json"))
+    ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    for _ in range(40):  # node ports open within a second of the Service
+        try:
+            seen = {urllib.request.urlopen(f"http://{ip}:{node_port}/", timeout=2).headers["X-Pod-Name"]
+                    for _ in range(9)}
+            break
+        except OSError:
+            time.sleep(0.25)
+    assert len(seen) == 3  # round robin over the three pods

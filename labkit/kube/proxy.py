@@ -1,0 +1,172 @@
+"""Service networking for the sim: what kube-proxy and CoreDNS do in a cluster.
+
+* Each node runs an HTTP forward proxy; the kubelet points its pods at it
+  (``HTTP_PROXY=http://<namespace>:pod@node:3128``, so clients name their
+  namespace in Proxy-Authorization), so ``http://catalog:8080`` or
+  ``http://catalog.shop.svc.cluster.local:8080`` (or a ClusterIP) reaches a
+  ready endpoint of the Service, round robin, from the caller's namespace.
+* NodePort Services listen on every node's address (TCP, any protocol).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from ..core.network import Network
+from .store import Store
+
+Obj = dict[str, Any]
+_HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer",
+        "transfer-encoding", "upgrade", "host", "content-length"}
+
+
+class Resolver:
+    """Service name or ClusterIP + port -> a ready pod address, round robin."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._turn = itertools.count()
+
+    def service(self, host: str, caller_ns: str) -> Obj | None:
+        parts = host.split(".")
+        if all(p.isdigit() for p in parts) and len(parts) == 4:
+            return next((s for s in self.store.items("/services") if s["spec"].get("clusterIP") == host), None)
+        name = parts[0]
+        ns = parts[1] if len(parts) > 1 and parts[1] != "svc" else caller_ns
+        if len(parts) > 2 and parts[2] != "svc":
+            return None
+        return self.store.get("/services", ns, name)
+
+    def backend(self, svc: Obj, port: int, node_port: bool = False) -> tuple[str, int] | None:
+        spec_port = next((p for p in svc["spec"].get("ports", [])
+                          if (p.get("nodePort") if node_port else p.get("port")) == port), None)
+        if spec_port is None:
+            return None
+        ep = self.store.get("/endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"]) or {}
+        targets = [(a["ip"], p["port"]) for s in ep.get("subsets") or [] for a in s.get("addresses") or []
+                   for p in s.get("ports") or [] if p.get("name", "") == spec_port.get("name", "")]
+        if not targets:
+            return None
+        return targets[next(self._turn) % len(targets)]
+
+    @staticmethod
+    def caller_namespace(proxy_auth: str | None) -> str:
+        """The namespace the kubelet put in the pod's proxy URL (``http://ns:pod@node:port``)."""
+        if proxy_auth and proxy_auth.lower().startswith("basic "):
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                return base64.b64decode(proxy_auth[6:]).decode().partition(":")[0] or "default"
+        return "default"
+
+
+class ServiceProxy:
+    """The per-node HTTP proxy pods use to reach Services by name."""
+
+    def __init__(self, resolver: Resolver, host: str, port: int) -> None:
+        self.resolver = resolver
+        self.host, self.port = host, port
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def url(self, namespace: str) -> str:
+        """The proxy URL for pods of ``namespace``."""
+        return f"http://{namespace}:pod@{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port, reuse_address=True).start()
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60), auto_decompress=False)
+
+    async def stop(self) -> None:
+        if self._session:
+            await self._session.close()
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        url = request.url
+        host, port = url.host or "", url.port or 80
+        caller = self.resolver.caller_namespace(request.headers.get("Proxy-Authorization"))
+        svc = self.resolver.service(host, caller)
+        if svc is None:
+            return web.Response(status=502, text=f"no such service: {host} (from namespace {caller})\n")
+        target = self.resolver.backend(svc, port)
+        if target is None:
+            return web.Response(status=503, text=f"no ready endpoints for service {svc['metadata']['namespace']}/"
+                                                 f"{svc['metadata']['name']} port {port}\n")
+        assert self._session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        headers["Host"] = f"{host}:{port}"
+        try:
+            async with self._session.request(request.method, f"http://{target[0]}:{target[1]}{url.raw_path_qs}",
+                                             headers=headers, data=await request.read(),
+                                             allow_redirects=False) as upstream:
+                resp = web.StreamResponse(status=upstream.status, headers={
+                    k: v for k, v in upstream.headers.items() if k.lower() not in _HOP})
+                await resp.prepare(request)
+                async for chunk in upstream.content.iter_chunked(65536):
+                    await resp.write(chunk)
+                await resp.write_eof()
+                return resp
+        except aiohttp.ClientError as err:
+            return web.Response(status=502, text=f"upstream {target[0]}:{target[1]} failed: {err}\n")
+
+
+class NodePorts:
+    """Listens on every node address for each NodePort and relays TCP to a ready endpoint."""
+
+    def __init__(self, resolver: Resolver, network: Network, node_addresses: list[str]) -> None:
+        self.resolver = resolver
+        self.network = network
+        self.addresses = node_addresses
+        self.servers: dict[tuple[str, int], asyncio.base_events.Server] = {}
+
+    async def sync(self) -> None:
+        wanted = {(addr, p["nodePort"]): s for s in self.resolver.store.items("/services")
+                  for p in s["spec"].get("ports", []) if p.get("nodePort") for addr in self.addresses}
+        for key in list(self.servers):
+            if key not in wanted:
+                self.servers.pop(key).close()
+        for (addr, port), _ in wanted.items():
+            if (addr, port) in self.servers:
+                continue
+            with contextlib.suppress(OSError):  # on a shared 127.0.0.1 the port may be taken
+                self.servers[(addr, port)] = await asyncio.start_server(
+                    lambda r, w, p=port: self._relay(r, w, p), addr, port, reuse_address=True)
+
+    async def stop(self) -> None:
+        for server in self.servers.values():
+            server.close()
+        self.servers.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, node_port: int) -> None:
+        svc = next((s for s in self.resolver.store.items("/services")
+                    if any(p.get("nodePort") == node_port for p in s["spec"].get("ports", []))), None)
+        target = self.resolver.backend(svc, node_port, node_port=True) if svc else None
+        if target is None:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*target)
+        except OSError:
+            writer.close()
+            return
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError, OSError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            with contextlib.suppress(ConnectionError, OSError):
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))

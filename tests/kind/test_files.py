@@ -1,0 +1,176 @@
+"""Every file the kind backend writes, rendered for a fresh lab home and validated."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import socket
+import tomllib
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from labkit.backends import kind
+from labkit.core.paths import LabPaths
+
+from .conftest import REPO, SCHEMAS
+
+
+def _schema(name: str) -> jsonschema.protocols.Validator:
+    schema = json.loads((SCHEMAS / name).read_text())
+    # compose-spec.json names draft-07 without the trailing '#', which jsonschema does not recognise
+    cls = jsonschema.Draft7Validator if "draft-07" in schema["$schema"] else jsonschema.Draft202012Validator
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _patch(node: dict, kind_name: str) -> dict:
+    docs = [yaml.safe_load(p) for p in node.get("kubeadmConfigPatches", [])]
+    return next(d for d in docs if d["kind"] == kind_name)
+
+
+def test_kind_config_is_valid_and_names_the_nodes_like_rke2(rendered: kind.KindLab) -> None:
+    config = yaml.safe_load(rendered.cluster_config.read_text())
+    _schema("kind-cluster-v1alpha4.schema.json").validate(config)
+    assert config["name"] == rendered.cluster and re.fullmatch(r"labkit-[0-9a-f]{8}", rendered.cluster)
+
+    nodes = config["nodes"]
+    assert [n["role"] for n in nodes] == ["control-plane"] * 3 + ["worker"] * 2
+    names = [_patch(n, "InitConfiguration" if i == 0 else "JoinConfiguration")["nodeRegistration"]["name"]
+             for i, n in enumerate(nodes)]
+    assert names == ["server-1", "server-2", "server-3", "agent-1", "agent-2"]
+    assert list(kind.node_containers(rendered.cluster)) == names
+    versions = kind.Checkout.find().versions
+    assert all(n["image"] == versions["kind"]["node_image"] for n in nodes)
+    assert re.search(r"@sha256:[0-9a-f]{64}$", versions["kind"]["node_image"])
+
+    # the HAProxy's name is in the API server certificate (kind merges certSANs)
+    cluster_patch = yaml.safe_load(config["kubeadmConfigPatches"][0])
+    assert cluster_patch["kind"] == "ClusterConfiguration" and "apiVersion" not in cluster_patch
+    assert rendered.haproxy_host in cluster_patch["apiServer"]["certSANs"]
+
+    # the registry host configuration is mounted on every node, NodePorts published on loopback only
+    for node in nodes:
+        assert node["extraMounts"] == [{"hostPath": str(rendered.certs_dir), "readOnly": True,
+                                        "containerPath": "/etc/containerd/certs.d"}]
+    mappings = [m for n in nodes for m in n.get("extraPortMappings", [])]
+    assert mappings == [{"containerPort": versions["shop"]["gateway_nodeport"], "hostPort": rendered.ports["gateway"],
+                         "listenAddress": "127.0.0.1", "protocol": "TCP"}]
+    assert 'config_path = "/etc/containerd/certs.d"' in config["containerdConfigPatches"][0]
+
+
+def test_kind_schema_catches_what_kind_rejects() -> None:
+    validator = _schema("kind-cluster-v1alpha4.schema.json")
+    good = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "nodes": [{"role": "control-plane"}]}
+    validator.validate(good)
+    for bad in ({**good, "node": []},                                       # unknown field (strict decoding)
+                {**good, "nodes": [{"role": "master"}]},                     # not a role
+                {**good, "name": "Lab_1"},                                   # cluster name pattern
+                {**good, "nodes": [{"role": "worker", "extraPortMappings": [{"hostPort": 70000}]}]}):
+        assert not validator.is_valid(bad), bad
+
+
+def test_registry_hosts_toml_and_configmap(rendered: kind.KindLab) -> None:
+    versions = kind.Checkout.find().versions
+    hosts = rendered.certs_dir / versions["registry"]["cluster_name"] / "hosts.toml"
+    data = tomllib.loads(hosts.read_text())
+    upstream = f"http://{rendered.registry_host}:5000"
+    assert data["server"] == upstream and data["host"][upstream]["capabilities"] == ["pull", "resolve"]
+
+    manifest = yaml.safe_load(rendered.registry_manifest.read_text())
+    k8s = re.search(r":v(\d+\.\d+)\.", versions["kind"]["node_image"]).group(1) + ".0"
+    kubernetes_validate.validate(manifest, k8s, strict=True)
+    hosting = yaml.safe_load(manifest["data"]["localRegistryHosting.v1"])
+    assert hosting["host"] == f"localhost:{rendered.ports['registry']}"
+    assert hosting["hostFromContainerRuntime"] == versions["registry"]["cluster_name"]
+
+
+def _compose_env(path: Path) -> dict[str, str]:
+    return {k: v.strip('"') for k, _, v in (line.partition("=") for line in path.read_text().splitlines())}
+
+
+def _interpolate(text: str, env: dict[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name, op, arg = m.group(1), m.group(2) or "", m.group(3) or ""
+        if name in env:
+            return env[name]
+        assert op == ":-", f"${{{name}}} has no value and no default"
+        return arg
+    return re.sub(r"\$\{([A-Z_]+)(?:(:[-?])([^}]*))?\}", sub, text)
+
+
+def test_compose_file_matches_the_compose_spec(rendered: kind.KindLab) -> None:
+    validator = _schema("compose-spec.json")
+    raw = (REPO / "compose" / "compose.yaml").read_text()
+    validator.validate(yaml.safe_load(raw))                      # as checked in, with ${...}
+    env = _compose_env(rendered.compose_env)
+    compose = yaml.safe_load(_interpolate(raw, env))
+    validator.validate(compose)                                  # as docker compose reads it
+    assert not validator.is_valid({"services": {"haproxy": {"imagee": "x"}}})  # the schema does reject
+
+    versions = kind.Checkout.find().versions
+    services = compose["services"]
+    assert services["haproxy"]["image"] == versions["images"]["haproxy"]
+    assert services["registry"]["image"] == versions["images"]["registry"]
+    assert compose["networks"]["kind"] == {"external": True}
+    published = {}
+    for svc in services.values():
+        assert svc["networks"] == ["kind"]
+        for port in svc["ports"]:
+            host, host_port, container = port.split(":")
+            assert host == "127.0.0.1", f"{port} is not loopback-only"
+            published[int(host_port)] = int(container)
+    assert sorted(published) == sorted(rendered.ports[k] for k in ("api", "http", "stats", "runtime", "registry"))
+    from labkit.haproxy.config import CONTAINER_PORTS
+    haproxy_targets = {int(p.split(":")[2]) for p in services["haproxy"]["ports"]}
+    assert haproxy_targets == set(CONTAINER_PORTS.values())
+    assert services["haproxy"]["volumes"] == [f"{rendered.haproxy_cfg.parent}:/usr/local/etc/haproxy:ro"]
+
+
+def test_versions_profiles_and_readme_ram_table_agree() -> None:
+    versions = kind.Checkout.find().versions
+    readme = (REPO / "README.md").read_text()
+    for profile, spec in versions["profiles"].items():
+        assert set(spec["modules"]) <= set(versions["modules"]), profile
+        ram = kind.profile_ram_mb(versions, profile)
+        assert spec["docker_gb"] == kind.docker_gb(ram) == math.ceil((ram + 1024) / 1024)
+        row = re.search(rf"^\| {profile} \|.*$", readme, re.M)
+        assert row, f"README has no RAM table row for {profile}"
+        assert f"| {ram / 1024:.1f} GiB | {spec['docker_gb']} GB |" in row.group(0), row.group(0)
+    minimal = set(versions["profiles"]["minimal"]["modules"])
+    assert minimal <= set(versions["profiles"]["standard"]["modules"]) <= set(versions["profiles"]["full"]["modules"])
+    assert all(versions["modules"][m].get("status") != "planned" for m in minimal)
+
+
+def test_planned_compose_profiles_are_not_pretended(rendered: kind.KindLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(kind.PROFILE_ENV, "full")
+    checkout = kind.Checkout.find()
+    lab = kind.load(rendered.paths, checkout)
+    commands = kind.up_commands(lab, checkout, cluster_exists=True)
+    assert lab.profile == "full" and not any(c.argv[:2] == ["kind", "create"] for c in commands)
+    compose_up = next(c.argv for c in commands if "compose" in c.argv)
+    assert "--profile" not in compose_up  # gitlab/nexus/harbor have no services yet
+    assert [c.argv[3] for c in commands if c.argv[0] == "helm"] == ["metrics-server"]
+    monkeypatch.setenv(kind.PROFILE_ENV, "huge")
+    with pytest.raises(RuntimeError, match="unknown kind profile"):
+        kind.load(rendered.paths, checkout)
+
+
+def test_each_home_gets_its_own_cluster_and_keeps_its_ports(tmp_path: Path) -> None:
+    checkout = kind.Checkout.find()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        versions = checkout.versions
+        checkout.__dict__["versions"] = {**versions, "ports": {**versions["ports"], "api": taken}}
+        a = kind.load(LabPaths.resolve(tmp_path / "a"), checkout)
+    b = kind.load(LabPaths.resolve(tmp_path / "b"), kind.Checkout.find())
+    assert a.cluster != b.cluster
+    assert a.ports["api"] != taken and len(set(a.ports.values())) == len(a.ports)
+    assert kind.load(LabPaths.resolve(tmp_path / "a"), kind.Checkout.find()).ports == a.ports
+    assert kind.planned_ports(a.paths) == a.ports
