@@ -116,9 +116,10 @@ def reset(chapter: Annotated[int | None, typer.Option(
         help="then bring the lab to this chapter's start")] = None) -> None:
     """Forget the lab's state and start it fresh (learner progress is kept)."""
     paths = _paths()
+    backend = resolve_backend(None, paths)
     with _step("labkit reset") as progress:
         control.reset(paths, progress=progress)
-        control.up(paths, progress=progress)
+        control.up(paths, backend=backend, progress=progress)
         if chapter is not None:
             from .lab import Lab
 

@@ -227,8 +227,8 @@ def test_services_by_name_and_node_ports(runtime_lab: Lab, ns: str) -> None:
     k(runtime_lab, "-n", ns, "apply", "-f", "-", input=DEPLOY)
     k(runtime_lab, "-n", ns, "rollout", "status", "deploy/web", "--timeout=60s")
     script = ("import json, urllib.request\n"
-              "for url in ('http://web/a', 'http://web.{ns}.svc.cluster.local:80/b'):\n"
-              "    print(json.loads(urllib.request.urlopen(url, timeout=5).read())['path'])\n").format(ns=ns)
+              f"for url in ('http://web/a', 'http://web.{ns}.svc.cluster.local:80/b'):\n"
+              "    print(json.loads(urllib.request.urlopen(url, timeout=5).read())['path'])\n")
     k(runtime_lab, "-n", ns, "run", "client", "--image=registry.lab/test/web:1", "--restart=Never",
       "--command", "--", "python", "-c", script)
     done = kubectl(runtime_lab, "-n", ns, "wait", "pod/client", "--for=jsonpath={.status.phase}=Succeeded",
