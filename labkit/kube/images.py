@@ -1,8 +1,9 @@
 """Image pulls for the sim kubelet: the OCI distribution API, then layers unpacked to a root filesystem.
 
 Like containerd with a ``hosts.toml`` mirror, the lab's image names
-(``registry.lab/shop/catalog:1``) are pulled from the sim registry's
-loopback address. Unpacked images are cached by manifest digest.
+(``localhost:5001/shop/catalog:1``, the name the kind backend's nodes use for
+the lab registry too, see manifests/versions.yaml) are pulled from the sim
+registry's loopback address. Unpacked images are cached by manifest digest.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-LAB_REGISTRY = "registry.lab"
+LAB_REGISTRY = "localhost:5001"  # versions.yaml registry.cluster_name: one image name on both backends
 _ACCEPT = ", ".join([
     "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",

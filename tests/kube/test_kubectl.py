@@ -33,7 +33,7 @@ spec:
     spec:
       containers:
       - name: catalog
-        image: registry.lab/catalog:1
+        image: localhost:5001/catalog:1
         ports: [{containerPort: 8080}]
         env: [{name: MODE, value: "one"}]
 """
@@ -131,10 +131,10 @@ def test_describe_label_annotate_patch_scale(shared_lab: Lab, ns: str) -> None:
     k(shared_lab, ns, "patch", "deploy", "catalog", "--type=json",
       "-p", '[{"op":"add","path":"/metadata/labels/patched","value":"json"}]')
     k(shared_lab, ns, "patch", "deploy", "catalog", "--type=strategic",
-      "-p", '{"spec":{"template":{"spec":{"containers":[{"name":"catalog","image":"registry.lab/catalog:2"}]}}}}')
+      "-p", '{"spec":{"template":{"spec":{"containers":[{"name":"catalog","image":"localhost:5001/catalog:2"}]}}}}')
     obj = json.loads(k(shared_lab, ns, "get", "deploy", "catalog", "-o", "json"))
     container = obj["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "registry.lab/catalog:2" and container["ports"][0]["containerPort"] == 8080
+    assert container["image"] == "localhost:5001/catalog:2" and container["ports"][0]["containerPort"] == 8080
     assert obj["spec"]["replicas"] == 3 and obj["metadata"]["labels"]["patched"] == "json"
     assert k(shared_lab, ns, "scale", "deploy", "catalog", "--replicas=5").strip() == \
         "deployment.apps/catalog scaled"

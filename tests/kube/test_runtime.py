@@ -41,7 +41,7 @@ spec:
     spec:
       containers:
       - name: web
-        image: registry.lab/test/web:1
+        image: localhost:5001/test/web:1
         ports: [{containerPort: 8080}]
         env:
         - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
@@ -156,7 +156,7 @@ def test_rolling_update_keeps_availability_and_undo_restores(runtime_lab: Lab, n
     t = threading.Thread(target=load)
     t.start()
     try:
-        k(runtime_lab, "-n", ns, "set", "image", "deploy/web", "web=registry.lab/test/web:2")
+        k(runtime_lab, "-n", ns, "set", "image", "deploy/web", "web=localhost:5001/test/web:2")
         k(runtime_lab, "-n", ns, "rollout", "status", "deploy/web", "--timeout=90s")
     finally:
         stop.set()
@@ -168,15 +168,15 @@ def test_rolling_update_keeps_availability_and_undo_restores(runtime_lab: Lab, n
     k(runtime_lab, "-n", ns, "rollout", "undo", "deploy/web")
     k(runtime_lab, "-n", ns, "rollout", "status", "deploy/web", "--timeout=90s")
     image = k(runtime_lab, "-n", ns, "get", "deploy/web", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
-    assert image == "registry.lab/test/web:1"
+    assert image == "localhost:5001/test/web:1"
     versions = {json.loads(urllib.request.urlopen(f"http://{p['status']['podIP']}:8080/", timeout=5).read())["version"]
                 for p in pods(runtime_lab, ns, "app=web") if not p["metadata"].get("deletionTimestamp")}
     assert versions == {"1"}
 
 
 def test_bad_image_and_crashing_container(runtime_lab: Lab, ns: str) -> None:
-    k(runtime_lab, "-n", ns, "create", "deployment", "bad", "--image=registry.lab/test/missing:1")
-    k(runtime_lab, "-n", ns, "create", "deployment", "crash", "--image=registry.lab/test/web:1")
+    k(runtime_lab, "-n", ns, "create", "deployment", "bad", "--image=localhost:5001/test/missing:1")
+    k(runtime_lab, "-n", ns, "create", "deployment", "crash", "--image=localhost:5001/test/web:1")
     k(runtime_lab, "-n", ns, "set", "env", "deploy/crash", "CRASH=1")
     deadline = time.monotonic() + 30
     status: dict[str, str] = {}
@@ -229,7 +229,7 @@ def test_services_by_name_and_node_ports(runtime_lab: Lab, ns: str) -> None:
     script = ("import json, urllib.request\n"
               f"for url in ('http://web/a', 'http://web.{ns}.svc.cluster.local:80/b'):\n"
               "    print(json.loads(urllib.request.urlopen(url, timeout=5).read())['path'])\n")
-    k(runtime_lab, "-n", ns, "run", "client", "--image=registry.lab/test/web:1", "--restart=Never",
+    k(runtime_lab, "-n", ns, "run", "client", "--image=localhost:5001/test/web:1", "--restart=Never",
       "--command", "--", "python", "-c", script)
     done = kubectl(runtime_lab, "-n", ns, "wait", "pod/client", "--for=jsonpath={.status.phase}=Succeeded",
                    "--timeout=30s", check=False)
