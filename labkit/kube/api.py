@@ -56,6 +56,7 @@ class KubeApi:
         self.registry = Registry()
         self.objects = Objects(store, self.registry)
         self.log_reader: Any = None  # set by the kubelet: async (pod, container, query) -> str
+        self.metrics: Any = None  # set by the kubelet: (plural, namespace) -> list of metrics objects
 
     def install(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
@@ -128,6 +129,8 @@ class KubeApi:
                         rest: list[str]) -> web.StreamResponse:
         t = self._target(group, version, rest)
         m = request.method
+        if t.rt.group == "metrics.k8s.io":
+            return self._metrics(request, t)
         if not t.name:
             if m == "GET":
                 return await (self._watch(request, t) if _bool(request, "watch") else self._list(request, t))
@@ -320,6 +323,21 @@ class KubeApi:
             self.objects.delete(t.rt, t.namespace, t.name, body.get("deleteOptions") or {}, False)
         return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                               "code": 201}, 201)
+
+    def _metrics(self, request: web.Request, t: Target) -> web.Response:
+        """metrics.k8s.io (what metrics-server serves): usage measured by the kubelets."""
+        if request.method != "GET" or _bool(request, "watch"):
+            raise method_not_allowed()
+        items = self.metrics(t.rt.plural, t.namespace) if self.metrics else []
+        labels = label_matcher(request.query.get("labelSelector"))
+        items = [i for i in items if labels(i)]
+        if t.name:
+            found = next((i for i in items if i["metadata"]["name"] == t.name), None)
+            if found is None:
+                raise not_found(t.rt, t.name)
+            return json_response(found)
+        return json_response({"kind": f"{t.rt.kind}List", "apiVersion": t.rt.group_version,
+                              "metadata": {}, "items": items})
 
     # -- watch --------------------------------------------------------------
     async def _watch(self, request: web.Request, t: Target) -> web.StreamResponse:

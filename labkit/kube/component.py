@@ -84,6 +84,7 @@ class KubeApiServer(Component):
             for i, s in enumerate(specs)}
         self.api.objects.graceful_pods = True
         self.api.log_reader = self._logs
+        self.api.metrics = self._metrics
         self.down: set[str] = set()
         for name in self.nodes:
             await self.node_start(name)
@@ -127,6 +128,14 @@ class KubeApiServer(Component):
             self.kubelets[name].start()
             await self.node_ports[name].sync()
         return f"node {name} started"
+
+    def _metrics(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+        """What metrics-server would serve, from the running kubelets."""
+        running = [k for name, k in self.kubelets.items() if name not in self.down]
+        if plural == "nodes":
+            return [k.node_metrics() for k in running]
+        return [m for k in running for m in k.pod_metrics()
+                if not namespace or m["metadata"]["namespace"] == namespace]
 
     async def _sync_node_ports(self) -> None:
         while True:

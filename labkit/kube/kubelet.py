@@ -533,6 +533,35 @@ class Kubelet:
             return
         self.objects.store.write("/pods", copy.deepcopy(fresh), "DELETED")
 
+    # -- resource usage (kubectl top) -----------------------------------------------------
+    def pod_metrics(self) -> list[Obj]:
+        """PodMetrics of this node's pods: CPU (nanocores) and memory of each container's processes."""
+        out = []
+        stamp = now()
+        for rt in self.pods.values():
+            pod = next((p for p in self.objects.store.items("/pods") if p["metadata"]["uid"] == rt.uid), None)
+            if pod is None:
+                continue
+            containers = [{"name": c.name, "usage": _usage(c.proc)} for c in rt.containers.values()
+                          if c.proc is not None]
+            out.append({"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
+                        "metadata": {"name": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
+                                     "labels": pod["metadata"].get("labels") or {}, "creationTimestamp": stamp},
+                        "timestamp": stamp, "window": "10s", "containers": containers})
+        return out
+
+    def node_metrics(self) -> Obj:
+        cpu = mem = 0
+        for pod in self.pod_metrics():
+            for c in pod["containers"]:
+                cpu += int(c["usage"]["cpu"].rstrip("n"))
+                mem += int(c["usage"]["memory"].rstrip("Ki"))
+        stamp = now()
+        return {"kind": "NodeMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
+                "metadata": {"name": self.node.name, "creationTimestamp": stamp,
+                             "labels": {"kubernetes.io/hostname": self.node.name}},
+                "timestamp": stamp, "window": "10s", "usage": {"cpu": f"{cpu}n", "memory": f"{mem}Ki"}}
+
     # -- logs -------------------------------------------------------------------------------
     def log_file(self, pod: Obj, container: str, previous: bool) -> Path | None:
         rt = self.pods.get(pod["metadata"]["uid"])
@@ -540,6 +569,21 @@ class Kubelet:
             return None
         path = rt.containers[container].log_path(previous)
         return path if path.exists() else None
+
+
+def _usage(proc: subprocess.Popen[bytes] | None) -> dict[str, str]:
+    """CPU since start as an average rate (nanocores) and resident memory of a container's processes."""
+    import psutil
+
+    cpu_ns, mem = 0.0, 0
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(proc.pid) if proc else None
+        for p in [root, *root.children(recursive=True)] if root else []:
+            t = p.cpu_times()
+            age = max(time.time() - p.create_time(), 1e-3)
+            cpu_ns += (t.user + t.system) / age * 1e9
+            mem += p.memory_info().rss
+    return {"cpu": f"{int(cpu_ns)}n", "memory": f"{mem // 1024}Ki"}
 
 
 def _port(port: int | str, probe: Obj) -> int:

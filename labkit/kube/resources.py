@@ -68,10 +68,10 @@ BUILTINS: tuple[ResourceType, ...] = (
     _r("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", False,
        ("crd", "crds"), ("status",), ("api-extensions",)),
 )
-# Read-only by design in the lab: metrics come from the kubelets.
+# Served live from the kubelets' process measurements (metrics-server's API), never stored.
 METRICS = (
-    _r("metrics.k8s.io/v1beta1", "PodMetrics", "pods", True, (), (), ()),
-    _r("metrics.k8s.io/v1beta1", "NodeMetrics", "nodes", False, (), (), ()),
+    ResourceType("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", True, verbs=("get", "list")),
+    ResourceType("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", False, verbs=("get", "list")),
 )
 
 
@@ -97,7 +97,7 @@ class Registry:
         self._custom: dict[str, list[ResourceType]] = {}
 
     def all(self) -> list[ResourceType]:
-        return [*BUILTINS, *(r for rs in self._custom.values() for r in rs)]
+        return [*BUILTINS, *METRICS, *(r for rs in self._custom.values() for r in rs)]
 
     def set_crds(self, crds: list[dict[str, Any]]) -> None:
         self._custom = {c["metadata"]["name"]: from_crd(c) for c in crds if _established(c)}

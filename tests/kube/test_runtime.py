@@ -124,6 +124,11 @@ def test_deployment_becomes_ready_and_pods_answer(runtime_lab: Lab, ns: str) -> 
     described = k(runtime_lab, "-n", ns, "describe", "pod", pod["metadata"]["name"])
     for reason in ("Scheduled", "Pulling", "Pulled", "Created", "Started"):
         assert reason in described
+    top = k(runtime_lab, "-n", ns, "top", "pods").strip().split("\n")
+    assert top[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"] and len(top) == 4
+    assert all(int(line.split()[2].removesuffix("Mi")) > 1 for line in top[1:])  # a Python process: MiBs
+    nodes = k(runtime_lab, "top", "nodes").strip().split("\n")
+    assert nodes[0].split()[:3] == ["NAME", "CPU(cores)", "CPU(%)"] and len(nodes) == 6
 
 
 def test_deleted_pod_is_replaced(runtime_lab: Lab, ns: str) -> None:
