@@ -22,6 +22,7 @@ from .controllers.endpoints import EndpointsController
 from .controllers.nodelifecycle import NodeLifecycleController
 from .controllers.replicaset import ReplicaSetController
 from .controllers.scheduler import Scheduler
+from .controllers.workloads import DaemonSetController, JobController
 from .images import LAB_REGISTRY, ImagePuller
 from .kubelet import Kubelet
 from .nodes import NodeAgent, node_specs
@@ -33,7 +34,8 @@ SERVERS = 3
 PORT = 6443
 TOKEN_SECRET = "kube-admin-token"
 MAX_BODY = 3 * 1024 * 1024
-CONTROLLERS = (DeploymentController, ReplicaSetController, Scheduler, NodeLifecycleController, EndpointsController)
+CONTROLLERS = (DeploymentController, ReplicaSetController, Scheduler, NodeLifecycleController, EndpointsController,
+               JobController, DaemonSetController)
 
 
 def kubeconfig(server: str, ca_pem: bytes, token: str) -> str:

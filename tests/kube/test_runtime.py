@@ -255,3 +255,16 @@ def test_services_by_name_and_node_ports(runtime_lab: Lab, ns: str) -> None:
         except OSError:
             time.sleep(0.25)
     assert len(seen) == 3  # round robin over the three pods
+
+
+def test_job_runs_to_completion_and_daemonset_covers_the_agents(runtime_lab: Lab, ns: str) -> None:
+    k(runtime_lab, "-n", ns, "create", "job", "once", "--image=localhost:5001/test/web:1", "--",
+      "python", "-c", "print('job done')")
+    kubectl(runtime_lab, "-n", ns, "wait", "job/once", "--for=condition=Complete", "--timeout=30s")
+    assert "job done" in k(runtime_lab, "-n", ns, "logs", "job/once")
+    table = k(runtime_lab, "-n", ns, "get", "job", "once", "--no-headers").split()
+    assert table[:3] == ["once", "Complete", "1/1"]
+    ds = DEPLOY.split("---")[0].replace("kind: Deployment", "kind: DaemonSet").replace("  replicas: 3\n", "")
+    k(runtime_lab, "-n", ns, "apply", "-f", "-", input=ds)
+    kubectl(runtime_lab, "-n", ns, "wait", "ds/web", "--for=jsonpath={.status.numberReady}=2", "--timeout=30s")
+    assert sorted(p["spec"]["nodeName"] for p in pods(runtime_lab, ns, "app=web")) == ["agent-1", "agent-2"]
