@@ -1,7 +1,9 @@
 """The workshop's chapters, in the talk's order, and the steps that prepare each.
 
 A step is ``"module:function"`` taking the Lab; steps are idempotent, so
-``lab.chapter(n)`` can run on a fresh lab or one already further along.
+``lab.chapter(n)`` can run on a fresh lab or one already further along. A
+chapter starts where the ones before it left the lab, so ``lab.chapter(n)``
+runs the steps of chapters 0..n in order.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class Chapter:
 
 CHAPTERS: dict[int, Chapter] = {c.number: c for c in (
     Chapter(0, "welcome", "The lab itself", "Structure"),
-    Chapter(1, "haproxy", "L4/L7 load balancing", "HA PROXY · HAPROXY on K8S"),
+    Chapter(1, "haproxy", "L4/L7 load balancing", "HA PROXY · HAPROXY on K8S",
+            ("labkit.haproxy.lab:use_haproxy_for_the_api",)),
     Chapter(2, "kubernetes", "Orchestration", "Kubernetes (RKE2)"),
     Chapter(3, "gitlab-ci", "Git + CI/CD", "Continuous Integration / Deployment · Gitlab CI/CD"),
     Chapter(4, "nexus", "Dependency cache", "Nexus"),

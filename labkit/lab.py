@@ -15,6 +15,7 @@ from .chapters import chapter as _chapter
 from .checks import CheckFailed, Progress, interactive, show
 from .core.files import read_json, write_json
 from .core.paths import LabPaths
+from .haproxy.lab import HAProxyView
 
 
 class Lab:
@@ -74,8 +75,9 @@ class Lab:
 
     def chapter(self, number: int) -> Lab:
         """Bring the lab (idempotently) to chapter ``number``'s starting state."""
-        ch = _chapter(number)
-        ch.prepare(self)
+        _chapter(number)  # an unknown number is an error before anything changes
+        for earlier in range(number + 1):
+            _chapter(earlier).prepare(self)
         write_json(self.paths.home / "chapter.json", {"chapter": number})
         return self
 
@@ -97,6 +99,11 @@ class Lab:
         return df
 
     # -- lessons ------------------------------------------------------------
+    @property
+    def haproxy(self) -> HAProxyView:
+        """HAProxy's stats and Runtime API (drain, disable, enable servers; reload)."""
+        return HAProxyView(self)
+
     def node_stop(self, name: str) -> str:
         """Stop a node (e.g. ``agent-1``): its pods' processes stop and it goes NotReady."""
         return control.action(self.paths, "kube-apiserver", "node-stop", name=name)

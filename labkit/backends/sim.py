@@ -33,6 +33,7 @@ from . import CONTROL_TOKEN, settings_path
 # Started in this order; later issues append their components here.
 COMPONENTS = [
     "labkit.kube.component:KubeApiServer",
+    "labkit.haproxy.component:HAProxy",
 ]
 # Started only when settings.json asks for them.
 OPTIONAL = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -65,12 +66,13 @@ class KubeApiServer(Component):
         self.api.install(app)
         addresses = [ctx.network.listener(f"kube-apiserver-{i}", ctx.network.address(0, 10 + i), PORT)
                      for i in range(1, SERVERS + 1)]
-        hosts = sorted({h for h, _ in addresses} | {"127.0.0.1", "localhost", "kubernetes",
+        load_balancer = ctx.network.address(0, 2)  # HAProxy in front of the three (labkit.haproxy)
+        hosts = sorted({h for h, _ in addresses} | {load_balancer, "127.0.0.1", "localhost", "kubernetes",
                                                     "kubernetes.default", "kubernetes.default.svc"})
         self.listeners = Listeners(app, addresses, ctx.ca.server_context("kube-apiserver", hosts))
         await self.listeners.start()
         self.up = [True] * SERVERS
-        write_atomic(ctx.paths.kubeconfig, kubeconfig(self.listeners.urls()[0], ctx.ca.pem, token), 0o600)
+        write_atomic(ctx.paths.kubeconfig, kubeconfig(self._server(), ctx.ca.pem, token), 0o600)
         recorder = EventRecorder(self.api.objects)
         registry = ctx.network.listener("registry", ctx.network.address(0, 1), 5000)
         puller = ImagePuller(ctx.state_dir("kube") / "images", {LAB_REGISTRY: f"http://{registry[0]}:{registry[1]}"})
@@ -94,6 +96,14 @@ class KubeApiServer(Component):
         self.controllers = [c(self.api.objects, recorder) for c in CONTROLLERS]
         for c in self.controllers:
             c.start()
+
+    def _server(self) -> str:
+        """The kubeconfig's server: kept across restarts (the HAProxy chapter points it at HAProxy)."""
+        if self.ctx.paths.kubeconfig.exists():
+            cfg = yaml.safe_load(self.ctx.paths.kubeconfig.read_text()) or {}
+            with contextlib.suppress(KeyError, IndexError, TypeError):
+                return cfg["clusters"][0]["cluster"]["server"]
+        return self.listeners.urls()[0]
 
     async def stop(self) -> None:
         await cancel(self._ports_task)

@@ -1,0 +1,76 @@
+"""``lab.haproxy``: HAProxy's stats and Runtime API from a notebook, on either backend."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .. import control
+
+if TYPE_CHECKING:
+    from ..lab import Lab
+
+STATES = ("ready", "drain", "maint")
+
+
+class HAProxyView:
+    """The lab's HAProxy, through its Runtime API."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+
+    def command(self, command: str) -> str:
+        """Any Runtime API command (``show info``, ``show servers state``, ...)."""
+        return control.action(self.lab.paths, "haproxy", "runtime", command=command)
+
+    def stats(self) -> pd.DataFrame:
+        """``show stat`` as a DataFrame: one row per frontend, backend and server."""
+        text = self.command("show stat").lstrip("# ")
+        rows = list(csv.DictReader(io.StringIO(text)))
+        df = pd.DataFrame(rows).replace("", None)
+        for col in ("scur", "smax", "stot", "bin", "bout", "hrsp_2xx", "hrsp_5xx", "econ", "eresp", "wretr",
+                    "wredis", "chkfail", "downtime", "weight", "rate"):
+            if col in df:
+                df[col] = pd.to_numeric(df[col], errors="coerce")
+        return df.rename(columns={"pxname": "proxy", "svname": "server"})
+
+    def servers(self, backend: str = "shop-gateway") -> pd.DataFrame:
+        """The servers of one backend with their state (UP, DOWN, DRAIN, MAINT) and counters."""
+        df = self.stats()
+        keep = ["server", "status", "weight", "scur", "stot", "hrsp_2xx", "hrsp_5xx", "chkfail", "check_status"]
+        rows = df[(df["proxy"] == backend) & ~df["server"].isin(["FRONTEND", "BACKEND"])]
+        return rows[[c for c in keep if c in rows]].set_index("server")
+
+    def set_state(self, server: str, state: str, backend: str = "shop-gateway") -> str:
+        """Drain, disable (maint) or enable (ready) a server, live."""
+        if state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}")
+        return self.command(f"set server {backend}/{server} state {state}")
+
+    def drain(self, server: str, backend: str = "shop-gateway") -> str:
+        return self.set_state(server, "drain", backend)
+
+    def disable(self, server: str, backend: str = "shop-gateway") -> str:
+        return self.set_state(server, "maint", backend)
+
+    def enable(self, server: str, backend: str = "shop-gateway") -> str:
+        return self.set_state(server, "ready", backend)
+
+    def reload(self) -> str:
+        """Hitless reload (the master starts new workers, old ones finish their connections)."""
+        return control.action(self.lab.paths, "haproxy", "reload")
+
+
+def use_haproxy_for_the_api(lab: Lab) -> None:
+    """Chapter 1's step: from now on the kubeconfig reaches the API servers through HAProxy."""
+    import yaml
+
+    from ..core.files import write_atomic
+
+    path = lab.paths.kubeconfig
+    cfg = yaml.safe_load(path.read_text())
+    cfg["clusters"][0]["cluster"]["server"] = lab.endpoints["components"]["haproxy"]["api"]
+    write_atomic(path, yaml.safe_dump(cfg, sort_keys=False), 0o600)

@@ -1,0 +1,60 @@
+"""The real HAProxy in front of the three API servers and the workers' NodePorts."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from labkit import control
+from labkit.lab import Lab
+
+from .conftest import kubectl
+
+
+def test_haproxy_config_passes_haproxy_check_and_serves_stats(lab: Lab) -> None:
+    ep = lab.endpoints["components"]["haproxy"]
+    with urllib.request.urlopen(ep["stats"] + ";csv", timeout=5) as r:
+        assert r.status == 200
+    with urllib.request.urlopen(ep["metrics"], timeout=5) as r:
+        assert b"haproxy_process_nbthread" in r.read()
+    servers = lab.haproxy.stats()
+    assert {"kube-apiserver", "kube-apiservers", "shop", "shop-gateway"} <= set(servers["proxy"])
+
+
+def test_kubectl_keeps_working_through_haproxy_when_an_api_server_stops(lab: Lab) -> None:
+    lab.chapter(1)
+    assert lab.endpoints["components"]["haproxy"]["api"] in Path(lab.kubeconfig).read_text()
+    for _ in range(50):  # the health checks see all three up
+        states = lab.haproxy.servers("kube-apiservers")["status"]
+        if (states == "UP").all():
+            break
+        time.sleep(0.2)
+    control.action(lab.paths, "kube-apiserver", "server-stop", index=0)
+    try:
+        for _ in range(20):
+            out = kubectl(lab, "get", "nodes", "-o", "name")
+            assert len(out.stdout.split()) == 5
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if lab.haproxy.servers("kube-apiservers").loc["server-1", "status"] == "DOWN":
+                break
+            time.sleep(0.2)
+        assert lab.haproxy.servers("kube-apiservers").loc["server-1", "status"] == "DOWN"
+    finally:
+        control.action(lab.paths, "kube-apiserver", "server-start", index=0)
+
+
+def test_drain_disable_enable_through_the_runtime_api(lab: Lab) -> None:
+    lab.haproxy.drain("agent-1")
+    assert lab.haproxy.servers().loc["agent-1", "status"].startswith("DRAIN")  # e.g. "DRAIN 1/2" while checking
+    lab.haproxy.disable("agent-1")
+    assert lab.haproxy.servers().loc["agent-1", "status"] == "MAINT"
+    lab.haproxy.enable("agent-1")
+    assert lab.haproxy.servers().loc["agent-1", "status"] != "MAINT"
+    with pytest.raises(ValueError):
+        lab.haproxy.set_state("agent-1", "sleeping")
+    assert json.loads(json.dumps(lab.haproxy.reload())) == "reloaded"
