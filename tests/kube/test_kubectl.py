@@ -215,3 +215,21 @@ def test_invalid_manifest_and_unknown_field_errors(shared_lab: Lab, ns: str) -> 
     assert dup.returncode == 0
     dup = kubectl(shared_lab, "-n", ns, "create", "configmap", "twice", check=False)
     assert 'configmaps "twice" already exists' in dup.stderr
+
+
+def test_server_side_apply_and_server_dry_run(shared_lab: Lab, ns: str) -> None:
+    out = k(shared_lab, ns, "apply", "--server-side", "-f", "-", input=DEPLOYMENT.replace("catalog", "ssa"))
+    assert out.strip() == "deployment.apps/ssa serverside-applied"
+    managed = json.loads(k(shared_lab, ns, "get", "deploy", "ssa", "-o", "json", "--show-managed-fields"))
+    assert [m["manager"] for m in managed["metadata"]["managedFields"]][:1] == ["kubectl"]
+    k(shared_lab, ns, "scale", "deploy", "ssa", "--replicas=4")
+    conflict = kubectl(shared_lab, "-n", ns, "apply", "--server-side", "-f", "-",
+                       input=DEPLOYMENT.replace("catalog", "ssa"), check=False)
+    assert conflict.returncode == 1 and "conflict" in conflict.stderr.lower() and ".spec.replicas" in conflict.stderr
+    forced = k(shared_lab, ns, "apply", "--server-side", "--force-conflicts", "-f", "-",
+               input=DEPLOYMENT.replace("catalog", "ssa"))
+    assert "serverside-applied" in forced
+    assert k(shared_lab, ns, "get", "deploy", "ssa", "-o", "jsonpath={.spec.replicas}") == "2"
+    dry = k(shared_lab, ns, "create", "configmap", "dry", "--from-literal=a=b", "--dry-run=server", "-o", "name")
+    assert dry.strip() == "configmap/dry"
+    assert kubectl(shared_lab, "-n", ns, "get", "cm", "dry", check=False).returncode == 1
