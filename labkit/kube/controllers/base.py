@@ -146,14 +146,27 @@ class Controller:
 
 
 class EventRecorder:
-    """Writes core/v1 Events as real components do, folding repeats into a count."""
+    """Writes core/v1 Events as real components do, folding repeats into a count; events live an hour."""
+
+    TTL = 3600.0  # the API server's --event-ttl
 
     def __init__(self, objects: Objects) -> None:
         self.objects = objects
+        self._pruned = time.monotonic()
+
+    def _prune(self, rt: ResourceType) -> None:
+        if time.monotonic() - self._pruned < 60:
+            return
+        self._pruned = time.monotonic()
+        cutoff = time.time() - self.TTL
+        for ev in list(self.objects.store.items(rt.key)):
+            if parse_time(ev.get("lastTimestamp") or ev["metadata"].get("creationTimestamp")) < cutoff:
+                self.objects.store.write(rt.key, dict(ev), "DELETED")
 
     def emit(self, obj: Obj, kind: str, reason: str, message: str, component: str, host: str = "") -> None:
         rt = self.objects.registry.find("", "v1", "events")
         assert rt is not None
+        self._prune(rt)
         meta = obj["metadata"]
         ns = meta.get("namespace") or "default"
         stamp = now()
