@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .core.component import Component, Context, Health
+from .core.component import Context, ProcessComponent
 
 
 def notebooks_dir() -> Path:
@@ -18,7 +16,7 @@ def notebooks_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "notebooks"
 
 
-class JupyterLab(Component):
+class JupyterLab(ProcessComponent):
     name = "jupyterlab"
     title = "JupyterLab (the workshop notebooks)"
 
@@ -35,28 +33,10 @@ class JupyterLab(Component):
         ]
         if os.geteuid() == 0:
             argv.append("--allow-root")
-        env = {**os.environ, "LABKIT_HOME": str(ctx.paths.home)}
-        ctx.supervisor.start(self.name, argv, env=env)
-        for _ in range(600):  # up to 60 s: JupyterLab imports a lot on first start
-            if (await self.health()).ok:
-                return
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"JupyterLab did not start; see {ctx.paths.logs / 'jupyterlab.log'}")
-
-    async def stop(self) -> None:
-        await self.ctx.supervisor.stop(self.name)
+        self.health_url = f"http://{self.host}:{self.port}/api"
+        self.spawn(ctx, argv, env={**os.environ, "LABKIT_HOME": str(ctx.paths.home)})
+        await self.wait_ready(60)  # JupyterLab imports a lot on its first start
 
     def endpoints(self) -> dict[str, Any]:
         base = f"http://{self.host}:{self.port}"
         return {"url": f"{base}/lab/tree/00-welcome.ipynb?token={self.token}", "api": f"{base}/api"}
-
-    async def health(self) -> Health:
-        def probe() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://{self.host}:{self.port}/api", timeout=1) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
-        ok = await asyncio.to_thread(probe)
-        return Health(ok, "serving" if ok else "not answering")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -11,7 +13,7 @@ from typing import Any
 from .logs import component_logger
 from .network import Network
 from .paths import LabPaths
-from .procs import Supervisor
+from .procs import Child, Supervisor
 from .secrets import Secrets
 from .tls import LabCA
 
@@ -69,3 +71,39 @@ class Component(ABC):
     def actions(self) -> dict[str, Callable[..., Awaitable[Any]]]:
         """Operations the lab exposes for lessons (e.g. stop a node), called with JSON keyword arguments."""
         return {}
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    """True when ``url`` answers 200 (no proxy, loopback)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+class ProcessComponent(Component):
+    """A component that is one process under the daemon's supervisor, healthy while ``health_url`` answers 200."""
+
+    ctx: Context
+    health_url: str = ""
+
+    def spawn(self, ctx: Context, argv: list[str], env: dict[str, str] | None = None) -> Child:
+        self.ctx = ctx
+        return ctx.supervisor.start(self.name, argv, env=env)
+
+    async def wait_ready(self, timeout: float) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if (await self.health()).ok:
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"{self.title} did not start; see {self.ctx.paths.logs / (self.name + '.log')}")
+
+    async def stop(self) -> None:
+        await self.ctx.supervisor.stop(self.name)
+
+    async def health(self) -> Health:
+        ok = await asyncio.to_thread(http_ok, self.health_url)
+        return Health(ok, "serving" if ok else "not answering")

