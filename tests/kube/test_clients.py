@@ -43,9 +43,16 @@ def test_crud_with_optimistic_concurrency(api: client.ApiClient, ns: str) -> Non
     created = apps.create_namespaced_deployment(ns, deployment("orders", 2))
     assert created.metadata.uid and created.metadata.generation == 1
     assert created.spec.strategy.type == "RollingUpdate"
-    got = apps.read_namespaced_deployment("orders", ns)
-    got.spec.replicas = 3
-    updated = apps.replace_namespaced_deployment("orders", ns, got)
+    conflicts = 0
+    while True:  # read-modify-write, as client code must: the deployment controller writes too
+        got = apps.read_namespaced_deployment("orders", ns)
+        got.spec.replicas = 3
+        try:
+            updated = apps.replace_namespaced_deployment("orders", ns, got)
+            break
+        except ApiException as exc:
+            assert exc.status == 409 and conflicts < 20
+            conflicts += 1
     assert updated.spec.replicas == 3 and updated.metadata.generation == 2
     assert int(updated.metadata.resource_version) > int(got.metadata.resource_version)
     got.spec.replicas = 4  # stale resourceVersion: the real 409
@@ -162,10 +169,16 @@ def test_pykube(shared_lab: Lab) -> None:
     cm.obj["data"]["k"] = "w"
     cm.update()
     assert pykube.ConfigMap.objects(kube, namespace=name).get(name="cfg").obj["data"] == {"k": "w"}
-    dep = pykube.Deployment(kube, {**client.ApiClient().sanitize_for_serialization(deployment("api")),
+    dep = pykube.Deployment(kube, {**client.ApiClient().sanitize_for_serialization(deployment("api", 0)),
                                    "apiVersion": "apps/v1", "kind": "Deployment"})
     dep.obj["metadata"]["namespace"] = name
     dep.create()
+    for _ in range(100):  # pykube's update sends the resourceVersion it read: let the controller settle first
+        dep.reload()
+        if dep.obj.get("status", {}).get("observedGeneration") == 1 and \
+                "deployment.kubernetes.io/revision" in dep.annotations:
+            break
+        time.sleep(0.05)
     dep.scale(3)
     assert pykube.Deployment.objects(kube, namespace=name).get(name="api").replicas == 3
     assert [d.name for d in pykube.Deployment.objects(kube, namespace=name).filter(selector={"app": "api"})] == ["api"]
