@@ -16,6 +16,7 @@ from .checks import CheckFailed, Progress, interactive, show
 from .core.files import read_json, write_json
 from .core.paths import LabPaths
 from .haproxy.lab import HAProxyView
+from .traffic import Traffic
 
 
 class Lab:
@@ -103,6 +104,11 @@ class Lab:
     def haproxy(self) -> HAProxyView:
         """HAProxy's stats and Runtime API (drain, disable, enable servers; reload)."""
         return HAProxyView(self)
+
+    def traffic(self, rps: float = 20, seconds: float = 10, url: str | None = None) -> Traffic:
+        """Send ``rps`` requests a second for ``seconds`` to ``url`` (default: the shop through HAProxy), in the
+        background; ``.result()`` gives one row per request (time, status, latency_ms, pod)."""
+        return Traffic(url or self.url("haproxy"), rps, seconds)
 
     def node_stop(self, name: str) -> str:
         """Stop a node (e.g. ``agent-1``): its pods' processes stop and it goes NotReady."""

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from labkit import control
+from labkit.core.files import read_json
 from labkit.core.paths import LabPaths
 from labkit.lab import Lab
+
+from .kube.oci import push_image
 
 BIN = Path(sys.executable).parent
 
@@ -37,6 +43,66 @@ def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     paths = LabPaths.resolve(tmp_path_factory.mktemp("shared") / "home")
     yield Lab.connect(home=paths.home)
     control.down(paths)
+
+
+REGISTRY_BIN = shutil.which("docker-registry")
+needs_registry = pytest.mark.skipif(REGISTRY_BIN is None, reason="needs Debian's docker-registry "
+                                "(apt-get install docker-registry; .ci/run installs it)")
+
+DEPLOY = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: localhost:5001/test/web:1
+        ports: [{containerPort: 8080}]
+        env:
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        readinessProbe: {httpGet: {path: /ready, port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
+
+@pytest.fixture(scope="module")
+def runtime_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    home = tmp_path_factory.mktemp("runtime")
+    paths = LabPaths.resolve(home / "home")
+    lab = Lab.connect(home=paths.home)
+    host, port = read_json(paths.network)["ports"]["registry"]
+    config = home / "registry.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {home / 'blobs'}\n"
+                      f"http:\n  addr: {host}:{port}\nlog:\n  level: error\n")
+    registry = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    url = f"http://{host}:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{url}/v2/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.05)
+    lab.registry_url = url  # type: ignore[attr-defined]
+    push_image(url, "test/web", "1", version="1")
+    push_image(url, "test/web", "2", version="2")
+    try:
+        yield lab
+    finally:
+        control.down(paths)
+        registry.terminate()
+        registry.wait(10)
 
 
 def labkit(*args: str, home: LabPaths | None = None, check: bool = True,

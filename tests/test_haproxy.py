@@ -12,7 +12,7 @@ import pytest
 from labkit import control
 from labkit.lab import Lab
 
-from .conftest import kubectl
+from .conftest import DEPLOY, kubectl, needs_registry
 
 
 def test_haproxy_config_passes_haproxy_check_and_serves_stats(lab: Lab) -> None:
@@ -58,3 +58,48 @@ def test_drain_disable_enable_through_the_runtime_api(lab: Lab) -> None:
     with pytest.raises(ValueError):
         lab.haproxy.set_state("agent-1", "sleeping")
     assert json.loads(json.dumps(lab.haproxy.reload())) == "reloaded"
+
+
+GATEWAY = DEPLOY.replace("""  ports: [{port: 80, targetPort: 8080}]""",
+                         """  type: NodePort\n  externalTrafficPolicy: Local\n"""
+                         """  ports: [{port: 80, targetPort: 8080, nodePort: 30080}]""")
+
+
+@needs_registry
+def test_edge_balancing_and_worker_failover(runtime_lab: Lab) -> None:
+    lab = runtime_lab
+    kubectl(lab, "create", "namespace", "edge")
+    kubectl(lab, "-n", "edge", "apply", "-f", "-", input=GATEWAY)
+    kubectl(lab, "-n", "edge", "rollout", "status", "deploy/web", "--timeout=60s")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not lab.haproxy.servers()["status"].eq("UP").all():
+        time.sleep(0.2)
+    assert lab.haproxy.servers()["status"].eq("UP").all()
+
+    run = lab.traffic(rps=40, seconds=3).result()
+    assert len(run) == 120 and run["ok"].all() and run["pod"].nunique() == 3
+    lab.haproxy.set_balance("leastconn")
+    assert "balance leastconn" in Path(lab.endpoints["components"]["haproxy"]["config"]).read_text()
+    assert lab.traffic(rps=40, seconds=2).result()["ok"].all()
+    lab.haproxy.set_balance("roundrobin")
+    with pytest.raises(control.LabError, match="unknown balance algorithm"):
+        lab.haproxy.set_balance("fastest")
+
+    load = lab.traffic(rps=50, seconds=12)
+    time.sleep(3)
+    stopped = time.monotonic()
+    lab.node_stop("agent-1")
+    try:
+        down_after = None
+        while time.monotonic() - stopped < 10:
+            if lab.haproxy.servers().loc["agent-1", "status"].startswith("DOWN"):
+                down_after = time.monotonic() - stopped
+                break
+            time.sleep(0.1)
+        result = load.result()
+    finally:
+        lab.node_start("agent-1")
+    failed = (~result["ok"]).mean()
+    print(f"failover: agent-1 DOWN after {down_after:.2f} s; {failed:.2%} of {len(result)} requests failed")
+    assert down_after is not None and down_after <= 2.5, "fall 2 x inter 1 s"
+    assert failed <= 0.005, result[~result["ok"]]

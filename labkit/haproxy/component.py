@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..core.component import Context, ProcessComponent
-from ..core.files import write_atomic
+from ..core.files import read_json, write_atomic, write_json
 from ..doctor import haproxy_binary
 from .config import render, sim_spec
 
+TUNABLE = ("balance", "retries")  # what lessons may change on the running HAProxy
 GATEWAY_NODEPORT = 30080  # manifests/versions.yaml shop.gateway_nodeport
 LB = (0, 2)  # the lab's load-balancer address: 127.A.0.2
 
@@ -54,10 +55,10 @@ class HAProxy(ProcessComponent):
                        for i in (1, 2, 3)}
         http_servers = {f"agent-{i}": (ctx.network.address(1, 10 + i), GATEWAY_NODEPORT) for i in (1, 2)}
         self.config = folder / "haproxy.cfg"
-        settings = ctx.settings.get("haproxy", {})
-        write_atomic(self.config, render(sim_spec(api_bind=self.api, api_servers=api_servers, http_bind=self.http,
-                                                  http_servers=http_servers, stats_bind=self.stats,
-                                                  runtime_socket=self.socket, **settings)))
+        self.options_file = folder / "options.json"
+        self._spec = dict(api_bind=self.api, api_servers=api_servers, http_bind=self.http, http_servers=http_servers,
+                          stats_bind=self.stats, runtime_socket=self.socket)
+        self._write_config(read_json(self.options_file, {}) or {})
         self.health_url = f"http://{self.stats[0]}:{self.stats[1]}/healthz"
         self.child = self.spawn(ctx, [binary, "-W", "-db", "-f", str(self.config)])
         await self.wait_ready(5)
@@ -68,8 +69,24 @@ class HAProxy(ProcessComponent):
         return {"url": f"http://{lb}", "api": f"https://{self.api[0]}:{self.api[1]}", "stats": f"{stats}/stats",
                 "metrics": f"{stats}/metrics", "runtime": self.socket, "config": str(self.config)}
 
+    def _write_config(self, options: dict[str, Any]) -> None:
+        """Render the config with the lesson's options (e.g. ``balance``); invalid options raise ValueError."""
+        text = render(sim_spec(**self._spec, **{k: v for k, v in options.items() if k in TUNABLE}))
+        write_atomic(self.config, text)
+        write_json(self.options_file, options)
+
     def actions(self) -> dict[str, Callable[..., Awaitable[Any]]]:
-        return {"runtime": self.runtime, "reload": self.reload}
+        return {"runtime": self.runtime, "reload": self.reload, "configure": self.configure}
+
+    async def configure(self, **options: Any) -> str:
+        """Change how the shop is balanced (``balance=leastconn``, ...) and reload without dropping traffic."""
+        unknown = set(options) - set(TUNABLE)
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))}: use {', '.join(TUNABLE)}")
+        merged = {**(read_json(self.options_file, {}) or {}), **options}
+        self._write_config(merged)
+        await self.reload()
+        return f"configured {merged}"
 
     async def runtime(self, command: str) -> str:
         """A Runtime API command, e.g. ``show stat`` or ``set server shop-gateway/agent-1 state drain``."""

@@ -59,6 +59,10 @@ class HAProxyView:
     def enable(self, server: str, backend: str = "shop-gateway") -> str:
         return self.set_state(server, "ready", backend)
 
+    def set_balance(self, algorithm: str) -> str:
+        """Switch the shop's balancing algorithm (roundrobin, leastconn, source, ...): re-render and reload."""
+        return control.action(self.lab.paths, "haproxy", "configure", balance=algorithm)
+
     def reload(self) -> str:
         """Hitless reload (the master starts new workers, old ones finish their connections)."""
         return control.action(self.lab.paths, "haproxy", "reload")

@@ -81,7 +81,7 @@ class KubeApiServer(Component):
         self.nodes = {s.name: NodeAgent(self.api.objects, s) for s in specs}
         self.proxies = {s.name: ServiceProxy(resolver, *ctx.network.listener(f"proxy-{s.name}", s.address, 3128))
                         for s in specs}
-        self.node_ports = {s.name: NodePorts(resolver, ctx.network, [s.address]) for s in specs}
+        self.node_ports = {s.name: NodePorts(resolver, s.name, [s.address]) for s in specs}
         self.kubelets = {
             s.name: Kubelet(self.api.objects, s, [ctx.network.address(20 + i, k) for k in range(2, 250)],
                             ctx.state_dir("kube") / "pods" / s.name, puller, recorder, self.proxies[s.name])

@@ -19,7 +19,6 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ..core.network import Network
 from .store import Store
 
 Obj = dict[str, Any]
@@ -44,14 +43,18 @@ class Resolver:
             return None
         return self.store.get("/services", ns, name)
 
-    def backend(self, svc: Obj, port: int, node_port: bool = False) -> tuple[str, int] | None:
+    def backend(self, svc: Obj, port: int, node_port: bool = False, node: str = "") -> tuple[str, int] | None:
+        """A ready endpoint for ``port``; with ``externalTrafficPolicy: Local`` a NodePort only uses the pods
+        on its own ``node`` (so a load balancer's health check of the node tells the truth)."""
         spec_port = next((p for p in svc["spec"].get("ports", [])
                           if (p.get("nodePort") if node_port else p.get("port")) == port), None)
         if spec_port is None:
             return None
         ep = self.store.get("/endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"]) or {}
+        local = node_port and svc["spec"].get("externalTrafficPolicy") == "Local"
         targets = [(a["ip"], p["port"]) for s in ep.get("subsets") or [] for a in s.get("addresses") or []
-                   for p in s.get("ports") or [] if p.get("name", "") == spec_port.get("name", "")]
+                   for p in s.get("ports") or [] if p.get("name", "") == spec_port.get("name", "")
+                   and (not local or a.get("nodeName") == node)]
         if not targets:
             return None
         return targets[next(self._turn) % len(targets)]
@@ -124,9 +127,9 @@ class ServiceProxy:
 class NodePorts:
     """Listens on every node address for each NodePort and relays TCP to a ready endpoint."""
 
-    def __init__(self, resolver: Resolver, network: Network, node_addresses: list[str]) -> None:
+    def __init__(self, resolver: Resolver, node: str, node_addresses: list[str]) -> None:
         self.resolver = resolver
-        self.network = network
+        self.node = node
         self.addresses = node_addresses
         self.servers: dict[tuple[str, int], asyncio.base_events.Server] = {}
 
@@ -151,7 +154,7 @@ class NodePorts:
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, node_port: int) -> None:
         svc = next((s for s in self.resolver.store.items("/services")
                     if any(p.get("nodePort") == node_port for p in s["spec"].get("ports", []))), None)
-        target = self.resolver.backend(svc, node_port, node_port=True) if svc else None
+        target = self.resolver.backend(svc, node_port, node_port=True, node=self.node) if svc else None
         if target is None:
             writer.close()
             return

@@ -1,15 +1,8 @@
-"""Objects come alive: controllers, the scheduler, nodes and the process kubelet, driven with real kubectl.
-
-Images come from a real registry: Debian's docker-registry (the reference
-distribution server) serving at the lab registry's address, until the lab's
-own registry component serves there.
-"""
+"""Objects come alive: controllers, the scheduler, nodes and the process kubelet, driven with real kubectl."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import threading
 import time
 import urllib.request
@@ -17,73 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from labkit import control
-from labkit.core.files import read_json
-from labkit.core.paths import LabPaths
 from labkit.lab import Lab
 
-from ..conftest import kubectl
-from .oci import push_image
+from ..conftest import DEPLOY, kubectl, needs_registry
 
-REGISTRY_BIN = shutil.which("docker-registry")
-pytestmark = pytest.mark.skipif(REGISTRY_BIN is None, reason="needs Debian's docker-registry "
-                                "(apt-get install docker-registry; .ci/run installs it)")
-
-DEPLOY = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: web
-        image: localhost:5001/test/web:1
-        ports: [{containerPort: 8080}]
-        env:
-        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
-        readinessProbe: {httpGet: {path: /ready, port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
-"""
-
-
-@pytest.fixture(scope="module")
-def runtime_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    home = tmp_path_factory.mktemp("runtime")
-    paths = LabPaths.resolve(home / "home")
-    lab = Lab.connect(home=paths.home)
-    host, port = read_json(paths.network)["ports"]["registry"]
-    config = home / "registry.yml"
-    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {home / 'blobs'}\n"
-                      f"http:\n  addr: {host}:{port}\nlog:\n  level: error\n")
-    registry = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-    url = f"http://{host}:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{url}/v2/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.05)
-    lab.registry_url = url  # type: ignore[attr-defined]
-    push_image(url, "test/web", "1", version="1")
-    push_image(url, "test/web", "2", version="2")
-    try:
-        yield lab
-    finally:
-        control.down(paths)
-        registry.terminate()
-        registry.wait(10)
-
+pytestmark = needs_registry
 
 def k(lab: Lab, *args: str, **kw: object) -> str:
     return kubectl(lab, *args, **kw).stdout  # type: ignore[arg-type]
