@@ -63,8 +63,10 @@ def bench_list(kubeconfig: Path, pods: int) -> float:
     clients[0].call("POST", "/api/v1/namespaces", {"metadata": {"name": "bench-list"}})
 
     def make(i: int) -> None:
+        # a scheduler nobody runs: the pods stay Pending, so this measures the API server, not the kubelets
         pod = {"metadata": {"name": f"p-{i:04d}", "labels": {"app": "bench", "n": str(i % 10)}},
-               "spec": {"containers": [{"name": "c", "image": "shop/catalog:1",
+               "spec": {"schedulerName": "benchmark-unscheduled",
+                        "containers": [{"name": "c", "image": "shop/catalog:1",
                                         "ports": [{"containerPort": 8080}]}]}}
         r = clients[i % 8].call("POST", "/api/v1/namespaces/bench-list/pods", pod)
         assert r.status_code == 201, r.text

@@ -117,10 +117,12 @@ class Scheduler(Controller):
             return "node(s) didn't match Pod's node affinity/selector"
         alloc = (node.get("status") or {}).get("allocatable") or {}
         used = {"cpu": 0.0, "memory": 0.0}
-        for p in placed:
-            if p["spec"]["nodeName"] == node["metadata"]["name"]:
-                for k, v in requests_of(p).items():
-                    used[k] += v
+        here = [p for p in placed if p["spec"]["nodeName"] == node["metadata"]["name"]]
+        if len(here) >= quantity(alloc.get("pods", "110")):
+            return "Too many pods"
+        for p in here:
+            for k, v in requests_of(p).items():
+                used[k] += v
         for k in ("cpu", "memory"):
             if need[k] and used[k] + need[k] > quantity(alloc.get(k)):
                 return f"Insufficient {k}"
