@@ -208,7 +208,7 @@ class KubeApi:
     def _matching(self, request: web.Request, t: Target) -> list[Obj]:
         labels = label_matcher(request.query.get("labelSelector"))
         fields = field_matcher(request.query.get("fieldSelector"), t.rt.plural)
-        return [self.objects._view(t.rt, o) for o in self.store.items(t.rt.key, t.namespace)
+        return [self.objects.view(t.rt, o) for o in self.store.items(t.rt.key, t.namespace)
                 if labels(o) and fields(o)]
 
     async def _list(self, request: web.Request, t: Target) -> web.Response:
@@ -384,8 +384,8 @@ class KubeApi:
                     return resp
                 sent_rv = start
                 for ev in self.store.since(t.rt.key, start):
-                    if self._visible(ev, t, watcher):
-                        await send(ev.type, self.objects._view(t.rt, ev.obj))
+                    if self._visible(ev, watcher):
+                        await send(ev.type, self.objects.view(t.rt, ev.obj))
                     sent_rv = ev.rv
             deadline = asyncio.get_running_loop().time() + timeout
             while True:
@@ -400,17 +400,17 @@ class KubeApi:
                     continue
                 if ev is None:
                     break
-                if ev.rv <= sent_rv or not self._visible(ev, t, watcher):
+                if ev.rv <= sent_rv or not self._visible(ev, watcher):
                     continue
                 sent_rv = ev.rv
-                await send(ev.type, self.objects._view(t.rt, ev.obj))
+                await send(ev.type, self.objects.view(t.rt, ev.obj))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
             self.store.unsubscribe(watcher)
         return resp
 
-    def _visible(self, ev: Event, t: Target, watcher: Watcher) -> bool:
+    def _visible(self, ev: Event, watcher: Watcher) -> bool:
         return watcher.wants(ev) and watcher.match(ev.obj)
 
     def _bookmark(self, rt: ResourceType, rv: int, initial_end: bool = False) -> Obj:

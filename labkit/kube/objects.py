@@ -62,9 +62,9 @@ class Objects:
         obj = self.store.get(rt.key, ns, name)
         if obj is None:
             raise not_found(rt, name)
-        return self._view(rt, obj)
+        return self.view(rt, obj)
 
-    def _view(self, rt: ResourceType, obj: Obj) -> Obj:
+    def view(self, rt: ResourceType, obj: Obj) -> Obj:
         """The object as ``rt``'s version shows it (CRD versions share one stored object)."""
         if obj.get("apiVersion") != rt.group_version:
             obj = {**obj, "apiVersion": rt.group_version}
@@ -126,7 +126,7 @@ class Objects:
             return obj, warnings
         self.store.write(rt.key, obj, "ADDED")
         self._after_write(rt, obj)
-        return self._view(rt, obj), warnings
+        return self.view(rt, obj), warnings
 
     def _allocate_service(self, svc: Obj) -> None:
         """ClusterIP from the service CIDR (10.43.0.0/16, as RKE2) and NodePorts from 30000-32767."""
@@ -198,14 +198,14 @@ class Objects:
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             return new, warnings
         if _without_managed(new) == _without_managed(old):
-            return self._view(rt, old), warnings  # no-op updates do not bump resourceVersion
+            return self.view(rt, old), warnings  # no-op updates do not bump resourceVersion
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
             self.store.write(rt.key, new, "DELETED")
             self._after_delete(rt, new)
-            return self._view(rt, new), warnings
+            return self.view(rt, new), warnings
         self.store.write(rt.key, new, "MODIFIED")
         self._after_write(rt, new)
-        return self._view(rt, new), warnings
+        return self.view(rt, new), warnings
 
     def _record_manager(self, old: Obj | None, new: Obj, opts: WriteOptions, rt: ResourceType,
                         subresource: str) -> None:
@@ -239,16 +239,16 @@ class Objects:
                     and options.get("gracePeriodSeconds") != 0)
         if graceful:  # the node's kubelet stops the containers, then removes the pod
             if meta.get("deletionTimestamp"):
-                return self._view(rt, obj)
+                return self.view(rt, obj)
             meta["deletionTimestamp"] = now()
             meta["deletionGracePeriodSeconds"] = int(options.get("gracePeriodSeconds")
                                                      or new["spec"].get("terminationGracePeriodSeconds", 30))
             if not dry_run:
                 self.store.write(rt.key, new, "MODIFIED")
-            return self._view(rt, new)
+            return self.view(rt, new)
         if finalizers or (rt.plural == "namespaces" and not rt.group):
             if meta.get("deletionTimestamp"):
-                return self._view(rt, obj)
+                return self.view(rt, obj)
             meta["finalizers"] = finalizers or None
             if not finalizers:
                 meta.pop("finalizers")
@@ -257,12 +257,12 @@ class Objects:
             if not dry_run:
                 self.store.write(rt.key, new, "MODIFIED")
                 self._after_write(rt, new)
-            return self._view(rt, new)
+            return self.view(rt, new)
         if dry_run:
-            return self._view(rt, obj)
+            return self.view(rt, obj)
         self.store.write(rt.key, new, "DELETED")
         self._after_delete(rt, new)
-        return self._view(rt, new)
+        return self.view(rt, new)
 
     # -- resource-specific follow-ups ---------------------------------------
     def _after_write(self, rt: ResourceType, obj: Obj) -> None:
