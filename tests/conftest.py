@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from labkit import control
-from labkit.core.files import read_json
 from labkit.core.paths import LabPaths
+from labkit.core.secrets import Secrets
 from labkit.lab import Lab
 
 from .kube.oci import push_image
@@ -45,10 +42,6 @@ def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     control.down(paths)
 
 
-REGISTRY_BIN = shutil.which("docker-registry")
-needs_registry = pytest.mark.skipif(REGISTRY_BIN is None, reason="needs Debian's docker-registry "
-                                "(apt-get install docker-registry; .ci/run installs it)")
-
 DEPLOY = """
 apiVersion: apps/v1
 kind: Deployment
@@ -78,31 +71,17 @@ spec:
 
 @pytest.fixture(scope="module")
 def runtime_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    home = tmp_path_factory.mktemp("runtime")
-    paths = LabPaths.resolve(home / "home")
+    """A lab whose registry holds the test image ``localhost:5001/test/web`` (tags 1 and 2)."""
+    paths = LabPaths.resolve(tmp_path_factory.mktemp("runtime") / "home")
     lab = Lab.connect(home=paths.home)
-    host, port = read_json(paths.network)["ports"]["registry"]
-    config = home / "registry.yml"
-    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {home / 'blobs'}\n"
-                      f"http:\n  addr: {host}:{port}\nlog:\n  level: error\n")
-    registry = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-    url = f"http://{host}:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{url}/v2/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.05)
-    lab.registry_url = url  # type: ignore[attr-defined]
-    push_image(url, "test/web", "1", version="1")
-    push_image(url, "test/web", "2", version="2")
+    registry = lab.endpoints["components"]["registry"]
+    auth = (registry["user"], Secrets(paths.secrets).get("registry-admin-password"))
+    push_image(registry["url"], "test/web", "1", version="1", auth=auth)
+    push_image(registry["url"], "test/web", "2", version="2", auth=auth)
     try:
         yield lab
     finally:
         control.down(paths)
-        registry.terminate()
-        registry.wait(10)
 
 
 def labkit(*args: str, home: LabPaths | None = None, check: bool = True,

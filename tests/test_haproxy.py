@@ -12,7 +12,7 @@ import pytest
 from labkit import control
 from labkit.lab import Lab
 
-from .conftest import DEPLOY, kubectl, needs_registry
+from .conftest import DEPLOY, kubectl
 
 
 def test_haproxy_config_passes_haproxy_check_and_serves_stats(lab: Lab) -> None:
@@ -65,7 +65,6 @@ GATEWAY = DEPLOY.replace("""  ports: [{port: 80, targetPort: 8080}]""",
                          """  ports: [{port: 80, targetPort: 8080, nodePort: 30080}]""")
 
 
-@needs_registry
 def test_edge_balancing_and_worker_failover(runtime_lab: Lab) -> None:
     lab = runtime_lab
     kubectl(lab, "create", "namespace", "edge")

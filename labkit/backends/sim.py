@@ -32,6 +32,7 @@ from . import CONTROL_TOKEN, settings_path
 
 # Started in this order; later issues append their components here.
 COMPONENTS = [
+    "labkit.registry.component:Registry",
     "labkit.kube.component:KubeApiServer",
     "labkit.haproxy.component:HAProxy",
 ]

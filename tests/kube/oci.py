@@ -4,6 +4,7 @@ distribution API. The server binds $HOST:$PORT, answers with its pod name, and h
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -46,8 +47,11 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def push_image(registry: str, repo: str, tag: str, version: str = "1") -> str:
+def push_image(registry: str, repo: str, tag: str, version: str = "1", auth: tuple[str, str] | None = None) -> str:
     """Push the test server image to ``registry`` (``http://host:port``); returns the manifest digest."""
+    headers = {}
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
     raw = _tar({"app/server.py": b"VERSION = %r\n" % version + SERVER})
     layer = gzip.compress(raw, mtime=0)
     config = json.dumps({
@@ -59,12 +63,12 @@ def push_image(registry: str, repo: str, tag: str, version: str = "1") -> str:
     def blob(data: bytes) -> str:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         start = urllib.request.urlopen(urllib.request.Request(f"{registry}/v2/{repo}/blobs/uploads/", data=b"",
-                                                              method="POST"), timeout=10)
+                                                              method="POST", headers=headers), timeout=10)
         loc = start.headers["Location"]
         loc = loc if loc.startswith("http") else registry + loc
         urllib.request.urlopen(urllib.request.Request(
             f"{loc}{'&' if '?' in loc else '?'}digest={digest}", data=data, method="PUT",
-            headers={"Content-Type": "application/octet-stream"}), timeout=10)
+            headers={"Content-Type": "application/octet-stream", **headers}), timeout=10)
         return digest
 
     manifest = json.dumps({
@@ -75,5 +79,5 @@ def push_image(registry: str, repo: str, tag: str, version: str = "1") -> str:
                     "size": len(layer)}]}).encode()
     res = urllib.request.urlopen(urllib.request.Request(
         f"{registry}/v2/{repo}/manifests/{tag}", data=manifest, method="PUT",
-        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}), timeout=10)
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json", **headers}), timeout=10)
     return res.headers["Docker-Content-Digest"]

@@ -12,9 +12,8 @@ import pytest
 
 from labkit.lab import Lab
 
-from ..conftest import DEPLOY, kubectl, needs_registry
+from ..conftest import DEPLOY, kubectl
 
-pytestmark = needs_registry
 
 def k(lab: Lab, *args: str, **kw: object) -> str:
     return kubectl(lab, *args, **kw).stdout  # type: ignore[arg-type]

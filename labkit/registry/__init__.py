@@ -1,0 +1,1 @@
+"""The lab's image registry: the OCI distribution API, content-addressed storage under the lab home."""
