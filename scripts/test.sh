@@ -2,9 +2,9 @@
 # Installs everything, then runs the whole test suite: unit and real-client tests, then the notebooks.
 source "$(dirname "$0")/venv.sh"
 cd "$ROOT"
-# Real peers the tests drive (Debian's reference registry, skopeo): installed when this machine can.
+# Real clients the tests drive (skopeo): installed when this machine can.
 missing=()
-for tool in docker-registry:docker-registry skopeo:skopeo; do
+for tool in skopeo:skopeo; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then

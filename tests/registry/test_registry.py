@@ -101,3 +101,15 @@ def test_skopeo_copies_images_in_and_out(reg: tuple[str, tuple[str, str]], tmp_p
                              f"oci:{out}:v1", f"docker://{host}/t/denied:v1"], capture_output=True, text=True,
                             timeout=60)
     assert denied.returncode != 0 and "unauthorized" in denied.stderr.lower()
+
+
+def test_images_survive_a_restart(lab: Lab) -> None:
+    from labkit import control
+
+    ep = lab.endpoints["components"]["registry"]
+    auth = (ep["user"], Secrets(lab.paths.secrets).get("registry-admin-password"))
+    digest = push_image(ep["url"], "t/kept", "1", auth=auth)
+    control.down(lab.paths)
+    control.up(lab.paths)
+    again = requests.get(f"{ep['url']}/v2/t/kept/manifests/1", timeout=5)
+    assert again.status_code == 200 and again.headers["Docker-Content-Digest"] == digest
