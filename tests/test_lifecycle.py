@@ -14,9 +14,11 @@ from kubernetes import client, config
 from labkit import control
 from labkit.core.network import is_loopback
 from labkit.core.paths import LabPaths
+from labkit.core.secrets import Secrets
 from labkit.lab import Lab
 
-from .conftest import labkit
+from .conftest import kubectl, labkit
+from .kube.oci import push_image
 
 
 def core_api(lab: Lab) -> client.CoreV1Api:
@@ -64,8 +66,14 @@ def test_sigkill_then_up_keeps_state_and_leaves_no_orphans(lab_paths: LabPaths) 
     cm = api.create_namespaced_config_map("default", client.V1ConfigMap(
         metadata=client.V1ObjectMeta(name="survivor"), data={"k": "v"}))
     rv = int(cm.metadata.resource_version)
+    registry = lab.endpoints["components"]["registry"]
+    push_image(registry["url"], "test/web", "1",
+               auth=(registry["user"], Secrets(lab_paths.secrets).get("registry-admin-password")))
+    kubectl(lab, "create", "deployment", "web", "--image=localhost:5001/test/web:1", "--replicas=2")
+    kubectl(lab, "rollout", "status", "deploy/web", "--timeout=60s")
     procs = lab_processes(lab_paths)
-    assert len(procs) >= 2, "JupyterLab should run under the daemon"
+    names = " ".join(" ".join(p.cmdline()) for p in procs)
+    assert "jupyterlab" in names and "haproxy" in names and names.count("server.py") == 2
     os.kill(procs[0].pid, signal.SIGKILL)
     assert wait_gone([p.pid for p in procs]) == [], "children outlived the killed daemon"
 
@@ -78,6 +86,12 @@ def test_sigkill_then_up_keeps_state_and_leaves_no_orphans(lab_paths: LabPaths) 
         metadata=client.V1ObjectMeta(name="after-restart")))
     assert int(newer.metadata.resource_version) > rv
     assert lab.status().loc["jupyterlab", "healthy"]
+    deadline = time.monotonic() + 30  # the kubelets start the pods' processes again
+    while time.monotonic() < deadline:
+        if " ".join(" ".join(p.cmdline()) for p in lab_processes(lab_paths)).count("server.py") == 2:
+            break
+        time.sleep(0.2)
+    assert " ".join(" ".join(p.cmdline()) for p in lab_processes(lab_paths)).count("server.py") == 2
 
 
 def test_two_labs_side_by_side(tmp_path, monkeypatch) -> None:
