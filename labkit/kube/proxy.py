@@ -134,42 +134,84 @@ class NodePorts:
         self.servers: dict[tuple[str, int], asyncio.base_events.Server] = {}
 
     async def sync(self) -> None:
-        wanted = {(addr, p["nodePort"]): s for s in self.resolver.store.items("/services")
+        wanted = {(addr, p["nodePort"]) for s in self.resolver.store.items("/services")
                   for p in s["spec"].get("ports", []) if p.get("nodePort") for addr in self.addresses}
         for key in list(self.servers):
             if key not in wanted:
                 self.servers.pop(key).close()
-        for (addr, port), _ in wanted.items():
-            if (addr, port) in self.servers:
-                continue
+        loop = asyncio.get_running_loop()
+        for addr, port in wanted - set(self.servers):
             with contextlib.suppress(OSError):  # on a shared 127.0.0.1 the port may be taken
-                self.servers[(addr, port)] = await asyncio.start_server(
-                    lambda r, w, p=port: self._relay(r, w, p), addr, port, reuse_address=True)
+                self.servers[(addr, port)] = await loop.create_server(
+                    lambda p=port: _Downstream(self, p), addr, port, reuse_address=True)
 
     async def stop(self) -> None:
         for server in self.servers.values():
             server.close()
         self.servers.clear()
 
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, node_port: int) -> None:
+    def target(self, node_port: int) -> tuple[str, int] | None:
         svc = next((s for s in self.resolver.store.items("/services")
                     if any(p.get("nodePort") == node_port for p in s["spec"].get("ports", []))), None)
-        target = self.resolver.backend(svc, node_port, node_port=True, node=self.node) if svc else None
+        return self.resolver.backend(svc, node_port, node_port=True, node=self.node) if svc else None
+
+
+class _Upstream(asyncio.Protocol):
+    """The connection to the chosen pod; what it sends goes straight back to the client."""
+
+    def __init__(self, down: _Downstream) -> None:
+        self.down = down
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.down.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.down.transport.close()
+
+
+class _Downstream(asyncio.Protocol):
+    """A client connection on a NodePort, relayed byte for byte (transport to transport, no copies in Python
+    streams) to a ready endpoint, like kube-proxy's DNAT."""
+
+    def __init__(self, ports: NodePorts, node_port: int) -> None:
+        self.ports = ports
+        self.node_port = node_port
+        self.pending: list[bytes] = []
+        self.up: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        target = self.ports.target(self.node_port)
         if target is None:
-            writer.close()
+            self.transport.close()
             return
+        asyncio.get_running_loop().create_task(self._connect(target))
+
+    async def _connect(self, target: tuple[str, int]) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection(*target)
+            up, _ = await asyncio.get_running_loop().create_connection(lambda: _Upstream(self), *target)
         except OSError:
-            writer.close()
+            self.transport.close()
             return
+        self.up = up  # type: ignore[assignment]
+        for chunk in self.pending:
+            up.write(chunk)
+        self.pending.clear()
 
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError, OSError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            with contextlib.suppress(ConnectionError, OSError):
-                dst.close()
+    def data_received(self, data: bytes) -> None:
+        if self.up is None:
+            self.pending.append(data)
+        else:
+            self.up.write(data)
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+    def eof_received(self) -> bool:
+        if self.up is not None and self.up.can_write_eof():
+            self.up.write_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.up is not None:
+            self.up.close()
