@@ -58,7 +58,8 @@ class Controller:
     """Subclasses name the store keys they watch, map events to keys, and reconcile a key."""
 
     name = "controller"
-    watches: tuple[str, ...] = ()
+    watches: tuple[str, ...] = ()  # store keys; the first is the primary resource
+    owner_kind = ""  # events of other watched keys concern their controlling owner of this kind
     resync = 5.0  # seconds between full resyncs (time-based conditions)
 
     def __init__(self, objects: Objects, recorder: EventRecorder) -> None:
@@ -84,12 +85,15 @@ class Controller:
                 if r.get("kind") == kind and r.get("controller")]
 
     def keys_for(self, ev: Event) -> Iterable[Key]:
-        """Which primary objects an event concerns (default: the object itself)."""
+        """Which primary objects an event concerns: the object itself, or its owner of ``owner_kind``."""
+        if ev.key != self.watches[0] and self.owner_kind:
+            return self.owners(ev, self.owner_kind)
         meta = ev.obj["metadata"]
         return [(meta.get("namespace", ""), meta["name"])]
 
     def all_keys(self) -> Iterable[Key]:
-        return []
+        """Every primary object (resynced periodically, for time-based conditions)."""
+        return self.keys_of(self.watches[0])
 
     def keys_of(self, store_key: str) -> list[Key]:
         """Every object under ``store_key``, as keys."""

@@ -7,10 +7,8 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Iterable
 
 from ..objects import now
-from ..store import Event
 from .base import MANAGER, Controller, Key, Obj, owned_by, owner_ref, parse_time
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -52,12 +50,7 @@ def _condition(kind: str, status: str, reason: str, message: str, old: list[Obj]
 class DeploymentController(Controller):
     name = "deployment-controller"
     watches = ("apps/deployments", "apps/replicasets")
-
-    def keys_for(self, ev: Event) -> Iterable[Key]:
-        return self.owners(ev, "Deployment") if ev.key == "apps/replicasets" else super().keys_for(ev)
-
-    def all_keys(self) -> Iterable[Key]:
-        return self.keys_of("apps/deployments")
+    owner_kind = "Deployment"
 
     def _scale(self, d: Obj, rs: Obj, replicas: int) -> Obj:
         old = rs["spec"].get("replicas", 0)

@@ -32,9 +32,6 @@ class EndpointsController(Controller):
                     if s["spec"].get("selector") and all(labels.get(k) == v for k, v in s["spec"]["selector"].items())]
         return super().keys_for(ev)
 
-    def all_keys(self) -> Iterable[Key]:
-        return self.keys_of("/services")
-
     def reconcile(self, key: Key) -> None:
         ns, name = key
         svc = self.store.get("/services", ns, name)

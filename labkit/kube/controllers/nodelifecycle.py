@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterable
 
 from ..objects import now
 from .base import MANAGER, Controller, Key, Obj, active, parse_time
@@ -19,9 +18,6 @@ class NodeLifecycleController(Controller):
     name = "node-lifecycle-controller"
     watches = ("/nodes",)
     resync = 1.0
-
-    def all_keys(self) -> Iterable[Key]:
-        return self.keys_of("/nodes")
 
     def reconcile(self, key: Key) -> None:
         node = self.store.get("/nodes", "", key[1])

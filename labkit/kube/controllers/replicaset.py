@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterable
 
-from ..store import Event
 from .base import MANAGER, Controller, Key, Obj, active, owned_by, owner_ref, pod_ready, ready_since
 
 
@@ -27,12 +25,7 @@ def deletion_rank(pod: Obj) -> tuple[int, int, float]:
 class ReplicaSetController(Controller):
     name = "replicaset-controller"
     watches = ("apps/replicasets", "/pods")
-
-    def keys_for(self, ev: Event) -> Iterable[Key]:
-        return self.owners(ev, "ReplicaSet") if ev.key == "/pods" else super().keys_for(ev)
-
-    def all_keys(self) -> Iterable[Key]:
-        return self.keys_of("apps/replicasets")
+    owner_kind = "ReplicaSet"
 
     def reconcile(self, key: Key) -> None:
         ns, name = key

@@ -16,12 +16,7 @@ class JobController(Controller):
 
     name = "job-controller"
     watches = ("batch/jobs", "/pods")
-
-    def keys_for(self, ev: Event) -> Iterable[Key]:
-        return self.owners(ev, "Job") if ev.key == "/pods" else super().keys_for(ev)
-
-    def all_keys(self) -> Iterable[Key]:
-        return self.keys_of("batch/jobs")
+    owner_kind = "Job"
 
     def reconcile(self, key: Key) -> None:
         job = self.store.get("batch/jobs", *key)
@@ -65,14 +60,10 @@ class DaemonSetController(Controller):
 
     name = "daemonset-controller"
     watches = ("apps/daemonsets", "/pods", "/nodes")
+    owner_kind = "DaemonSet"
 
     def keys_for(self, ev: Event) -> Iterable[Key]:
-        if ev.key == "/pods":
-            return self.owners(ev, "DaemonSet")
         return self.all_keys() if ev.key == "/nodes" else super().keys_for(ev)
-
-    def all_keys(self) -> Iterable[Key]:
-        return self.keys_of("apps/daemonsets")
 
     def reconcile(self, key: Key) -> None:
         ds = self.store.get("apps/daemonsets", *key)
