@@ -1,192 +1,299 @@
-"""The OCI distribution API (``/v2/``): uploads, pulls, manifests, tags, catalog, in the registry's error shape."""
+"""The OCI distribution API (``/v2/``) over RegistryStorage, with token auth and the registry's error shape."""
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import web
 
-from ..core.errors import ApiError
 from ..core.http import USER, json_response
-from .storage import RegistryStore, sha256
+from .auth import Authority, Caller
+from .blobs import InvalidDigest, digest_of, parse_digest
+from .errors import registry_error
+from .manifests import MAX_MANIFEST, OCI_INDEX, TAG, accepts, parse
+from .storage import RegistryStorage
+from .uploads import DigestMismatch
 
-MANIFEST_TYPES = {
-    "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-}
-_NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
-_ROUTE = re.compile(r"^/v2/(?P<name>.+)/(?P<kind>blobs/uploads|blobs|manifests|tags)(?:/(?P<ref>[^/]*))?$")
+NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+_ROUTE = re.compile(r"^/v2/(?P<name>.+)/(?P<kind>blobs/uploads|blobs|manifests|tags|referrers)(?:/(?P<ref>[^/]*))?$")
+_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?$")
+CATALOG_MAX = 1000  # the reference registry's page size limit
+API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 
-
-def error(status: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None) -> ApiError:
-    return ApiError(status, code, message, {"detail": detail} if detail is not None else {}, headers or {})
-
-
-def render(request: web.Request, err: ApiError) -> web.Response:
-    code = err.reason if err.reason.isupper() else {401: "UNAUTHORIZED", 404: "NOT_FOUND", 413: "SIZE_INVALID",
-                                                     405: "UNSUPPORTED"}.get(err.status, "UNKNOWN")
-    body = {"errors": [{"code": code, "message": err.message, "detail": err.details.get("detail")}]}
-    return json_response(body, err.status, err.headers)
+Handler = Callable[[web.Request, Caller | None, str, str], Awaitable[web.StreamResponse]]
 
 
-def _page(items: list[str], request: web.Request, path: str) -> tuple[list[str], dict[str, str]]:
-    """``n``/``last`` pagination with an RFC 5988 ``Link`` to the next page."""
+def _digest(value: str) -> str:
+    try:
+        parse_digest(value)
+    except InvalidDigest as exc:
+        raise registry_error("DIGEST_INVALID", detail={"digest": value},
+                             message="invalid digest or unsupported digest algorithm") from exc
+    return value
+
+
+def _page(items: list[str], request: web.Request, default: int | None) -> tuple[list[str], dict[str, str]]:
+    """``n``/``last`` pagination (items sorted) with an RFC 5988 ``Link`` to the next page."""
     last = request.query.get("last")
     if last:
         items = [i for i in items if i > last]
-    n = request.query.get("n")
-    if n is None:
+    raw = request.query.get("n")
+    if raw is None and default is None:
         return items, {}
-    if not n.isdigit():
-        raise error(400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested", {"n": n})
-    page = items[: int(n)]
-    if len(items) > int(n) and page:
-        return page, {"Link": f'<{path}?n={n}&last={page[-1]}>; rel="next"'}
+    if raw is not None and (not raw.isdigit() or int(raw) > CATALOG_MAX):
+        raise registry_error("PAGINATION_NUMBER_INVALID", detail={"n": raw})
+    n = int(raw) if raw is not None else (default or 0)
+    page = items[:n]
+    if len(items) > n > 0:
+        query = urllib.parse.urlencode({"last": page[-1], "n": n})
+        return page, {"Link": f'<{request.path}?{query}>; rel="next"'}
     return page, {}
 
 
+def _location(name: str, kind: str, ref: str) -> str:
+    return f"/v2/{name}/{kind}/{ref}"
+
+
 class RegistryApi:
-    def __init__(self, store: RegistryStore, realm: str) -> None:
-        self.store = store
-        self.realm = realm
+    """Routes ``/v2/...`` requests; each handler checks what the caller may do first."""
+
+    def __init__(self, storage: RegistryStorage, authority: Authority) -> None:
+        self.storage = storage
+        self.auth = authority
+        self._handlers: dict[str, Handler] = {
+            "blobs": self._blob, "blobs/uploads": self._upload, "manifests": self._manifest,
+            "tags": self._tags, "referrers": self._referrers}
 
     def install(self, app: web.Application) -> None:
         app.router.add_route("*", "/v2/{tail:.*}", self.dispatch)
-
-    def _push_allowed(self, request: web.Request) -> None:
-        if request[USER] is None:
-            raise error(401, "UNAUTHORIZED", "authentication required", headers={
-                "WWW-Authenticate": f'Basic realm="{self.realm}"'})
-
-    async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        headers = {"Docker-Distribution-API-Version": "registry/2.0"}
-        if request.path in ("/v2", "/v2/"):
-            self._push_allowed(request)
-            return json_response({}, headers=headers)
-        if request.path == "/v2/_catalog":
-            repos, link = _page(self.store.repositories(), request, "/v2/_catalog")
-            return json_response({"repositories": repos}, headers={**headers, **link})
-        m = _ROUTE.match(request.path)
-        if not m:
-            raise error(404, "NOT_FOUND", "the requested path does not exist")
-        name, kind, ref = m["name"], m["kind"], m["ref"] or ""
-        if not _NAME.match(name):
-            raise error(400, "NAME_INVALID", "invalid repository name", {"name": name})
-        if request.method not in ("GET", "HEAD"):
-            self._push_allowed(request)
-        handler = {"blobs": self._blob, "blobs/uploads": self._upload, "manifests": self._manifest,
-                   "tags": self._tags}[kind]
-        resp = await handler(request, name, ref)
-        resp.headers.update(headers)
-        return resp
-
-    async def _tags(self, request: web.Request, name: str, ref: str) -> web.Response:
-        tags = self.store.tags(name)
-        if ref != "list" or not tags:
-            raise error(404, "NAME_UNKNOWN", "repository name not known to registry", {"name": name})
-        page, link = _page(tags, request, f"/v2/{name}/tags/list")
-        return json_response({"name": name, "tags": page}, headers=link)
-
-    async def _blob(self, request: web.Request, name: str, digest: str) -> web.StreamResponse:
-        if not self.store.has_blob(name, digest):
-            raise error(404, "BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
-        if request.method == "DELETE":
-            self.store.unlink(name, digest)
-            return web.Response(status=202)
-        if request.method not in ("GET", "HEAD"):
-            raise error(405, "UNSUPPORTED", "the operation is unsupported")
-        path = self.store.blob_path(digest)
-        size = path.stat().st_size
-        common = {"Docker-Content-Digest": digest, "Content-Type": "application/octet-stream",
-                  "Accept-Ranges": "bytes"}
-        if request.method == "HEAD":
-            return web.Response(headers={**common, "Content-Length": str(size)})
-        return web.FileResponse(path, headers=common)
-
-    async def _upload(self, request: web.Request, name: str, upload: str) -> web.StreamResponse:
-        if request.method == "POST" and not upload:
-            mount, source = request.query.get("mount"), request.query.get("from")
-            if mount and source and self.store.has_blob(source, mount):
-                self.store.link(name, mount)
-                return web.Response(status=201, headers={"Location": f"/v2/{name}/blobs/{mount}",
-                                                         "Docker-Content-Digest": mount})
-            digest = request.query.get("digest")
-            if digest:  # monolithic upload in one POST
-                data = await request.read()
-                if sha256(data) != digest:
-                    raise error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
-                self.store.put_blob(name, data)
-                return web.Response(status=201, headers={"Location": f"/v2/{name}/blobs/{digest}",
-                                                         "Docker-Content-Digest": digest})
-            upload = self.store.new_upload()
-            return self._progress(name, upload, 0, 202)
-        path = self.store.upload_path(upload)
-        if path is None:
-            raise error(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {"uuid": upload})
-        if request.method == "DELETE":
-            path.unlink()
-            return web.Response(status=204)
-        if request.method == "GET":
-            return self._progress(name, upload, path.stat().st_size, 204)
-        if request.method in ("PATCH", "PUT"):
-            start = path.stat().st_size
-            content_range = request.headers.get("Content-Range")
-            if request.method == "PATCH" and content_range:
-                first = int(content_range.split("-")[0])
-                if first != start:
-                    raise web.HTTPRequestRangeNotSatisfiable(headers={"Range": f"0-{start - 1}",
-                                                                      "Location": f"/v2/{name}/blobs/uploads/{upload}"})
-            with path.open("ab") as f:
-                async for chunk in request.content.iter_chunked(1 << 20):
-                    f.write(chunk)
-            if request.method == "PATCH":
-                return self._progress(name, upload, path.stat().st_size, 202)
-            digest = request.query.get("digest", "")
-            if not self.store.finish_upload(name, upload, digest):
-                raise error(400, "DIGEST_INVALID", "provided digest did not match uploaded content",
-                            {"digest": digest})
-            return web.Response(status=201, headers={"Location": f"/v2/{name}/blobs/{digest}",
-                                                     "Docker-Content-Digest": digest})
-        raise error(405, "UNSUPPORTED", "the operation is unsupported")
+        app.router.add_route("*", self.auth.token_path, self.auth.token_endpoint)
+        app.on_response_prepare.append(self._version_header)
 
     @staticmethod
-    def _progress(name: str, upload: str, size: int, status: int) -> web.Response:
-        return web.Response(status=status, headers={
-            "Location": f"/v2/{name}/blobs/uploads/{upload}", "Range": f"0-{max(size - 1, 0)}",
-            "Docker-Upload-UUID": upload, "OCI-Chunk-Min-Length": "0"})
+    async def _version_header(request: web.Request, response: web.StreamResponse) -> None:
+        if request.path.startswith("/v2"):
+            response.headers.update(API_VERSION)
 
-    async def _manifest(self, request: web.Request, name: str, ref: str) -> web.StreamResponse:
-        if request.method == "PUT":
-            body = await request.read()
-            media = request.content_type
-            try:
-                doc = json.loads(body)
-            except ValueError as exc:
-                raise error(400, "MANIFEST_INVALID", "manifest invalid", str(exc)) from exc
-            media = doc.get("mediaType") or media
-            if media not in MANIFEST_TYPES:
-                raise error(400, "MANIFEST_INVALID", "manifest invalid",
-                            f"media type {media!r} is not supported by the labkit registry")
-            for ref_blob in [doc.get("config"), *doc.get("layers", [])]:
-                if ref_blob and not self.store.has_blob(name, ref_blob["digest"]):
-                    raise error(400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry", ref_blob["digest"])
-            for child in doc.get("manifests", []):
-                if self.store.manifest(name, child["digest"]) is None:
-                    raise error(400, "MANIFEST_BLOB_UNKNOWN", "manifest unknown to registry", child["digest"])
-            digest = self.store.put_manifest(name, ref, body, media)
-            return web.Response(status=201, headers={"Location": f"/v2/{name}/manifests/{digest}",
-                                                     "Docker-Content-Digest": digest})
-        found = self.store.manifest(name, ref)
-        if found is None:
-            raise error(404, "MANIFEST_UNKNOWN", "manifest unknown to registry", {"name": name, "reference": ref})
-        digest, media, body = found
+    def _require(self, request: web.Request, caller: Caller | None, name: str, action: str) -> None:
+        self.auth.require(request, caller, "repository", name, action)
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        caller = self.auth.caller(request)
+        request[USER] = caller.user if caller else None
+        if request.path in ("/v2", "/v2/"):
+            if caller is None or (not caller.user and not caller.token):
+                raise self.auth.challenge(request, error=self.auth.error(request, caller))
+            return json_response({})
+        if request.path == "/v2/_catalog":
+            self.auth.require(request, caller, "registry", "catalog", "*")
+            repos, link = _page(self.storage.meta.repositories(), request, CATALOG_MAX)
+            return json_response({"repositories": repos}, headers=link)
+        m = _ROUTE.match(request.path)
+        if not m:
+            raise registry_error("NOT_FOUND")
+        name, kind, ref = m["name"], m["kind"], m["ref"] or ""
+        if len(name) > 255 or not NAME.match(name):
+            raise registry_error("NAME_INVALID", detail={"name": name})
+        return await self._handlers[kind](request, caller, name, ref)
+
+    # -- blobs ----------------------------------------------------------------
+    async def _blob(self, request: web.Request, caller: Caller | None, name: str, digest: str) -> web.StreamResponse:
+        action = {"GET": "pull", "HEAD": "pull", "DELETE": "delete"}.get(request.method)
+        if action is None:
+            raise registry_error("UNSUPPORTED", detail={"method": request.method})
+        self._require(request, caller, name, action)
+        _digest(digest)
+        if not self.storage.has_blob(name, digest):
+            raise registry_error("BLOB_UNKNOWN", detail={"digest": digest})
         if request.method == "DELETE":
-            self.store.delete_manifest(name, digest)
-            return web.Response(status=202)
-        headers = {"Docker-Content-Digest": digest, "Content-Type": media, "Content-Length": str(len(body))}
+            self.storage.delete_blob(name, digest)
+            return web.Response(status=202, headers={"Docker-Content-Digest": digest})
+        headers = {"Docker-Content-Digest": digest, "Content-Type": "application/octet-stream",
+                   "Cache-Control": "max-age=31536000", "Accept-Ranges": "bytes"}
+        path = self.storage.blobs.path(digest)
         if request.method == "HEAD":
-            return web.Response(headers=headers)
-        return web.Response(body=body, headers=headers)
+            return web.Response(headers={**headers, "Content-Length": str(path.stat().st_size)})
+        return web.FileResponse(path, headers=headers)  # honours Range: 206 with Content-Range
+
+    # -- uploads ----------------------------------------------------------------
+    async def _upload(self, request: web.Request, caller: Caller | None, name: str,
+                      upload: str) -> web.StreamResponse:
+        self._require(request, caller, name, "push")
+        if not upload:
+            if request.method != "POST":
+                raise registry_error("UNSUPPORTED", detail={"method": request.method})
+            return await self._start_upload(request, caller, name)
+        path = self.storage.uploads.path(name, upload)
+        if path is None:
+            raise registry_error("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload})
+        if request.method == "GET":
+            return self._progress(name, path, 204)
+        if request.method == "DELETE":
+            self.storage.uploads.cancel(path)
+            return web.Response(status=204, headers={"Docker-Upload-UUID": upload})
+        if request.method == "PATCH":
+            await self._append(request, name, path)
+            return self._progress(name, path, 202)
+        if request.method == "PUT":
+            digest = request.query.get("digest")
+            if not digest:
+                raise registry_error("DIGEST_INVALID", detail="digest missing")
+            _digest(digest)
+            await self._append(request, name, path)
+            try:
+                self.storage.uploads.finish(name, path, digest)
+            except DigestMismatch as exc:
+                raise registry_error("DIGEST_INVALID", detail={"digest": digest, "actual": str(exc)}) from exc
+            return self._created(name, digest)
+        raise registry_error("UNSUPPORTED", detail={"method": request.method})
+
+    async def _start_upload(self, request: web.Request, caller: Caller | None, name: str) -> web.StreamResponse:
+        mount, source = request.query.get("mount"), request.query.get("from")
+        if mount and self._mount(request, caller, name, mount, source):
+            return self._created(name, mount)
+        digest = request.query.get("digest")
+        if digest:  # monolithic: the whole blob in the POST
+            _digest(digest)
+            try:
+                await self.storage.uploads.monolithic(name, request.content.iter_chunked(1 << 20), digest)
+            except DigestMismatch as exc:
+                raise registry_error("DIGEST_INVALID", detail={"digest": digest, "actual": str(exc)}) from exc
+            return self._created(name, digest)
+        upload = self.storage.uploads.start(name)
+        return self._progress(name, self.storage.uploads.root / upload, 202)
+
+    def _mount(self, request: web.Request, caller: Caller | None, name: str, digest: str, source: str | None) -> bool:
+        """Link a blob from another repository; False (start an upload instead) if it cannot be mounted."""
+        if not self.storage.blobs.exists(digest):
+            return False
+        source = source or self.storage.meta.any_repo_with(digest)  # `from` is optional (distribution-spec 1.1)
+        if not source or not NAME.match(source) or not self.storage.meta.linked(source, digest):
+            return False
+        if caller is None or not caller.may("repository", source, "pull", self.auth.users):
+            return False
+        self.storage.meta.link(name, digest)
+        return True
+
+    async def _append(self, request: web.Request, name: str, path: Path) -> None:
+        """Append the body, checking ``Content-Range`` against what the session holds (416 when out of order)."""
+        size = self.storage.uploads.size(path)
+        content_range = request.headers.get("Content-Range")
+        if content_range:
+            m = _CONTENT_RANGE.match(content_range.strip())
+            length = request.content_length
+            if not m or int(m[1]) != size or int(m[2]) < int(m[1]) or (
+                    length is not None and length != int(m[2]) - int(m[1]) + 1):
+                raise registry_error("RANGE_INVALID", detail={"Content-Range": content_range, "size": size},
+                                     headers=self._progress_headers(name, path, size))
+        if request.body_exists:
+            await self.storage.uploads.append(path, request.content.iter_chunked(1 << 20))
+
+    @staticmethod
+    def _progress_headers(name: str, path: Path, size: int) -> dict[str, str]:
+        return {"Location": _location(name, "blobs/uploads", path.name), "Range": f"0-{max(size - 1, 0)}",
+                "Docker-Upload-UUID": path.name}
+
+    def _progress(self, name: str, path: Path, status: int) -> web.Response:
+        return web.Response(status=status,
+                            headers=self._progress_headers(name, path, self.storage.uploads.size(path)))
+
+    @staticmethod
+    def _created(name: str, digest: str) -> web.Response:
+        return web.Response(status=201, headers={"Location": _location(name, "blobs", digest),
+                                                 "Docker-Content-Digest": digest})
+
+    # -- manifests ----------------------------------------------------------------
+    async def _manifest(self, request: web.Request, caller: Caller | None, name: str,
+                        ref: str) -> web.StreamResponse:
+        action = {"GET": "pull", "HEAD": "pull", "PUT": "push", "DELETE": "delete"}.get(request.method)
+        if action is None:
+            raise registry_error("UNSUPPORTED", detail={"method": request.method})
+        self._require(request, caller, name, action)
+        is_digest = ":" in ref
+        if is_digest:
+            _digest(ref)
+        elif not TAG.match(ref):
+            raise registry_error("MANIFEST_INVALID", detail={"tag": ref}, message="invalid tag")
+        if request.method == "PUT":
+            return await self._put_manifest(request, name, ref, is_digest)
+        digest = self.storage.meta.resolve(name, ref)
+        if digest is None:
+            raise registry_error("MANIFEST_UNKNOWN", detail={"name": name, "reference": ref})
+        if request.method == "DELETE":
+            if is_digest:
+                self.storage.delete_manifest(name, digest)
+            else:
+                self.storage.meta.delete_tag(name, ref)
+            return web.Response(status=202)
+        row = self.storage.meta.manifest(name, digest)
+        assert row is not None
+        if not accepts(request.headers.getall("Accept", []), row.media_type):
+            raise registry_error("MANIFEST_UNKNOWN", detail={"name": name, "reference": ref},
+                                 message=f"{row.media_type} manifest found, but accept header does not support it")
+        headers = {"Docker-Content-Digest": digest, "Content-Type": row.media_type, "ETag": f'"{digest}"'}
+        if request.headers.get("If-None-Match", "").strip('"') == digest:
+            return web.Response(status=304, headers=headers)
+        if request.method == "HEAD":
+            return web.Response(headers={**headers, "Content-Length": str(row.size)})
+        return web.Response(body=self.storage.blobs.read(digest), headers=headers)
+
+    async def _put_manifest(self, request: web.Request, name: str, ref: str, is_digest: bool) -> web.Response:
+        if (request.content_length or 0) > MAX_MANIFEST:
+            raise registry_error("SIZE_INVALID", status=413, message=f"manifest is larger than {MAX_MANIFEST} bytes")
+        body = await request.content.read(MAX_MANIFEST + 1)
+        if len(body) > MAX_MANIFEST:
+            raise registry_error("SIZE_INVALID", status=413, message=f"manifest is larger than {MAX_MANIFEST} bytes")
+        manifest = parse(body, request.headers.get("Content-Type", ""))
+        if is_digest and digest_of(body, parse_digest(ref)[0]) != ref:
+            raise registry_error("DIGEST_INVALID", detail={"digest": ref})
+        for blob in manifest.blobs:
+            if not self.storage.has_blob(name, blob):
+                raise registry_error("MANIFEST_BLOB_UNKNOWN", detail={"digest": blob})
+        for child in manifest.manifests:
+            if self.storage.meta.manifest(name, child) is None:
+                raise registry_error("MANIFEST_BLOB_UNKNOWN", detail={"digest": child},
+                                     message="manifest unknown to registry")
+        tags = [] if is_digest else [ref]
+        extra = request.query.getall("tag", []) if is_digest else []
+        for tag in extra:
+            if not TAG.match(tag):
+                raise registry_error("MANIFEST_INVALID", detail={"tag": tag}, message="invalid tag")
+        digest = self.storage.put_manifest(name, body, manifest, tags + extra)
+        headers = {"Location": _location(name, "manifests", digest), "Docker-Content-Digest": digest}
+        if manifest.subject:
+            headers["OCI-Subject"] = manifest.subject
+        response = web.Response(status=201, headers=headers)
+        for tag in extra:
+            response.headers.add("OCI-Tag", tag)
+        return response
+
+    # -- tags and referrers -----------------------------------------------------------
+    async def _tags(self, request: web.Request, caller: Caller | None, name: str, ref: str) -> web.Response:
+        if ref != "list":
+            raise registry_error("NOT_FOUND")
+        if request.method not in ("GET", "HEAD"):
+            raise registry_error("UNSUPPORTED", detail={"method": request.method})
+        self._require(request, caller, name, "pull")
+        if not self.storage.meta.repo_exists(name):
+            raise registry_error("NAME_UNKNOWN", detail={"name": name})
+        page, link = _page(self.storage.meta.tags(name), request, None)
+        return json_response({"name": name, "tags": page}, headers=link)
+
+    async def _referrers(self, request: web.Request, caller: Caller | None, name: str,
+                         subject: str) -> web.Response:
+        if request.method not in ("GET", "HEAD"):
+            raise registry_error("UNSUPPORTED", detail={"method": request.method})
+        self._require(request, caller, name, "pull")
+        _digest(subject)
+        rows = self.storage.meta.referrers(name, subject)
+        headers = {}
+        wanted = request.query.getall("artifactType", [])
+        if wanted:
+            rows = [r for r in rows if r.artifact_type in wanted]
+            headers["OCI-Filters-Applied"] = "artifactType"
+        body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [r.descriptor() for r in rows]}
+        return json_response(body, headers=headers, content_type=OCI_INDEX)
+

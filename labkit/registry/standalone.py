@@ -1,0 +1,55 @@
+"""The registry on its own, outside the lab daemon: ``python -m labkit.registry --home DIR``.
+
+Used by the benchmark (a separate process, like the reference registry it is compared with) and handy
+for trying clients against it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from pathlib import Path
+
+from ..core.component import Context
+from ..core.network import Network
+from ..core.paths import LabPaths
+from ..core.procs import Supervisor
+from ..core.secrets import Secrets
+from ..core.tls import LabCA
+from .component import Registry
+
+
+def standalone_context(home: Path) -> Context:
+    """A Context over a lab home of its own (state, secrets, network choices, logs)."""
+    paths = LabPaths(home).ensure()
+    return Context(paths=paths, network=Network(paths.network, home), secrets=Secrets(paths.secrets),
+                   ca=LabCA(paths.tls), supervisor=Supervisor(paths.children, paths.logs))
+
+
+async def serve(home: Path) -> None:
+    """Start the registry, print its endpoints as one JSON line, serve until SIGTERM or SIGINT."""
+    ctx = standalone_context(home)
+    registry = Registry()
+    await registry.start(ctx)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(json.dumps({**registry.endpoints(), "password": ctx.secrets.get("registry-admin-password")}), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await registry.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m labkit.registry", description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True, help="folder for state, secrets and logs")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.home.resolve()))
+    sys.exit(0)

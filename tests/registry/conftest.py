@@ -1,0 +1,92 @@
+"""The registry component alone, on a real loopback listener, in a temporary lab home.
+
+Its asyncio loop runs on a background thread, so tests call it with real clients (requests, skopeo,
+oras, labkit's client) from the test thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labkit.registry.client import RegistryClient
+from labkit.registry.component import Registry
+from labkit.registry.standalone import standalone_context
+
+
+class RunningRegistry:
+    """A started Registry component and the loop thread serving it."""
+
+    def __init__(self, home: Path) -> None:
+        self.ctx = standalone_context(home)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="registry-loop", daemon=True)
+        self.thread.start()
+        self.component = Registry()
+        self.run(self.component.start(self.ctx))
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    @property
+    def url(self) -> str:
+        return self.component.endpoints()["url"]
+
+    @property
+    def host(self) -> str:
+        """``host:port``, as image references spell the registry."""
+        return self.url.removeprefix("http://")
+
+    @property
+    def password(self) -> str:
+        return self.ctx.secrets.get("registry-admin-password")
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return "admin", self.password
+
+    @property
+    def state(self) -> Path:
+        return self.ctx.state_dir("registry")
+
+    def client(self, anonymous: bool = False) -> RegistryClient:
+        return RegistryClient(self.url) if anonymous else RegistryClient(self.url, *self.auth)
+
+    def restart(self) -> None:
+        """Stop the component and start a new one on the same lab home."""
+        self.run(self.component.stop())
+        self.component = Registry()
+        self.run(self.component.start(self.ctx))
+
+    def close(self) -> None:
+        try:
+            self.run(self.component.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+            self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    """One registry shared by a module's tests (they use distinct repository names)."""
+    running = RunningRegistry(tmp_path_factory.mktemp("registry") / "home")
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture
+def fresh_registry(tmp_path: Path) -> Iterator[RunningRegistry]:
+    """A registry of its own, for tests that restart it or list everything."""
+    running = RunningRegistry(tmp_path / "home")
+    try:
+        yield running
+    finally:
+        running.close()
