@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from aiohttp import web
+from multidict import CIMultiDict
 
 from ..core.errors import ApiError
-from ..core.http import json_response
-from . import discovery, openapi, patch, protobuf
+from ..core.http import USER, json_response
+from . import discovery, negotiation, openapi, patch, protobuf
 from .objects import Objects, WriteOptions
-from .resources import Registry, ResourceType
+from .resources import REVIEWS, Registry, ResourceType
 from .selectors import field_matcher, label_matcher
 from .status import bad_request, gone, method_not_allowed, not_found
 from .store import Event, Store, Watcher
@@ -23,6 +26,8 @@ from .tables import to_table
 
 Obj = dict[str, Any]
 PUBLIC_PATHS = ("/version", "/healthz", "/livez", "/readyz")
+HEALTH_CHECKS = ("ping", "log", "etcd", "informer-sync", "poststarthook/start-apiextensions-controllers",
+                 "poststarthook/crd-informer-synced", "shutdown")
 BOOKMARK_EVERY = 5.0  # seconds between watch bookmarks when the client allows them
 
 
@@ -32,6 +37,7 @@ class Target:
     namespace: str
     name: str
     sub: str
+    watch: bool = False  # a /watch/ path
 
 
 def _not_served(path: str) -> ApiError:
@@ -65,9 +71,20 @@ class KubeApi:
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
         if path in PUBLIC_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
-            return self._health(path)
+            return self._health(request, path)
         if path.startswith("/openapi"):
             return await self._openapi(request, path)
+        impersonated = request.headers.get("Impersonate-User") or request.headers.get("Impersonate-Group")
+        if impersonated:
+            raise ApiError(403, "Forbidden", f'users "{impersonated}" is forbidden: impersonation (kubectl --as) '
+                                             "is not supported by the labkit simulator: it has no RBAC",
+                           {"name": impersonated, "kind": "users"})
+        streaming = _bool(request, "watch") or "/watch/" in path
+        fmt = negotiation.response_format(request, streaming)
+        response = await self._route(request, path)
+        return negotiation.as_yaml(response) if fmt == negotiation.YAML else response
+
+    async def _route(self, request: web.Request, path: str) -> web.StreamResponse:
         if path == "/api":
             return json_response(discovery.api_versions(request.host))
         if path == "/apis":
@@ -92,10 +109,17 @@ class KubeApi:
             return json_response(discovery.resource_list(gv, resources))
         return await self._resource(request, group, version, rest)
 
-    def _health(self, path: str) -> web.Response:
+    def _health(self, request: web.Request, path: str) -> web.Response:
+        """/version, and /healthz /livez /readyz with their named checks and ``?verbose``."""
         if path == "/version":
             return json_response(discovery.SERVER_VERSION)
-        return web.Response(text="ok")
+        endpoint, _, check = path.strip("/").partition("/")
+        if check and check not in HEALTH_CHECKS:
+            raise _not_served(path)
+        if "verbose" not in request.query or check:
+            return web.Response(text="ok")
+        lines = [f"[+]{c} ok" for c in HEALTH_CHECKS] + [f"{endpoint} check passed"]
+        return web.Response(text="\n".join(lines) + "\n")
 
     async def _openapi(self, request: web.Request, path: str) -> web.Response:
         if path.startswith("/openapi/v3"):
@@ -109,10 +133,12 @@ class KubeApi:
         raise _not_served(path)
 
     def _target(self, group: str, version: str, rest: list[str]) -> Target:
-        ns = ""
+        ns, watch = "", rest[0] == "watch"  # the deprecated /watch/ paths
+        if watch:
+            rest = rest[1:]
         if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
             ns, rest = rest[1], rest[2:]
-        if len(rest) > 3:
+        if not rest or len(rest) > 3:
             raise _not_served("/".join(rest))
         rt = self.registry.find(group, version, rest[0])
         if rt is None:
@@ -121,9 +147,9 @@ class KubeApi:
         sub = rest[2] if len(rest) > 2 else ""
         if sub and sub not in rt.subresources:
             raise _not_served(sub)
-        if rt.namespaced and name and not ns:
+        if (rt.namespaced and name and not ns) or (ns and not rt.namespaced) or (watch and sub):
             raise _not_served(name)
-        return Target(rt, ns, name, sub)
+        return Target(rt, ns, name, sub, watch)
 
     async def _resource(self, request: web.Request, group: str, version: str,
                         rest: list[str]) -> web.StreamResponse:
@@ -131,9 +157,17 @@ class KubeApi:
         m = request.method
         if t.rt.group == "metrics.k8s.io":
             return self._metrics(request, t)
+        if t.rt in REVIEWS:
+            return await self._review(request, t)
+        if t.watch or (not t.name and m == "GET" and _bool(request, "watch")):
+            if m != "GET":
+                raise method_not_allowed()
+            return await self._watch(request, t)
         if not t.name:
             if m == "GET":
-                return await (self._watch(request, t) if _bool(request, "watch") else self._list(request, t))
+                return await self._list(request, t)
+            if t.rt.namespaced and not t.namespace:  # all-namespaces paths only list and watch
+                raise method_not_allowed()
             if m == "POST":
                 return await self._create(request, t)
             if m == "DELETE":
@@ -150,19 +184,45 @@ class KubeApi:
             return self._object(request, t.rt, obj)
         if m == "PUT":
             body = await self._body(request)
-            obj, warnings = self.objects.update(t.rt, t.namespace, t.name, body, self._opts(request), t.sub)
+            with _decoding(t.rt, body):
+                obj, warnings = self.objects.update(t.rt, t.namespace, t.name, body, self._opts(request), t.sub)
             return self._object(request, t.rt, obj, warnings=warnings)
         if m == "PATCH":
             return await self._patch(request, t)
         if m == "DELETE":
-            options = await self._body(request, optional=True) or {}
-            if "gracePeriodSeconds" in request.query:
-                options["gracePeriodSeconds"] = int(request.query["gracePeriodSeconds"])
-            if "propagationPolicy" in request.query:
-                options["propagationPolicy"] = request.query["propagationPolicy"]
-            obj = self.objects.delete(t.rt, t.namespace, t.name, options, self._dry_run(request))
-            return self._object(request, t.rt, obj)
+            options, dry = await self._delete_options(request)
+            obj = self.objects.delete(t.rt, t.namespace, t.name, options, dry)
+            if obj["metadata"].get("deletionTimestamp") or t.rt.key == "/pods":
+                return self._object(request, t.rt, obj)  # still there (finalizers, grace), or pods
+            details = {"name": t.name, "kind": t.rt.plural, "uid": obj["metadata"].get("uid", "")}
+            if t.rt.group:
+                details["group"] = t.rt.group
+            return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                                  "details": details})
         raise method_not_allowed()
+
+    async def _delete_options(self, request: web.Request) -> tuple[Obj, bool]:
+        """DeleteOptions from the body and the query; dryRun may come in either."""
+        options = await self._body(request, optional=True) or {}
+        if not isinstance(options, dict):
+            raise bad_request("the body of the request was not a DeleteOptions object")
+        for name in ("gracePeriodSeconds", "propagationPolicy", "orphanDependents"):
+            if name in request.query:
+                value = request.query[name]
+                options[name] = int(value) if name == "gracePeriodSeconds" else (
+                    value.lower() in ("1", "true") if name == "orphanDependents" else value)
+        if options.get("orphanDependents") is not None and "propagationPolicy" not in options:
+            options["propagationPolicy"] = "Orphan" if options["orphanDependents"] else "Background"
+        policy = options.get("propagationPolicy")
+        if policy not in (None, "Orphan", "Foreground", "Background"):
+            raise ApiError(422, "Invalid", f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: '
+                                           f'Unsupported value: "{policy}": supported values: "Foreground", '
+                                           '"Background", "Orphan", "nil"')
+        body_dry = options.get("dryRun") or []
+        for v in body_dry:
+            if v != "All":
+                raise bad_request(f'dryRun: Unsupported value: "{v}": supported values: "All"')
+        return options, self._dry_run(request) or bool(body_dry)
 
     # -- helpers ------------------------------------------------------------
     async def _body(self, request: web.Request, optional: bool = False) -> Any:
@@ -197,7 +257,7 @@ class KubeApi:
 
     def _object(self, request: web.Request, rt: ResourceType, obj: Obj, status: int = 200,
                 warnings: list[str] | None = None) -> web.Response:
-        headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
+        headers = CIMultiDict(("Warning", _warning(w)) for w in warnings) if warnings else None
         if wants_table(request):
             meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
             return json_response(to_table(rt, [obj], meta, request.query.get("includeObject", "Metadata")),
@@ -209,7 +269,7 @@ class KubeApi:
         labels = label_matcher(request.query.get("labelSelector"))
         fields = field_matcher(request.query.get("fieldSelector"), t.rt.plural)
         return [self.objects.view(t.rt, o) for o in self.store.items(t.rt.key, t.namespace)
-                if labels(o) and fields(o)]
+                if labels(o) and fields(o) and (not t.name or o["metadata"]["name"] == t.name)]
 
     async def _list(self, request: web.Request, t: Target) -> web.Response:
         items = self._matching(request, t)
@@ -238,7 +298,8 @@ class KubeApi:
 
     async def _create(self, request: web.Request, t: Target) -> web.Response:
         body = await self._body(request)
-        obj, warnings = self.objects.create(t.rt, t.namespace, body, self._opts(request))
+        with _decoding(t.rt, body):
+            obj, warnings = self.objects.create(t.rt, t.namespace, body, self._opts(request))
         return self._object(request, t.rt, obj, 201, warnings)
 
     async def _patch(self, request: web.Request, t: Target) -> web.Response:
@@ -275,8 +336,7 @@ class KubeApi:
         return self._object(request, rt, obj, warnings=warnings)
 
     async def _delete_collection(self, request: web.Request, t: Target) -> web.Response:
-        dry = self._dry_run(request)
-        options = await self._body(request, optional=True) or {}
+        options, dry = await self._delete_options(request)
         items = self._matching(request, t)
         for o in items:
             self.objects.delete(t.rt, o["metadata"].get("namespace", ""), o["metadata"]["name"], options, dry)
@@ -339,6 +399,25 @@ class KubeApi:
         return json_response({"kind": f"{t.rt.kind}List", "apiVersion": t.rt.group_version,
                               "metadata": {}, "items": items})
 
+    async def _review(self, request: web.Request, t: Target) -> web.Response:
+        """Self reviews: the admin may do everything (as system:masters), so every answer is yes."""
+        if request.method != "POST" or t.name:
+            raise method_not_allowed()
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise bad_request("the body of the request was not a Kubernetes object")
+        if t.rt.kind == "SelfSubjectReview":
+            status: Obj = {"userInfo": {"username": str(request.get(USER) or ""),
+                                        "groups": ["system:masters", "system:authenticated"]}}
+        elif t.rt.kind == "SelfSubjectRulesReview":
+            status = {"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+                      "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": False}
+        else:
+            status = {"allowed": True, "reason": "the lab's admin is in system:masters"}
+        return json_response({"kind": t.rt.kind, "apiVersion": t.rt.group_version,
+                              "metadata": {"creationTimestamp": None}, "spec": body.get("spec") or {},
+                              "status": status}, 201)
+
     # -- watch --------------------------------------------------------------
     async def _watch(self, request: web.Request, t: Target) -> web.StreamResponse:
         labels = label_matcher(request.query.get("labelSelector"))
@@ -351,7 +430,8 @@ class KubeApi:
                                            "setting resourceVersionMatch to NotOlderThan")
         timeout = float(request.query.get("timeoutSeconds", "1800") or 1800)
         table = wants_table(request)
-        watcher = Watcher(t.rt.key, t.namespace, lambda o: labels(o) and fields(o))
+        watcher = Watcher(t.rt.key, t.namespace, lambda o: labels(o) and fields(o)
+                          and (not t.name or o["metadata"]["name"] == t.name))
         self.store.subscribe(watcher)  # before reading history, so nothing falls between
         resp = web.StreamResponse(headers={"Content-Type": "application/json",
                                            "Transfer-Encoding": "chunked"})
@@ -418,6 +498,24 @@ class KubeApi:
         if initial_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
         return {"kind": rt.kind, "apiVersion": rt.group_version, "metadata": meta}
+
+
+def _warning(text: str) -> str:
+    """A Warning header value as the API server writes it: code, agent, quoted text."""
+    return '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@contextlib.contextmanager
+def _decoding(rt: ResourceType, body: Any) -> Iterator[None]:
+    """Strict decoding errors of a POST or PUT body, worded as the API server's decoder words them."""
+    try:
+        yield
+    except ApiError as err:
+        if err.status == 400 and err.message.startswith("strict decoding error") and isinstance(body, dict):
+            kind = body.get("kind") or rt.kind
+            version = str(body.get("apiVersion") or rt.group_version).rpartition("/")[2]
+            err.message = f'{kind} in version "{version}" cannot be handled as a {rt.kind}: {err.message}'
+        raise
 
 
 def _sort_key(o: Obj) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from ..core.files import write_atomic
 from ..core.http import Credentials, Listeners, api_app
 from ..core.tasks import cancel
 from .api import PUBLIC_PATHS, KubeApi
+from .bootstrap import ensure_kubernetes_service
 from .controllers.base import EventRecorder
 from .controllers.deployment import DeploymentController
 from .controllers.endpoints import EndpointsController
@@ -69,6 +70,7 @@ class KubeApiServer(Component):
         load_balancer = ctx.network.address(0, 2)  # HAProxy in front of the three (labkit.haproxy)
         hosts = sorted({h for h, _ in addresses} | {load_balancer, "127.0.0.1", "localhost", "kubernetes",
                                                     "kubernetes.default", "kubernetes.default.svc"})
+        ensure_kubernetes_service(self.api.objects, addresses)
         self.listeners = Listeners(app, addresses, ctx.ca.server_context("kube-apiserver", hosts))
         await self.listeners.start()
         self.up = [True] * SERVERS

@@ -112,8 +112,12 @@ class Objects:
             meta.pop(k, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now()
-        meta["generation"] = 1
+        meta.pop("generation", None)
+        if rt.has_generation:
+            meta["generation"] = 1
         self._reset_status(rt, obj)
+        if rt.key == "batch/jobs":
+            _job_selector(obj)
         admission.defaults(obj)
         if rt.key == "/services":
             self._allocate_service(obj)
@@ -184,14 +188,16 @@ class Objects:
                     meta.pop(k, None)
             if rt.namespaced:
                 meta["namespace"] = ns
-            meta["generation"] = old["metadata"].get("generation", 1)
+            meta.pop("generation", None)
+            if rt.has_generation:
+                meta["generation"] = old["metadata"].get("generation", 1)
             if "status" in rt.subresources or (rt.plural == "namespaces" and not rt.group):
                 new["status"] = copy.deepcopy(old.get("status"))
                 if new["status"] is None:
                     new.pop("status")
         admission.defaults(new)
         warnings = admission.validate(rt, new, self.registry.crds(), opts.field_validation)
-        if _spec_part(new) != _spec_part(old):
+        if rt.has_generation and _spec_part(new) != _spec_part(old):
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         self._record_manager(old, new, opts, rt, subresource)
         if opts.dry_run:
@@ -349,6 +355,29 @@ class Objects:
             ns["spec"]["finalizers"] = []
             if not ns["metadata"].get("finalizers"):
                 self.store.write(NS_KEY, ns, "DELETED")
+
+
+def _job_selector(job: Obj) -> None:
+    """As the Job registry does on create: unless ``manualSelector``, select the pods by the job's uid."""
+    spec = job.get("spec")
+    if not isinstance(spec, dict) or spec.get("manualSelector"):
+        return
+    meta = job["metadata"]
+    uid, name = meta["uid"], meta.get("name", "")
+    if spec.get("selector"):
+        raise ApiError(422, "Invalid", f'Job.batch "{name}" is invalid: spec.selector: Invalid value: '
+                                       f'{spec["selector"]}: `selector` will be auto-generated',
+                       {"name": name, "group": "batch", "kind": "Job", "causes": [
+                           {"reason": "FieldValueInvalid", "message": "Invalid value: `selector` will be "
+                            "auto-generated", "field": "spec.selector"}]})
+    labels = {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+              "controller-uid": uid, "job-name": name}
+    spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    template = spec.setdefault("template", {})
+    if isinstance(template, dict):
+        tmeta = template.setdefault("metadata", {})
+        if isinstance(tmeta, dict):
+            tmeta["labels"] = {**(tmeta.get("labels") or {}), **labels}
 
 
 def _without_managed(obj: Obj) -> Obj:

@@ -102,6 +102,13 @@ _FIELDS: dict[str, str] = {
                             "successfulJobsHistoryLimit failedJobsHistoryLimit timeZone",
     "batch.v1.JobTemplateSpec": "metadata spec",
     "policy.v1.Eviction": "metadata deleteOptions",
+    "authorization.v1.SelfSubjectAccessReview": "metadata spec status",
+    "authorization.v1.SelfSubjectAccessReviewSpec": "resourceAttributes nonResourceAttributes",
+    "authorization.v1.ResourceAttributes": "namespace verb group version resource subresource name",
+    "authorization.v1.NonResourceAttributes": "path verb",
+    "authorization.v1.SelfSubjectRulesReview": "metadata spec status",
+    "authorization.v1.SelfSubjectRulesReviewSpec": "namespace",
+    "authentication.v1.SelfSubjectReview": "metadata status",
     "networking.v1.Ingress": "metadata spec status",
     "networking.v1.IngressSpec": "defaultBackend tls rules ingressClassName",
     "networking.v1.IngressTLS": "hosts secretName",
@@ -209,8 +216,9 @@ def _ref(ref: str, raw: bytes) -> Any:
     return message(_short(ref.rsplit("/", 1)[-1]), raw)
 
 
-def message(name: str, raw: bytes) -> Any:
-    """Decode ``raw`` as the message ``name`` into its JSON form."""
+def message(name: str, raw: bytes, inlined_in: str = "") -> Any:
+    """Decode ``raw`` as the message ``name`` into its JSON form (``inlined_in``: the message whose
+    OpenAPI definition holds the fields of an inlined one, e.g. Probe for ProbeHandler)."""
     if name in _SCALARS:
         f = {n: v for n, _, v in _fields(raw)}
         if name.endswith("Time"):
@@ -226,14 +234,15 @@ def message(name: str, raw: bytes) -> Any:
             return {}
         raise _unsupported(f"the message {name}")
     names = _FIELDS[name].split()
-    props = _definitions().get(name, {}).get("properties", {})
+    props = _definitions().get(name, {}).get("properties") or \
+        _definitions().get(inlined_in, {}).get("properties", {})
     out: dict[str, Any] = {}
     for num, wire, raw_value in _fields(raw):
         field = names[num - 1] if 0 < num <= len(names) else "-"
         if field == "-":
             raise _unsupported(f"field {num} of {name}")
         if field.startswith("@"):
-            out.update(message(field[1:], raw_value))
+            out.update(message(field[1:], raw_value, inlined_in or name))
             continue
         schema = props.get(field, {})
         if _type(schema) == "array":

@@ -22,6 +22,11 @@ class ResourceType:
     crd: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
+    def has_generation(self) -> bool:
+        """Whether objects carry metadata.generation (bumped on spec changes), as their registry strategy sets it."""
+        return self.crd is not None or self.key in GENERATION_KEYS
+
+    @property
     def group_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
@@ -38,6 +43,12 @@ class ResourceType:
     def key(self) -> str:
         """Storage key: one per group and plural (the version is only a view)."""
         return f"{self.group}/{self.plural}"
+
+
+# Storage keys whose real registry strategies set metadata.generation (ConfigMaps, Services, … have none).
+GENERATION_KEYS = frozenset({"/pods", "apps/deployments", "apps/replicasets", "apps/daemonsets", "apps/statefulsets",
+                             "batch/jobs", "networking.k8s.io/ingresses", "discovery.k8s.io/endpointslices",
+                             "apiextensions.k8s.io/customresourcedefinitions"})
 
 
 def _r(gv: str, kind: str, plural: str, namespaced: bool = True, short: tuple[str, ...] = (),
@@ -90,6 +101,17 @@ def from_crd(crd: dict[str, Any]) -> list[ResourceType]:
     return out
 
 
+# Answered at once for the caller (kubectl auth can-i / whoami), never stored.
+REVIEWS = (
+    ResourceType("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False,
+                 verbs=("create",)),
+    ResourceType("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", False,
+                 verbs=("create",)),
+    ResourceType("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False,
+                 verbs=("create",)),
+)
+
+
 class Registry:
     """Looks resource types up by group/version/plural; CRDs are added and removed live."""
 
@@ -97,7 +119,7 @@ class Registry:
         self._custom: dict[str, list[ResourceType]] = {}
 
     def all(self) -> list[ResourceType]:
-        return [*BUILTINS, *METRICS, *(r for rs in self._custom.values() for r in rs)]
+        return [*BUILTINS, *METRICS, *REVIEWS, *(r for rs in self._custom.values() for r in rs)]
 
     def set_crds(self, crds: list[dict[str, Any]]) -> None:
         self._custom = {c["metadata"]["name"]: from_crd(c) for c in crds if _established(c)}

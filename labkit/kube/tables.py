@@ -139,8 +139,47 @@ def _event_object(o: Obj) -> str:
     return f"{io.get('kind', '').lower()}/{io.get('name', '')}"
 
 
+def _event_source(o: Obj) -> str:
+    component = _g(o, "source.component") or o.get("reportingComponent") or ""
+    host = _g(o, "source.host") or o.get("reportingInstance") or ""
+    return f"{component}, {host}" if host else component
+
+
 def _last_seen(o: Obj) -> str:
     return _since(o.get("lastTimestamp") or o.get("eventTime") or _g(o, "metadata.creationTimestamp"))
+
+
+def _slice_ports(o: Obj) -> str:
+    ports = o.get("ports")
+    if not ports:
+        return "<unset>" if ports is None else "<none>"
+    return ",".join(str(p["port"]) if p.get("port") is not None else "<unset>" for p in ports)
+
+
+def _slice_endpoints(o: Obj) -> str:
+    addrs = [a for e in o.get("endpoints") or [] for a in e.get("addresses") or []]
+    if not addrs:
+        return "<unset>" if o.get("endpoints") is None else "<none>"
+    return ",".join(addrs[:3]) + (f" + {len(addrs) - 3} more..." if len(addrs) > 3 else "")
+
+
+def _job_duration(o: Obj) -> str:
+    start = _g(o, "status.startTime")
+    if not start:
+        return ""
+    end = _g(o, "status.completionTime")
+    then = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
+    until = dt.datetime.fromisoformat(end.replace("Z", "+00:00")) if end else dt.datetime.now(dt.UTC)
+    return human_duration((until - then).total_seconds())
+
+
+def _ingress_ports(o: Obj) -> str:
+    return "80, 443" if _g(o, "spec.tls") else "80"
+
+
+def _ingress_address(o: Obj) -> str:
+    lbs = _g(o, "status.loadBalancer.ingress", [])
+    return ",".join(i.get("ip") or i.get("hostname", "") for i in lbs)
 
 
 NAME: Column = ("Name", "string", 0, lambda o: o["metadata"]["name"])
@@ -180,7 +219,22 @@ COLUMNS: dict[str, list[Column]] = {
     "jobs": [NAME, ("Status", "string", 0, lambda o: "Complete" if _g(o, "status.succeeded", 0) >=
                     _g(o, "spec.completions", 1) else ("Failed" if _g(o, "status.failed", 0) else "Running")),
              ("Completions", "string", 0, lambda o: f"{_g(o, 'status.succeeded', 0)}/"
-                                                    f"{_g(o, 'spec.completions', 1)}"), AGE],
+                                                    f"{_g(o, 'spec.completions', 1)}"),
+             ("Duration", "string", 0, _job_duration), AGE,
+             ("Containers", "string", 1, lambda o: _containers(o, "name")),
+             ("Images", "string", 1, lambda o: _containers(o, "image")),
+             ("Selector", "string", 1, lambda o: _selector(_g(o, "spec.selector")))],
+    "endpointslices": [NAME, ("AddressType", "string", 0, lambda o: o.get("addressType", "")),
+                       ("Ports", "string", 0, _slice_ports), ("Endpoints", "string", 0, _slice_endpoints), AGE],
+    "ingresses": [NAME, ("Class", "string", 0, lambda o: _g(o, "spec.ingressClassName", "<none>")),
+                  ("Hosts", "string", 0, lambda o: ",".join(r.get("host", "") for r in _g(o, "spec.rules", []))
+                   or "*"),
+                  ("Address", "string", 0, _ingress_address), ("Ports", "string", 0, _ingress_ports), AGE],
+    "leases": [NAME, ("Holder", "string", 0, lambda o: _g(o, "spec.holderIdentity", "")), AGE],
+    "controllerrevisions": [NAME, ("Controller", "string", 0, lambda o: next(
+        (f"{r['kind'].lower()}.{r['apiVersion'].split('/')[0]}/{r['name']}" for r in
+         _g(o, "metadata.ownerReferences", []) if r.get("controller")), "<none>")),
+                            ("Revision", "integer", 0, lambda o: o.get("revision", 0)), AGE],
     "services": [NAME, ("Type", "string", 0, lambda o: _g(o, "spec.type", "ClusterIP")),
                  ("Cluster-IP", "string", 0, lambda o: _g(o, "spec.clusterIP", "<none>")),
                  ("External-IP", "string", 0, lambda o: ",".join(_g(o, "spec.externalIPs", [])) or "<none>"),
@@ -205,7 +259,13 @@ COLUMNS: dict[str, list[Column]] = {
     "events": [("Last Seen", "string", 0, _last_seen), ("Type", "string", 0, lambda o: o.get("type", "")),
                ("Reason", "string", 0, lambda o: o.get("reason", "")),
                ("Object", "string", 0, _event_object),
-               ("Message", "string", 0, lambda o: o.get("message", ""))],
+               ("Subobject", "string", 1, lambda o: _g(o, "involvedObject.fieldPath", "")),
+               ("Source", "string", 1, _event_source),
+               ("Message", "string", 0, lambda o: o.get("message", "")),
+               ("First Seen", "string", 1, lambda o: _since(o.get("firstTimestamp") or o.get("eventTime")
+                                                            or _g(o, "metadata.creationTimestamp"))),
+               ("Count", "integer", 1, lambda o: o.get("count") or 1),
+               ("Name", "string", 1, lambda o: o["metadata"]["name"])],
     "customresourcedefinitions": [NAME, ("Created At", "date", 0,
                                          lambda o: o["metadata"].get("creationTimestamp"))],
 }

@@ -183,6 +183,12 @@ def test_discovery_and_explain(shared_lab: Lab) -> None:
     assert {"v1", "apps/v1", "batch/v1", "apiextensions.k8s.io/v1", "networking.k8s.io/v1"} <= set(versions)
     explained = kubectl(shared_lab, "explain", "deployment.spec.strategy").stdout
     assert "KIND:       Deployment" in explained and "rollingUpdate" in explained
+    svc = kubectl(shared_lab, "-n", "default", "get", "service", "kubernetes").stdout.split("\n")[1].split()
+    assert svc[:5] == ["kubernetes", "ClusterIP", "10.43.0.1", "<none>", "443/TCP"]
+    assert kubectl(shared_lab, "auth", "can-i", "create", "deployments").stdout.strip() == "yes"
+    assert "system:masters" in kubectl(shared_lab, "auth", "whoami").stdout
+    ready = kubectl(shared_lab, "get", "--raw", "/readyz?verbose").stdout
+    assert "[+]etcd ok" in ready and ready.strip().endswith("readyz check passed")
 
 
 def test_crd_and_custom_objects(shared_lab: Lab, ns: str) -> None:
@@ -208,7 +214,10 @@ def test_invalid_manifest_and_unknown_field_errors(shared_lab: Lab, ns: str) -> 
     assert "`selector` does not match template `labels`" in res.stderr
     unknown = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndatax: {a: b}\n"
     res = kubectl(shared_lab, "-n", ns, "apply", "-f", "-", input=unknown, check=False)
-    assert res.returncode == 1 and 'strict decoding error: unknown field "datax"' in res.stderr
+    assert res.returncode == 1 and ('ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding '
+                                    'error: unknown field "datax"') in res.stderr
+    warned = kubectl(shared_lab, "-n", ns, "apply", "--validate=warn", "-f", "-", input=unknown)
+    assert 'Warning: unknown field "datax"' in warned.stderr and "configmap/c created" in warned.stdout
     missing = kubectl(shared_lab, "-n", ns, "get", "deployment", "nope", check=False)
     assert missing.stderr.strip() == 'Error from server (NotFound): deployments.apps "nope" not found'
     dup = kubectl(shared_lab, "-n", ns, "create", "configmap", "twice", check=False)

@@ -25,7 +25,7 @@ class Api:
         self.s.headers["Authorization"] = f"Bearer {cfg['users'][0]['user']['token']}"
 
     def __call__(self, method: str, path: str, body: Any = None, **kw: Any) -> requests.Response:
-        headers = {"Content-Type": kw.pop("ctype", "application/json")}
+        headers = {"Content-Type": kw.pop("ctype", "application/json"), **kw.pop("headers", {})}
         data = body if isinstance(body, bytes | str) or body is None else json.dumps(body)
         return self.s.request(method, self.base + path, data=data, headers=headers, timeout=20, **kw)
 
@@ -140,3 +140,25 @@ def test_limits_and_three_api_servers(shared_lab: Lab, api: Api, ns: str) -> Non
         assert other("GET", f"/api/v1/namespaces/{ns}/configmaps/shared").status_code == 200
     assert api("GET", "/openapi/v2").status_code == 404
     assert api("GET", "/apis/nope.example.com/v1").status_code == 404
+
+
+def test_accept_negotiation(api: Api, ns: str) -> None:
+    cm(api, ns, "neg", data={"k": "v"})
+    path = f"/api/v1/namespaces/{ns}/configmaps/neg"
+    proto_first = api("GET", path, headers={"Accept": "application/vnd.kubernetes.protobuf, application/json"})
+    assert proto_first.status_code == 200 and proto_first.headers["Content-Type"].startswith("application/json")
+    as_yaml = api("GET", path, headers={"Accept": "application/yaml"})
+    assert as_yaml.headers["Content-Type"].startswith("application/yaml")
+    assert yaml.safe_load(as_yaml.text)["data"] == {"k": "v"}
+    only_proto = api("GET", path, headers={"Accept": "application/vnd.kubernetes.protobuf"})
+    assert only_proto.status_code == 406 and only_proto.json()["reason"] == "NotAcceptable"
+    assert only_proto.json()["message"].startswith("only the following media types are accepted: application/json")
+
+
+def test_all_namespaces_paths_and_legacy_watch(api: Api, ns: str) -> None:
+    assert api("POST", "/api/v1/configmaps", {"metadata": {"name": "x"}}).status_code == 405
+    assert api("GET", f"/api/v1/namespaces/{ns}/nodes").status_code == 404
+    cm(api, ns, "legacy")
+    r = api("GET", f"/api/v1/watch/namespaces/{ns}/configmaps/legacy?timeoutSeconds=1", stream=True)
+    events = [json.loads(line) for line in r.iter_lines() if line]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "legacy")]
