@@ -326,7 +326,8 @@ def up_commands(lab: KindLab, checkout: Checkout, cluster_exists: bool) -> list[
         for app in checkout.apps():
             image = f"{lab.push_prefix}/shop/{app}:{v['shop']['tag']}"
             cmds += [Command(f"building image {app}",
-                             ["docker", "build", "--tag", image, str(checkout.root / "apps" / app)]),
+                             ["docker", "build", "--file", str(checkout.root / "apps" / app / "Dockerfile"),
+                              "--tag", image, str(checkout.root / "apps")]),
                      Command(f"pushing image {app}", ["docker", "push", image])]
     return cmds
 

@@ -37,7 +37,7 @@ def test_up_and_down_run_the_readme_commands(standins: StandIns, kind_home: LabP
     up = _labkit(standins, "up", "--backend", "kind")
     assert "lab ready" in up.stderr and "kube-apiserver" in up.stderr
     variables = _variables(kind_home)
-    expected_up = readme_commands("kind-up-commands", variables, apps=[])
+    expected_up = readme_commands("kind-up-commands", variables, apps=kind.Checkout.find().apps())
     assert normalized(standins.calls()) == expected_up
     assert [c[:3] for c in expected_up][:4] == [["docker", "info", "--format"], ["kind", "get", "clusters"],
                                               ["kind", "create", "cluster"], ["kind", "export", "kubeconfig"]]
@@ -79,7 +79,7 @@ def test_up_builds_and_pushes_the_shop_images(standins: StandIns, kind_home: Lab
     expected = readme_commands("kind-up-commands", _variables(kind_home), apps=apps)
     assert normalized(standins.calls(), root=checkout) == expected
     image = f"localhost:{kind.planned_ports(kind_home)['registry']}/shop/orders:0.1.0"
-    assert expected[-2:] == [["docker", "build", "--tag", image, "apps/orders"], ["docker", "push", image]]
+    assert expected[-2:] == [["docker", "build", "--file", "apps/orders/Dockerfile", "--tag", image, "apps"], ["docker", "push", image]]
     assert "building image gateway" in steps and "waiting for the nodes to be Ready" in steps
 
 
@@ -90,7 +90,7 @@ def test_up_reports_progress_and_skips_what_is_not_built_yet(standins: StandIns,
     ep = kind.up(kind_home, steps.append)
     assert ep["modules"]["gitlab"] == "planned" and ep["modules"]["haproxy"] == "running"
     assert any(s.startswith("gitlab: not part of the kind backend yet") for s in steps)
-    assert "no apps/*/Dockerfile yet: no shop images to build" in steps
+    assert "building image catalog" in steps and "pushing image gateway" in steps
     assert any(s.startswith("creating kind cluster") for s in steps)
 
 
