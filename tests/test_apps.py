@@ -26,7 +26,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from labkit.registry.builder import LABEL_ROOTFS_ENV, LABEL_RUNTIME, BuildResult, build, unpack
+from labkit.build import LABEL_ROOTFS_ENV, LABEL_RUNTIME, BuildResult, build, unpack
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS, MANIFESTS = ROOT / "apps", ROOT / "manifests" / "apps"

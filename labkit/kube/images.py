@@ -8,23 +8,18 @@ registry's loopback address. Unpacked images are cached by manifest digest.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import tarfile
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..build import unpack
+from ..build.layers import LayerError
+from ..registry.client import RegistryClient, RegistryError
+
 LAB_REGISTRY = "localhost:5001"  # versions.yaml registry.cluster_name: one image name on both backends
-_ACCEPT = ", ".join([
-    "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json"])
 
 
 class PullError(Exception):
@@ -52,28 +47,6 @@ def parse_ref(ref: str) -> tuple[str, str, str]:
     return host, rest, tag
 
 
-def unpack_layer(blob: bytes, dest: Path) -> None:
-    """Apply one gzip or plain tar layer, honouring OCI whiteouts."""
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as tar:
-        members = []
-        for m in tar.getmembers():
-            path = Path(m.name)
-            if path.name == ".wh..wh..opq":
-                target = dest / path.parent
-                if target.is_dir():
-                    for child in target.iterdir():
-                        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-            elif path.name.startswith(".wh."):
-                target = dest / path.parent / path.name[4:]
-                if target.is_dir() and not target.is_symlink():
-                    shutil.rmtree(target)
-                elif target.exists() or target.is_symlink():
-                    target.unlink()
-            else:
-                members.append(m)
-        tar.extractall(dest, members=members, filter="tar")
-
-
 class ImagePuller:
     """Pulls and caches images; ``mirrors`` maps a registry host to its base URL."""
 
@@ -81,66 +54,47 @@ class ImagePuller:
         self.cache = cache
         self.mirrors = mirrors
         self._lock = threading.Lock()
-        self._tokens: dict[str, str] = {}
-
-    def _get(self, base: str, repo: str, path: str, accept: str = "") -> tuple[bytes, dict[str, str]]:
-        url = f"{base}/v2/{repo}/{path}"
-        for _ in range(2):
-            headers = {"Accept": accept} if accept else {}
-            if repo in self._tokens:
-                headers["Authorization"] = f"Bearer {self._tokens[repo]}"
-            try:
-                with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
-                    return r.read(), dict(r.headers)
-            except urllib.error.HTTPError as err:
-                challenge = err.headers.get("WWW-Authenticate", "")
-                if err.code == 401 and challenge.lower().startswith("bearer") and repo not in self._tokens:
-                    self._tokens[repo] = self._token(challenge, repo)
-                    continue
-                if err.code == 404:
-                    raise PullError(f"{repo}:{path.rsplit('/', 1)[-1]}: not found") from err
-                raise PullError(f"unexpected status from {url}: {err.code} {err.reason}") from err
-            except OSError as err:
-                raise PullError(f"dial {base}: {err}") from err
-        raise PullError(f"pull access denied for {repo}, repository does not exist or may require authorization")
-
-    def _token(self, challenge: str, repo: str) -> str:
-        params = dict(p.split("=", 1) for p in challenge[7:].replace('"', "").split(","))
-        query = urllib.parse.urlencode({"service": params.get("service", ""),
-                                        "scope": f"repository:{repo}:pull"})
-        with urllib.request.urlopen(f"{params['realm']}?{query}", timeout=10) as r:
-            body = json.loads(r.read())
-        return body.get("token") or body["access_token"]
 
     def pull(self, ref: str) -> Image:
-        """Blocking pull (run it in a thread); raises PullError with the message to report."""
+        """Blocking pull (run it in a thread); raises PullError with the message containerd gives."""
         host, repo, tag = parse_ref(ref)
+        name = f"{host}/{repo}{'@' if tag.startswith('sha256:') else ':'}{tag}"
+        failed = f'rpc error: code = {{}} desc = failed to pull and unpack image "{name}"'
         base = self.mirrors.get(host)
         if base is None:
-            raise PullError(f'failed to pull and unpack image "{host}/{repo}:{tag}": the labkit simulator pulls '
-                            f"images only from the lab registry ({', '.join(self.mirrors)}); build and push the "
-                            "image there first")
-        body, headers = self._get(base, repo, f"manifests/{tag}", _ACCEPT)
-        manifest = json.loads(body)
-        if "manifests" in manifest:  # an index: take linux/amd64, else the first
-            entries = manifest["manifests"]
-            pick = next((m for m in entries if m.get("platform", {}).get("architecture") == "amd64"), entries[0])
-            body, headers = self._get(base, repo, f"manifests/{pick['digest']}", _ACCEPT)
+            raise PullError(f"{failed.format('Unknown')}: the labkit simulator pulls images only from the lab "
+                            f"registry ({', '.join(self.mirrors)}); build and push the image there first")
+        client = RegistryClient(base, timeout=30)
+        try:
+            body, _, digest = client.manifest(repo, tag)
             manifest = json.loads(body)
-        digest = headers.get("Docker-Content-Digest") or tag
-        root = self.cache / digest.replace(":", "-")
-        with self._lock:
-            if not (root / ".complete").exists():
-                config, _ = self._get(base, repo, f"blobs/{manifest['config']['digest']}")
-                work = root.with_suffix(".partial")
-                shutil.rmtree(work, ignore_errors=True)
-                (work / "rootfs").mkdir(parents=True)
-                for layer in manifest.get("layers", []):
-                    blob, _ = self._get(base, repo, f"blobs/{layer['digest']}")
-                    unpack_layer(blob, work / "rootfs")
-                (work / "config.json").write_bytes(config)
-                (work / ".complete").touch()
-                shutil.rmtree(root, ignore_errors=True)
-                work.rename(root)
+            if "manifests" in manifest:  # an index: take linux/amd64, else the first
+                entries = manifest["manifests"]
+                pick = next((m for m in entries if m.get("platform", {}).get("architecture") == "amd64"),
+                            entries[0])
+                body, _, digest = client.manifest(repo, pick["digest"])
+                manifest = json.loads(body)
+            root = self.cache / digest.replace(":", "-")
+            with self._lock:
+                if not (root / ".complete").exists():
+                    work = root.with_suffix(".partial")
+                    shutil.rmtree(work, ignore_errors=True)
+                    config = unpack(lambda d: client.pull_blob(repo, d), manifest, work / "rootfs")
+                    (work / "config.json").write_text(json.dumps(config))
+                    (work / ".complete").touch()
+                    shutil.rmtree(root, ignore_errors=True)
+                    work.rename(root)
+        except RegistryError as err:
+            if err.status == 404:
+                raise PullError(f'{failed.format("NotFound")}: failed to resolve reference "{name}": '
+                                f"{name}: not found") from err
+            if err.status in (401, 403):
+                raise PullError(f'{failed.format("Unknown")}: failed to resolve reference "{name}": pull access '
+                                "denied, repository does not exist or may require authorization") from err
+            raise PullError(f"{failed.format('Unknown')}: {err}") from err
+        except (OSError, LayerError, ValueError) as err:
+            raise PullError(f"{failed.format('Unknown')}: {err}") from err
+        finally:
+            client.close()
         cfg = json.loads((root / "config.json").read_text())
         return Image(ref, digest, root / "rootfs", cfg.get("config") or {})

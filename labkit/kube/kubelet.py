@@ -27,6 +27,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..build import LABEL_ROOTFS_ENV
 from ..core.procs import _child_setup
 from ..core.tasks import cancel
 from .controllers.base import MANAGER, EventRecorder, Obj
@@ -253,8 +254,10 @@ class Kubelet:
         for item in cfg.get("Env") or []:
             k, _, v = item.partition("=")
             env[k] = v
-        env["PATH"] = os.pathsep.join([*(str(rootfs / p.lstrip("/")) for p in env.get("PATH", "").split(":") if p),
-                                       str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        for name in _rootfs_env(cfg):  # image paths (PATH, PYTHONPATH) are below the container's rootfs
+            env[name] = os.pathsep.join(str(rootfs / p.lstrip("/")) for p in env.get(name, "").split(":") if p)
+        env["PATH"] = os.pathsep.join(p for p in (env.get("PATH"), str(Path(sys.executable).parent),
+                                                  os.environ.get("PATH", "")) if p)
         env.update(self._env(pod, rt, c))
         env.setdefault("HOSTNAME", pod["metadata"]["name"])
         env["POD_IP"] = rt.ip
@@ -590,6 +593,12 @@ def _port(port: int | str, probe: Obj) -> int:
     if isinstance(port, int):
         return port
     raise ValueError(f"named probe port {port!r} is not supported by the labkit simulator")
+
+
+def _rootfs_env(config: Obj) -> list[str]:
+    """The variables whose entries are paths in the image: PATH, and what the image's label adds (PYTHONPATH)."""
+    listed = ((config.get("Labels") or {}).get(LABEL_ROOTFS_ENV) or "").split(",")
+    return sorted({"PATH", *(v.strip() for v in listed if v.strip())})
 
 
 def _expand(value: str, env: dict[str, str]) -> str:

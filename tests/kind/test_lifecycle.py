@@ -79,7 +79,8 @@ def test_up_builds_and_pushes_the_shop_images(standins: StandIns, kind_home: Lab
     expected = readme_commands("kind-up-commands", _variables(kind_home), apps=apps)
     assert normalized(standins.calls(), root=checkout) == expected
     image = f"localhost:{kind.planned_ports(kind_home)['registry']}/shop/orders:0.1.0"
-    assert expected[-2:] == [["docker", "build", "--file", "apps/orders/Dockerfile", "--tag", image, "apps"], ["docker", "push", image]]
+    assert expected[-2:] == [["docker", "build", "--file", "apps/orders/Dockerfile", "--tag", image, "apps"],
+                             ["docker", "push", image]]
     assert "building image gateway" in steps and "waiting for the nodes to be Ready" in steps
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from labkit.registry.builder import BuildError, build, push, unpack
-from labkit.registry.builder_dockerfile import expand, parse, words
-from labkit.registry.builder_layers import apply_layer
-from labkit.registry.builder_pip import translate
-from labkit.registry.builder_run import absolute_path_problem
+from labkit.build import BuildError, build, push, unpack
+from labkit.build.dockerfile import expand, parse, words
+from labkit.build.layers import apply_layer
+from labkit.build.pipshim import translate
+from labkit.build.run import absolute_path_problem
 
 from .conftest import RunningRegistry
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from labkit.build.shop import SHOP_SERVICES, publish_shop
 from labkit.kube.images import ImagePuller
-from labkit.registry.builder_shop import SHOP_SERVICES, publish_shop
 
-from .conftest import RunningRegistry
+from ..registry.conftest import RunningRegistry
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
 

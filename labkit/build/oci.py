@@ -136,7 +136,7 @@ def push(layout: Path, registry_url: str, repo: str, tag: str, credentials: tupl
          ref: str | None = None) -> str:
     """Push an image from an OCI layout to a registry (blobs it already has are skipped); returns the
     manifest digest the registry reports."""
-    from .client import RegistryClient  # the registry helper's distribution API client
+    from ..registry.client import RegistryClient  # the registry helper's distribution API client
 
     manifest_bytes, _ = layout_manifest(layout, ref)
     manifest = json.loads(manifest_bytes)

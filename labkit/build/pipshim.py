@@ -1,6 +1,6 @@
 """The ``pip`` and ``python`` a RUN instruction sees in the labkit image builder (standard library only).
 
-RUN commands run on the host (see builder_run), so ``pip install`` must not install into the host's
+RUN commands run on the host (see run), so ``pip install`` must not install into the host's
 Python. The builder puts shims named pip, pip3, python, python3 first on PATH; they run this file:
 
 - ``pip install ...`` becomes the host Python's ``pip install --prefix $LABKIT_ROOTFS/usr/local

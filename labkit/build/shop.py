@@ -30,7 +30,7 @@ def publish_shop(apps: Path, registry_url: str, credentials: tuple[str, str] | N
                  image_host: str = "localhost:5001", cache_dir: Path | None = None,
                  progress: Callable[[BuildEvent], None] | None = None) -> list[Published]:
     """Build every shop service and push the ones the registry does not have yet."""
-    from .client import RegistryClient
+    from ..registry.client import RegistryClient
 
     client = RegistryClient(registry_url, *(credentials or (None, None)))
     out = []

@@ -15,7 +15,7 @@ image's (PATH, LANG, PYTHON_VERSION) plus ``PYTHONPATH=/usr/local/lib/pythonX.Y/
 the labels that tell the kubelet how to run it (the contract, ``RUNTIME_CONTRACT``). ``scratch`` and
 earlier stages are the other bases; anything else is an error.
 
-RUN runs on the host inside the stage's root filesystem; see ``builder_run`` for its contract.
+RUN runs on the host inside the stage's root filesystem; see ``run`` for its contract.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from typing import Any
 
 import platformdirs
 
-from . import builder_context as ctx
-from . import builder_run as runner
-from .builder_dockerfile import BuildError, Instruction, expand, key_values, parse, words
-from .builder_layers import LayerBlob, LayerError, Owners, Snapshot, apply_layer, copy_tree, diff, snapshot, write_layer
-from .builder_oci import (
+from . import context as ctx
+from . import run as runner
+from .dockerfile import BuildError, Instruction, expand, key_values, parse, words
+from .layers import LayerBlob, LayerError, Owners, Snapshot, apply_layer, copy_tree, diff, snapshot, write_layer
+from .oci import (
     OCI_CONFIG,
     OCI_LAYER,
     OCI_MANIFEST,

@@ -10,7 +10,7 @@ its root filesystem):
   ``LABKIT_ROOTFS`` (the root filesystem), ``LABKIT_PYTHON`` (the host Python),
   ``HOME=$LABKIT_ROOTFS/root``, ``TMPDIR`` (a scratch folder outside the image), ``SOURCE_DATE_EPOCH=0``
   (reproducible ``.pyc`` files); from the host only pip's settings (``PIP_*``), proxies and CA bundles;
-- ``pip``/``python`` are shims (builder_pip): ``pip install`` installs into the image;
+- ``pip``/``python`` are shims (pipshim): ``pip install`` installs into the image;
 - an absolute path in the command (other than a host tool in command position, or /dev/null) is an
   error: on the host it would mean the host's file. Write ``$LABKIT_ROOTFS/data`` — in a real Docker
   build ``$LABKIT_ROOTFS`` is empty, so the same Dockerfile works in both — or a relative path.
@@ -68,7 +68,7 @@ def absolute_path_problem(argv_or_command: str | list[str]) -> str | None:
 
 def make_shims(folder: Path) -> Path:
     """Write the pip/python shims into ``folder``; returns it."""
-    script = Path(__file__).with_name("builder_pip.py")
+    script = Path(__file__).with_name("pipshim.py")
     folder.mkdir(parents=True, exist_ok=True)
     for name in _SHIMS:
         shim = folder / name
