@@ -17,16 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .backends import CONTROL_TOKEN, settings_path
+from .core.errors import LabError
 from .core.files import read_json, write_json
 from .core.paths import LabPaths
 from .core.procs import kill_group
 from .core.secrets import Secrets
 
 Progress = Callable[[str], None]
-
-
-class LabError(RuntimeError):
-    """A lab could not be started, reached or stopped; the message says what to do."""
 
 
 def daemon_pid(paths: LabPaths) -> int | None:
@@ -55,6 +52,13 @@ def endpoints(paths: LabPaths) -> dict[str, Any] | None:
     if pid is None or not data or data.get("pid") != pid:
         return None
     return data
+
+
+def _read(path: Any) -> str:
+    try:
+        return path.read_text(errors="replace").strip()
+    except FileNotFoundError:
+        return ""
 
 
 def _tail(path: Any, lines: int = 15) -> str:
@@ -96,11 +100,15 @@ def up(paths: LabPaths, backend: str = "sim", jupyter: bool | None = None,
     else:
         proc = None
     progress("waiting for the components")
-    deadline = time.monotonic() + timeout
+    deadline, shown = time.monotonic() + timeout, ""
     while time.monotonic() < deadline:
         ready = endpoints(paths)
         if ready:
             return ready
+        line = _read(paths.startup)
+        if line and line != shown:  # a component still making progress (the first shop build) gets more time
+            progress(line)
+            shown, deadline = line, max(deadline, time.monotonic() + timeout)
         if proc is not None and proc.poll() not in (None, 3):
             raise LabError(f"the lab daemon exited with code {proc.returncode}:\n"
                            f"{_tail(paths.logs / 'daemon.log')}\n(see `labkit logs daemon`)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from . import control
 from .backends import resolve_backend
 from .chapters import chapter as _chapter
 from .checks import CheckFailed, Progress, interactive, show
+from .core.errors import LabError
 from .core.files import read_json, write_json
 from .core.paths import LabPaths
 from .haproxy.lab import HAProxyView
@@ -117,7 +119,51 @@ class Lab:
     def node_start(self, name: str) -> str:
         return control.action(self.paths, "kube-apiserver", "node-start", name=name)
 
+    def service_url(self, namespace: str, name: str, port: int | str | None = None) -> str:
+        """A URL this machine can reach for a Service: a node's address and the NodePort for NodePort
+        Services; otherwise one ready endpoint (what ``kubectl port-forward svc/NAME`` would pick)."""
+        svc = self.core().read_namespaced_service(name, namespace)
+        ports = [p for p in svc.spec.ports if port in (None, p.port, p.name)]
+        if not ports:
+            raise KeyError(f"service {namespace}/{name} has no port {port!r}")
+        if svc.spec.type in ("NodePort", "LoadBalancer") and ports[0].node_port:
+            nodes = [n for n in self.core().list_node().items if not (n.spec.taints or [])
+                     and any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+            address = next(a.address for a in nodes[0].status.addresses if a.type == "InternalIP")
+            return f"http://{address}:{ports[0].node_port}"
+        for subset in self.core().read_namespaced_endpoints(name, namespace).subsets or []:
+            for addr in subset.addresses or []:
+                target = next((p.port for p in subset.ports if p.name == ports[0].name), subset.ports[0].port)
+                return f"http://{addr.ip}:{target}"
+        raise LabError(f"service {namespace}/{name} has no ready endpoint: "
+                       f"`kubectl get endpoints -n {namespace} {name}`")
+
     # -- clients ------------------------------------------------------------
+    def kubectl(self, *args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run the lab's ``kubectl`` with its kubeconfig; ``check`` raises with kubectl's own message."""
+        res = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=self.env(), timeout=timeout)
+        if check and res.returncode != 0:
+            raise LabError(f"kubectl {' '.join(args)}: {res.stderr.strip() or res.stdout.strip()}")
+        return res
+
+    def api_client(self) -> Any:
+        """A ``kubernetes.client.ApiClient`` for the lab (the official Python client)."""
+        import kubernetes
+
+        return kubernetes.config.new_client_from_config(self.kubeconfig)
+
+    def core(self) -> Any:
+        """``kubernetes.client.CoreV1Api`` for the lab: pods, services, nodes, events."""
+        import kubernetes
+
+        return kubernetes.client.CoreV1Api(self.api_client())
+
+    def apps(self) -> Any:
+        """``kubernetes.client.AppsV1Api`` for the lab: deployments, replica sets."""
+        import kubernetes
+
+        return kubernetes.client.AppsV1Api(self.api_client())
+
     def env(self) -> dict[str, str]:
         """Environment for tools run from a notebook (kubectl on PATH, KUBECONFIG)."""
         bin_dir = str(Path(sys.executable).parent)

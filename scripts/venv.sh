@@ -13,4 +13,11 @@ if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
   "$ROOT/.venv/bin/python" -m pip install --quiet -e "$ROOT[dev]"
   touch "$stamp"
 fi
+# Wheels for the shop images' `pip install` (the sim builder installs from here, never from an index).
+wheels="$ROOT/.wheelhouse"
+if [ ! -f "$wheels/.complete" ] || [ "$ROOT/apps/catalog/requirements.txt" -nt "$wheels/.complete" ]; then
+  "$ROOT/.venv/bin/python" -m pip download --quiet --only-binary=:all: --dest "$wheels" \
+    -r "$ROOT/apps/catalog/requirements.txt"
+  touch "$wheels/.complete"
+fi
 export PATH="$ROOT/.venv/bin:$PATH"

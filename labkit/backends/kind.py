@@ -25,13 +25,10 @@ import sys
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import yaml
-
+from ..core.checkout import Checkout
 from ..core.files import read_json, write_atomic, write_json
 from ..core.network import free_port, port_free
 from ..core.paths import LabPaths
@@ -49,45 +46,6 @@ def _error(message: str) -> RuntimeError:
     from ..control import LabError
 
     return LabError(message)
-
-
-# -- the checkout: versions, templates, apps ----------------------------------------------
-
-@dataclass(frozen=True)
-class Checkout:
-    """The repository files the kind backend reads (it runs from a checkout, like the notebooks)."""
-
-    root: Path
-
-    @classmethod
-    def find(cls) -> Checkout:
-        root = Path(os.environ.get("LABKIT_REPO") or Path(__file__).resolve().parents[2])
-        if not (root / "manifests" / "versions.yaml").is_file():
-            raise _error(f"the kind backend needs the lab repository's manifests/ and compose/ (not found under "
-                         f"{root}): install labkit from a checkout with `pip install -e .`, or set LABKIT_REPO")
-        return cls(root)
-
-    @cached_property
-    def versions(self) -> dict[str, Any]:
-        return yaml.safe_load((self.root / "manifests" / "versions.yaml").read_text())
-
-    @property
-    def compose_file(self) -> Path:
-        return self.root / "compose" / "compose.yaml"
-
-    def template(self, name: str) -> jinja2.Template:
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(self.root / "manifests" / "kind"),
-                                 undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                                 keep_trailing_newline=True, autoescape=False)
-        return env.get_template(name)
-
-    def apps(self) -> list[str]:
-        """The shop services with a Dockerfile (``apps/<name>/Dockerfile``); none yet is fine."""
-        return sorted(p.parent.name for p in (self.root / "apps").glob("*/Dockerfile"))
-
-    def compose_profiles(self) -> set[str]:
-        services = (yaml.safe_load(self.compose_file.read_text()) or {}).get("services", {})
-        return {p for svc in services.values() for p in (svc or {}).get("profiles", [])}
 
 
 def profile_modules(versions: dict[str, Any], profile: str) -> list[str]:

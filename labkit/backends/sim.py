@@ -21,7 +21,7 @@ from aiohttp import web
 
 from ..core.component import Component, Context
 from ..core.errors import ApiError
-from ..core.files import read_json, write_json
+from ..core.files import read_json, write_atomic, write_json
 from ..core.http import Credentials, Listeners, api_app, json_response
 from ..core.network import Network
 from ..core.paths import LabPaths
@@ -33,6 +33,7 @@ from . import CONTROL_TOKEN, settings_path
 # Started in this order; later issues append their components here.
 COMPONENTS = [
     "labkit.registry.component:Registry",
+    "labkit.build.component:ShopImages",
     "labkit.kube.component:KubeApiServer",
     "labkit.haproxy.component:HAProxy",
 ]
@@ -66,12 +67,14 @@ class Daemon:
             ca=LabCA(self.paths.tls),
             supervisor=supervisor,
             settings=read_json(settings_path(self.paths), {}) or {},
+            report=lambda line: write_atomic(self.paths.startup, line.encode()),
         )
 
     async def _start(self, spec: str) -> None:
         assert self.ctx is not None
         comp = _load(spec)
         if comp.name not in self.components:
+            self.ctx.report(f"starting {comp.title or comp.name}")
             await comp.start(self.ctx)
             self.components[comp.name] = comp
 
@@ -90,6 +93,7 @@ class Daemon:
         self.publish()
 
     def publish(self) -> None:
+        self.paths.startup.unlink(missing_ok=True)
         write_json(self.paths.endpoints, {
             "backend": "sim",
             "pid": os.getpid(),

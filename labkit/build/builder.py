@@ -201,10 +201,11 @@ def python_base(ref: str) -> tuple[dict[str, Any], dict[str, str]] | None:
 
 class _Builder:
     def __init__(self, context: Path, dockerfile: Path, build_args: dict[str, str], cache_dir: Path,
-                 progress: Callable[[BuildEvent], None] | None, no_cache: bool) -> None:
+                 progress: Callable[[BuildEvent], None] | None, no_cache: bool, env: dict[str, str]) -> None:
         self.context, self.dockerfile = context, dockerfile
         self.file = dockerfile.name
         self.build_args = build_args
+        self.env = env
         self.store = BlobStore(cache_dir / "blobs")
         self.steps_dir = cache_dir / "steps"
         self.steps_dir.mkdir(parents=True, exist_ok=True)
@@ -439,7 +440,7 @@ class _Builder:
 
         def execute(rootfs: Path) -> str:
             args = {**stage.args, **{k: v for k, v in self.build_args.items() if k in _PROXY_ARGS}}
-            env = runner.run_env(stage.env, args, rootfs, self.shims)
+            env = runner.run_env(stage.env, args, rootfs, self.shims, self.env)
             code, output = runner.run(argv, rootfs, stage.workdir, env)
             if code != 0:
                 tail = "\n".join(output.rstrip().splitlines()[-20:])
@@ -656,20 +657,22 @@ def _extract_archive(archive: Path, rootfs: Path, target: str) -> list[str]:
 def build(context_dir: str | Path, dockerfile: str | Path = "Dockerfile", tag: str = "latest",
           build_args: dict[str, str] | None = None, target: str | None = None,
           progress: Callable[[BuildEvent], None] | None = None, cache_dir: str | Path | None = None,
-          layout_dir: str | Path | None = None, no_cache: bool = False) -> BuildResult:
+          layout_dir: str | Path | None = None, no_cache: bool = False,
+          env: dict[str, str] | None = None) -> BuildResult:
     """Build the image a Dockerfile describes and write it to an OCI image layout.
 
     ``dockerfile`` is relative to the context (or absolute); ``tag`` names the image
     (``localhost:5001/shop/catalog:0.1.0``): its tag part is the layout's ref name. The layout goes to
     ``layout_dir`` (default: ``<cache>/oci/<repository>``); blobs and the step cache live in ``cache_dir``
-    (default ``$LABKIT_BUILD_CACHE`` or the user cache folder)."""
+    (default ``$LABKIT_BUILD_CACHE`` or the user cache folder). ``env`` adds host settings RUN sees (``PIP_*``,
+    proxies), e.g. ``PIP_NO_INDEX``/``PIP_FIND_LINKS`` for a wheelhouse."""
     started = time.monotonic()
     context = Path(context_dir).resolve()
     dockerfile_path = context / dockerfile
     if not dockerfile_path.is_file():
         raise BuildError(f"{dockerfile_path}: no such Dockerfile")
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    builder = _Builder(context, dockerfile_path, dict(build_args or {}), cache, progress, no_cache)
+    builder = _Builder(context, dockerfile_path, dict(build_args or {}), cache, progress, no_cache, dict(env or {}))
     try:
         stage = builder.run(target)
         manifest_digest, config_digest, config = builder.image(stage)

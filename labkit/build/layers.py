@@ -213,10 +213,12 @@ def _inside(root: Path, path: Path) -> bool:
     return real == str(root) or real.startswith(str(root) + os.sep)
 
 
-def apply_layer(blob: Path | bytes, dest: Path, owners: Owners | None = None) -> str:
+def apply_layer(blob: Path | bytes, dest: Path, owners: Owners | None = None,
+                whiteouts: list[str] | None = None) -> str:
     """Apply a (gzip or plain) tar layer to ``dest``, honouring whiteouts; returns its diff_id.
 
-    ``owners``, if given, is updated with the non-root owners the layer records."""
+    ``owners``, if given, is updated with the non-root owners the layer records; ``whiteouts``, if given,
+    gets the whiteout entries in layer order (``dir/.wh.name``, ``dir/.wh..wh..opq``)."""
     root = Path(os.path.realpath(dest))
     raw_in: BinaryIO = io.BytesIO(blob) if isinstance(blob, bytes) else open(blob, "rb")  # noqa: SIM115
     with raw_in:
@@ -224,14 +226,21 @@ def apply_layer(blob: Path | bytes, dest: Path, owners: Owners | None = None) ->
         raw_in.seek(0)
         reader = _HashReader(gzip.GzipFile(fileobj=raw_in, mode="rb") if gz else raw_in)
         written: set[str] = set()
+        inside: set[str] = set()
         with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
             for member in tar:
                 name = _clean(member.name)
                 if not name:
                     continue
                 parent, _, base = name.rpartition("/")
-                if not _inside(root, root / parent):
-                    raise LayerError(f"layer entry {member.name!r} leads outside the root filesystem")
+                if parent not in inside:  # realpath is the slow part: once per folder until a symlink changes
+                    if not _inside(root, root / parent):
+                        raise LayerError(f"layer entry {member.name!r} leads outside the root filesystem")
+                    inside.add(parent)
+                if member.issym() or base.startswith(WHITEOUT):
+                    inside.clear()
+                if base.startswith(WHITEOUT) and whiteouts is not None:
+                    whiteouts.append(name)
                 if base == OPAQUE:
                     _opaque(root, parent, written)
                 elif base.startswith(WHITEOUT):
@@ -283,6 +292,41 @@ def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path, name: st
         os.chmod(target, member.mode & 0o7777)
         return
     tar.extract(member, root, numeric_owner=True, filter="fully_trusted")  # checked above
+
+
+def link_layer(layer: Path, whiteouts: list[str], dest: Path) -> None:
+    """Stack an unpacked layer (its files and its ``whiteouts``, as ``apply_layer`` gave them) onto ``dest``
+    with hard links: what applying the layer's tar to ``dest`` would give, without unpacking it again."""
+    for entry in whiteouts:
+        parent, _, base = entry.rpartition("/")
+        if base == OPAQUE:
+            folder = dest / parent
+            if folder.is_dir() and not folder.is_symlink():
+                for child in folder.iterdir():
+                    if not os.path.lexists(layer / parent / child.name):
+                        _remove(child)
+        else:
+            _remove(dest / parent / base[len(WHITEOUT):])
+    for folder, dirs, files in os.walk(layer):
+        rel = Path(folder).relative_to(layer)
+        target = dest / rel
+        for d in dirs:
+            src, dst = Path(folder, d), target / d
+            if src.is_symlink():
+                files.append(d)
+            elif dst.is_symlink() or (dst.exists() and not dst.is_dir()):
+                _remove(dst)
+            if not src.is_symlink():
+                dst.mkdir(exist_ok=True)
+                shutil.copystat(src, dst)
+        for f in files:
+            src, dst = Path(folder, f), target / f
+            if dst.is_symlink() or dst.exists():
+                _remove(dst)
+            if src.is_symlink():
+                os.symlink(os.readlink(src), dst)
+            else:
+                os.link(src, dst)
 
 
 def copy_tree(files: Iterable[tuple[Path, str]], root: Path, mode: Callable[[Path], int]) -> list[str]:

@@ -82,9 +82,11 @@ def rebase_path_list(value: str, rootfs: Path) -> list[str]:
     return [str(rootfs / p.lstrip("/")) for p in value.split(":") if p]
 
 
-def run_env(image_env: dict[str, str], args: dict[str, str], rootfs: Path, shims: Path) -> dict[str, str]:
-    """The environment a RUN command sees (see the module docstring)."""
-    env = {k: v for k, v in os.environ.items() if k in HOST_ENV or k.startswith(HOST_ENV_PREFIXES)}
+def run_env(image_env: dict[str, str], args: dict[str, str], rootfs: Path, shims: Path,
+            host: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a RUN command sees (see the module docstring); ``host`` overrides the host's settings."""
+    env = {k: v for k, v in {**os.environ, **(host or {})}.items()
+           if k in HOST_ENV or k.startswith(HOST_ENV_PREFIXES)}
     env.update(args)
     env.update(image_env)
     env["PATH"] = os.pathsep.join([str(shims), *rebase_path_list(image_env.get("PATH", ""), rootfs), HOST_PATH])

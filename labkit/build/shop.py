@@ -28,17 +28,21 @@ class Published:
 
 def publish_shop(apps: Path, registry_url: str, credentials: tuple[str, str] | None = None, tag: str = SHOP_TAG,
                  image_host: str = "localhost:5001", cache_dir: Path | None = None,
-                 progress: Callable[[BuildEvent], None] | None = None) -> list[Published]:
-    """Build every shop service and push the ones the registry does not have yet."""
+                 progress: Callable[[BuildEvent], None] | None = None,
+                 wheelhouse: Path | None = None) -> list[Published]:
+    """Build every shop service and push the ones the registry does not have yet.
+
+    With a ``wheelhouse`` folder, ``pip install`` in the Dockerfiles installs from it and never asks an index."""
     from ..registry.client import RegistryClient
 
+    env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)} if wheelhouse and wheelhouse.is_dir() else {}
     client = RegistryClient(registry_url, *(credentials or (None, None)))
     out = []
     try:
         for service in SHOP_SERVICES:
             repo = f"shop/{service}"
             result = build(apps, f"{service}/Dockerfile", tag=f"{image_host}/{repo}:{tag}", cache_dir=cache_dir,
-                           progress=progress)
+                           progress=progress, env=env)
             pushed = client.manifest_digest(repo, tag) != result.manifest_digest
             if pushed:
                 push(result.layout_dir, registry_url, repo, tag, credentials, ref=result.ref_name)

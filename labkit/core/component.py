@@ -28,6 +28,7 @@ class Context:
     ca: LabCA
     supervisor: Supervisor
     settings: dict[str, Any] = field(default_factory=dict)
+    report: Callable[[str], None] = lambda line: None  # progress while starting, shown by ``labkit up``
 
     def logger(self, component: str) -> logging.Logger:
         return component_logger(self.paths.logs, component)

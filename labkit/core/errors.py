@@ -23,3 +23,7 @@ class ApiError(Exception):
 def not_supported(what: str, status: int = 501) -> ApiError:
     """The answer to a real API feature the simulator does not implement."""
     return ApiError(status, "NotSupported", f"{what} is not supported by the labkit simulator")
+
+
+class LabError(RuntimeError):
+    """A lab could not be started, reached or stopped; the message says what to do."""

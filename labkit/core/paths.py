@@ -59,6 +59,11 @@ class LabPaths:
         return self.home / "progress.sqlite"
 
     @property
+    def startup(self) -> Path:
+        """One line: what the daemon is doing while it starts (``labkit up`` shows it)."""
+        return self.home / "startup.txt"
+
+    @property
     def kubeconfig(self) -> Path:
         return self.home / "kubeconfig"
 

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
 from ..core.errors import ApiError
 from ..core.files import write_atomic
@@ -52,6 +53,13 @@ def kubeconfig(server: str, ca_pem: bytes, token: str) -> str:
     }, sort_keys=False)
 
 
+def preload_images() -> list[str]:
+    """The lab's own images (the shop's), which the nodes pull as soon as they start."""
+    checkout = Checkout.find()
+    tag = checkout.versions["shop"]["tag"]
+    return [f"{LAB_REGISTRY}/shop/{app}:{tag}" for app in checkout.apps()]
+
+
 class KubeApiServer(Component):
     name = "kube-apiserver"
     title = "Kubernetes API server"
@@ -77,7 +85,8 @@ class KubeApiServer(Component):
         write_atomic(ctx.paths.kubeconfig, kubeconfig(self._server(), ctx.ca.pem, token), 0o600)
         recorder = EventRecorder(self.api.objects)
         registry = ctx.network.listener("registry", ctx.network.address(0, 1), 5000)
-        puller = ImagePuller(ctx.state_dir("kube") / "images", {LAB_REGISTRY: f"http://{registry[0]}:{registry[1]}"})
+        self.puller = puller = ImagePuller(ctx.state_dir("kube") / "images",
+                                           {LAB_REGISTRY: f"http://{registry[0]}:{registry[1]}"})
         specs = node_specs(ctx.network.address)
         resolver = Resolver(self.store)
         self.nodes = {s.name: NodeAgent(self.api.objects, s) for s in specs}
@@ -95,6 +104,8 @@ class KubeApiServer(Component):
         for name in self.nodes:
             await self.node_start(name)
         self._ports_task = asyncio.get_running_loop().create_task(self._sync_node_ports())
+        for ref in preload_images():  # as RKE2 imports its airgap images when a node starts
+            self.puller.pull_async(ref).add_done_callback(lambda f: f.exception())
         self.controllers = [c(self.api.objects, recorder) for c in CONTROLLERS]
         for c in self.controllers:
             c.start()
@@ -113,6 +124,7 @@ class KubeApiServer(Component):
             await c.stop()
         for name in self.nodes:
             await self.node_stop(name)
+        self.puller.close()
         await self.listeners.stop()
         self.store.close()
 

@@ -8,15 +8,17 @@ registry's loopback address. Unpacked images are cached by manifest digest.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..build import unpack
-from ..build.layers import LayerError
+from ..build.layers import LayerError, apply_layer, link_layer
 from ..registry.client import RegistryClient, RegistryError
 
 LAB_REGISTRY = "localhost:5001"  # versions.yaml registry.cluster_name: one image name on both backends
@@ -54,6 +56,50 @@ class ImagePuller:
         self.cache = cache
         self.mirrors = mirrors
         self._lock = threading.Lock()
+        self._unpacking: dict[str, threading.Lock] = {}  # one unpack per image or layer digest at a time
+        # its own threads: pulls wait on the registry, which may need the default executor to answer
+        self._in_flight: dict[str, asyncio.Future[Image]] = {}
+        self.present: dict[str, Image] = {}  # image ref -> the image this machine has for it
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="image-pull")
+
+    def pull_async(self, ref: str) -> asyncio.Future[Image]:
+        """The pull of ``ref`` in flight (every node that needs it shares it), or a new one."""
+        running = self._in_flight.get(ref)
+        if running is None or running.done():
+            running = asyncio.get_running_loop().run_in_executor(self._executor, self.pull, ref)
+            self._in_flight[ref] = running
+        return running
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _once(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._unpacking.setdefault(key, threading.Lock())
+
+    @staticmethod
+    def _blob(client: RegistryClient, repo: str, digest: str) -> bytes:
+        data = client.pull_blob(repo, digest)
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise LayerError(f"blob {digest} does not match its digest")
+        return data
+
+    def _layer(self, client: RegistryClient, repo: str, digest: str) -> tuple[Path, list[str], str]:
+        """A layer unpacked once for every image that has it (as containerd's snapshots): (files, whiteouts,
+        diff_id)."""
+        folder = self.cache / "layers" / digest.replace(":", "-")
+        with self._once(digest):
+            if not (folder / "layer.json").exists():
+                work = folder.with_suffix(".partial")
+                shutil.rmtree(work, ignore_errors=True)
+                whiteouts: list[str] = []
+                (work / "files").mkdir(parents=True)
+                diff_id = apply_layer(self._blob(client, repo, digest), work / "files", whiteouts=whiteouts)
+                (work / "layer.json").write_text(json.dumps({"diff_id": diff_id, "whiteouts": whiteouts}))
+                shutil.rmtree(folder, ignore_errors=True)
+                work.rename(folder)
+        meta = json.loads((folder / "layer.json").read_text())
+        return folder / "files", meta["whiteouts"], meta["diff_id"]
 
     def pull(self, ref: str) -> Image:
         """Blocking pull (run it in a thread); raises PullError with the message containerd gives."""
@@ -75,11 +121,18 @@ class ImagePuller:
                 body, _, digest = client.manifest(repo, pick["digest"])
                 manifest = json.loads(body)
             root = self.cache / digest.replace(":", "-")
-            with self._lock:
+            with self._once(digest):
                 if not (root / ".complete").exists():
                     work = root.with_suffix(".partial")
                     shutil.rmtree(work, ignore_errors=True)
-                    config = unpack(lambda d: client.pull_blob(repo, d), manifest, work / "rootfs")
+                    config = json.loads(self._blob(client, repo, manifest["config"]["digest"]))
+                    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+                    (work / "rootfs").mkdir(parents=True)
+                    for i, layer in enumerate(manifest.get("layers") or []):
+                        folder, whiteouts, diff_id = self._layer(client, repo, layer["digest"])
+                        if i < len(diff_ids) and diff_ids[i] != diff_id:
+                            raise LayerError(f"layer {layer['digest']} does not match the config's diff_id")
+                        link_layer(folder, whiteouts, work / "rootfs")
                     (work / "config.json").write_text(json.dumps(config))
                     (work / ".complete").touch()
                     shutil.rmtree(root, ignore_errors=True)
@@ -97,4 +150,5 @@ class ImagePuller:
         finally:
             client.close()
         cfg = json.loads((root / "config.json").read_text())
-        return Image(ref, digest, root / "rootfs", cfg.get("config") or {})
+        self.present[ref] = Image(ref, digest, root / "rootfs", cfg.get("config") or {})
+        return self.present[ref]

@@ -31,7 +31,7 @@ from ..build import LABEL_ROOTFS_ENV
 from ..core.procs import _child_setup
 from ..core.tasks import cancel
 from .controllers.base import MANAGER, EventRecorder, Obj
-from .images import Image, ImagePuller, PullError
+from .images import Image, ImagePuller
 from .nodes import NodeSpec
 from .objects import Objects, now
 from .proxy import ServiceProxy
@@ -71,6 +71,7 @@ class PodRuntime:
     ip: str
     root: Path
     image_refs: dict[str, Image] = field(default_factory=dict)
+    pulling: dict[str, tuple[float, asyncio.Future[Image]]] = field(default_factory=dict)  # ref -> (began, pull)
     containers: dict[str, Container] = field(default_factory=dict)
     terminating: bool = False
 
@@ -89,6 +90,7 @@ class Kubelet:
         self.proxy = proxy  # the node's ServiceProxy
         self.pods: dict[str, PodRuntime] = {}
         self._task: asyncio.Task[None] | None = None
+        self._wakeup = asyncio.Event()
 
     @property
     def running(self) -> bool:
@@ -115,12 +117,28 @@ class Kubelet:
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(watcher.queue.get(), SYNC)
+                    await asyncio.wait_for(self._next_change(watcher), SYNC)
                 while not watcher.queue.empty():
                     watcher.queue.get_nowait()
+                self._wakeup.clear()
                 await self._sync()
         finally:
             self.objects.store.unsubscribe(watcher)
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    async def _next_change(self, watcher: Watcher) -> None:
+        """A change to this node's pods, or a wake-up (a pull ended)."""
+        if self._wakeup.is_set():
+            return
+        getter = asyncio.ensure_future(watcher.queue.get())
+        woken = asyncio.ensure_future(self._wakeup.wait())
+        try:
+            await asyncio.wait({getter, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for f in (getter, woken):
+                f.cancel()
 
     async def _sync(self) -> None:
         mine = {p["metadata"]["uid"]: p for p in self.objects.store.items("/pods")
@@ -196,14 +214,34 @@ class Kubelet:
         else:
             c.waiting = None
 
+    def _pull(self, ref: str) -> asyncio.Future[Image]:
+        """The pull of ``ref`` (shared with other pods and nodes); the kubelet syncs again when it ends."""
+        future = self.puller.pull_async(ref)
+        future.add_done_callback(lambda _: self._wake())
+        return future
+
     async def _start_container(self, pod: Obj, rt: PodRuntime, c: Container) -> None:
         ref = c.spec["image"]
+        policy = c.spec.get("imagePullPolicy") or "IfNotPresent"
+        if ref not in rt.image_refs and policy != "Always" and ref in self.puller.present:
+            rt.image_refs[ref] = self.puller.present[ref]
+            self.recorder.emit(pod, "Normal", "Pulled", f'Container image "{ref}" already present on machine',
+                               "kubelet", self.node.name)
+        if ref not in rt.image_refs and policy == "Never":
+            c.waiting = ("ErrImageNeverPull", f'Container image "{ref}" is not present with pull policy of Never')
+            c.backoff_until = time.monotonic() + BACKOFF_START
+            self.recorder.emit(pod, "Warning", "ErrImageNeverPull", c.waiting[1], "kubelet", self.node.name)
+            return
         if ref not in rt.image_refs:
-            self.recorder.emit(pod, "Normal", "Pulling", f'Pulling image "{ref}"', "kubelet", self.node.name)
-            started = time.monotonic()
-            try:
-                rt.image_refs[ref] = await asyncio.to_thread(self.puller.pull, ref)
-            except PullError as err:
+            if ref not in rt.pulling:
+                self.recorder.emit(pod, "Normal", "Pulling", f'Pulling image "{ref}"', "kubelet", self.node.name)
+                rt.pulling[ref] = (time.monotonic(), self._pull(ref))
+            started, task = rt.pulling[ref]
+            if not task.done():
+                return  # the node's other pods go on; this one starts when its pull is done
+            del rt.pulling[ref]
+            err = task.exception()
+            if err is not None:
                 first = c.waiting is None or c.waiting[0] not in ("ErrImagePull", "ImagePullBackOff")
                 c.waiting = ("ErrImagePull" if first else "ImagePullBackOff",
                              str(err) if first else f'Back-off pulling image "{ref}": ErrImagePull: {err}')
@@ -214,6 +252,7 @@ class Kubelet:
                     self.recorder.emit(pod, "Normal", "BackOff", f'Back-off pulling image "{ref}"', "kubelet",
                                        self.node.name)
                 return
+            rt.image_refs[ref] = task.result()
             took = time.monotonic() - started
             self.recorder.emit(pod, "Normal", "Pulled", f'Successfully pulled image "{ref}" in {took * 1000:.0f}ms',
                                "kubelet", self.node.name)

@@ -16,7 +16,7 @@ import pytest
 
 from labkit.build import BuildError, build, push, unpack
 from labkit.build.dockerfile import expand, parse, words
-from labkit.build.layers import apply_layer
+from labkit.build.layers import apply_layer, link_layer
 from labkit.build.pipshim import translate
 from labkit.build.run import absolute_path_problem
 
@@ -198,16 +198,29 @@ def test_unpack_applies_whiteouts_and_opaque_directories(tmp_path: Path) -> None
                     tar.addfile(info, io.BytesIO(data))
         return gzip.compress(buf.getvalue(), mtime=0)
 
+    layers: list[list[tuple[str, bytes | None]]] = [
+        [("etc", None), ("etc/a", b"1"), ("etc/b", b"2"), ("opt", None), ("opt/x/y", b"3"), ("keep", b"k")],
+        [("etc/.wh.a", b""), ("opt/.wh..wh..opq", b""), ("opt/new", b"n"), (".wh.keep", b""), ("keep2", b"k2")]]
     root = tmp_path / "root"
     root.mkdir()
-    apply_layer(layer([("etc", None), ("etc/a", b"1"), ("etc/b", b"2"), ("opt", None), ("opt/x/y", b"3"),
-                       ("keep", b"k")]), root)
-    apply_layer(layer([("etc/.wh.a", b""), ("opt/.wh..wh..opq", b""), ("opt/new", b"n"), (".wh.keep", b""),
-                       ("keep2", b"k2")]), root)
+    for entries in layers:
+        apply_layer(layer(entries), root)
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
         "etc", "etc/b", "keep2", "opt", "opt/new"]
     with pytest.raises(ValueError, match="'\\.\\.'"):
         apply_layer(layer([("../escape", b"x")]), root)
+
+    # the kubelet's layer cache: each layer unpacked alone, then stacked with hard links, gives the same tree
+    stacked = tmp_path / "stacked"
+    stacked.mkdir()
+    for i, entries in enumerate(layers):
+        files, whiteouts = tmp_path / f"layer{i}", []
+        files.mkdir()
+        apply_layer(layer(entries), files, whiteouts=whiteouts)
+        link_layer(files, whiteouts, stacked)
+    assert sorted(p.relative_to(stacked).as_posix() for p in stacked.rglob("*")) == [
+        "etc", "etc/b", "keep2", "opt", "opt/new"]
+    assert (stacked / "opt" / "new").read_bytes() == b"n"
 
 
 def test_add_extracts_local_archives(tmp_path: Path) -> None:
