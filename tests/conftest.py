@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,12 @@ from labkit.lab import Lab
 from .kube.oci import push_image
 
 BIN = Path(sys.executable).parent
+WHEELHOUSE = Path(__file__).resolve().parents[1] / ".wheelhouse"
+# Image builds (`pip install` in the shop's Dockerfiles) install from the wheelhouse scripts/venv.sh fills:
+# the tests need no network beyond loopback.
+if WHEELHOUSE.is_dir():
+    os.environ.setdefault("PIP_NO_INDEX", "1")
+    os.environ.setdefault("PIP_FIND_LINKS", str(WHEELHOUSE))
 
 
 @pytest.fixture
