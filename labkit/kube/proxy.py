@@ -5,6 +5,8 @@
   namespace in Proxy-Authorization), so ``http://catalog:8080`` or
   ``http://catalog.shop.svc.cluster.local:8080`` (or a ClusterIP) reaches a
   ready endpoint of the Service, round robin, from the caller's namespace.
+  A headless Service (``clusterIP: None``) resolves to its ready pods on the
+  port the caller names, as its DNS records would.
 * NodePort Services listen on every node's address (TCP, any protocol).
 """
 
@@ -46,11 +48,14 @@ class Resolver:
     def backend(self, svc: Obj, port: int, node_port: bool = False, node: str = "") -> tuple[str, int] | None:
         """A ready endpoint for ``port``; with ``externalTrafficPolicy: Local`` a NodePort only uses the pods
         on its own ``node`` (so a load balancer's health check of the node tells the truth)."""
+        ep = self.store.get("/endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"]) or {}
+        if svc["spec"].get("clusterIP") == "None" and not node_port:  # headless: DNS gives the pods, any port
+            ready = [a["ip"] for s in ep.get("subsets") or [] for a in s.get("addresses") or []]
+            return (ready[next(self._turn) % len(ready)], port) if ready else None
         spec_port = next((p for p in svc["spec"].get("ports", [])
                           if (p.get("nodePort") if node_port else p.get("port")) == port), None)
         if spec_port is None:
             return None
-        ep = self.store.get("/endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"]) or {}
         local = node_port and svc["spec"].get("externalTrafficPolicy") == "Local"
         targets = [(a["ip"], p["port"]) for s in ep.get("subsets") or [] for a in s.get("addresses") or []
                    for p in s.get("ports") or [] if p.get("name", "") == spec_port.get("name", "")

@@ -158,18 +158,29 @@ def test_stopped_node_moves_its_pods(runtime_lab: Lab, ns: str) -> None:
     kubectl(runtime_lab, "wait", "node/agent-1", "--for=condition=Ready", "--timeout=30s")
 
 
+HEADLESS = """
+apiVersion: v1
+kind: Service
+metadata: {name: web-pods}
+spec:
+  clusterIP: None
+  selector: {app: web}
+"""
+
+
 def test_services_by_name_and_node_ports(runtime_lab: Lab, ns: str) -> None:
     k(runtime_lab, "-n", ns, "apply", "-f", "-", input=DEPLOY)
     k(runtime_lab, "-n", ns, "rollout", "status", "deploy/web", "--timeout=60s")
+    k(runtime_lab, "-n", ns, "apply", "-f", "-", input=HEADLESS)
     script = ("import json, urllib.request\n"
-              f"for url in ('http://web/a', 'http://web.{ns}.svc.cluster.local:80/b'):\n"
+              f"for url in ('http://web/a', 'http://web.{ns}.svc.cluster.local:80/b', 'http://web-pods:8080/c'):\n"
               "    print(json.loads(urllib.request.urlopen(url, timeout=5).read())['path'])\n")
     k(runtime_lab, "-n", ns, "run", "client", "--image=localhost:5001/test/web:1", "--restart=Never",
       "--command", "--", "python", "-c", script)
     done = kubectl(runtime_lab, "-n", ns, "wait", "pod/client", "--for=jsonpath={.status.phase}=Succeeded",
                    "--timeout=30s", check=False)
     logs = k(runtime_lab, "-n", ns, "logs", "client")
-    assert done.returncode == 0 and logs.split() == ["/a", "/b"], logs
+    assert done.returncode == 0 and logs.split() == ["/a", "/b", "/c"], logs
     k(runtime_lab, "-n", ns, "expose", "deploy/web", "--name=web-np", "--type=NodePort", "--port=80",
       "--target-port=8080")
     svc = json.loads(k(runtime_lab, "-n", ns, "get", "svc", "web-np", "-o", "json"))

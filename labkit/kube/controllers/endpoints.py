@@ -57,10 +57,7 @@ class EndpointsController(Controller):
             for p in pods:
                 if _target_port(port, p) is None:
                     continue
-                addr = {"ip": p["status"]["podIP"], "nodeName": p["spec"].get("nodeName"),
-                        "targetRef": {"kind": "Pod", "namespace": ns, "name": p["metadata"]["name"],
-                                      "uid": p["metadata"]["uid"]}}
-                (ready if pod_ready(p) else not_ready).append(addr)
+                (ready if pod_ready(p) else not_ready).append(_address(p, ns))
             ports = sorted({_target_port(port, p) for p in pods} - {None})
             for number in ports:
                 subset: Obj = {"ports": [{"name": port.get("name", ""), "port": number,
@@ -70,6 +67,11 @@ class EndpointsController(Controller):
                 if not_ready:
                     subset["notReadyAddresses"] = not_ready
                 subsets.append(subset)
+        if not svc["spec"].get("ports") and svc["spec"].get("clusterIP") == "None" and pods:
+            # a headless Service without ports: the addresses alone, as the real controller writes them
+            subset = {"addresses": [_address(p, ns) for p in pods if pod_ready(p)],
+                      "notReadyAddresses": [_address(p, ns) for p in pods if not pod_ready(p)]}
+            subsets.append({k: v for k, v in subset.items() if v})
         body = {"apiVersion": "v1", "kind": "Endpoints",
                 "metadata": {"name": name, "namespace": ns, "labels": svc["metadata"].get("labels") or {}},
                 "subsets": subsets}
@@ -107,3 +109,9 @@ class EndpointsController(Controller):
 
 def _slice_name(service: str) -> str:
     return f"{service}-{hashlib.sha256(service.encode()).hexdigest()[:5]}"
+
+
+def _address(pod: Obj, ns: str) -> Obj:
+    return {"ip": pod["status"]["podIP"], "nodeName": pod["spec"].get("nodeName"),
+            "targetRef": {"kind": "Pod", "namespace": ns, "name": pod["metadata"]["name"],
+                          "uid": pod["metadata"]["uid"]}}
