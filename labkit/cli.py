@@ -63,7 +63,7 @@ def up(backend: Backend = None,
     console.print(f"[green]lab ready[/green] ({ep['backend']}, {time.perf_counter() - start:.1f} s) "
                   f"home {paths.home}")
     for name, comp in ep.get("components", {}).items():
-        console.print(f"  {name:<16} {comp.get('url', '')}")
+        console.print(f"  {name:<16} {comp.get('url') or ', '.join(comp.get('images', {}).values())}")
     console.print('Next: eval "$(labkit env)" to use kubectl with this lab.')
 
 
