@@ -55,6 +55,19 @@ def deploy(lab: Lab) -> None:
     wait_ready(lab)
 
 
+def deploy_behind_haproxy(lab: Lab, timeout: float = 30.0) -> None:
+    """Chapter 1's step: the shop deployed, and HAProxy's health checks seeing every gateway server UP."""
+    deploy(lab)
+    deadline = time.monotonic() + timeout
+    while True:
+        servers = lab.haproxy.servers()
+        if len(servers) and servers["status"].eq("UP").all():
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"HAProxy does not see the shop's gateway UP after {timeout:.0f} s:\n{servers}")
+        time.sleep(0.2)
+
+
 def remove(lab: Lab) -> None:
     """Delete the shop's namespace and wait until it is gone (idempotent)."""
     lab.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=60s", check=True)

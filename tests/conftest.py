@@ -22,8 +22,8 @@ WHEELHOUSE = Path(__file__).resolve().parents[1] / ".wheelhouse"
 # Image builds (`pip install` in the shop's Dockerfiles) install from the wheelhouse scripts/venv.sh fills:
 # the tests need no network beyond loopback.
 if WHEELHOUSE.is_dir():
-    os.environ.setdefault("PIP_NO_INDEX", "1")
-    os.environ.setdefault("PIP_FIND_LINKS", str(WHEELHOUSE))
+    os.environ["PIP_NO_INDEX"] = "1"
+    os.environ["PIP_FIND_LINKS"] = str(WHEELHOUSE)
 
 
 @pytest.fixture
