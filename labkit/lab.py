@@ -119,6 +119,13 @@ class Lab:
     def node_start(self, name: str) -> str:
         return control.action(self.paths, "kube-apiserver", "node-start", name=name)
 
+    def api_server_stop(self, number: int) -> str:
+        """Stop API server ``number`` (1-3, as ``server-N``), as if its control-plane node went down."""
+        return control.action(self.paths, "kube-apiserver", "server-stop", index=number - 1)
+
+    def api_server_start(self, number: int) -> str:
+        return control.action(self.paths, "kube-apiserver", "server-start", index=number - 1)
+
     def service_url(self, namespace: str, name: str, port: int | str | None = None) -> str:
         """A URL this machine can reach for a Service: a node's address and the NodePort for NodePort
         Services; otherwise one ready endpoint (what ``kubectl port-forward svc/NAME`` would pick)."""

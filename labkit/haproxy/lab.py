@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -58,6 +59,21 @@ class HAProxyView:
 
     def enable(self, server: str, backend: str = "shop-gateway") -> str:
         return self.set_state(server, "ready", backend)
+
+    def balance(self, backend: str = "shop-gateway") -> str:
+        """The algorithm ``backend`` balances with now (HAProxy's own ``algo`` stat)."""
+        df = self.stats()
+        return str(df[(df["proxy"] == backend) & (df["server"] == "BACKEND")]["algo"].iloc[0])
+
+    def config(self, section: str = "backend shop-gateway") -> str:
+        """A section of the configuration HAProxy runs (the whole file with ``section=""``)."""
+        text = Path(self.lab.endpoints["components"]["haproxy"]["config"]).read_text()
+        if not section:
+            return text
+        lines = text.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.strip() == section)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace()), len(lines))
+        return "\n".join(lines[start:end]).rstrip() + "\n"
 
     def set_balance(self, algorithm: str) -> str:
         """Switch the shop's balancing algorithm (roundrobin, leastconn, source, ...): re-render and reload."""
