@@ -1,55 +1,60 @@
-"""HAProxy in the sim lab: throughput and latency through HAProxy vs straight to a pod, and the failover window.
+"""HAProxy in the sim lab: throughput and latency through HAProxy vs straight to a gateway pod, and failover.
 
-Starts its own lab, deploys a 3-replica web app (the test image, until the shop exists) behind a
-NodePort 30080 Service with externalTrafficPolicy Local, then measures for --seconds each:
-requests/s and p50/p99 through HAProxy's edge frontend and directly to one pod, and the seconds
-from stopping agent-1 until HAProxy marks it DOWN, with the failed requests in that run.
+Starts its own lab at chapter 1 (the shop deployed; the gateway is NodePort 30080 with
+externalTrafficPolicy Local behind HAProxy's edge frontend), then measures for --seconds each, in the
+same run: requests/s and p50/p99 through HAProxy and directly to one gateway pod, for the gateway's
+own ``/`` and for ``/api/products`` (which calls the catalog), with a new connection per request and
+with keep-alive connections; then the seconds from stopping agent-1 until HAProxy marks it DOWN, with
+the failed requests of a 50 req/s load in that run.
 Usage: python benchmarks/haproxy.py [--seconds 10] [--workers 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import statistics
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
+import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from labkit import control
 from labkit.core.paths import LabPaths
-from labkit.core.secrets import Secrets
 from labkit.lab import Lab
-from tests.conftest import DEPLOY, kubectl
-from tests.kube.oci import push_image
-
-GATEWAY = DEPLOY.replace("  ports: [{port: 80, targetPort: 8080}]",
-                         "  type: NodePort\n  externalTrafficPolicy: Local\n"
-                         "  ports: [{port: 80, targetPort: 8080, nodePort: 30080}]")
+from tests.conftest import kubectl
 
 
-def hammer(url: str, seconds: float, workers: int) -> tuple[float, float, float, int]:
+def hammer(url: str, seconds: float, workers: int, keep_alive: bool) -> tuple[float, float, float, int]:
     """Closed-loop load: (requests/s, p50 ms, p99 ms, errors)."""
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    parts = urllib.parse.urlsplit(url)
 
     def work() -> None:
         mine, bad = [], 0
+        conn = http.client.HTTPConnection(parts.netloc, timeout=5)
         while time.monotonic() < deadline:
             t = time.perf_counter()
             try:
-                with opener.open(url, timeout=5) as r:
-                    r.read()
+                conn.request("GET", parts.path or "/", headers={} if keep_alive else {"Connection": "close"})
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status != 200:
+                    bad += 1
+                    continue
                 mine.append((time.perf_counter() - t) * 1000)
             except OSError:
                 bad += 1
+            if not keep_alive or bad:
+                conn.close()
+        conn.close()
         with lock:
             latencies.extend(mine)
             errors[0] += bad
@@ -72,20 +77,20 @@ def main() -> None:
         paths = LabPaths.resolve(home)
         lab = Lab.connect(home=paths.home)
         try:
-            reg = lab.endpoints["components"]["registry"]
-            push_image(reg["url"], "test/web", "1",
-                       auth=(reg["user"], Secrets(paths.secrets).get("registry-admin-password")))
-            kubectl(lab, "apply", "-f", "-", input=GATEWAY)
-            kubectl(lab, "rollout", "status", "deploy/web", "--timeout=60s")
-            while not lab.haproxy.servers()["status"].eq("UP").all():
-                time.sleep(0.2)
-            pod_ip = kubectl(lab, "get", "pods", "-o", "jsonpath={.items[0].status.podIP}").stdout
-            via = hammer(lab.url("haproxy") + "/", args.seconds, args.workers)
-            direct = hammer(f"http://{pod_ip}:8080/", args.seconds, args.workers)
-            print(f"{'path':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
-            for name, (rps, p50, p99, err) in (("through HAProxy", via), ("direct to one pod", direct)):
-                print(f"{name:<22}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}{err:>8}")
-            print(f"ratio HAProxy/direct: {via[0] / direct[0]:.2f}x (goal >= 0.8x)")
+            lab.chapter(1)  # HAProxy for the API, the shop deployed and its gateway UP in HAProxy
+            pod_ip = kubectl(lab, "get", "pods", "-n", "shop", "-l", "app=gateway",
+                             "-o", "jsonpath={.items[0].status.podIP}").stdout
+            print(f"{args.workers} workers, {args.seconds:.0f} s per row, same run")
+            print(f"{'path':<54}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}")
+            for route in ("/", "/api/products"):
+                for keep_alive in (False, True):
+                    via = hammer(lab.url("haproxy") + route, args.seconds, args.workers, keep_alive)
+                    direct = hammer(f"http://{pod_ip}:8080{route}", args.seconds, args.workers, keep_alive)
+                    conn = "keep-alive" if keep_alive else "new connection"
+                    for name, (rps, p50, p99, err) in (("through HAProxy", via), ("direct to a gateway pod", direct)):
+                        ratio = f"{via[0] / direct[0]:.2f}x" if name.startswith("through") else ""
+                        print(f"{f'{route} {conn}, {name}':<54}{rps:>8.0f}{p50:>9.2f}{p99:>9.2f}{err:>8}{ratio:>8}")
+            print("ratio = HAProxy req/s / direct req/s (goal >= 0.8x)")
             load = lab.traffic(rps=50, seconds=10)
             time.sleep(2)
             stopped = time.monotonic()

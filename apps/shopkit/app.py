@@ -202,6 +202,9 @@ class App:
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = f"shop-{app.service}"
+            # headers and body are two writes: without TCP_NODELAY a keep-alive client waits for the
+            # delayed ACK (40 ms) between them
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
