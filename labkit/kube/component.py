@@ -124,7 +124,7 @@ class KubeApiServer(Component):
             await c.stop()
         for name in self.nodes:
             await self.node_stop(name)
-        self.puller.close()
+        await asyncio.to_thread(self.puller.close)
         await self.listeners.stop()
         self.store.close()
 

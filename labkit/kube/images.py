@@ -71,7 +71,8 @@ class ImagePuller:
         return running
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Cancel the pulls not started; wait for the ones unpacking (nothing writes after the lab stops)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
     def _once(self, key: str) -> threading.Lock:
         with self._lock:
