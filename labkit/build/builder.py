@@ -36,8 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
+from ..core.paths import machine_cache
 from . import context as ctx
 from . import run as runner
 from .dockerfile import BuildError, Instruction, expand, key_values, parse, words
@@ -170,7 +169,7 @@ def _arch() -> str:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("LABKIT_BUILD_CACHE") or Path(platformdirs.user_cache_dir("labkit")) / "builder")
+    return Path(os.environ.get("LABKIT_BUILD_CACHE") or machine_cache() / "builder")
 
 
 def split_tag(tag: str) -> tuple[str, str]:

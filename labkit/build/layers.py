@@ -326,7 +326,10 @@ def link_layer(layer: Path, whiteouts: list[str], dest: Path) -> None:
             if src.is_symlink():
                 os.symlink(os.readlink(src), dst)
             else:
-                os.link(src, dst)
+                try:
+                    os.link(src, dst)
+                except OSError:  # another file system (the layer cache is the user's, the lab home elsewhere)
+                    shutil.copy2(src, dst)
 
 
 def copy_tree(files: Iterable[tuple[Path, str]], root: Path, mode: Callable[[Path], int]) -> list[str]:

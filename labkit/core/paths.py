@@ -9,6 +9,12 @@ from pathlib import Path
 import platformdirs
 
 
+def machine_cache() -> Path:
+    """Content-addressed caches every lab of this user shares (built steps, unpacked layers): ``$LABKIT_CACHE``
+    or the user cache folder."""
+    return Path(os.environ.get("LABKIT_CACHE") or platformdirs.user_cache_dir("labkit"))
+
+
 def default_home() -> Path:
     """The lab home: ``$LABKIT_HOME`` or ``<user data dir>/labkit/default``."""
     env = os.environ.get("LABKIT_HOME")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..build.layers import LayerError, apply_layer, link_layer
+from ..core.paths import machine_cache
 from ..registry.client import RegistryClient, RegistryError
 
 LAB_REGISTRY = "localhost:5001"  # versions.yaml registry.cluster_name: one image name on both backends
@@ -52,8 +54,9 @@ def parse_ref(ref: str) -> tuple[str, str, str]:
 class ImagePuller:
     """Pulls and caches images; ``mirrors`` maps a registry host to its base URL."""
 
-    def __init__(self, cache: Path, mirrors: dict[str, str]) -> None:
-        self.cache = cache
+    def __init__(self, cache: Path, mirrors: dict[str, str], layers: Path | None = None) -> None:
+        self.cache = cache  # unpacked images of this lab
+        self.layers = layers or machine_cache() / "layers"  # unpacked layers, shared by the user's labs
         self.mirrors = mirrors
         self._lock = threading.Lock()
         self._unpacking: dict[str, threading.Lock] = {}  # one unpack per image or layer digest at a time
@@ -86,19 +89,21 @@ class ImagePuller:
         return data
 
     def _layer(self, client: RegistryClient, repo: str, digest: str) -> tuple[Path, list[str], str]:
-        """A layer unpacked once for every image that has it (as containerd's snapshots): (files, whiteouts,
-        diff_id)."""
-        folder = self.cache / "layers" / digest.replace(":", "-")
+        """A layer unpacked once for every image and lab that has it (as containerd's snapshots, in the user's
+        cache): (files, whiteouts, diff_id)."""
+        folder = self.layers / digest.replace(":", "-")
         with self._once(digest):
             if not (folder / "layer.json").exists():
-                work = folder.with_suffix(".partial")
+                work = folder.with_name(f"{folder.name}.{os.getpid()}.partial")  # other labs may unpack it too
                 shutil.rmtree(work, ignore_errors=True)
                 whiteouts: list[str] = []
                 (work / "files").mkdir(parents=True)
                 diff_id = apply_layer(self._blob(client, repo, digest), work / "files", whiteouts=whiteouts)
                 (work / "layer.json").write_text(json.dumps({"diff_id": diff_id, "whiteouts": whiteouts}))
-                shutil.rmtree(folder, ignore_errors=True)
-                work.rename(folder)
+                try:
+                    work.rename(folder)
+                except OSError:  # another lab finished it first: same content
+                    shutil.rmtree(work, ignore_errors=True)
         meta = json.loads((folder / "layer.json").read_text())
         return folder / "files", meta["whiteouts"], meta["diff_id"]
 
