@@ -39,11 +39,14 @@ class HAProxyView:
         return df.rename(columns={"pxname": "proxy", "svname": "server"})
 
     def servers(self, backend: str = "shop-gateway") -> pd.DataFrame:
-        """The servers of one backend with their state (UP, DOWN, DRAIN, MAINT) and counters."""
+        """The servers of one backend with their state (UP, DOWN, DRAIN, MAINT; ``UP 1/2`` is UP but one check
+        short of full health, ``DOWN 1/2`` DOWN with good checks counting towards ``rise``) and counters."""
         df = self.stats()
         keep = ["server", "status", "weight", "scur", "stot", "hrsp_2xx", "hrsp_5xx", "chkfail", "check_status"]
         rows = df[(df["proxy"] == backend) & ~df["server"].isin(["FRONTEND", "BACKEND"])]
-        return rows[[c for c in keep if c in rows]].set_index("server")
+        rows = rows[[c for c in keep if c in rows]].set_index("server")
+        empty = [c for c in ("hrsp_2xx", "hrsp_5xx") if c in rows and len(rows) and rows[c].isna().all()]
+        return rows.drop(columns=empty)  # a TCP backend (the API servers) counts no HTTP statuses
 
     def set_state(self, server: str, state: str, backend: str = "shop-gateway") -> str:
         """Drain, disable (maint) or enable (ready) a server, live."""
