@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+
+from .sampling import Sampler
 
 GOING_DOWN, GOING_UP = "UP, going down", "DOWN, going up"  # HAProxy's stats page says it this way
 STATE_COLOURS = {"UP": "#4caf50", GOING_DOWN: "#c0ca33", "DOWN": "#e53935", GOING_UP: "#ef9a9a",
@@ -27,39 +27,22 @@ def state_of(status: str) -> str:
     return "no check" if status == "no check" else word  # "MAINT (via x/y)" -> "MAINT"
 
 
-class StateSampler:
+class StateSampler(Sampler):
     """Samples ``servers(backend)`` (HAProxy's own view) every ``every`` seconds in a thread until ``stop()``."""
 
     def __init__(self, haproxy: Any, backend: str = "shop-gateway", every: float = 0.25) -> None:
-        self.haproxy, self.backend, self.every = haproxy, backend, every
+        super().__init__(every)
+        self.haproxy, self.backend = haproxy, backend
         self.rows: list[dict[str, Any]] = []
-        self.started = time.time()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> StateSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            now = time.time()
-            try:
-                servers = self.haproxy.servers(self.backend)
-            except Exception:  # e.g. the Runtime API busy during a reload: the next tick tries again
-                servers = pd.DataFrame(columns=["status"])
-            for server, row in servers.iterrows():
-                self.rows.append({"t": now - self.started, "server": server, "status": state_of(row["status"]),
-                                  "raw": str(row["status"])})
-            self._stop.wait(self.every)
+    def sample(self, elapsed: float) -> None:
+        try:
+            servers = self.haproxy.servers(self.backend)
+        except Exception:  # e.g. the Runtime API busy during a reload: the next tick tries again
+            servers = pd.DataFrame(columns=["status"])
+        for server, row in servers.iterrows():
+            self.rows.append({"t": elapsed, "server": server, "status": state_of(row["status"]),
+                              "raw": str(row["status"])})
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(list(self.rows), columns=["t", "server", "status", "raw"])

@@ -6,14 +6,15 @@ does something (a rolling update, a node stop); ``.frame()`` gives one row per p
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
+
+from ..kubeclient import is_ready
+from .sampling import Sampler as BaseSampler
 
 
 def pod_rows(core: Any, namespace: str, selector: str = "") -> list[dict[str, Any]]:
@@ -24,7 +25,7 @@ def pod_rows(core: Any, namespace: str, selector: str = "") -> list[dict[str, An
         statuses = p.status.container_statuses or []
         rows.append({
             "pod": p.metadata.name, "node": p.spec.node_name or "(pending)", "phase": p.status.phase,
-            "ready": any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or []),
+            "ready": is_ready(p),
             "terminating": p.metadata.deletion_timestamp is not None, "replicaset": owner,
             "image": p.spec.containers[0].image, "restarts": sum(s.restart_count for s in statuses),
             "reason": next((s.state.waiting.reason for s in statuses if s.state and s.state.waiting), ""),
@@ -32,38 +33,22 @@ def pod_rows(core: Any, namespace: str, selector: str = "") -> list[dict[str, An
     return rows
 
 
-class Sampler:
+class Sampler(BaseSampler):
     """Samples the pods of ``namespace`` every ``every`` seconds until ``stop()``; ``on_tick`` sees each sample."""
 
     def __init__(self, core: Any, namespace: str, selector: str = "", every: float = 0.5,
                  on_tick: Callable[[pd.DataFrame], None] | None = None) -> None:
-        self.core, self.namespace, self.selector, self.every = core, namespace, selector, every
+        super().__init__(every)
+        self.core, self.namespace, self.selector = core, namespace, selector
         self.on_tick = on_tick
         self.samples: list[pd.DataFrame] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.started = time.monotonic()
 
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            df = pd.DataFrame(pod_rows(self.core, self.namespace, self.selector))
-            df["t"] = round(time.monotonic() - self.started, 2)
-            self.samples.append(df)
-            if self.on_tick is not None:
-                self.on_tick(df)
-            self._stop.wait(self.every)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+    def sample(self, elapsed: float) -> None:
+        df = pd.DataFrame(pod_rows(self.core, self.namespace, self.selector))
+        df["t"] = round(elapsed, 2)
+        self.samples.append(df)
+        if self.on_tick is not None:
+            self.on_tick(df)
 
     def frame(self) -> pd.DataFrame:
         """Every sample: one row per pod per tick, with ``t`` in seconds since the start."""

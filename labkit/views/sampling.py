@@ -1,0 +1,43 @@
+"""The thread plumbing of the lessons' samplers: poll something every few tenths of a second until stopped."""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from typing import Self
+
+
+class Sampler(ABC):
+    """``with SomeSampler(...) as s:`` calls ``sample(elapsed)`` every ``every`` seconds in a thread until the
+    block ends (or ``stop()``); ``started`` is the wall-clock start, ``elapsed()`` the seconds since."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.started = time.time()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @abstractmethod
+    def sample(self, elapsed: float) -> None:
+        """Take one sample, ``elapsed`` seconds after the start."""
+
+    def elapsed(self) -> float:
+        return time.time() - self.started
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample(self.elapsed())
+            self._stop.wait(self.every)
