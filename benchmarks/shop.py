@@ -16,9 +16,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-import kubernetes
+from labkit.lab import Lab
+from labkit.shop import ready_pods
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -26,13 +26,6 @@ BIN = Path(sys.executable).parent
 
 def _run(env: dict[str, str], *argv: str) -> str:
     return subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout
-
-
-def _ready(api: Any) -> tuple[int, int]:
-    """(ready pods, pods) in namespace shop: one LIST, so polling does not load the 2 cores it measures."""
-    pods = api.list_namespaced_pod("shop").items
-    ready = sum(any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or [])) for p in pods)
-    return ready, len(pods)
 
 
 def _tree(pid: int) -> list[int]:
@@ -75,11 +68,11 @@ def one_run(home: str, cache: str | None, idle: float) -> dict[str, float]:
     up = time.perf_counter() - started
     try:
         time.sleep(idle)  # a learner reads before applying; the nodes pre-pull the shop images meanwhile
-        api = kubernetes.client.CoreV1Api(kubernetes.config.new_client_from_config(f"{home}/kubeconfig"))
+        lab = Lab.connect(home=home, start=False)
         started = time.perf_counter()
         _run(env, str(BIN / "kubectl"), "apply", "-k", str(REPO / "manifests" / "apps"))
         while True:
-            ready, total = _ready(api)
+            ready, total = ready_pods(lab)  # one LIST, so polling does not load the 2 cores it measures
             if total and ready == total:
                 break
             time.sleep(0.1)

@@ -18,6 +18,7 @@ from .core.errors import LabError
 from .core.files import read_json, write_json
 from .core.paths import LabPaths
 from .haproxy.lab import HAProxyView
+from .kubeclient import is_ready
 from .traffic import Traffic
 
 
@@ -129,16 +130,16 @@ class Lab:
     def service_url(self, namespace: str, name: str, port: int | str | None = None) -> str:
         """A URL this machine can reach for a Service: a node's address and the NodePort for NodePort
         Services; otherwise one ready endpoint (what ``kubectl port-forward svc/NAME`` would pick)."""
-        svc = self.core().read_namespaced_service(name, namespace)
+        core = self.core()
+        svc = core.read_namespaced_service(name, namespace)
         ports = [p for p in svc.spec.ports if port in (None, p.port, p.name)]
         if not ports:
             raise KeyError(f"service {namespace}/{name} has no port {port!r}")
         if svc.spec.type in ("NodePort", "LoadBalancer") and ports[0].node_port:
-            nodes = [n for n in self.core().list_node().items if not (n.spec.taints or [])
-                     and any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+            nodes = [n for n in core.list_node().items if not (n.spec.taints or []) and is_ready(n)]
             address = next(a.address for a in nodes[0].status.addresses if a.type == "InternalIP")
             return f"http://{address}:{ports[0].node_port}"
-        for subset in self.core().read_namespaced_endpoints(name, namespace).subsets or []:
+        for subset in core.read_namespaced_endpoints(name, namespace).subsets or []:
             for addr in subset.addresses or []:
                 target = next((p.port for p in subset.ports if p.name == ports[0].name), subset.ports[0].port)
                 return f"http://{addr.ip}:{target}"

@@ -8,14 +8,16 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from .build.shop import SHOP_SERVICES
 from .core.checkout import Checkout
 from .core.errors import LabError
+from .kubeclient import is_ready
 
 if TYPE_CHECKING:
     from .lab import Lab
 
 NAMESPACE = "shop"
-SERVICES = ("catalog", "orders", "gateway")
+SERVICES = SHOP_SERVICES  # the services labkit up builds
 
 
 def manifests() -> str:
@@ -27,7 +29,7 @@ def ready_pods(lab: Lab, namespace: str = NAMESPACE) -> tuple[int, int]:
     """(ready pods, pods) in ``namespace``, terminating pods left out."""
     pods = lab.core().list_namespaced_pod(namespace).items
     pods = [p for p in pods if p.metadata.deletion_timestamp is None]
-    ready = sum(any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or [])) for p in pods)
+    ready = sum(is_ready(p) for p in pods)
     return ready, len(pods)
 
 

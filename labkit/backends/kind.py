@@ -28,11 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..build.shop import image as shop_image
 from ..core.checkout import Checkout
 from ..core.files import read_json, write_atomic, write_json
 from ..core.network import free_port, port_free
 from ..core.paths import LabPaths
 from ..haproxy import config as haproxy_config
+from ..kubeclient import is_ready
 
 Progress = Callable[[str], None]
 PROFILE_ENV = "LABKIT_KIND_PROFILE"
@@ -282,7 +284,7 @@ def up_commands(lab: KindLab, checkout: Checkout, cluster_exists: bool) -> list[
                 "--wait", "--timeout", HELM_TIMEOUT]))
     if "shop" in active:
         for app in checkout.apps():
-            image = f"{lab.push_prefix}/shop/{app}:{v['shop']['tag']}"
+            image = shop_image(app, str(v["shop"]["tag"]), lab.push_prefix)
             cmds += [Command(f"building image {app}",
                              ["docker", "build", "--file", str(checkout.root / "apps" / app / "Dockerfile"),
                               "--tag", image, str(checkout.root / "apps")]),
@@ -428,8 +430,7 @@ def _nodes_ready(kubeconfig: str) -> tuple[bool, str]:
         nodes = api.list_node(_request_timeout=5).items
     except Exception as err:  # any client error means unhealthy, in its own words
         return False, f"API not reachable: {str(err).splitlines()[0][:200]}"
-    ready = sorted(n.metadata.name for n in nodes
-                   if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or []))
+    ready = sorted(n.metadata.name for n in nodes if is_ready(n))
     return bool(nodes) and len(ready) == len(nodes), f"{len(ready)}/{len(nodes)} nodes Ready ({', '.join(ready)})"
 
 

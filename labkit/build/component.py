@@ -12,7 +12,7 @@ from typing import Any
 
 from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
-from ..registry.component import ADMIN, IMAGE_PREFIX
+from ..registry.component import ADMIN, IMAGE_PREFIX, listen_address
 from .builder import BuildEvent
 from .shop import Published, publish_shop
 
@@ -28,7 +28,7 @@ class ShopImages(Component):
     async def start(self, ctx: Context) -> None:
         checkout = Checkout.find()
         self.tag = str(checkout.versions["shop"]["tag"])
-        host, port = ctx.network.listener("registry", ctx.network.address(0, 1), 5000)
+        host, port = listen_address(ctx.network)
         credentials = (ADMIN, ctx.secrets.get("registry-admin-password"))
         log = ctx.logger(self.name)
 

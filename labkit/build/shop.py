@@ -17,6 +17,11 @@ SHOP_SERVICES = ("catalog", "orders", "gateway")
 SHOP_TAG = "0.1.0"  # manifests/versions.yaml shop.tag
 
 
+def image(service: str, tag: str, host: str = "localhost:5001") -> str:
+    """The name of a shop service's image: ``localhost:5001/shop/catalog:0.1.0``."""
+    return f"{host}/shop/{service}:{tag}"
+
+
 @dataclass(frozen=True)
 class Published:
     service: str
@@ -41,7 +46,7 @@ def publish_shop(apps: Path, registry_url: str, credentials: tuple[str, str] | N
     try:
         for service in SHOP_SERVICES:
             repo = f"shop/{service}"
-            result = build(apps, f"{service}/Dockerfile", tag=f"{image_host}/{repo}:{tag}", cache_dir=cache_dir,
+            result = build(apps, f"{service}/Dockerfile", tag=image(service, tag, image_host), cache_dir=cache_dir,
                            progress=progress, env=env)
             pushed = client.manifest_digest(repo, tag) != result.manifest_digest
             if pushed:

@@ -11,12 +11,14 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from ..build.shop import image as shop_image
 from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
 from ..core.errors import ApiError
 from ..core.files import write_atomic
 from ..core.http import Credentials, Listeners, api_app
 from ..core.tasks import cancel
+from ..registry.component import listen_address
 from .api import PUBLIC_PATHS, KubeApi
 from .bootstrap import ensure_kubernetes_service
 from .controllers.base import EventRecorder
@@ -57,7 +59,7 @@ def preload_images() -> list[str]:
     """The lab's own images (the shop's), which the nodes pull as soon as they start."""
     checkout = Checkout.find()
     tag = checkout.versions["shop"]["tag"]
-    return [f"{LAB_REGISTRY}/shop/{app}:{tag}" for app in checkout.apps()]
+    return [shop_image(app, tag, LAB_REGISTRY) for app in checkout.apps()]
 
 
 class KubeApiServer(Component):
@@ -84,7 +86,7 @@ class KubeApiServer(Component):
         self.up = [True] * SERVERS
         write_atomic(ctx.paths.kubeconfig, kubeconfig(self._server(), ctx.ca.pem, token), 0o600)
         recorder = EventRecorder(self.api.objects)
-        registry = ctx.network.listener("registry", ctx.network.address(0, 1), 5000)
+        registry = listen_address(ctx.network)
         self.puller = puller = ImagePuller(ctx.state_dir("kube") / "images",
                                            {LAB_REGISTRY: f"http://{registry[0]}:{registry[1]}"})
         specs = node_specs(ctx.network.address)

@@ -22,8 +22,9 @@ from typing import Any
 from ..build.layers import LayerError, apply_layer, link_layer
 from ..core.paths import machine_cache
 from ..registry.client import RegistryClient, RegistryError
+from ..registry.component import IMAGE_PREFIX
 
-LAB_REGISTRY = "localhost:5001"  # versions.yaml registry.cluster_name: one image name on both backends
+LAB_REGISTRY = IMAGE_PREFIX  # versions.yaml registry.cluster_name: one image name on both backends
 
 
 class PullError(Exception):

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..core.component import Component, Context, Health
 from ..core.http import Listeners, api_app
+from ..core.network import Network
 from .api import RegistryApi
 from .auth import SERVICE, Authority
 from .errors import render
@@ -14,6 +15,11 @@ from .storage import RegistryStorage
 MAX_BLOB = 64 * 1024**3  # bodies are streamed to disk, so this only bounds a declared Content-Length
 ADMIN = "admin"
 IMAGE_PREFIX = "localhost:5001"  # the name pods use on both backends (manifests/versions.yaml)
+
+
+def listen_address(network: Network) -> tuple[str, int]:
+    """Where the lab's registry listens (kept across restarts): what the kubelets and the shop's builds use."""
+    return network.listener("registry", network.address(0, 1), 5000)
 
 
 class Registry(Component):
@@ -29,7 +35,7 @@ class Registry(Component):
                                    ctx.secrets.get("registry-token-key", 32).encode())
         app = api_app(self.name, render_error=render, max_body=MAX_BLOB, logger=ctx.logger(self.name))
         RegistryApi(self.storage, self.authority).install(app)
-        self.address = ctx.network.listener(self.name, ctx.network.address(0, 1), 5000)
+        self.address = listen_address(ctx.network)
         self.listeners = Listeners(app, [self.address])
         await self.listeners.start()
 
