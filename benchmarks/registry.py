@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labkit.registry.client import RegistryClient, sha256_digest
+from labkit.images.client import RegistryClient, sha256_digest
 
 REFERENCE = shutil.which("docker-registry")
 REFERENCE_CONFIG = """version: 0.1

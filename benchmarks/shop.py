@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from labkit.lab import Lab
-from labkit.shop import ready_pods
+from labkit.shop.lab import ready_pods
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

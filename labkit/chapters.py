@@ -39,7 +39,7 @@ class Chapter:
 CHAPTERS: dict[int, Chapter] = {c.number: c for c in (
     Chapter(0, "welcome", "The lab itself", "Structure"),
     Chapter(1, "haproxy", "L4/L7 load balancing", "HA PROXY · HAPROXY on K8S",
-            ("labkit.haproxy.lab:use_haproxy_for_the_api", "labkit.shop:deploy_behind_haproxy")),
+            ("labkit.haproxy.lab:use_haproxy_for_the_api", "labkit.shop.lab:deploy_behind_haproxy")),
     Chapter(2, "kubernetes", "Orchestration", "Kubernetes (RKE2)"),
     Chapter(3, "gitlab-ci", "Git + CI/CD", "Continuous Integration / Deployment · Gitlab CI/CD"),
     Chapter(4, "nexus", "Dependency cache", "Nexus"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .checks import Progress, counts_since
 from .core.paths import LabPaths
-from .jupyter import notebooks_dir
+from .jupyter.component import notebooks_dir
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from labkit import control
+from labkit.backends import kind
 from labkit.core.paths import LabPaths
 from labkit.core.secrets import Secrets
 from labkit.lab import Lab
@@ -47,6 +48,25 @@ def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     paths = LabPaths.resolve(tmp_path_factory.mktemp("shared") / "home")
     yield Lab.connect(home=paths.home)
     control.down(paths)
+
+
+@pytest.fixture
+def kind_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LabPaths:
+    """An empty lab home selected through LABKIT_HOME, with the default (minimal) profile."""
+    paths = LabPaths.resolve(tmp_path / "home")
+    monkeypatch.setenv("LABKIT_HOME", str(paths.home))
+    monkeypatch.delenv(kind.PROFILE_ENV, raising=False)
+    monkeypatch.delenv("LABKIT_REPO", raising=False)
+    return paths
+
+
+@pytest.fixture
+def rendered(kind_home: LabPaths) -> kind.KindLab:
+    """The kind lab files of a fresh home, written to ``$LABKIT_HOME/kind``."""
+    checkout = kind.Checkout.find()
+    lab = kind.load(kind_home, checkout)
+    kind.render(lab, checkout)
+    return lab
 
 
 DEPLOY = """

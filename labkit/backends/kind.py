@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..build.shop import image as shop_image
 from ..core.checkout import Checkout
 from ..core.files import read_json, write_atomic, write_json
 from ..core.network import free_port, port_free
 from ..core.paths import LabPaths
 from ..haproxy import config as haproxy_config
 from ..kubeclient import is_ready
+from ..shop.images import image as shop_image
 
 Progress = Callable[[str], None]
 PROFILE_ENV = "LABKIT_KIND_PROFILE"

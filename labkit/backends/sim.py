@@ -33,13 +33,13 @@ from . import CONTROL_TOKEN, settings_path
 # Started in this order; later issues append their components here.
 COMPONENTS = [
     "labkit.registry.component:Registry",
-    "labkit.build.component:ShopImages",
+    "labkit.shop.component:ShopImages",
     "labkit.kube.component:KubeApiServer",
     "labkit.haproxy.component:HAProxy",
 ]
 # Started only when settings.json asks for them.
 OPTIONAL = {
-    "jupyter": "labkit.jupyter:JupyterLab",
+    "jupyter": "labkit.jupyter.component:JupyterLab",
 }
 
 

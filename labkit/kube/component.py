@@ -11,7 +11,6 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from ..build.shop import image as shop_image
 from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
 from ..core.errors import ApiError
@@ -19,8 +18,11 @@ from ..core.files import write_atomic
 from ..core.http import Credentials, Listeners, api_app
 from ..core.tasks import cancel
 from ..registry.component import listen_address
-from .api import PUBLIC_PATHS, KubeApi
-from .bootstrap import ensure_kubernetes_service
+from ..shop.images import image as shop_image
+from .apiserver.api import PUBLIC_PATHS, KubeApi
+from .apiserver.bootstrap import ensure_kubernetes_service
+from .apiserver.status import render
+from .apiserver.store import Store
 from .controllers.base import EventRecorder
 from .controllers.deployment import DeploymentController
 from .controllers.endpoints import EndpointsController
@@ -28,12 +30,10 @@ from .controllers.nodelifecycle import NodeLifecycleController
 from .controllers.replicaset import ReplicaSetController
 from .controllers.scheduler import Scheduler
 from .controllers.workloads import DaemonSetController, JobController
-from .images import LAB_REGISTRY, ImagePuller
-from .kubelet import Kubelet
-from .nodes import NodeAgent, node_specs
-from .proxy import NodePorts, Resolver, ServiceProxy
-from .status import render
-from .store import Store
+from .node.agent import NodeAgent, node_specs
+from .node.images import LAB_REGISTRY, ImagePuller
+from .node.kubelet import Kubelet
+from .node.proxy import NodePorts, Resolver, ServiceProxy
 
 SERVERS = 3
 PORT = 6443

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from labkit.core.errors import ApiError
-from labkit.kube import merge
+from labkit.kube.apiserver import merge
 
 DEPLOYMENT = yaml.safe_load("""
 apiVersion: apps/v1

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from labkit.registry.client import RegistryClient
+from labkit.images.client import RegistryClient
 from labkit.registry.component import Registry
 from labkit.registry.standalone import standalone_context
 

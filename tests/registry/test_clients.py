@@ -11,7 +11,7 @@ import oras.client as oras_client
 import pytest
 import requests
 
-from labkit.registry.client import RegistryClient, RegistryError
+from labkit.images.client import RegistryClient, RegistryError
 
 from .conftest import RunningRegistry
 from .images import make_image, sha256, write_oci_layout

@@ -12,9 +12,9 @@ from typing import Any
 
 from ...core.errors import ApiError
 from ...core.tasks import cancel
-from ..objects import Objects, WriteOptions, now
-from ..resources import ResourceType
-from ..store import Event, Watcher
+from ..apiserver.objects import Objects, WriteOptions, now
+from ..apiserver.resources import ResourceType
+from ..apiserver.store import Event, Watcher
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # namespace, name of the controller's primary resource

@@ -8,7 +8,7 @@ import json
 import math
 import time
 
-from ..objects import now
+from ..apiserver.objects import now
 from .base import MANAGER, Controller, Key, Obj, owned_by, owner_ref, parse_time
 
 REVISION = "deployment.kubernetes.io/revision"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from ..store import Event
+from ..apiserver.store import Event
 from .base import MANAGER, Controller, Key, Obj, active, pod_ready
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import time
 
-from ..objects import now
+from ..apiserver.objects import now
 from .base import MANAGER, Controller, Key, Obj, active, parse_time
 from .scheduler import tolerates
 

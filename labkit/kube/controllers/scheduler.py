@@ -6,8 +6,8 @@ import copy
 import re
 from collections.abc import Iterable
 
-from ..objects import now
-from ..store import Event
+from ..apiserver.objects import now
+from ..apiserver.store import Event
 from .base import MANAGER, Controller, Key, Obj, active
 
 _UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "m": 1e-3}

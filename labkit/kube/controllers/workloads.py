@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..objects import now
-from ..store import Event
+from ..apiserver.objects import now
+from ..apiserver.store import Event
 from .base import MANAGER, Controller, Key, active, owned_by, pod_ready
 from .replicaset import pod_from_template
 from .scheduler import node_ready, tolerates

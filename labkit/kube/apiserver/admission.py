@@ -1,0 +1,34 @@
+"""What every write goes through before it is stored: defaults, then validation.
+
+Both come from the Kubernetes schemas (``validation`` and ``defaults``); this module
+turns the validation result into the API server's answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...core.errors import ApiError
+from . import validation
+from .defaults import apply_defaults
+from .resources import ResourceType
+from .status import invalid
+
+
+def defaults(obj: dict[str, Any]) -> None:
+    apply_defaults(obj)
+
+
+def validate(rt: ResourceType, obj: dict[str, Any], crds: list[dict[str, Any]],
+             field_validation: str) -> list[str]:
+    """Raise Invalid (422) or BadRequest (strict unknown fields); return warnings for Warn mode.
+
+    Unknown fields are dropped from ``obj`` (and custom resources pruned), as the real decoder does.
+    """
+    causes, unknown = validation.validate(obj, crds, field_validation == "Strict")
+    if causes:
+        raise invalid(rt, obj.get("metadata", {}).get("name", ""), causes)
+    if unknown and field_validation == "Strict":
+        text = ", ".join(f'unknown field "{u}"' for u in unknown)
+        raise ApiError(400, "BadRequest", f"strict decoding error: {text}")
+    return [f'unknown field "{u}"' for u in unknown] if field_validation == "Warn" else []

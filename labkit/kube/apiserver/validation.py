@@ -1,0 +1,365 @@
+"""Validation of objects written to the emulated API server, in the real API server's order:
+decoding against the schema, then the hand-written checks of the built-in kinds (names, labels,
+selectors, pod templates, services ...) with the real messages, or a CRD's structural schema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from ...core.errors import ApiError
+from . import openapi
+from .decoding import _DecodeError, _Decoder, _validate_custom, crd_schema
+from .fielderrors import (
+    Cause,
+    _each,
+    config_key,
+    dns1035_label,
+    dns1123_label,
+    dns1123_subdomain,
+    duplicate,
+    forbidden,
+    invalid,
+    label_value,
+    not_found,
+    not_supported,
+    port_name,
+    qualified_name,
+    required,
+)
+
+# ------------------------------------------------------------------------------------ public API
+
+
+def validate(obj: dict[str, Any], crds: list[dict[str, Any]], strict: bool) -> tuple[list[Cause], list[str]]:
+    """Validate a written object: (Status causes, unknown field paths).
+
+    Unknown fields are removed from ``obj`` in place, as the real decoder drops
+    them (and prunes custom resources); the caller rejects them when
+    ``fieldValidation=Strict`` (``strict`` is accepted for symmetry: the paths
+    are returned either way, for Warn). A value of the wrong type in a built-in
+    kind raises ``ApiError(400, "BadRequest")`` like the real decoder does.
+    """
+    del strict
+    api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
+    schema = crd_schema(api_version, kind, crds)
+    dec = _Decoder(custom=schema is not None)
+    version = api_version.rpartition("/")[2]
+    try:
+        if schema is not None:
+            _validate_custom(obj, schema, dec)
+        else:
+            name = openapi.definition_name(api_version, kind)
+            if name is None:
+                return [], []
+            dec.builtin(obj, {"$ref": "#/$defs/" + name}, "", "", kind)
+    except _DecodeError as e:
+        raise ApiError(400, "BadRequest",
+                       f'{kind} in version "{version}" cannot be handled as a {kind}: {e}') from None
+    causes = _meta_causes(obj, kind, custom=schema is not None) + dec.causes
+    if schema is None:
+        causes += _KIND_CHECKS.get(kind, lambda o: [])(obj)
+    return causes, dec.unknown
+
+
+# ------------------------------------------------------------------------------------ built-in checks
+
+_LABEL_NAMED = {"Namespace"}
+_DNS1035_NAMED = {"Service"}
+
+
+def _meta_causes(obj: dict[str, Any], kind: str, custom: bool) -> list[Cause]:
+    meta = obj.get("metadata") or {}
+    out: list[Cause] = []
+    name = meta.get("name") or ""
+    if not name and not meta.get("generateName"):
+        out.append(required("metadata.name", "name or generateName is required"))
+    elif name:
+        check = dns1123_label if kind in _LABEL_NAMED else dns1035_label if kind in _DNS1035_NAMED \
+            else dns1123_subdomain
+        out += _each("metadata.name", name, check(name))
+    out += _label_causes(meta.get("labels"), "metadata.labels")
+    for key in meta.get("annotations") or {}:
+        out += _each("metadata.annotations", key, qualified_name(key.lower()))
+    del custom
+    return out
+
+
+def _label_causes(labels: dict[str, Any] | None, field: str) -> list[Cause]:
+    out: list[Cause] = []
+    for key, value in (labels or {}).items():
+        out += _each(field, key, qualified_name(key))
+        out += _each(field, value, label_value(value if isinstance(value, str) else str(value)))
+    return out
+
+
+def _selector_causes(selector: Any, field: str) -> list[Cause]:
+    out = _label_causes((selector or {}).get("matchLabels"), f"{field}.matchLabels")
+    ops = ("In", "NotIn", "Exists", "DoesNotExist")
+    for i, expr in enumerate((selector or {}).get("matchExpressions") or []):
+        f = f"{field}.matchExpressions[{i}]"
+        op, values = expr.get("operator"), expr.get("values") or []
+        if op not in ops:
+            out.append(invalid(f"{f}.operator", op, "not a valid selector operator"))
+        elif op in ("In", "NotIn") and not values:
+            out.append(required(f"{f}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+        elif op in ("Exists", "DoesNotExist") and values:
+            out.append(forbidden(f"{f}.values", "may not be specified when `operator` is 'Exists' or "
+                                                "'DoesNotExist'"))
+        out += _each(f"{f}.key", expr.get("key"), qualified_name(expr.get("key") or ""))
+    return out
+
+
+def selector_matches(selector: dict[str, Any] | None, labels: dict[str, Any] | None) -> bool:
+    """Whether a LabelSelector matches a label set (a null selector matches nothing)."""
+    if selector is None:
+        return False
+    labels = labels or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        present = key in labels
+        ok = {"In": present and labels[key] in values, "NotIn": not present or labels[key] not in values,
+              "Exists": present, "DoesNotExist": not present}.get(op, False)
+        if not ok:
+            return False
+    return True
+
+
+def _non_negative(value: Any, field: str) -> list[Cause]:
+    if isinstance(value, int) and value < 0:
+        return [invalid(field, value, "must be greater than or equal to 0")]
+    return []
+
+
+def _workload_causes(obj: dict[str, Any], what: str, restart: tuple[str, ...] = ("Always",)) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    out: list[Cause] = []
+    out += _non_negative(spec.get("replicas"), "spec.replicas")
+    out += _non_negative(spec.get("minReadySeconds"), "spec.minReadySeconds")
+    out += _non_negative(spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
+    selector = spec.get("selector")
+    template = spec.get("template")
+    if selector is None:
+        out.append(required("spec.selector"))
+    else:
+        out += _selector_causes(selector, "spec.selector")
+        if not selector.get("matchLabels") and not selector.get("matchExpressions"):
+            out.append(invalid("spec.selector", selector, f"empty selector is invalid for {what}"))
+    if template is None:
+        out.append(required("spec.template"))
+        return out
+    labels = (template.get("metadata") or {}).get("labels")
+    if selector and (selector.get("matchLabels") or selector.get("matchExpressions")) \
+            and not selector_matches(selector, labels):
+        out.append(invalid("spec.template.metadata.labels", labels or {},
+                           "`selector` does not match template `labels`"))
+    out += _template_causes(template, "spec.template", restart)
+    return out
+
+
+def _template_causes(template: dict[str, Any], field: str, restart: tuple[str, ...]) -> list[Cause]:
+    out = _label_causes((template.get("metadata") or {}).get("labels"), f"{field}.metadata.labels")
+    pod_spec = template.get("spec") or {}
+    out += pod_spec_causes(pod_spec, f"{field}.spec")
+    policy = pod_spec.get("restartPolicy")
+    if policy in _RESTART_POLICIES and policy not in restart:
+        if restart == ("Always",):
+            out.append(not_supported(f"{field}.spec.restartPolicy", policy, restart))
+        else:
+            out.append(required(f"{field}.spec.restartPolicy",
+                                "valid values: " + ", ".join(json.dumps(r) for r in restart)))
+    return out
+
+
+_RESTART_POLICIES = ("Always", "OnFailure", "Never")
+_ENV_NAME_ERROR = ("a valid environment variable name must consist only of printable ASCII characters "
+                   "other than '='")
+_DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
+_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+_PROTOCOLS = ("SCTP", "TCP", "UDP")
+
+
+def pod_spec_causes(spec: dict[str, Any], field: str) -> list[Cause]:
+    """The checks of ValidatePodSpec the lab's manifests can trip over."""
+    out: list[Cause] = []
+    volumes = set()
+    for i, vol in enumerate(spec.get("volumes") or []):
+        f = f"{field}.volumes[{i}].name"
+        name = vol.get("name") or ""
+        if not name:
+            out.append(required(f))
+        elif name in volumes:
+            out.append(duplicate(f, name))
+        else:
+            out += _each(f, name, dns1123_label(name))
+        volumes.add(name)
+    containers = spec.get("containers") or []
+    if not containers:
+        out.append(required(f"{field}.containers"))
+    names: set[str] = set()
+    for group in ("initContainers", "containers"):
+        for i, c in enumerate(spec.get(group) or []):
+            out += _container_causes(c, f"{field}.{group}[{i}]", names, volumes)
+    if spec.get("restartPolicy") is not None and spec["restartPolicy"] not in _RESTART_POLICIES:
+        out.append(not_supported(f"{field}.restartPolicy", spec["restartPolicy"], _RESTART_POLICIES))
+    if spec.get("dnsPolicy") is not None and spec["dnsPolicy"] not in _DNS_POLICIES:
+        out.append(not_supported(f"{field}.dnsPolicy", spec["dnsPolicy"], _DNS_POLICIES))
+    out += _non_negative(spec.get("terminationGracePeriodSeconds"), f"{field}.terminationGracePeriodSeconds")
+    return out
+
+
+def _container_causes(c: dict[str, Any], field: str, names: set[str], volumes: set[str]) -> list[Cause]:
+    out: list[Cause] = []
+    name = c.get("name") or ""
+    if not name:
+        out.append(required(f"{field}.name"))
+    elif name in names:
+        out.append(duplicate(f"{field}.name", name))
+    else:
+        out += _each(f"{field}.name", name, dns1123_label(name))
+    names.add(name)
+    if not c.get("image"):
+        out.append(required(f"{field}.image"))
+    policy = c.get("imagePullPolicy")
+    if policy is not None and policy not in _PULL_POLICIES:
+        out.append(not_supported(f"{field}.imagePullPolicy", policy, _PULL_POLICIES))
+    port_names: set[str] = set()
+    for j, port in enumerate(c.get("ports") or []):
+        out += _port_causes(port, f"{field}.ports[{j}]", "containerPort", port_names)
+    for j, env in enumerate(c.get("env") or []):
+        env_name = env.get("name") or ""
+        if not env_name:
+            out.append(required(f"{field}.env[{j}].name"))
+        elif "=" in env_name or not env_name.isprintable() or not env_name.isascii():
+            out.append(invalid(f"{field}.env[{j}].name", env_name, _ENV_NAME_ERROR))
+    for j, mount in enumerate(c.get("volumeMounts") or []):
+        f = f"{field}.volumeMounts[{j}]"
+        if not mount.get("name"):
+            out.append(required(f"{f}.name"))
+        elif mount["name"] not in volumes:
+            out.append(not_found(f"{f}.name", mount["name"]))
+        if not mount.get("mountPath"):
+            out.append(required(f"{f}.mountPath"))
+    return out
+
+
+def _port_causes(port: dict[str, Any], field: str, number_key: str, seen: set[str]) -> list[Cause]:
+    out: list[Cause] = []
+    number = port.get(number_key)
+    if number is None:
+        out.append(required(f"{field}.{number_key}"))
+    elif not 1 <= number <= 65535:
+        out.append(invalid(f"{field}.{number_key}", number, "must be between 1 and 65535, inclusive"))
+    name = port.get("name")
+    if name:
+        out += _each(f"{field}.name", name, port_name(name) if number_key == "containerPort"
+                     else dns1123_label(name))
+        if name in seen:
+            out.append(duplicate(f"{field}.name", name))
+        seen.add(name)
+    protocol = port.get("protocol")
+    if protocol is not None and protocol not in _PROTOCOLS:
+        out.append(not_supported(f"{field}.protocol", protocol, _PROTOCOLS))
+    return out
+
+
+def _deployment_causes(obj: dict[str, Any]) -> list[Cause]:
+    out = _workload_causes(obj, "deployment")
+    spec = obj.get("spec") or {}
+    strategy = spec.get("strategy") or {}
+    kind = strategy.get("type")
+    if kind is not None and kind not in ("Recreate", "RollingUpdate"):
+        out.append(not_supported("spec.strategy.type", kind, ("Recreate", "RollingUpdate")))
+    if kind == "Recreate" and strategy.get("rollingUpdate") is not None:
+        out.append(forbidden("spec.strategy.rollingUpdate",
+                             "may not be specified when strategy `type` is 'Recreate'"))
+    rolling = strategy.get("rollingUpdate") or {}
+    if kind == "RollingUpdate" and _is_zero(rolling.get("maxSurge")) \
+            and _is_zero(rolling.get("maxUnavailable")):
+        out.append(invalid("spec.strategy.rollingUpdate.maxUnavailable", rolling.get("maxUnavailable"),
+                           "may not be 0 when `maxSurge` is 0"))
+    out += _non_negative(spec.get("progressDeadlineSeconds"), "spec.progressDeadlineSeconds")
+    return out
+
+
+def _is_zero(value: Any) -> bool:
+    return value in (0, "0%", "0")
+
+
+def _job_causes(obj: dict[str, Any]) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    out: list[Cause] = []
+    for key in ("parallelism", "completions", "backoffLimit", "activeDeadlineSeconds"):
+        out += _non_negative(spec.get(key), f"spec.{key}")
+    template = spec.get("template")
+    if template is None:
+        return [*out, required("spec.template")]
+    selector = spec.get("selector")
+    labels = (template.get("metadata") or {}).get("labels")
+    if selector and not selector_matches(selector, labels):
+        out.append(invalid("spec.template.metadata.labels", labels or {},
+                           "`selector` does not match template `labels`"))
+    return out + _template_causes(template, "spec.template", ("OnFailure", "Never"))
+
+
+def _service_causes(obj: dict[str, Any]) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    out: list[Cause] = []
+    types = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+    kind = spec.get("type", "ClusterIP")
+    if kind not in types:
+        out.append(not_supported("spec.type", kind, types))
+    affinity = spec.get("sessionAffinity")
+    if affinity is not None and affinity not in ("ClientIP", "None"):
+        out.append(not_supported("spec.sessionAffinity", affinity, ("ClientIP", "None")))
+    ports = spec.get("ports") or []
+    if kind == "ExternalName":
+        if not spec.get("externalName"):
+            out.append(required("spec.externalName"))
+    elif not ports and spec.get("clusterIP") != "None":
+        out.append(required("spec.ports"))
+    seen: set[str] = set()
+    for i, port in enumerate(ports):
+        f = f"spec.ports[{i}]"
+        if len(ports) > 1 and not port.get("name"):
+            out.append(required(f"{f}.name"))
+        out += _port_causes(port, f, "port", seen)
+        target = port.get("targetPort")
+        if isinstance(target, int) and not 1 <= target <= 65535:
+            out.append(invalid(f"{f}.targetPort", target, "must be between 1 and 65535, inclusive"))
+        elif isinstance(target, str):
+            out += _each(f"{f}.targetPort", target, port_name(target))
+        node_port = port.get("nodePort")
+        if node_port and kind not in ("NodePort", "LoadBalancer"):
+            out.append(forbidden(f"{f}.nodePort", "may not be used when `type` is 'ClusterIP'"))
+    out += _label_causes(spec.get("selector"), "spec.selector")
+    return out
+
+
+def _data_key_causes(obj: dict[str, Any]) -> list[Cause]:
+    out: list[Cause] = []
+    seen: set[str] = set()
+    for field in ("data", "binaryData", "stringData"):
+        for key in obj.get(field) or {}:
+            out += _each(f"{field}[{key}]", key, config_key(key))
+            if field == "binaryData" and key in seen:
+                out.append(invalid(f"{field}[{key}]", key, "duplicate of key present in data"))
+            seen.add(key)
+    return out
+
+
+_KIND_CHECKS: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
+    "Deployment": _deployment_causes,
+    "ReplicaSet": lambda o: _workload_causes(o, "replicaset"),
+    "StatefulSet": lambda o: _workload_causes(o, "statefulset"),
+    "DaemonSet": lambda o: _workload_causes(o, "daemonset"),
+    "Job": _job_causes,
+    "Pod": lambda o: pod_spec_causes(o.get("spec") or {}, "spec"),
+    "Service": _service_causes,
+    "ConfigMap": _data_key_causes,
+    "Secret": _data_key_causes,
+}
+

@@ -1,0 +1,230 @@
+"""A container in the sim: its state in the kubelet, and what it runs with (command line, working directory,
+environment from the image, the pod spec, ConfigMaps, Secrets and the downward API, volumes as folders)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ...images import LABEL_ROOTFS_ENV
+from ..apiserver.objects import Objects
+from ..controllers.base import Obj
+from .agent import NodeSpec
+from .images import Image
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from .proxy import ServiceProxy
+
+
+@dataclass
+class Container:
+    spec: Obj
+    log_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: str = ""
+    last_exit: Obj | None = None
+    waiting: tuple[str, str] | None = ("ContainerCreating", "")
+    backoff_until: float = 0.0
+    ready: bool = False
+    started: bool = False  # startup probe passed
+    probe_failures: dict[str, int] = field(default_factory=dict)
+    next_probe: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+    def log_path(self, previous: bool = False) -> Path:
+        n = self.restarts - 1 if previous else self.restarts
+        return self.log_dir / f"{max(n, 0)}.log"
+
+
+@dataclass
+class PodRuntime:
+    uid: str
+    ip: str
+    root: Path
+    image_refs: dict[str, Image] = field(default_factory=dict)
+    pulling: dict[str, tuple[float, asyncio.Future[Image]]] = field(default_factory=dict)  # ref -> (began, pull)
+    containers: dict[str, Container] = field(default_factory=dict)
+    terminating: bool = False
+
+
+
+class ContainerConfig:
+    """Builds what a container of this node runs with; the kubelet starts it, ``kubectl exec`` reuses it."""
+
+    def __init__(self, objects: Objects, node: NodeSpec, proxy: ServiceProxy | None) -> None:
+        self.objects = objects
+        self.node = node
+        self.proxy = proxy
+
+    def command(self, pod: Obj, rt: PodRuntime, c: Container, image: Image) -> tuple[list[str], Path, dict[str, str]]:
+        cfg = image.config
+        entry = c.spec.get("command") or cfg.get("Entrypoint") or []
+        args = c.spec.get("args") if c.spec.get("command") or c.spec.get("args") else cfg.get("Cmd") or []
+        argv = [*entry, *(args or [])]
+        if not argv:
+            raise ValueError(f"no command specified for container {c.name!r}")
+        rootfs = self._rootfs(c, image)
+        env: dict[str, str] = {"PATH": os.environ.get("PATH", "")}
+        for item in cfg.get("Env") or []:
+            k, _, v = item.partition("=")
+            env[k] = v
+        for name in _rootfs_env(cfg):  # image paths (PATH, PYTHONPATH) are below the container's rootfs
+            env[name] = os.pathsep.join(str(rootfs / p.lstrip("/")) for p in env.get(name, "").split(":") if p)
+        env["PATH"] = os.pathsep.join(p for p in (env.get("PATH"), str(Path(sys.executable).parent),
+                                                  os.environ.get("PATH", "")) if p)
+        env.update(self._env(pod, rt, c))
+        env.setdefault("HOSTNAME", pod["metadata"]["name"])
+        env["POD_IP"] = rt.ip
+        if env.get("HOST", "0.0.0.0") in ("0.0.0.0", "::", ""):
+            env["HOST"] = rt.ip
+        if self.proxy is not None:
+            url = self.proxy.url(pod["metadata"]["namespace"])
+            env.update(HTTP_PROXY=url, http_proxy=url, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+        env["LABKIT_ROOTFS"] = str(rootfs)
+        work = rootfs / (c.spec.get("workingDir") or cfg.get("WorkingDir") or "/").lstrip("/")
+        work.mkdir(parents=True, exist_ok=True)
+        self._volumes(pod, rt, c, rootfs)
+        return [self._resolve(argv[0], rootfs), *[_expand(a, env) for a in argv[1:]]], work, env
+
+    @staticmethod
+    def _rootfs(c: Container, image: Image) -> Path:
+        """The container's own root filesystem: a hard-linked copy of the image's, made once."""
+        root = c.log_dir.parent / f"{c.name}.rootfs"
+        if not root.exists():
+            partial = root.with_suffix(".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(image.rootfs, partial, symlinks=True, copy_function=os.link)
+            partial.rename(root)
+        return root
+
+    @staticmethod
+    def _resolve(exe: str, rootfs: Path) -> str:
+        name = Path(exe).name
+        if name.startswith("python"):
+            return sys.executable
+        inside = rootfs / exe.lstrip("/")
+        if exe.startswith("/") and inside.exists():
+            return str(inside)
+        return exe
+
+    def _env(self, pod: Obj, rt: PodRuntime, c: Container) -> dict[str, str]:
+        ns = pod["metadata"]["namespace"]
+        out: dict[str, str] = {}
+        for src in c.spec.get("envFrom") or []:
+            data = self._ref_data(ns, src.get("configMapRef"), src.get("secretRef"))
+            out.update({src.get("prefix", "") + k: v for k, v in data.items()})
+        for e in c.spec.get("env") or []:
+            if "value" in e:
+                out[e["name"]] = _expand(e["value"], out)
+            elif e.get("valueFrom"):
+                vf = e["valueFrom"]
+                if "fieldRef" in vf:
+                    out[e["name"]] = self._field(pod, rt, vf["fieldRef"]["fieldPath"])
+                elif "configMapKeyRef" in vf or "secretKeyRef" in vf:
+                    ref = vf.get("configMapKeyRef") or vf["secretKeyRef"]
+                    data = self._ref_data(ns, vf.get("configMapKeyRef"), vf.get("secretKeyRef"))
+                    if ref["key"] not in data:
+                        raise KeyError(f"couldn't find key {ref['key']} in {ref.get('name')}")
+                    out[e["name"]] = data[ref["key"]]
+                elif "resourceFieldRef" in vf:
+                    res = vf["resourceFieldRef"]["resource"]
+                    kind, _, what = res.partition(".")
+                    out[e["name"]] = str((c.spec.get("resources", {}).get(kind) or {}).get(what, "0"))
+        return out
+
+    def _ref_data(self, ns: str, cm_ref: Obj | None, secret_ref: Obj | None) -> dict[str, str]:
+        if cm_ref:
+            cm = self.objects.store.get("/configmaps", ns, cm_ref["name"])
+            if cm is None:
+                if cm_ref.get("optional"):
+                    return {}
+                raise KeyError(f'configmap "{cm_ref["name"]}" not found')
+            return dict(cm.get("data") or {})
+        if secret_ref:
+            sec = self.objects.store.get("/secrets", ns, secret_ref["name"])
+            if sec is None:
+                if secret_ref.get("optional"):
+                    return {}
+                raise KeyError(f'secret "{secret_ref["name"]}" not found')
+            return {k: base64.b64decode(v).decode(errors="replace") for k, v in (sec.get("data") or {}).items()}
+        return {}
+
+    def _field(self, pod: Obj, rt: PodRuntime, path: str) -> str:
+        meta = pod["metadata"]
+        simple = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"], "metadata.uid": meta["uid"],
+                  "spec.nodeName": self.node.name, "spec.serviceAccountName": pod["spec"].get("serviceAccountName", ""),
+                  "status.podIP": rt.ip, "status.hostIP": self.node.address}
+        if path in simple:
+            return simple[path]
+        for prefix, source in (("metadata.labels", meta.get("labels")), ("metadata.annotations",
+                                                                          meta.get("annotations"))):
+            if path.startswith(prefix + "['"):
+                return (source or {}).get(path[len(prefix) + 2:-2], "")
+        raise ValueError(f"unsupported fieldPath {path!r}")
+
+    def _volumes(self, pod: Obj, rt: PodRuntime, c: Container, rootfs: Path) -> None:
+        """ConfigMap, Secret and emptyDir volumes as folders, linked at their mountPath in the container's rootfs."""
+        ns = pod["metadata"]["namespace"]
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+        for m in c.spec.get("volumeMounts") or []:
+            vol = volumes.get(m["name"])
+            if vol is None:
+                raise ValueError(f'volume "{m["name"]}" not found')
+            target = rt.root / "volumes" / m["name"]
+            target.mkdir(parents=True, exist_ok=True)
+            data: dict[str, str] = {}
+            if "configMap" in vol:
+                data = self._ref_data(ns, vol["configMap"], None)
+            elif "secret" in vol:
+                data = self._ref_data(ns, None, {"name": vol["secret"]["secretName"],
+                                                 "optional": vol["secret"].get("optional")})
+            for key, value in data.items():
+                (target / key).write_text(value)
+            link = rootfs / m["mountPath"].lstrip("/")
+            if link.is_symlink() or link.is_file():
+                link.unlink()
+            elif link.is_dir():
+                shutil.rmtree(link)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target, target_is_directory=True)
+
+
+
+def _rootfs_env(config: Obj) -> list[str]:
+    """The variables whose entries are paths in the image: PATH, and what the image's label adds (PYTHONPATH)."""
+    listed = ((config.get("Labels") or {}).get(LABEL_ROOTFS_ENV) or "").split(",")
+    return sorted({"PATH", *(v.strip() for v in listed if v.strip())})
+
+
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    """Kubernetes $(VAR) expansion."""
+    out, i = "", 0
+    while i < len(value):
+        if value.startswith("$$", i):
+            out += "$"
+            i += 2
+        elif value.startswith("$(", i) and ")" in value[i:]:
+            end = value.index(")", i)
+            name = value[i + 2:end]
+            out += env.get(name, f"$({name})")
+            i = end + 1
+        else:
+            out += value[i]
+            i += 1
+    return out
+
+

@@ -1,1 +1,0 @@
-"""Plots and widgets shared by chapters."""
