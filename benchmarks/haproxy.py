@@ -107,7 +107,7 @@ def failover(lab: Lab, rps: float = 50) -> tuple[float, int, int]:
     load = lab.traffic(rps=rps, seconds=8)
     time.sleep(2)
     stopped = time.monotonic()
-    lab.node_stop("agent-1")
+    lab.kubernetes.node_stop("agent-1")
     try:
         while not lab.haproxy.servers().loc["agent-1", "status"].startswith("DOWN"):
             if time.monotonic() - stopped > 15:
@@ -116,7 +116,7 @@ def failover(lab: Lab, rps: float = 50) -> tuple[float, int, int]:
         window = time.monotonic() - stopped
         result = load.result()
     finally:
-        lab.node_start("agent-1")
+        lab.kubernetes.node_start("agent-1")
     deadline = time.monotonic() + 60
     while not lab.haproxy.servers()["status"].eq("UP").all():  # the node's pod back and checked UP (rise)
         if time.monotonic() > deadline:

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 from labkit.lab import Lab
-from labkit.shop.lab import ready_pods
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -72,7 +71,7 @@ def one_run(home: str, cache: str | None, idle: float) -> dict[str, float]:
         started = time.perf_counter()
         _run(env, str(BIN / "kubectl"), "apply", "-k", str(REPO / "manifests" / "apps"))
         while True:
-            ready, total = ready_pods(lab)  # one LIST, so polling does not load the 2 cores it measures
+            ready, total = lab.shop.ready_pods()  # one LIST, so polling does not load the 2 cores it measures
             if total and ready == total:
                 break
             time.sleep(0.1)

@@ -1,20 +1,28 @@
 """The workshop's chapters, in the talk's order, and the steps that prepare each.
 
-A step is ``"module:function"`` taking the Lab; steps are idempotent, so
-``lab.chapter(n)`` can run on a fresh lab or one already further along. A
-chapter starts where the ones before it left the lab, so ``lab.chapter(n)``
-runs the steps of chapters 0..n in order.
+A step is a function of the Lab; steps are idempotent, so ``lab.chapter(n)`` can run on a fresh lab or
+one already further along. A chapter starts where the ones before it left the lab, so ``lab.chapter(n)``
+runs the steps of chapters 0..n in order. The products a chapter teaches come from ``labkit.products``.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .products import PRODUCTS, Product
+
 if TYPE_CHECKING:
     from .lab import Lab
+
+Step = Callable[["Lab"], None]
+
+
+def haproxy_in_front(lab: Lab) -> None:
+    """Chapter 1: the kubeconfig goes through HAProxy, and the shop runs behind it."""
+    lab.haproxy.use_for_the_api()
+    lab.shop.deploy_behind_haproxy()
 
 
 @dataclass(frozen=True)
@@ -23,23 +31,24 @@ class Chapter:
     slug: str
     title: str
     slide: str  # the talk's section this chapter follows
-    steps: tuple[str, ...] = field(default=())
+    steps: tuple[Step, ...] = field(default=())
 
     @property
     def notebook(self) -> str:
         return f"{self.number:02d}-{self.slug}.ipynb"
 
+    @property
+    def products(self) -> list[Product]:
+        return [p for p in PRODUCTS if p.chapter == self.number]
+
     def prepare(self, lab: Lab) -> None:
-        for spec in self.steps:
-            module, _, name = spec.partition(":")
-            fn: Callable[[Lab], None] = getattr(importlib.import_module(module), name)
-            fn(lab)
+        for step in self.steps:
+            step(lab)
 
 
 CHAPTERS: dict[int, Chapter] = {c.number: c for c in (
     Chapter(0, "welcome", "The lab itself", "Structure"),
-    Chapter(1, "haproxy", "L4/L7 load balancing", "HA PROXY · HAPROXY on K8S",
-            ("labkit.haproxy.lab:use_haproxy_for_the_api", "labkit.shop.lab:deploy_behind_haproxy")),
+    Chapter(1, "haproxy", "L4/L7 load balancing", "HA PROXY · HAPROXY on K8S", (haproxy_in_front,)),
     Chapter(2, "kubernetes", "Orchestration", "Kubernetes (RKE2)"),
     Chapter(3, "gitlab-ci", "Git + CI/CD", "Continuous Integration / Deployment · Gitlab CI/CD"),
     Chapter(4, "nexus", "Dependency cache", "Nexus"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import control
-from .backends import resolve_backend
+from .control import resolve_backend
 from .core.paths import LabPaths
 
 app = typer.Typer(help="MSA Lab: start, inspect and reset the workshop lab.", no_args_is_help=True,
@@ -58,12 +59,11 @@ def up(backend: Backend = None,
     paths = _paths()
     start = time.perf_counter()
     with _step("labkit up") as progress:
-        ep = control.up(paths, backend=resolve_backend(backend, paths), jupyter=jupyter,
-                        progress=progress)
-    console.print(f"[green]lab ready[/green] ({ep['backend']}, {time.perf_counter() - start:.1f} s) "
+        ep = control.up(paths, resolve_backend(backend, paths), jupyter=jupyter, progress=progress)
+    console.print(f"[green]lab ready[/green] ({ep.backend}, {time.perf_counter() - start:.1f} s) "
                   f"home {paths.home}")
-    for name, comp in ep.get("components", {}).items():
-        console.print(f"  {name:<16} {comp.get('url') or ', '.join(comp.get('images', {}).values())}")
+    for name, product in ep.products.items():
+        console.print(f"  {name:<12} {product.url or ', '.join(getattr(product, 'images', {}).values())}")
     console.print('Next: eval "$(labkit env)" to use kubectl with this lab.')
 
 
@@ -80,20 +80,21 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
     """Every component, its endpoint and its health (exit 1 if down or unhealthy)."""
     paths = _paths()
     ep = control.endpoints(paths)
-    data = {"components": control.status(paths) if ep else []}
-    healthy = bool(ep) and all(c["healthy"] for c in data["components"])
+    rows = control.status(paths) if ep else []
+    healthy = bool(ep) and all(r.healthy for r in rows)
     if as_json:
         out.print_json(json.dumps({"running": bool(ep), "healthy": healthy, "home": str(paths.home),
-                                   "backend": (ep or {}).get("backend"), **data}))
+                                   "backend": ep.backend if ep else None,
+                                   "products": [dataclasses.asdict(r) for r in rows]}))
     elif not ep:
         console.print(f"the lab in {paths.home} is [red]down[/red]: start it with `labkit up`")
     else:
-        table = Table(title=f"lab ({ep['backend']}) — {paths.home}")
-        for col in ("component", "endpoint", "health"):
+        table = Table(title=f"lab ({ep.backend}) — {paths.home}")
+        for col in ("product", "endpoint", "health"):
             table.add_column(col)
-        for c in data["components"]:
-            mark = "[green]ok[/green]" if c["healthy"] else f"[red]{c['detail'] or 'down'}[/red]"
-            table.add_row(c["name"], c["url"] or "", mark)
+        for r in rows:
+            mark = "[green]ok[/green]" if r.healthy else f"[red]{r.detail or 'down'}[/red]"
+            table.add_row(r.name, r.url or "", mark)
         out.print(table)
     raise typer.Exit(0 if healthy else 1)
 
@@ -119,7 +120,7 @@ def reset(chapter: Annotated[int | None, typer.Option(
     backend = resolve_backend(None, paths)
     with _step("labkit reset") as progress:
         control.reset(paths, progress=progress)
-        control.up(paths, backend=backend, progress=progress)
+        control.up(paths, backend, progress=progress)
         if chapter is not None:
             from .lab import Lab
 
@@ -193,14 +194,14 @@ def progress(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def node_stop(name: str) -> None:
     """Stop a node: its pods' processes stop and it goes NotReady, as a real node would."""
     with _step(f"stopping node {name}"):
-        console.print(control.action(_paths(), "kube-apiserver", "node-stop", name=name))
+        console.print(control.action(_paths(), "kubernetes", "node-stop", name=name))
 
 
 @node_app.command("start")
 def node_start(name: str) -> None:
     """Start a stopped node again."""
     with _step(f"starting node {name}"):
-        console.print(control.action(_paths(), "kube-apiserver", "node-start", name=name))
+        console.print(control.action(_paths(), "kubernetes", "node-start", name=name))
 
 
 @notebooks_app.command("run")

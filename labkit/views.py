@@ -29,7 +29,7 @@ _EDGES = [
 ]
 _PART_OF = {"gitlab": "gitlab", "manifests": "gitlab", "nexus": "nexus", "harbor": "harbor",
             "argocd": "argocd", "haproxy": "haproxy", "prometheus": "prometheus",
-            "efk": "elasticsearch", "tracing": "jaeger", "cluster": "kube-apiserver"}
+            "efk": "logging", "tracing": "mesh", "cluster": "kubernetes"}  # box -> product (labkit.products)
 _W, _H = 2.3, 1.3
 _CLUSTER = (5.8, 0.6, 5.6, 3.0)  # x, y, w, h
 
@@ -69,7 +69,7 @@ def draw(running: Iterable[str] = ()) -> Figure:
         live = name in ("developer", "users") or _PART_OF.get(name) in on
         box(x, y, _W, _H, label, chapter, live)
     cx, cy, cw, ch = _CLUSTER
-    cluster_live = "kube-apiserver" in on
+    cluster_live = "kubernetes" in on
     ax.add_patch(FancyBboxPatch((cx, cy), cw, ch, boxstyle="round,pad=0.05", fc="white",
                                 ec="#326ce5", lw=2, alpha=1.0 if cluster_live else 0.4))
     ax.text(cx + 0.15, cy - 0.15, "Kubernetes (RKE2 in the talk) — 02", va="top", fontsize=10,

@@ -3,7 +3,7 @@
 source "$(dirname "$0")/venv.sh"
 cd "$ROOT"
 labkit up --jupyter "$@"
-url=$(labkit status --json | python -c 'import json,sys; d=json.load(sys.stdin); print(next(c["url"] for c in d["components"] if c["name"]=="jupyterlab"))')
+url=$(labkit status --json | python -c 'import json,sys; d=json.load(sys.stdin); print(next(c["url"] for c in d["products"] if c["name"]=="jupyterlab"))')
 echo
 echo "Open the workshop: $url"
 echo 'Use kubectl with the lab:  eval "$(.venv/bin/labkit env)"'

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from labkit import control
-from labkit.backends import kind
+from labkit.backends.kind.backend import render
+from labkit.backends.kind.lab import PROFILE_ENV, KindLab, load
+from labkit.core.checkout import Checkout
 from labkit.core.paths import LabPaths
-from labkit.core.secrets import Secrets
 from labkit.lab import Lab
 
 from .kube.oci import push_image
@@ -55,17 +56,17 @@ def kind_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LabPaths:
     """An empty lab home selected through LABKIT_HOME, with the default (minimal) profile."""
     paths = LabPaths.resolve(tmp_path / "home")
     monkeypatch.setenv("LABKIT_HOME", str(paths.home))
-    monkeypatch.delenv(kind.PROFILE_ENV, raising=False)
+    monkeypatch.delenv(PROFILE_ENV, raising=False)
     monkeypatch.delenv("LABKIT_REPO", raising=False)
     return paths
 
 
 @pytest.fixture
-def rendered(kind_home: LabPaths) -> kind.KindLab:
+def rendered(kind_home: LabPaths) -> KindLab:
     """The kind lab files of a fresh home, written to ``$LABKIT_HOME/kind``."""
-    checkout = kind.Checkout.find()
-    lab = kind.load(kind_home, checkout)
-    kind.render(lab, checkout)
+    checkout = Checkout.find()
+    lab = load(kind_home, checkout)
+    render(lab)
     return lab
 
 
@@ -101,10 +102,9 @@ def runtime_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """A lab whose registry holds the test image ``localhost:5001/test/web`` (tags 1 and 2)."""
     paths = LabPaths.resolve(tmp_path_factory.mktemp("runtime") / "home")
     lab = Lab.connect(home=paths.home)
-    registry = lab.endpoints["components"]["registry"]
-    auth = (registry["user"], Secrets(paths.secrets).get("registry-admin-password"))
-    push_image(registry["url"], "test/web", "1", version="1", auth=auth)
-    push_image(registry["url"], "test/web", "2", version="2", auth=auth)
+    url, auth = lab.registry.endpoint.url, lab.registry.credentials()
+    push_image(url, "test/web", "1", version="1", auth=auth)
+    push_image(url, "test/web", "2", version="2", auth=auth)
     try:
         yield lab
     finally:

@@ -12,10 +12,10 @@ from .conftest import BIN, labkit
 
 def test_up_status_env_logs_down(lab_paths: LabPaths) -> None:
     res = labkit("up", home=lab_paths)
-    assert "lab ready" in res.stderr and "kube-apiserver" in res.stderr
+    assert "lab ready" in res.stderr and "kubernetes" in res.stderr
     status = json.loads(labkit("status", "--json", home=lab_paths).stdout)
-    names = {c["name"]: c for c in status["components"]}
-    assert names["kube-apiserver"]["healthy"] and names["kube-apiserver"]["url"].startswith("https://127.")
+    names = {c["name"]: c for c in status["products"]}
+    assert names["kubernetes"]["healthy"] and names["kubernetes"]["url"].startswith("https://127.")
 
     exports = labkit("env", home=lab_paths).stdout
     script = exports + "\nkubectl version -o json\n"

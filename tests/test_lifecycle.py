@@ -12,9 +12,9 @@ import pytest
 from kubernetes import client, config
 
 from labkit import control
+from labkit.backends.sim.backend import daemon_pid
 from labkit.core.network import is_loopback
 from labkit.core.paths import LabPaths
-from labkit.core.secrets import Secrets
 from labkit.lab import Lab
 
 from .conftest import kubectl, labkit
@@ -27,7 +27,7 @@ def core_api(lab: Lab) -> client.CoreV1Api:
 
 def lab_processes(paths: LabPaths) -> list[psutil.Process]:
     """The daemon and every process it started (by pid file and by parentage)."""
-    pid = control.daemon_pid(paths)
+    pid = daemon_pid(paths)
     if pid is None or pid < 0:
         return []
     daemon = psutil.Process(pid)
@@ -46,8 +46,8 @@ def wait_gone(pids: list[int], timeout: float = 10) -> list[int]:
 def test_up_is_idempotent_and_down_stops_everything(lab_paths: LabPaths) -> None:
     first = control.up(lab_paths)
     second = control.up(lab_paths)
-    assert first["pid"] == second["pid"]
-    assert "kube-apiserver" in first["components"]
+    assert first.backend_data["pid"] == second.backend_data["pid"]
+    assert "kubernetes" in first.products
     status = json.loads(labkit("status", "--json", home=lab_paths).stdout)
     assert status["running"] and status["healthy"]
     pids = [p.pid for p in lab_processes(lab_paths)]
@@ -66,9 +66,7 @@ def test_sigkill_then_up_keeps_state_and_leaves_no_orphans(lab_paths: LabPaths) 
     cm = api.create_namespaced_config_map("default", client.V1ConfigMap(
         metadata=client.V1ObjectMeta(name="survivor"), data={"k": "v"}))
     rv = int(cm.metadata.resource_version)
-    registry = lab.endpoints["components"]["registry"]
-    push_image(registry["url"], "test/web", "1",
-               auth=(registry["user"], Secrets(lab_paths.secrets).get("registry-admin-password")))
+    push_image(lab.registry.endpoint.url, "test/web", "1", auth=lab.registry.credentials())
     kubectl(lab, "create", "deployment", "web", "--image=localhost:5001/test/web:1", "--replicas=2")
     kubectl(lab, "rollout", "status", "deploy/web", "--timeout=60s")
     procs = lab_processes(lab_paths)
@@ -98,8 +96,8 @@ def test_two_labs_side_by_side(tmp_path, monkeypatch) -> None:
     a, b = LabPaths.resolve(tmp_path / "a"), LabPaths.resolve(tmp_path / "b")
     try:
         ea, eb = control.up(a), control.up(b)
-        assert ea["pid"] != eb["pid"]
-        assert ea["components"]["kube-apiserver"]["url"] != eb["components"]["kube-apiserver"]["url"]
+        assert ea.backend_data["pid"] != eb.backend_data["pid"]
+        assert ea.url("kubernetes") != eb.url("kubernetes")
         core_api(Lab.connect(home=a.home)).create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name="only-in-a")))
         names_b = [n.metadata.name for n in core_api(Lab.connect(home=b.home)).list_namespace().items]

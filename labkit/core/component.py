@@ -8,7 +8,7 @@ import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .logs import component_logger
 from .network import Network
@@ -17,10 +17,18 @@ from .procs import Child, Supervisor
 from .secrets import Secrets
 from .tls import LabCA
 
+if TYPE_CHECKING:
+    from ..endpoints import Endpoint
+
 
 @dataclass
 class Context:
-    """Everything a component may use from the lab: never another component."""
+    """Everything a component may use from the lab: never another component.
+
+    ``endpoints`` holds the endpoints of the products started before this one (in ``labkit.products``
+    order): that is how a product finds another, through its real protocol. ``preload`` lists images the
+    nodes pull as soon as they start (as RKE2 imports its airgap images).
+    """
 
     paths: LabPaths
     network: Network
@@ -29,6 +37,8 @@ class Context:
     supervisor: Supervisor
     settings: dict[str, Any] = field(default_factory=dict)
     report: Callable[[str], None] = lambda line: None  # progress while starting, shown by ``labkit up``
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    preload: list[str] = field(default_factory=list)
 
     def logger(self, component: str) -> logging.Logger:
         return component_logger(self.paths.logs, component)
@@ -46,7 +56,10 @@ class Health:
 
 
 class Component(ABC):
-    """A part of the lab the daemon starts and stops, e.g. the Kubernetes API server."""
+    """A product's sim side, which the lab daemon starts and stops (e.g. the Kubernetes API server).
+
+    The daemon names it after its product (``labkit.products``) before ``start``.
+    """
 
     name: str = ""
     title: str = ""
@@ -60,8 +73,8 @@ class Component(ABC):
         """Stop everything started, cleanly."""
 
     @abstractmethod
-    def endpoints(self) -> dict[str, Any]:
-        """JSON-able endpoint description published in endpoints.json (``url`` at least)."""
+    def endpoint(self) -> Endpoint:
+        """Where it listens, published in endpoints.json."""
 
     async def health(self) -> Health:
         return Health(True)
@@ -74,14 +87,19 @@ class Component(ABC):
         return {}
 
 
-def http_ok(url: str, timeout: float = 1.0) -> bool:
-    """True when ``url`` answers 200 (no proxy, loopback)."""
+def http_check(url: str, timeout: float = 1.0) -> tuple[bool, str]:
+    """(answered 200, what it answered) for ``url``, without any HTTP proxy: a health check from this machine."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(url, timeout=timeout) as r:
-            return r.status == 200
-    except OSError:
-        return False
+            return r.status == 200, f"HTTP {r.status}"
+    except OSError as err:
+        return False, str(getattr(err, "reason", err))
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    """True when ``url`` answers 200."""
+    return http_check(url, timeout)[0]
 
 
 class ProcessComponent(Component):

@@ -16,6 +16,7 @@ import socket
 import sys
 from pathlib import Path
 
+from .addresses import CONTROL, Slot
 from .files import read_json, write_json
 
 
@@ -54,8 +55,6 @@ def per_address_loopback() -> bool:
 class Network:
     """Persisted (host, port) choices for the listeners of one lab."""
 
-    PROBE_PORT = 7070  # the daemon's control port: whoever holds it owns the block
-
     def __init__(self, path: Path, home: Path) -> None:
         self.path = path
         data = read_json(path, None)
@@ -71,7 +70,7 @@ class Network:
         seed = int(hashlib.sha256(str(home).encode()).hexdigest(), 16)
         for i in range(240):
             block = f"127.{10 + (seed + i) % 240}"
-            if port_free(f"{block}.0.1", Network.PROBE_PORT):
+            if port_free(f"{block}.{CONTROL.third}.{CONTROL.fourth}", CONTROL.port):
                 return block
         return None
 
@@ -84,6 +83,10 @@ class Network:
         if not self.per_address:
             return "127.0.0.1"
         return f"{self._data['block']}.{third}.{fourth}"
+
+    def slot(self, slot: Slot) -> tuple[str, int]:
+        """Host and port of a listener of the address plan (``core.addresses``)."""
+        return self.listener(slot.name, self.address(slot.third, slot.fourth), slot.port)
 
     def listener(self, name: str, host: str, port: int) -> tuple[str, int]:
         """Host and port for listener ``name``: the usual port on its own address,

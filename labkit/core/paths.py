@@ -70,6 +70,11 @@ class LabPaths:
         return self.home / "startup.txt"
 
     @property
+    def settings(self) -> Path:
+        """Lab settings: what ``labkit up --jupyter`` asks for, products to skip, registry mirrors (sim)."""
+        return self.home / "settings.json"
+
+    @property
     def kubeconfig(self) -> Path:
         return self.home / "kubeconfig"
 

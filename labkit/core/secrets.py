@@ -7,6 +7,11 @@ from pathlib import Path
 
 from .files import read_json, write_json
 
+# The names of the lab's well-known secrets (what tests and tools outside the daemon read).
+CONTROL_TOKEN = "control-token"  # the sim daemon's control API
+REGISTRY_PASSWORD = "registry-admin-password"  # the registry's admin, who may push
+KUBE_TOKEN = "kube-admin-token"  # the Kubernetes API's admin (also in the kubeconfig)
+
 
 class Secrets:
     """Named random tokens and passwords, stable across daemon restarts."""

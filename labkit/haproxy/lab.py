@@ -7,28 +7,32 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from .. import control
+from ..core.files import write_atomic
+from ..core.view import ProductView
+from ..endpoints import HAProxyEndpoint
+from .runtime import runtime_command
 
 if TYPE_CHECKING:
-    from ..lab import Lab
+    import pandas as pd
 
 STATES = ("ready", "drain", "maint")
 
 
-class HAProxyView:
-    """The lab's HAProxy, through its Runtime API."""
+class HAProxyView(ProductView):
+    """``lab.haproxy``: HAProxy's stats and Runtime API (drain, disable, enable servers), its config and reloads."""
 
-    def __init__(self, lab: Lab) -> None:
-        self.lab = lab
+    @property
+    def endpoint(self) -> HAProxyEndpoint:
+        return self.lab.endpoints.get(HAProxyEndpoint)
 
     def command(self, command: str) -> str:
         """Any Runtime API command (``show info``, ``show servers state``, ...)."""
-        return control.action(self.lab.paths, "haproxy", "runtime", command=command)
+        return runtime_command(self.endpoint.runtime, command)
 
     def stats(self) -> pd.DataFrame:
         """``show stat`` as a DataFrame: one row per frontend, backend and server."""
+        import pandas as pd
+
         text = self.command("show stat").lstrip("# ")
         rows = list(csv.DictReader(io.StringIO(text)))
         df = pd.DataFrame(rows).replace("", None)
@@ -70,7 +74,7 @@ class HAProxyView:
 
     def config(self, section: str = "backend shop-gateway") -> str:
         """A section of the configuration HAProxy runs (the whole file with ``section=""``)."""
-        text = Path(self.lab.endpoints["components"]["haproxy"]["config"]).read_text()
+        text = Path(self.endpoint.config).read_text()
         if not section:
             return text
         lines = text.splitlines()
@@ -80,20 +84,18 @@ class HAProxyView:
 
     def set_balance(self, algorithm: str) -> str:
         """Switch the shop's balancing algorithm (roundrobin, leastconn, source, ...): re-render and reload."""
-        return control.action(self.lab.paths, "haproxy", "configure", balance=algorithm)
+        return self.lab.action("haproxy", "configure", balance=algorithm)
 
     def reload(self) -> str:
         """Hitless reload (the master starts new workers, old ones finish their connections)."""
-        return control.action(self.lab.paths, "haproxy", "reload")
+        return self.lab.action("haproxy", "reload")
 
+    def use_for_the_api(self) -> None:
+        """Chapter 1's step: from now on the kubeconfig reaches the API servers through HAProxy's API frontend."""
+        import yaml
 
-def use_haproxy_for_the_api(lab: Lab) -> None:
-    """Chapter 1's step: from now on the kubeconfig reaches the API servers through HAProxy."""
-    import yaml
-
-    from ..core.files import write_atomic
-
-    path = lab.paths.kubeconfig
-    cfg = yaml.safe_load(path.read_text())
-    cfg["clusters"][0]["cluster"]["server"] = lab.endpoints["components"]["haproxy"]["api"]
-    write_atomic(path, yaml.safe_dump(cfg, sort_keys=False), 0o600)
+        path = Path(self.lab.kubeconfig)
+        cfg = yaml.safe_load(path.read_text())
+        if cfg["clusters"][0]["cluster"]["server"] != self.endpoint.api:
+            cfg["clusters"][0]["cluster"]["server"] = self.endpoint.api
+            write_atomic(path, yaml.safe_dump(cfg, sort_keys=False), 0o600)

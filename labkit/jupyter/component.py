@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
+from ..core.addresses import JUPYTER
 from ..core.checkout import Checkout
 from ..core.component import Context, ProcessComponent
+from ..endpoints import JupyterEndpoint
 
 
 def notebooks_dir() -> Path:
@@ -18,12 +19,11 @@ def notebooks_dir() -> Path:
 
 
 class JupyterLab(ProcessComponent):
-    name = "jupyterlab"
-    title = "JupyterLab (the workshop notebooks)"
+    """JupyterLab serving the workshop's notebooks, with the lab's home in its environment."""
 
     async def start(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.host, self.port = ctx.network.listener("jupyterlab", ctx.network.address(0, 1), 8888)
+        self.host, self.port = ctx.network.slot(JUPYTER)
         self.token = ctx.secrets.get("jupyter-token")
         argv = [
             sys.executable, "-m", "jupyterlab", "--no-browser",
@@ -38,6 +38,6 @@ class JupyterLab(ProcessComponent):
         self.spawn(ctx, argv, env={**os.environ, "LABKIT_HOME": str(ctx.paths.home)})
         await self.wait_ready(60)  # JupyterLab imports a lot on its first start
 
-    def endpoints(self) -> dict[str, Any]:
+    def endpoint(self) -> JupyterEndpoint:
         base = f"http://{self.host}:{self.port}"
-        return {"url": f"{base}/lab/tree/00-welcome.ipynb?token={self.token}", "api": f"{base}/api"}
+        return JupyterEndpoint(self.title, f"{base}/lab/tree/00-welcome.ipynb?token={self.token}", f"{base}/api")

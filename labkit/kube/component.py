@@ -11,18 +11,20 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from ..core.addresses import LB_API, SERVERS, api_server, node_proxy, pod_addresses
 from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
 from ..core.errors import ApiError
 from ..core.files import write_atomic
 from ..core.http import Credentials, Listeners, api_app
+from ..core.secrets import KUBE_TOKEN
 from ..core.tasks import cancel
-from ..registry.component import listen_address
-from ..shop.images import image as shop_image
+from ..endpoints import KubernetesEndpoint
 from .apiserver.api import PUBLIC_PATHS, KubeApi
 from .apiserver.bootstrap import ensure_kubernetes_service
 from .apiserver.status import render
 from .apiserver.store import Store
+from .apiserver.streaming import PodStreams
 from .controllers.base import EventRecorder
 from .controllers.deployment import DeploymentController
 from .controllers.endpoints import EndpointsController
@@ -31,13 +33,10 @@ from .controllers.replicaset import ReplicaSetController
 from .controllers.scheduler import Scheduler
 from .controllers.workloads import DaemonSetController, JobController
 from .node.agent import NodeAgent, node_specs
-from .node.images import LAB_REGISTRY, ImagePuller
+from .node.images import ImagePuller
 from .node.kubelet import Kubelet
 from .node.proxy import NodePorts, Resolver, ServiceProxy
 
-SERVERS = 3
-PORT = 6443
-TOKEN_SECRET = "kube-admin-token"
 MAX_BODY = 3 * 1024 * 1024
 CONTROLLERS = (DeploymentController, ReplicaSetController, Scheduler, NodeLifecycleController, EndpointsController,
                JobController, DaemonSetController)
@@ -55,64 +54,63 @@ def kubeconfig(server: str, ca_pem: bytes, token: str) -> str:
     }, sort_keys=False)
 
 
-def preload_images() -> list[str]:
-    """The lab's own images (the shop's), which the nodes pull as soon as they start."""
-    checkout = Checkout.find()
-    tag = checkout.versions["shop"]["tag"]
-    return [shop_image(app, tag, LAB_REGISTRY) for app in checkout.apps()]
+def registry_mirrors(ctx: Context) -> dict[str, str]:
+    """Where the nodes pull the lab's image name from (``settings.json`` ``registry_mirrors``, as containerd's
+    ``hosts.toml`` would say), by default the lab's own registry."""
+    mirrors = dict(ctx.settings.get("registry_mirrors") or {})
+    registry = ctx.endpoints.get("registry")
+    if registry is not None and not mirrors:
+        mirrors[Checkout.find().versions["registry"]["cluster_name"]] = registry.url
+    return mirrors
 
 
 class KubeApiServer(Component):
-    name = "kube-apiserver"
-    title = "Kubernetes API server"
+    """Three API server listeners over one store, the controllers, and the nodes with their kubelets."""
 
     async def start(self, ctx: Context) -> None:
         self.ctx = ctx
         self.store = Store(ctx.state_dir("kube") / "objects.sqlite")
         self.api = KubeApi(self.store)
-        token = ctx.secrets.get(TOKEN_SECRET)
+        token = ctx.secrets.get(KUBE_TOKEN)
         app = api_app("kube-apiserver", render_error=render, credentials=Credentials({token: "admin"}, {}),
                       public=lambda r: r.path.rstrip("/") in PUBLIC_PATHS, max_body=MAX_BODY,
                       logger=ctx.logger("kube-apiserver"))
         self.api.install(app)
-        addresses = [ctx.network.listener(f"kube-apiserver-{i}", ctx.network.address(0, 10 + i), PORT)
-                     for i in range(1, SERVERS + 1)]
-        load_balancer = ctx.network.address(0, 2)  # HAProxy in front of the three (labkit.haproxy)
+        addresses = [ctx.network.slot(api_server(s)) for s in SERVERS]
+        load_balancer = ctx.network.address(LB_API.third, LB_API.fourth)  # HAProxy's, in the certificate
         hosts = sorted({h for h, _ in addresses} | {load_balancer, "127.0.0.1", "localhost", "kubernetes",
                                                     "kubernetes.default", "kubernetes.default.svc"})
         ensure_kubernetes_service(self.api.objects, addresses)
         self.listeners = Listeners(app, addresses, ctx.ca.server_context("kube-apiserver", hosts))
         await self.listeners.start()
-        self.up = [True] * SERVERS
-        write_atomic(ctx.paths.kubeconfig, kubeconfig(self._server(), ctx.ca.pem, token), 0o600)
+        self.up = dict.fromkeys(SERVERS, True)
+        write_atomic(ctx.paths.kubeconfig, kubeconfig(self._kubeconfig_server(), ctx.ca.pem, token), 0o600)
         recorder = EventRecorder(self.api.objects)
-        registry = listen_address(ctx.network)
-        self.puller = puller = ImagePuller(ctx.state_dir("kube") / "images",
-                                           {LAB_REGISTRY: f"http://{registry[0]}:{registry[1]}"})
+        self.puller = puller = ImagePuller(ctx.state_dir("kube") / "images", registry_mirrors(ctx))
         specs = node_specs(ctx.network.address)
         resolver = Resolver(self.store)
         self.nodes = {s.name: NodeAgent(self.api.objects, s) for s in specs}
-        self.proxies = {s.name: ServiceProxy(resolver, *ctx.network.listener(f"proxy-{s.name}", s.address, 3128))
-                        for s in specs}
+        self.proxies = {s.name: ServiceProxy(resolver, *ctx.network.slot(node_proxy(s.name))) for s in specs}
         self.node_ports = {s.name: NodePorts(resolver, s.name, [s.address]) for s in specs}
         self.kubelets = {
-            s.name: Kubelet(self.api.objects, s, [ctx.network.address(20 + i, k) for k in range(2, 250)],
+            s.name: Kubelet(self.api.objects, s, [ctx.network.address(*a) for a in pod_addresses(s.name)],
                             ctx.state_dir("kube") / "pods" / s.name, puller, recorder, self.proxies[s.name])
-            for i, s in enumerate(specs)}
+            for s in specs}
         self.api.objects.graceful_pods = True
         self.api.log_reader = self._logs
+        self.api.streams = PodStreams(lambda node: None if node in self.down else self.kubelets.get(node))
         self.api.metrics = self._metrics
         self.down: set[str] = set()
         for name in self.nodes:
             await self.node_start(name)
         self._ports_task = asyncio.get_running_loop().create_task(self._sync_node_ports())
-        for ref in preload_images():  # as RKE2 imports its airgap images when a node starts
+        for ref in ctx.preload:  # as RKE2 imports its airgap images when a node starts
             self.puller.pull_async(ref).add_done_callback(lambda f: f.exception())
         self.controllers = [c(self.api.objects, recorder) for c in CONTROLLERS]
         for c in self.controllers:
             c.start()
 
-    def _server(self) -> str:
+    def _kubeconfig_server(self) -> str:
         """The kubeconfig's server: kept across restarts (the HAProxy chapter points it at HAProxy)."""
         if self.ctx.paths.kubeconfig.exists():
             cfg = yaml.safe_load(self.ctx.paths.kubeconfig.read_text()) or {}
@@ -132,7 +130,7 @@ class KubeApiServer(Component):
 
     def actions(self) -> dict[str, Callable[..., Awaitable[Any]]]:
         return {"node-stop": self.node_stop, "node-start": self.node_start,
-                "server-stop": self.stop_server, "server-start": self.start_server}
+                "server-stop": self.server_stop, "server-start": self.server_start}
 
     def _node(self, name: str) -> NodeAgent:
         if name not in self.nodes:
@@ -186,41 +184,49 @@ class KubeApiServer(Component):
                                                   f'"{pod["metadata"]["name"]}" not found')
             raise ApiError(400, "BadRequest", f'container "{container}" in pod "{pod["metadata"]["name"]}" is '
                                               "waiting to start: ContainerCreating")
-        lines = path.read_bytes().splitlines(keepends=True)
-        tail = request.query.get("tailLines")
-        if tail is not None:
-            lines = lines[-int(tail):] if int(tail) else []
-        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
-        await resp.prepare(request)
-        await resp.write(b"".join(lines))
-        if request.query.get("follow") in ("true", "1"):
-            with path.open("rb") as f:
-                f.seek(0, 2)
-                while kubelet is not None and kubelet.log_file(pod, container, False) == path:
-                    chunk = f.read()
-                    if chunk:
-                        await resp.write(chunk)
-                    else:
-                        await asyncio.sleep(0.2)
+        follow = request.query.get("follow") in ("true", "1") and kubelet is not None
+        with path.open("rb") as f:  # one handle: nothing written between the first read and following is lost
+            lines = f.read().splitlines(keepends=True)
+            tail = request.query.get("tailLines")
+            if tail is not None:
+                lines = lines[-int(tail):] if int(tail) else []
+            resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+            await resp.prepare(request)
+            await resp.write(b"".join(lines))
+            while follow:  # until the container exits or restarts, as the kubelet follows a log
+                handle = kubelet.container_handle(pod, container) if kubelet is not None else None
+                follow = handle is not None and handle.log_path == path
+                chunk = f.read()
+                if chunk:
+                    await resp.write(chunk)
+                elif follow:
+                    await asyncio.sleep(0.1)
         return resp
 
-    async def stop_server(self, index: int) -> str:
-        """Stop API server ``index`` (0-based), as if its control-plane node went down."""
-        if self.up[index]:
+    def _listener(self, server: str) -> int:
+        if server not in self.up:
+            raise ValueError(f"no server node {server!r}: the API servers run on {', '.join(self.up)}")
+        return SERVERS.index(server)
+
+    async def server_stop(self, server: str) -> str:
+        """Stop the API server of ``server`` (``server-1``), as if its control-plane node went down."""
+        index = self._listener(server)
+        if self.up[server]:
             await self.listeners.stop_one(index)
-            self.up[index] = False
-        return f"API server {index + 1} stopped"
+            self.up[server] = False
+        return f"API server of {server} stopped"
 
-    async def start_server(self, index: int) -> str:
-        if not self.up[index]:
+    async def server_start(self, server: str) -> str:
+        index = self._listener(server)
+        if not self.up[server]:
             await self.listeners.start_one(index)
-            self.up[index] = True
-        return f"API server {index + 1} started"
+            self.up[server] = True
+        return f"API server of {server} started"
 
-    def endpoints(self) -> dict[str, Any]:
+    def endpoint(self) -> KubernetesEndpoint:
         urls = self.listeners.urls()
-        return {"url": urls[0], "servers": urls, "kubeconfig": str(self.ctx.paths.kubeconfig)}
+        return KubernetesEndpoint(self.title, urls[0], urls, str(self.ctx.paths.kubeconfig))
 
     async def health(self) -> Health:
-        n = sum(self.up)
-        return Health(n > 0, f"{n}/{SERVERS} API servers listening, resourceVersion {self.store.rv}")
+        n = sum(self.up.values())
+        return Health(n > 0, f"{n}/{len(SERVERS)} API servers listening, resourceVersion {self.store.rv}")

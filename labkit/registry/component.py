@@ -2,40 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..core.addresses import REGISTRY
+from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
 from ..core.http import Listeners, api_app
-from ..core.network import Network
+from ..core.secrets import REGISTRY_PASSWORD
+from ..endpoints import RegistryEndpoint
 from .api import RegistryApi
-from .auth import SERVICE, Authority
+from .auth import Authority
 from .errors import render
 from .storage import RegistryStorage
 
 MAX_BLOB = 64 * 1024**3  # bodies are streamed to disk, so this only bounds a declared Content-Length
 ADMIN = "admin"
-IMAGE_PREFIX = "localhost:5001"  # the name pods use on both backends (manifests/versions.yaml)
-
-
-def listen_address(network: Network) -> tuple[str, int]:
-    """Where the lab's registry listens (kept across restarts): what the kubelets and the shop's builds use."""
-    return network.listener("registry", network.address(0, 1), 5000)
 
 
 class Registry(Component):
     """OCI distribution API with a token service, blobs content-addressed under the lab home."""
 
-    name = "registry"
-    title = "Image registry (OCI distribution)"
-
     async def start(self, ctx: Context) -> None:
         self.storage = RegistryStorage(ctx.state_dir(self.name))
         self.storage.uploads.purge_stale()
-        self.authority = Authority({ADMIN: ctx.secrets.get("registry-admin-password")},
+        self.authority = Authority({ADMIN: ctx.secrets.get(REGISTRY_PASSWORD)},
                                    ctx.secrets.get("registry-token-key", 32).encode())
         app = api_app(self.name, render_error=render, max_body=MAX_BLOB, logger=ctx.logger(self.name))
         RegistryApi(self.storage, self.authority).install(app)
-        self.address = listen_address(ctx.network)
+        self.address = ctx.network.slot(REGISTRY)
         self.listeners = Listeners(app, [self.address])
         await self.listeners.start()
 
@@ -46,10 +38,10 @@ class Registry(Component):
     async def reset(self) -> None:
         self.storage.wipe()
 
-    def endpoints(self) -> dict[str, Any]:
-        url = self.listeners.urls()[0]
-        return {"url": url, "user": ADMIN, "image_prefix": IMAGE_PREFIX, "token_url": f"{url}/service/token",
-                "service": SERVICE}
+    def endpoint(self) -> RegistryEndpoint:
+        host, port = self.address
+        return RegistryEndpoint(self.title, self.listeners.urls()[0], push=f"{host}:{port}",
+                                pull=Checkout.find().versions["registry"]["cluster_name"], user=ADMIN)
 
     async def health(self) -> Health:
         return Health(True, f"{len(self.storage.meta.repositories())} repositories")

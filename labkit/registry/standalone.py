@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import signal
 import sys
@@ -18,7 +19,7 @@ from ..core.component import Context
 from ..core.network import Network
 from ..core.paths import LabPaths
 from ..core.procs import Supervisor
-from ..core.secrets import Secrets
+from ..core.secrets import REGISTRY_PASSWORD, Secrets
 from ..core.tls import LabCA
 from .component import Registry
 
@@ -34,12 +35,14 @@ async def serve(home: Path) -> None:
     """Start the registry, print its endpoints as one JSON line, serve until SIGTERM or SIGINT."""
     ctx = standalone_context(home)
     registry = Registry()
+    registry.name, registry.title = "registry", "Image registry (OCI distribution)"
     await registry.start(ctx)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(json.dumps({**registry.endpoints(), "password": ctx.secrets.get("registry-admin-password")}), flush=True)
+    print(json.dumps({**dataclasses.asdict(registry.endpoint()), "password": ctx.secrets.get(REGISTRY_PASSWORD)}),
+          flush=True)
     try:
         await stop.wait()
     finally:

@@ -8,18 +8,17 @@ nothing the registry already has.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
+from ..core.secrets import REGISTRY_PASSWORD
+from ..endpoints import RegistryEndpoint, ShopEndpoint
 from ..images.builder import BuildEvent
-from ..registry.component import ADMIN, IMAGE_PREFIX, listen_address
 from .images import Published, publish_shop
 
 
 class ShopImages(Component):
-    name = "shop-images"
-    title = "Shop images"
+    """Builds the shop and pushes it to the registry the lab started before it; the nodes preload it."""
 
     def __init__(self) -> None:
         self.published: list[Published] = []
@@ -28,17 +27,19 @@ class ShopImages(Component):
     async def start(self, ctx: Context) -> None:
         checkout = Checkout.find()
         self.tag = str(checkout.versions["shop"]["tag"])
-        host, port = listen_address(ctx.network)
-        credentials = (ADMIN, ctx.secrets.get("registry-admin-password"))
+        registry = ctx.endpoints.get("registry")
+        if not isinstance(registry, RegistryEndpoint):
+            raise RuntimeError("the shop's images need the lab registry, which this lab does not run")
+        credentials = (registry.user, ctx.secrets.get(REGISTRY_PASSWORD)) if registry.user else None
         log = ctx.logger(self.name)
 
         def progress(event: BuildEvent) -> None:
             log.info(str(event))
             ctx.report(f"building the shop images: {event}")
 
-        self.published = await asyncio.to_thread(
-            publish_shop, checkout.root / "apps", f"http://{host}:{port}", credentials, tag=self.tag,
-            image_host=IMAGE_PREFIX, progress=progress, wheelhouse=checkout.wheelhouse)
+        self.published = await asyncio.to_thread(publish_shop, checkout, registry.url, credentials,
+                                                 progress=progress)
+        ctx.preload.extend(p.image for p in self.published)
         for p in self.published:
             log.info(f"{p.image} {p.digest} {'pushed' if p.pushed else 'already in the registry'} "
                      f"(build {p.build_seconds:.2f} s)")
@@ -46,8 +47,8 @@ class ShopImages(Component):
     async def stop(self) -> None:
         return None
 
-    def endpoints(self) -> dict[str, Any]:
-        return {"url": "", "images": {p.service: p.image for p in self.published}, "tag": self.tag}
+    def endpoint(self) -> ShopEndpoint:
+        return ShopEndpoint(self.title, "", {p.service: p.image for p in self.published}, self.tag)
 
     async def health(self) -> Health:
         return Health(bool(self.published), ", ".join(p.image for p in self.published))

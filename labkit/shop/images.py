@@ -1,6 +1,6 @@
 """Build the demo shop's images (apps/<service>/Dockerfile) and push them to a registry, cached.
 
-What ``labkit up`` needs: ``publish_shop(apps, registry_url, credentials)`` builds each service (an
+What ``labkit up`` needs: ``publish_shop(checkout, registry_url, ...)`` builds each service (an
 unchanged service is all cache hits and gives the same manifest digest) and pushes it unless the
 registry already has that digest under the tag, so a second ``up`` neither rebuilds nor re-uploads.
 """
@@ -11,13 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.checkout import Checkout
 from ..images.builder import BuildEvent, build, push
 
-SHOP_SERVICES = ("catalog", "orders", "gateway")
-SHOP_TAG = "0.1.0"  # manifests/versions.yaml shop.tag
 
-
-def image(service: str, tag: str, host: str = "localhost:5001") -> str:
+def image(service: str, tag: str, host: str) -> str:
     """The name of a shop service's image: ``localhost:5001/shop/catalog:0.1.0``."""
     return f"{host}/shop/{service}:{tag}"
 
@@ -31,20 +29,21 @@ class Published:
     build_seconds: float
 
 
-def publish_shop(apps: Path, registry_url: str, credentials: tuple[str, str] | None = None, tag: str = SHOP_TAG,
-                 image_host: str = "localhost:5001", cache_dir: Path | None = None,
-                 progress: Callable[[BuildEvent], None] | None = None,
-                 wheelhouse: Path | None = None) -> list[Published]:
-    """Build every shop service and push the ones the registry does not have yet.
-
-    With a ``wheelhouse`` folder, ``pip install`` in the Dockerfiles installs from it and never asks an index."""
+def publish_shop(checkout: Checkout, registry_url: str, credentials: tuple[str, str] | None = None,
+                 cache_dir: Path | None = None, progress: Callable[[BuildEvent], None] | None = None
+                 ) -> list[Published]:
+    """Build every shop service (``apps/*/Dockerfile``) and push the ones the registry does not have yet,
+    tagged as ``manifests/versions.yaml`` says. ``pip install`` in the Dockerfiles installs from the
+    checkout's wheelhouse when it has one, and never asks an index then."""
     from ..images.client import RegistryClient
 
-    env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)} if wheelhouse and wheelhouse.is_dir() else {}
+    apps, wheelhouse = checkout.root / "apps", checkout.wheelhouse
+    tag, image_host = str(checkout.versions["shop"]["tag"]), checkout.versions["registry"]["cluster_name"]
+    env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)} if wheelhouse.is_dir() else {}
     client = RegistryClient(registry_url, *(credentials or (None, None)))
     out = []
     try:
-        for service in SHOP_SERVICES:
+        for service in checkout.apps():
             repo = f"shop/{service}"
             result = build(apps, f"{service}/Dockerfile", tag=image(service, tag, image_host), cache_dir=cache_dir,
                            progress=progress, env=env)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from labkit.backends import kind
-from labkit.doctor import haproxy_binary
+from labkit.backends.kind.lab import KindLab
 from labkit.haproxy import config
+from labkit.haproxy.config import haproxy_binary
+from labkit.haproxy.kind import HAProxyKind
 
 
 def _sim_spec(tmp_path: Path, **options: object) -> config.Spec:
@@ -72,8 +73,8 @@ def test_sim_rendering_binds_loopback_and_passes_haproxy_check(tmp_path: Path) -
     _check(text, tmp_path)
 
 
-def test_kind_rendering_uses_container_names_and_passes_without_dns(rendered: kind.KindLab, tmp_path: Path) -> None:
-    text = rendered.haproxy_cfg.read_text()
+def test_kind_rendering_uses_container_names_and_passes_without_dns(rendered: KindLab, tmp_path: Path) -> None:
+    text = HAProxyKind.config_file(rendered).read_text()
     s = _common_shape(text)
     binds = [x for lines in s.values() for x in lines if x.startswith("bind ")]
     assert binds == [f"bind 0.0.0.0:{p}" for p in (6443, 8080, 8404)]  # published on 127.0.0.1 by compose

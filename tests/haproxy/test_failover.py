@@ -19,10 +19,10 @@ from ..conftest import kubectl
 
 
 def test_haproxy_config_passes_haproxy_check_and_serves_stats(lab: Lab) -> None:
-    ep = lab.endpoints["components"]["haproxy"]
-    with urllib.request.urlopen(ep["stats"] + ";csv", timeout=5) as r:
+    ep = lab.haproxy.endpoint
+    with urllib.request.urlopen(ep.stats + ";csv", timeout=5) as r:
         assert r.status == 200
-    with urllib.request.urlopen(ep["metrics"], timeout=5) as r:
+    with urllib.request.urlopen(ep.metrics, timeout=5) as r:
         assert b"haproxy_process_nbthread" in r.read()
     servers = lab.haproxy.stats()
     assert {"kube-apiserver", "kube-apiservers", "shop", "shop-gateway"} <= set(servers["proxy"])
@@ -33,13 +33,13 @@ def test_haproxy_config_passes_haproxy_check_and_serves_stats(lab: Lab) -> None:
 
 def test_kubectl_keeps_working_through_haproxy_when_an_api_server_stops(lab: Lab) -> None:
     lab.chapter(1)
-    assert lab.endpoints["components"]["haproxy"]["api"] in Path(lab.kubeconfig).read_text()
+    assert lab.haproxy.endpoint.api in Path(lab.kubeconfig).read_text()
     for _ in range(50):  # the health checks see all three up
         states = lab.haproxy.servers("kube-apiservers")["status"]
         if (states == "UP").all():
             break
         time.sleep(0.2)
-    lab.api_server_stop(1)
+    lab.kubernetes.api_server_stop("server-1")
     try:
         for _ in range(20):
             out = kubectl(lab, "get", "nodes", "-o", "name")
@@ -51,7 +51,7 @@ def test_kubectl_keeps_working_through_haproxy_when_an_api_server_stops(lab: Lab
             time.sleep(0.2)
         assert lab.haproxy.servers("kube-apiservers").loc["server-1", "status"] == "DOWN"
     finally:
-        lab.api_server_start(1)
+        lab.kubernetes.api_server_start("server-1")
 
 
 def test_drain_disable_enable_through_the_runtime_api(lab: Lab) -> None:
@@ -89,7 +89,7 @@ def test_edge_balancing_and_worker_failover(lab: Lab) -> None:
     run = lab.traffic(rps=40, seconds=3).result()
     assert len(run) == 120 and run["ok"].all() and run["pod"].nunique() == 2  # one gateway pod per agent
     lab.haproxy.set_balance("leastconn")
-    assert "balance leastconn" in Path(lab.endpoints["components"]["haproxy"]["config"]).read_text()
+    assert "balance leastconn" in Path(lab.haproxy.endpoint.config).read_text()
     assert lab.traffic(rps=40, seconds=2).result()["ok"].all()
     lab.haproxy.set_balance("roundrobin")
     with pytest.raises(control.LabError, match="unknown balance algorithm"):
@@ -98,7 +98,7 @@ def test_edge_balancing_and_worker_failover(lab: Lab) -> None:
     load = lab.traffic(rps=50, seconds=12)
     time.sleep(3)
     stopped = time.monotonic()
-    lab.node_stop("agent-1")
+    lab.kubernetes.node_stop("agent-1")
     try:
         down_after = None
         while time.monotonic() - stopped < 10:
@@ -108,7 +108,7 @@ def test_edge_balancing_and_worker_failover(lab: Lab) -> None:
             time.sleep(0.1)
         result = load.result()
     finally:
-        lab.node_start("agent-1")
+        lab.kubernetes.node_start("agent-1")
     failed = (~result["ok"]).mean()
     print(f"failover: agent-1 DOWN after {down_after:.2f} s; {failed:.2%} of {len(result)} requests failed")
     assert down_after is not None and down_after <= fall * inter + 0.5, f"fall {fall} x inter {inter} s"

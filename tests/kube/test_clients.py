@@ -151,7 +151,7 @@ def test_custom_objects(api: client.ApiClient, ns: str) -> None:
 
 
 def test_wrong_or_missing_token_is_401(shared_lab: Lab) -> None:
-    url = shared_lab.url("kube-apiserver")
+    url = shared_lab.url("kubernetes")
     ca = str(shared_lab.paths.tls / "ca.crt")
     assert requests.get(f"{url}/api/v1/namespaces", verify=ca, timeout=5).status_code == 401
     bad = requests.get(f"{url}/api/v1/namespaces", verify=ca, timeout=5,

@@ -10,6 +10,7 @@ import time
 import requests
 
 from labkit import control
+from labkit.backends.sim.backend import daemon_pid
 from labkit.core.paths import LabPaths
 from labkit.lab import Lab
 
@@ -59,7 +60,7 @@ def test_sigkill_during_writes_keeps_every_acknowledged_write(lab_paths: LabPath
     for t in threads:
         t.start()
     time.sleep(1.5)
-    pid = control.daemon_pid(lab_paths)
+    pid = daemon_pid(lab_paths)
     assert pid is not None and pid > 0
     os.kill(pid, signal.SIGKILL)
     stop.set()

@@ -136,7 +136,7 @@ def test_stopped_node_moves_its_pods(runtime_lab: Lab, ns: str) -> None:
     """agent-1 stops: NotReady after 8 s, its pods evicted after the 20 s toleration, replaced on agent-2."""
     k(runtime_lab, "-n", ns, "apply", "-f", "-", input=DEPLOY)
     k(runtime_lab, "-n", ns, "rollout", "status", "deploy/web", "--timeout=60s")
-    runtime_lab.node_stop("agent-1")
+    runtime_lab.kubernetes.node_stop("agent-1")
     try:
         start = time.monotonic()
         kubectl(runtime_lab, "wait", "node/agent-1", "--for=condition=Ready=Unknown", "--timeout=30s")
@@ -154,7 +154,7 @@ def test_stopped_node_moves_its_pods(runtime_lab: Lab, ns: str) -> None:
         nodes = k(runtime_lab, "get", "nodes", "--no-headers")
         assert any(line.split()[:2] == ["agent-1", "NotReady"] for line in nodes.split("\n"))
     finally:
-        runtime_lab.node_start("agent-1")
+        runtime_lab.kubernetes.node_start("agent-1")
     kubectl(runtime_lab, "wait", "node/agent-1", "--for=condition=Ready", "--timeout=30s")
 
 

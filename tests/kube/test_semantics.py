@@ -18,7 +18,7 @@ from labkit.lab import Lab
 class Api:
     def __init__(self, lab: Lab, server: int = 0) -> None:
         cfg = yaml.safe_load(Path(lab.kubeconfig).read_text())
-        self.base = lab.endpoints["components"]["kube-apiserver"]["servers"][server]
+        self.base = lab.kubernetes.endpoint.servers[server]
         self.s = requests.Session()
         self.s.trust_env = False
         self.s.verify = str(lab.paths.tls / "ca.crt")

@@ -28,6 +28,7 @@ class RunningRegistry:
         self.thread = threading.Thread(target=self.loop.run_forever, name="registry-loop", daemon=True)
         self.thread.start()
         self.component = Registry()
+        self.component.name = "registry"
         self.run(self.component.start(self.ctx))
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -35,7 +36,7 @@ class RunningRegistry:
 
     @property
     def url(self) -> str:
-        return self.component.endpoints()["url"]
+        return self.component.endpoint().url
 
     @property
     def host(self) -> str:
@@ -61,6 +62,7 @@ class RunningRegistry:
         """Stop the component and start a new one on the same lab home."""
         self.run(self.component.stop())
         self.component = Registry()
+        self.component.name = "registry"
         self.run(self.component.start(self.ctx))
 
     def close(self) -> None:

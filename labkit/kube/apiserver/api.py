@@ -62,6 +62,7 @@ class KubeApi:
         self.registry = Registry()
         self.objects = Objects(store, self.registry)
         self.log_reader: Any = None  # set by the kubelet: async (pod, container, query) -> str
+        self.streams: Any = None  # set by the kube component: streaming.PodStreams (exec, attach, portforward)
         self.metrics: Any = None  # set by the kubelet: (plural, namespace) -> list of metrics objects
 
     def install(self, app: web.Application) -> None:
@@ -175,6 +176,10 @@ class KubeApi:
             raise method_not_allowed()
         if t.sub == "log":
             return await self._log(request, t)
+        if t.sub in ("exec", "attach", "portforward"):
+            if self.streams is None:
+                raise ApiError(503, "ServiceUnavailable", f"pods/{t.sub} needs the kubelets, which are not running")
+            return await self.streams.serve(request, self.objects.get(t.rt, t.namespace, t.name), t.sub)
         if t.sub == "scale":
             return await self._scale(request, t)
         if t.sub in ("binding", "eviction"):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ...core.timings import timings
+
 # ------------------------------------------------------------------------------------ defaulting
 
 
@@ -186,8 +188,8 @@ def _default_secret(obj: dict[str, Any]) -> None:
 
 
 # The API server's --default-{not-ready,unreachable}-toleration-seconds (300 in a stock cluster):
-# the lab shortens it so that a stopped node's pods move within a lesson.
-DEFAULT_TOLERATION_SECONDS = 20
+# the lab shortens it (versions.yaml timings) so that a stopped node's pods move within a lesson.
+DEFAULT_TOLERATION_SECONDS = int(timings("sim").eviction_seconds)
 
 
 def _default_pod(obj: dict[str, Any]) -> None:

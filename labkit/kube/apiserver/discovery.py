@@ -16,7 +16,10 @@ _SUB_KIND = {"scale": ("autoscaling", "v1", "Scale", ["get", "patch", "update"])
              "log": ("", "v1", "Pod", ["get"]),
              "binding": ("", "v1", "Binding", ["create"]),
              "eviction": ("policy", "v1", "Eviction", ["create"]),
-             "finalize": ("", "v1", "Namespace", ["update"])}
+             "finalize": ("", "v1", "Namespace", ["update"]),
+             "exec": ("", "v1", "PodExecOptions", ["create", "get"]),
+             "attach": ("", "v1", "PodAttachOptions", ["create", "get"]),
+             "portforward": ("", "v1", "PodPortForwardOptions", ["create", "get"])}
 
 
 def _hash(text: str) -> str:

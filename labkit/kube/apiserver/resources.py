@@ -59,7 +59,8 @@ def _r(gv: str, kind: str, plural: str, namespaced: bool = True, short: tuple[st
 
 BUILTINS: tuple[ResourceType, ...] = (
     _r("v1", "Namespace", "namespaces", False, ("ns",), ("status", "finalize"), ()),
-    _r("v1", "Pod", "pods", True, ("po",), ("status", "log", "binding", "eviction")),
+    _r("v1", "Pod", "pods", True, ("po",), ("status", "log", "binding", "eviction", "exec", "attach",
+                                              "portforward")),
     _r("v1", "Service", "services", True, ("svc",), ("status",)),
     _r("v1", "Endpoints", "endpoints", True, ("ep",), (), ()),
     _r("v1", "ConfigMap", "configmaps", True, ("cm",), (), ()),

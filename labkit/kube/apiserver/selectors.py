@@ -114,3 +114,20 @@ def field_matcher(selector: str | None, plural: str) -> Matcher:
         return all((_field(obj, p) != v) if neg else (_field(obj, p) == v) for p, neg, v in reqs)
 
     return match
+
+
+def selector_matches(selector: dict[str, Any] | None, labels: dict[str, Any] | None) -> bool:
+    """Whether a LabelSelector matches a label set (a null selector matches nothing)."""
+    if selector is None:
+        return False
+    labels = labels or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        present = key in labels
+        ok = {"In": present and labels[key] in values, "NotIn": not present or labels[key] not in values,
+              "Exists": present, "DoesNotExist": not present}.get(op, False)
+        if not ok:
+            return False
+    return True

@@ -28,6 +28,7 @@ from .fielderrors import (
     qualified_name,
     required,
 )
+from .selectors import selector_matches
 
 # ------------------------------------------------------------------------------------ public API
 
@@ -109,23 +110,6 @@ def _selector_causes(selector: Any, field: str) -> list[Cause]:
                                                 "'DoesNotExist'"))
         out += _each(f"{f}.key", expr.get("key"), qualified_name(expr.get("key") or ""))
     return out
-
-
-def selector_matches(selector: dict[str, Any] | None, labels: dict[str, Any] | None) -> bool:
-    """Whether a LabelSelector matches a label set (a null selector matches nothing)."""
-    if selector is None:
-        return False
-    labels = labels or {}
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        present = key in labels
-        ok = {"In": present and labels[key] in values, "NotIn": not present or labels[key] not in values,
-              "Exists": present, "DoesNotExist": not present}.get(op, False)
-        if not ok:
-            return False
-    return True
 
 
 def _non_negative(value: Any, field: str) -> list[Cause]:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import copy
 import time
 
+from ...core.timings import timings
 from ..apiserver.objects import now
 from .base import MANAGER, Controller, Key, Obj, active, parse_time
 from .scheduler import tolerates
 
-GRACE = 8.0  # seconds without a Lease renewal before a node is Unknown (40 s in a stock cluster)
+GRACE = timings("sim").not_ready_seconds  # without a Lease renewal before NotReady (stock: 40-50 s)
 UNREACHABLE = "node.kubernetes.io/unreachable"
 
 

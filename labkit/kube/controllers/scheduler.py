@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 
 from ..apiserver.objects import now
+from ..apiserver.selectors import selector_matches
 from ..apiserver.store import Event
 from .base import MANAGER, Controller, Key, Obj, active
 
@@ -44,6 +45,33 @@ def tolerates(pod: Obj, taint: Obj) -> bool:
     return False
 
 
+def _eligible(pod: Obj, node: Obj, constraint: Obj) -> bool:
+    """Whether a node is one of a spread constraint's domains (nodeAffinityPolicy, nodeTaintsPolicy)."""
+    labels = node["metadata"].get("labels") or {}
+    if constraint["topologyKey"] not in labels:
+        return False
+    if constraint.get("nodeAffinityPolicy", "Honor") == "Honor" and any(
+            labels.get(k) != v for k, v in (pod["spec"].get("nodeSelector") or {}).items()):
+        return False
+    return constraint.get("nodeTaintsPolicy", "Ignore") != "Honor" or all(
+        tolerates(pod, t) for t in node["spec"].get("taints") or [] if t.get("effect") in ("NoSchedule", "NoExecute"))
+
+
+def spread_counts(pod: Obj, constraint: Obj, nodes: list[Obj], placed: list[Obj]) -> dict[str, int]:
+    """Matching pods per topology domain over the constraint's eligible nodes (PodTopologySpread)."""
+    key = constraint["topologyKey"]
+    selector = constraint.get("labelSelector")
+    domain_of = {n["metadata"]["name"]: n["metadata"]["labels"][key] for n in nodes if _eligible(pod, n, constraint)}
+    counts = dict.fromkeys(domain_of.values(), 0)
+    for p in placed:
+        domain = domain_of.get(p["spec"]["nodeName"])
+        if (domain is not None and p["metadata"].get("namespace") == pod["metadata"].get("namespace")
+                and p["metadata"].get("deletionTimestamp") is None
+                and selector_matches(selector, p["metadata"].get("labels"))):
+            counts[domain] += 1
+    return counts
+
+
 def node_ready(node: Obj) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in (node.get("status") or {}).get("conditions", []))
 
@@ -75,8 +103,10 @@ class Scheduler(Controller):
         fits = []
         need = requests_of(pod)
         placed = [p for p in self.store.items("/pods") if p["spec"].get("nodeName") and active(p)]
+        constraints = pod["spec"].get("topologySpreadConstraints") or []
+        spreads = [(c, spread_counts(pod, c, nodes, placed)) for c in constraints]
         for node in nodes:
-            why = self._why_not(pod, node, need, placed)
+            why = self._why_not(pod, node, need, placed) or self._spread_violated(node, spreads)
             if why:
                 reasons[why] = reasons.get(why, 0) + 1
             else:
@@ -89,11 +119,13 @@ class Scheduler(Controller):
             return
         owner = next((r["uid"] for r in pod["metadata"].get("ownerReferences") or []), None)
 
-        def score(node: Obj) -> tuple[int, int, str]:
+        def score(node: Obj) -> tuple[int, int, int, str]:
             here = [p for p in placed if p["spec"]["nodeName"] == node["metadata"]["name"]]
             siblings = sum(1 for p in here if owner and any(r["uid"] == owner
                                                             for r in p["metadata"].get("ownerReferences") or []))
-            return siblings, len(here), node["metadata"]["name"]
+            labels = node["metadata"].get("labels") or {}
+            spread = sum(counts.get(labels.get(c["topologyKey"], ""), 0) for c, counts in spreads)
+            return spread, siblings, len(here), node["metadata"]["name"]
 
         target = min(fits, key=score)["metadata"]["name"]
         bound = copy.deepcopy(pod)
@@ -126,6 +158,21 @@ class Scheduler(Controller):
         for k in ("cpu", "memory"):
             if need[k] and used[k] + need[k] > quantity(alloc.get(k)):
                 return f"Insufficient {k}"
+        return ""
+
+    @staticmethod
+    def _spread_violated(node: Obj, spreads: list[tuple[Obj, dict[str, int]]]) -> str:
+        """The ``DoNotSchedule`` spread constraint this node would break: placing the pod there would make
+        its domain more than ``maxSkew`` above the least loaded eligible domain."""
+        labels = node["metadata"].get("labels") or {}
+        for constraint, counts in spreads:
+            if constraint.get("whenUnsatisfiable", "DoNotSchedule") != "DoNotSchedule":
+                continue
+            domain = labels.get(constraint["topologyKey"])
+            if domain is None:
+                return "node(s) didn't match pod topology spread constraints (missing required label)"
+            if counts.get(domain, 0) + 1 - min(counts.values(), default=0) > constraint.get("maxSkew", 1):
+                return "node(s) didn't match pod topology spread constraints"
         return ""
 
     def _unschedulable(self, pod: Obj, message: str) -> None:

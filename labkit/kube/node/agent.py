@@ -14,12 +14,14 @@ import platform
 from dataclasses import dataclass
 from typing import Any
 
+from ...core.addresses import NODES, SERVERS, node_address
 from ...core.tasks import cancel
+from ...core.timings import timings
 from ..apiserver.objects import Objects, now
 from ..controllers.base import MANAGER
 
 KUBELET_VERSION = "v1.37.0+rke2r1"
-HEARTBEAT = 2.0  # seconds between Lease renewals (10 s in a stock kubelet)
+HEARTBEAT = timings("sim").heartbeat_seconds  # between Lease renewals (10 s in a stock kubelet)
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,8 @@ class NodeSpec:
 
 
 def node_specs(address: Any) -> list[NodeSpec]:
-    """``address(third, fourth)`` gives a loopback address of the lab's block."""
-    return ([NodeSpec(f"server-{i}", "server", address(1, i)) for i in (1, 2, 3)]
-            + [NodeSpec(f"agent-{i}", "agent", address(1, 10 + i)) for i in (1, 2)])
+    """The lab's nodes (``core.addresses``); ``address(third, fourth)`` gives a loopback address of its block."""
+    return [NodeSpec(name, "server" if name in SERVERS else "agent", address(*node_address(name))) for name in NODES]
 
 
 def node_object(spec: NodeSpec) -> dict[str, Any]:

@@ -16,11 +16,13 @@ from ...images import LABEL_ROOTFS_ENV
 from ..apiserver.objects import Objects
 from ..controllers.base import Obj
 from .agent import NodeSpec
+from .exec import ContainerHandle
 from .images import Image
 
 if TYPE_CHECKING:
     import asyncio
 
+    from .attach import ContainerIO
     from .proxy import ServiceProxy
 
 
@@ -38,10 +40,20 @@ class Container:
     started: bool = False  # startup probe passed
     probe_failures: dict[str, int] = field(default_factory=dict)
     next_probe: dict[str, float] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # what the process runs with, for kubectl exec
+    cwd: Path | None = None
+    io: ContainerIO | None = None  # its stdin pipe or terminal (stdin: true, tty: true), for kubectl attach
 
     @property
     def name(self) -> str:
         return self.spec["name"]
+
+    def handle(self) -> ContainerHandle | None:
+        """What ``kubectl exec`` and ``attach`` need of the container, while it runs."""
+        if self.proc is None or self.proc.poll() is not None or self.cwd is None:
+            return None
+        return ContainerHandle(self.name, self.spec, self.env, self.cwd, Path(self.env["LABKIT_ROOTFS"]), self.proc,
+                               self.log_path(), self.io)
 
     def log_path(self, previous: bool = False) -> Path:
         n = self.restarts - 1 if previous else self.restarts

@@ -2,8 +2,9 @@
 
 Like containerd with a ``hosts.toml`` mirror, the lab's image names
 (``localhost:5001/shop/catalog:1``, the name the kind backend's nodes use for
-the lab registry too, see manifests/versions.yaml) are pulled from the sim
-registry's loopback address. Unpacked images are cached by manifest digest.
+the lab registry too, see manifests/versions.yaml) are pulled from wherever the
+mirrors say: the sim registry's loopback address by default. Unpacked images
+are cached by manifest digest.
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ from typing import Any
 from ...core.paths import machine_cache
 from ...images.client import RegistryClient, RegistryError
 from ...images.layers import LayerError, apply_layer, link_layer
-from ...registry.component import IMAGE_PREFIX
-
-LAB_REGISTRY = IMAGE_PREFIX  # versions.yaml registry.cluster_name: one image name on both backends
 
 
 class PullError(Exception):

@@ -18,13 +18,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from ...core.procs import _child_setup
 from ...core.tasks import cancel
 from ..apiserver.objects import Objects, now
+from ..apiserver.portforward import PodNet
 from ..apiserver.store import Watcher
 from ..controllers.base import EventRecorder, Obj
 from .agent import NodeSpec
+from .attach import ContainerIO
 from .containers import Container, ContainerConfig, PodRuntime
+from .exec import ContainerHandle
 from .images import Image, ImagePuller
 from .podstatus import post_status
 from .probes import Prober
@@ -68,6 +70,7 @@ class Kubelet:
         for rt in self.pods.values():
             for c in rt.containers.values():
                 self._kill(c, 0)
+                self._release(c)
         self.free_ips.extend(rt.ip for rt in self.pods.values())
         self.pods.clear()
 
@@ -159,6 +162,7 @@ class Kubelet:
                        "reason": "Completed" if code == 0 else "Error",
                        "startedAt": c.started_at, "finishedAt": now(), "containerID": f"labkit://{c.proc.pid}"}
         c.proc, c.ready, c.started = None, False, False
+        self._release(c)
         policy = pod["spec"].get("restartPolicy", "Always")
         if policy == "Always" or (policy == "OnFailure" and code != 0):
             if c.restarts == 0:  # the first restart is immediate, back-off starts after it
@@ -229,14 +233,13 @@ class Kubelet:
             c.restarts += 1
         c.log_dir.mkdir(parents=True, exist_ok=True)
         self.recorder.emit(pod, "Normal", "Created", f"Created container: {c.name}", "kubelet", self.node.name)
-        with open(c.log_path(), "ab") as log:
-            try:
-                c.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                          stderr=subprocess.STDOUT, preexec_fn=_child_setup)
-            except OSError as err:
-                c.waiting = ("RunContainerError", f"failed to start container {c.name!r}: {err}")
-                c.backoff_until = time.monotonic() + BACKOFF_START
-                return
+        try:
+            c.proc, c.io = ContainerIO.spawn(argv, cwd, env, c.spec, c.log_path())
+        except OSError as err:
+            c.waiting = ("RunContainerError", f"failed to start container {c.name!r}: {err}")
+            c.backoff_until = time.monotonic() + BACKOFF_START
+            return
+        c.env, c.cwd = env, cwd
         c.started_at, c.waiting = now(), None
         c.next_probe = {}
         self.recorder.emit(pod, "Normal", "Started", f"Started container {c.name}", "kubelet", self.node.name)
@@ -256,6 +259,13 @@ class Kubelet:
                     os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
+    @staticmethod
+    def _release(c: Container) -> None:
+        """The container's stdin pipe or terminal goes with its process."""
+        if c.io is not None:
+            c.io.close()
+            c.io = None
+
     async def _teardown(self, uid: str, grace: float, pod: Obj | None = None) -> None:
         rt = self.pods.pop(uid, None)
         if rt is None:
@@ -265,6 +275,7 @@ class Kubelet:
                 self.recorder.emit(pod, "Normal", "Killing", f"Stopping container {c.name}", "kubelet",
                                    self.node.name)
             await asyncio.to_thread(self._kill, c, grace)
+            self._release(c)
         self.free_ips.append(rt.ip)
 
     def _finalize_delete(self, pod: Obj) -> None:
@@ -282,6 +293,18 @@ class Kubelet:
             return None
         path = rt.containers[container].log_path(previous)
         return path if path.exists() else None
+
+    # -- streaming (kubectl exec, attach, port-forward) ------------------------------------
+    def container_handle(self, pod: Obj, name: str) -> ContainerHandle | None:
+        """The running container ``name`` of ``pod`` on this node, or None (the kubelet's "container not found")."""
+        rt = self.pods.get(pod["metadata"]["uid"])
+        c = rt.containers.get(name) if rt is not None else None
+        return c.handle() if c is not None else None
+
+    def pod_net(self, pod: Obj) -> PodNet | None:
+        """Where the pod's ports are, once it has a sandbox (its loopback address) on this node."""
+        rt = self.pods.get(pod["metadata"]["uid"])
+        return PodNet(rt.uid, rt.ip) if rt is not None and not rt.terminating else None
 
 
 

@@ -14,8 +14,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from labkit.backends import kind
+from labkit.backends.kind.backend import up_commands
+from labkit.backends.kind.lab import PROFILE_ENV, KindLab, docker_gb, load, planned_ports, profile_ram_mb
+from labkit.core.checkout import Checkout
 from labkit.core.paths import LabPaths
+from labkit.haproxy.kind import HAProxyKind
+from labkit.kube.kind import KubernetesKind
+from labkit.registry.kind import RegistryKind
 
 from .conftest import REPO, SCHEMAS
 
@@ -33,8 +38,8 @@ def _patch(node: dict, kind_name: str) -> dict:
     return next(d for d in docs if d["kind"] == kind_name)
 
 
-def test_kind_config_is_valid_and_names_the_nodes_like_rke2(rendered: kind.KindLab) -> None:
-    config = yaml.safe_load(rendered.cluster_config.read_text())
+def test_kind_config_is_valid_and_names_the_nodes_like_rke2(rendered: KindLab) -> None:
+    config = yaml.safe_load(KubernetesKind.config_file(rendered).read_text())
     _schema("kind-cluster-v1alpha4.schema.json").validate(config)
     assert config["name"] == rendered.cluster and re.fullmatch(r"labkit-[0-9a-f]{8}", rendered.cluster)
 
@@ -43,15 +48,15 @@ def test_kind_config_is_valid_and_names_the_nodes_like_rke2(rendered: kind.KindL
     names = [_patch(n, "InitConfiguration" if i == 0 else "JoinConfiguration")["nodeRegistration"]["name"]
              for i, n in enumerate(nodes)]
     assert names == ["server-1", "server-2", "server-3", "agent-1", "agent-2"]
-    assert list(kind.node_containers(rendered.cluster)) == names
-    versions = kind.Checkout.find().versions
+    assert list(rendered.node_containers) == names
+    versions = Checkout.find().versions
     assert all(n["image"] == versions["kind"]["node_image"] for n in nodes)
     assert re.search(r"@sha256:[0-9a-f]{64}$", versions["kind"]["node_image"])
 
     # the HAProxy's name is in the API server certificate (kind merges certSANs)
     cluster_patch = yaml.safe_load(config["kubeadmConfigPatches"][0])
     assert cluster_patch["kind"] == "ClusterConfiguration" and "apiVersion" not in cluster_patch
-    assert rendered.haproxy_host in cluster_patch["apiServer"]["certSANs"]
+    assert rendered.container("haproxy") in cluster_patch["apiServer"]["certSANs"]
 
     # the registry host configuration is mounted on every node, NodePorts published on loopback only
     for node in nodes:
@@ -74,14 +79,14 @@ def test_kind_schema_catches_what_kind_rejects() -> None:
         assert not validator.is_valid(bad), bad
 
 
-def test_registry_hosts_toml_and_configmap(rendered: kind.KindLab) -> None:
-    versions = kind.Checkout.find().versions
+def test_registry_hosts_toml_and_configmap(rendered: KindLab) -> None:
+    versions = Checkout.find().versions
     hosts = rendered.certs_dir / versions["registry"]["cluster_name"] / "hosts.toml"
     data = tomllib.loads(hosts.read_text())
-    upstream = f"http://{rendered.registry_host}:5000"
+    upstream = f"http://{rendered.container('registry')}:5000"
     assert data["server"] == upstream and data["host"][upstream]["capabilities"] == ["pull", "resolve"]
 
-    manifest = yaml.safe_load(rendered.registry_manifest.read_text())
+    manifest = yaml.safe_load(RegistryKind.hosting_manifest(rendered).read_text())
     k8s = re.search(r":v(\d+\.\d+)\.", versions["kind"]["node_image"]).group(1) + ".0"
     kubernetes_validate.validate(manifest, k8s, strict=True)
     hosting = yaml.safe_load(manifest["data"]["localRegistryHosting.v1"])
@@ -103,7 +108,7 @@ def _interpolate(text: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\{([A-Z_]+)(?:(:[-?])([^}]*))?\}", sub, text)
 
 
-def test_compose_file_matches_the_compose_spec(rendered: kind.KindLab) -> None:
+def test_compose_file_matches_the_compose_spec(rendered: KindLab) -> None:
     validator = _schema("compose-spec.json")
     raw = (REPO / "compose" / "compose.yaml").read_text()
     validator.validate(yaml.safe_load(raw))                      # as checked in, with ${...}
@@ -112,7 +117,7 @@ def test_compose_file_matches_the_compose_spec(rendered: kind.KindLab) -> None:
     validator.validate(compose)                                  # as docker compose reads it
     assert not validator.is_valid({"services": {"haproxy": {"imagee": "x"}}})  # the schema does reject
 
-    versions = kind.Checkout.find().versions
+    versions = Checkout.find().versions
     services = compose["services"]
     assert services["haproxy"]["image"] == versions["images"]["haproxy"]
     assert services["registry"]["image"] == versions["images"]["registry"]
@@ -128,16 +133,16 @@ def test_compose_file_matches_the_compose_spec(rendered: kind.KindLab) -> None:
     from labkit.haproxy.config import CONTAINER_PORTS
     haproxy_targets = {int(p.split(":")[2]) for p in services["haproxy"]["ports"]}
     assert haproxy_targets == set(CONTAINER_PORTS.values())
-    assert services["haproxy"]["volumes"] == [f"{rendered.haproxy_cfg.parent}:/usr/local/etc/haproxy:ro"]
+    assert services["haproxy"]["volumes"] == [f"{HAProxyKind.config_file(rendered).parent}:/usr/local/etc/haproxy:ro"]
 
 
 def test_versions_profiles_and_readme_ram_table_agree() -> None:
-    versions = kind.Checkout.find().versions
+    versions = Checkout.find().versions
     readme = (REPO / "README.md").read_text()
     for profile, spec in versions["profiles"].items():
         assert set(spec["modules"]) <= set(versions["modules"]), profile
-        ram = kind.profile_ram_mb(versions, profile)
-        assert spec["docker_gb"] == kind.docker_gb(ram) == math.ceil((ram + 1024) / 1024)
+        ram = profile_ram_mb(versions, profile)
+        assert spec["docker_gb"] == docker_gb(ram) == math.ceil((ram + 1024) / 1024)
         row = re.search(rf"^\| {profile} \|.*$", readme, re.M)
         assert row, f"README has no RAM table row for {profile}"
         assert f"| {ram / 1024:.1f} GiB | {spec['docker_gb']} GB |" in row.group(0), row.group(0)
@@ -146,31 +151,31 @@ def test_versions_profiles_and_readme_ram_table_agree() -> None:
     assert all(versions["modules"][m].get("status") != "planned" for m in minimal)
 
 
-def test_planned_compose_profiles_are_not_pretended(rendered: kind.KindLab, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(kind.PROFILE_ENV, "full")
-    checkout = kind.Checkout.find()
-    lab = kind.load(rendered.paths, checkout)
-    commands = kind.up_commands(lab, checkout, cluster_exists=True)
+def test_planned_compose_profiles_are_not_pretended(rendered: KindLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PROFILE_ENV, "full")
+    checkout = Checkout.find()
+    lab = load(rendered.paths, checkout)
+    commands = up_commands(lab, cluster_exists=True)
     assert lab.profile == "full" and not any(c.argv[:2] == ["kind", "create"] for c in commands)
     compose_up = next(c.argv for c in commands if "compose" in c.argv)
     assert "--profile" not in compose_up  # gitlab/nexus/harbor have no services yet
     assert [c.argv[3] for c in commands if c.argv[0] == "helm"] == ["metrics-server"]
-    monkeypatch.setenv(kind.PROFILE_ENV, "huge")
+    monkeypatch.setenv(PROFILE_ENV, "huge")
     with pytest.raises(RuntimeError, match="unknown kind profile"):
-        kind.load(rendered.paths, checkout)
+        load(rendered.paths, checkout)
 
 
 def test_each_home_gets_its_own_cluster_and_keeps_its_ports(tmp_path: Path) -> None:
-    checkout = kind.Checkout.find()
+    checkout = Checkout.find()
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
         versions = checkout.versions
         checkout.__dict__["versions"] = {**versions, "ports": {**versions["ports"], "api": taken}}
-        a = kind.load(LabPaths.resolve(tmp_path / "a"), checkout)
-    b = kind.load(LabPaths.resolve(tmp_path / "b"), kind.Checkout.find())
+        a = load(LabPaths.resolve(tmp_path / "a"), checkout)
+    b = load(LabPaths.resolve(tmp_path / "b"), Checkout.find())
     assert a.cluster != b.cluster
     assert a.ports["api"] != taken and len(set(a.ports.values())) == len(a.ports)
-    assert kind.load(LabPaths.resolve(tmp_path / "a"), kind.Checkout.find()).ports == a.ports
-    assert kind.planned_ports(a.paths) == a.ports
+    assert load(LabPaths.resolve(tmp_path / "a"), Checkout.find()).ports == a.ports
+    assert planned_ports(a.paths) == a.ports

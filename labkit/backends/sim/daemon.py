@@ -2,7 +2,9 @@
 
 Run as ``python -m labkit.backends.sim --home DIR``; ``labkit up`` does that.
 It holds ``daemon.lock`` for its lifetime, serves a small control API on
-loopback, starts every component, then writes ``endpoints.json``.
+loopback, starts every product's component in ``labkit.products`` order (but
+those ``settings.json`` skips, and optional ones it does not turn on), then
+writes ``endpoints.json``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
-import importlib
 import os
 import signal
 import sys
@@ -19,33 +20,25 @@ from typing import IO
 
 from aiohttp import web
 
-from ..core.component import Component, Context
-from ..core.errors import ApiError
-from ..core.files import read_json, write_atomic, write_json
-from ..core.http import Credentials, Listeners, api_app, json_response
-from ..core.network import Network
-from ..core.paths import LabPaths
-from ..core.procs import Supervisor
-from ..core.secrets import Secrets
-from ..core.tls import LabCA
-from . import CONTROL_TOKEN, settings_path
-
-# Started in this order; later issues append their components here.
-COMPONENTS = [
-    "labkit.registry.component:Registry",
-    "labkit.shop.component:ShopImages",
-    "labkit.kube.component:KubeApiServer",
-    "labkit.haproxy.component:HAProxy",
-]
-# Started only when settings.json asks for them.
-OPTIONAL = {
-    "jupyter": "labkit.jupyter.component:JupyterLab",
-}
+from ...core.addresses import CONTROL
+from ...core.component import Component, Context
+from ...core.errors import ApiError
+from ...core.files import read_json, write_atomic, write_json
+from ...core.http import Credentials, Listeners, api_app, json_response
+from ...core.network import Network
+from ...core.paths import LabPaths
+from ...core.procs import Supervisor
+from ...core.secrets import CONTROL_TOKEN, Secrets
+from ...core.tls import LabCA
+from ...endpoints import LabEndpoints
+from ...products import PRODUCTS, Product
 
 
-def _load(spec: str) -> Component:
-    module, _, cls = spec.partition(":")
-    return getattr(importlib.import_module(module), cls)()
+def wanted(product: Product, settings: dict) -> bool:
+    """Whether the daemon runs ``product`` with these settings."""
+    if product.component is None or product.name in (settings.get("skip") or []):
+        return False
+    return not product.setting or bool(settings.get(product.setting))
 
 
 class Daemon:
@@ -66,42 +59,38 @@ class Daemon:
             secrets=Secrets(self.paths.secrets),
             ca=LabCA(self.paths.tls),
             supervisor=supervisor,
-            settings=read_json(settings_path(self.paths), {}) or {},
+            settings=read_json(self.paths.settings, {}) or {},
             report=lambda line: write_atomic(self.paths.startup, line.encode()),
         )
 
-    async def _start(self, spec: str) -> None:
-        assert self.ctx is not None
-        comp = _load(spec)
-        if comp.name not in self.components:
-            self.ctx.report(f"starting {comp.title or comp.name}")
-            await comp.start(self.ctx)
-            self.components[comp.name] = comp
+    async def _start(self, product: Product) -> None:
+        assert self.ctx is not None and product.component is not None
+        comp = product.component()
+        comp.name, comp.title = product.name, product.title
+        self.ctx.report(f"starting {product.title}")
+        await comp.start(self.ctx)
+        self.components[product.name] = comp
+        self.ctx.endpoints[product.name] = comp.endpoint()
 
     async def reconcile(self) -> None:
-        """Start the optional components settings.json asks for, stop the others."""
+        """Start the products the settings want (in order), stop the optional ones they no longer want."""
         assert self.ctx is not None
-        self.ctx.settings = read_json(settings_path(self.paths), {}) or {}
-        for key, spec in OPTIONAL.items():
-            name = spec.rpartition(":")[2]
-            running = [c for c in self.components.values() if type(c).__name__ == name]
-            if self.ctx.settings.get(key) and not running:
-                await self._start(spec)
-            elif not self.ctx.settings.get(key) and running:
-                await running[0].stop()
-                del self.components[running[0].name]
+        self.ctx.settings = read_json(self.paths.settings, {}) or {}
+        for product in PRODUCTS:
+            running = product.name in self.components
+            if wanted(product, self.ctx.settings) and not running:
+                await self._start(product)
+            elif running and product.setting and not wanted(product, self.ctx.settings):
+                await self.components.pop(product.name).stop()
+                self.ctx.endpoints.pop(product.name, None)
         self.publish()
 
     def publish(self) -> None:
         self.paths.startup.unlink(missing_ok=True)
-        write_json(self.paths.endpoints, {
-            "backend": "sim",
-            "pid": os.getpid(),
-            "started": self.started,
-            "control": self.control.urls()[0],
-            "kubeconfig": str(self.paths.kubeconfig),
-            "components": {n: {"title": c.title, **c.endpoints()} for n, c in self.components.items()},
-        })
+        endpoints = LabEndpoints("sim", str(self.paths.kubeconfig),
+                                 {name: comp.endpoint() for name, comp in self.components.items()},
+                                 {"pid": os.getpid(), "started": self.started, "control": self.control.urls()[0]})
+        write_json(self.paths.endpoints, endpoints.to_json())
 
     def _control_app(self, token: str) -> web.Application:
         app = api_app("daemon", credentials=Credentials({token: "admin"}, {}),
@@ -114,9 +103,9 @@ class Daemon:
             rows = []
             for name, comp in self.components.items():
                 h = await comp.health()
-                rows.append({"name": name, "title": comp.title, "url": comp.endpoints().get("url"),
+                rows.append({"name": name, "title": comp.title, "url": comp.endpoint().url,
                              "healthy": h.ok, "detail": h.detail})
-            return json_response({"backend": "sim", "pid": os.getpid(), "components": rows})
+            return json_response({"backend": "sim", "pid": os.getpid(), "products": rows})
 
         async def shutdown(_: web.Request) -> web.Response:
             self.stopped.set()
@@ -127,18 +116,18 @@ class Daemon:
             return json_response({"ok": True})
 
         async def action(request: web.Request) -> web.Response:
-            comp = self.components.get(request.match_info["component"])
+            comp = self.components.get(request.match_info["product"])
             fn = comp.actions().get(request.match_info["action"]) if comp else None
             if fn is None:
-                raise ApiError(404, "NotFound", f"no action {request.match_info['action']!r} on component "
-                                                f"{request.match_info['component']!r}")
+                raise ApiError(404, "NotFound", f"no action {request.match_info['action']!r} on product "
+                                                f"{request.match_info['product']!r}")
             args = await request.json() if request.can_read_body else {}
             try:
                 return json_response({"result": await fn(**args)})
             except (TypeError, KeyError, ValueError) as exc:
                 raise ApiError(400, "BadRequest", str(exc)) from exc
 
-        app.router.add_post("/v1/components/{component}/{action}", action)
+        app.router.add_post("/v1/products/{product}/{action}", action)
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/v1/status", status)
         app.router.add_post("/v1/shutdown", shutdown)
@@ -151,14 +140,11 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopped.set)
-        host = self.ctx.network.address(0, 1)
-        addr = self.ctx.network.listener("control", host, Network.PROBE_PORT)
+        addr = self.ctx.network.slot(CONTROL)
         self.control = Listeners(self._control_app(self.ctx.secrets.get(CONTROL_TOKEN)), [addr])
         await self.control.start()
         try:
-            for spec in COMPONENTS:
-                await self._start(spec)
-            await self.reconcile()  # also publishes endpoints.json: the lab is ready
+            await self.reconcile()  # starts the products, then publishes endpoints.json: the lab is ready
             await self.stopped.wait()
         finally:
             await self.shutdown()

@@ -1,0 +1,61 @@
+"""The sim lab's address plan: where each listener lives in the lab's loopback block ``127.A.0.0/16``.
+
+======================  ==========================================================================
+``127.A.0.1``           the daemon's control API (7070), the registry (5000), JupyterLab (8888)
+``127.A.0.2``           the load balancer: HAProxy's API (6443), edge (8080) and stats (8404) frontends
+``127.A.0.11``-``13``   the API servers of server-1..3 (6443)
+``127.A.1.1``-``3``     the nodes server-1..3; ``127.A.1.11``-``12`` agent-1..2 (NodePorts; the node's service
+                        proxy on 3128)
+``127.A.(20+i).2``-     the pod IPs of the i-th node (0-based, in ``NODES`` order)
+======================  ==========================================================================
+
+Where the OS has no per-address loopback (macOS), ``Network`` puts every listener on 127.0.0.1 with a
+port of its own; either way the choice is kept in ``network.json`` so endpoints survive a restart.
+The kind backend has the same nodes (``NODES``), as Docker containers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SERVERS = ("server-1", "server-2", "server-3")  # RKE2 "server" nodes: the control plane
+AGENTS = ("agent-1", "agent-2")  # RKE2 "agent" nodes: the workloads
+NODES = SERVERS + AGENTS
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A listener of the plan: its name in ``network.json``, its address ``127.A.third.fourth`` and usual port."""
+
+    name: str
+    third: int
+    fourth: int
+    port: int
+
+
+CONTROL = Slot("control", 0, 1, 7070)
+REGISTRY = Slot("registry", 0, 1, 5000)
+JUPYTER = Slot("jupyterlab", 0, 1, 8888)
+LB_API = Slot("haproxy-api", 0, 2, 6443)
+LB_HTTP = Slot("haproxy-http", 0, 2, 8080)
+LB_STATS = Slot("haproxy-stats", 0, 2, 8404)
+
+
+def api_server(node: str) -> Slot:
+    """The API server of a server node (``server-2``)."""
+    return Slot(f"kube-apiserver-{SERVERS.index(node) + 1}", 0, 11 + SERVERS.index(node), 6443)
+
+
+def node_address(node: str) -> tuple[int, int]:
+    """(third, fourth) of a node's own address: NodePorts listen there."""
+    return (1, 1 + SERVERS.index(node)) if node in SERVERS else (1, 11 + AGENTS.index(node))
+
+
+def node_proxy(node: str) -> Slot:
+    """The node's service proxy (pods reach Services by name through it)."""
+    return Slot(f"proxy-{node}", *node_address(node), 3128)
+
+
+def pod_addresses(node: str) -> list[tuple[int, int]]:
+    """(third, fourth) of every pod IP the node may hand out."""
+    return [(20 + NODES.index(node), k) for k in range(2, 250)]

@@ -1,0 +1,115 @@
+"""Where a running lab's products listen: one dataclass per product, filled the same way by every backend.
+
+A backend writes ``endpoints.json`` (``LabEndpoints.to_json``); ``Lab`` and the CLI read it back typed,
+so a notebook never sees a backend difference: ``lab.endpoints.get(HAProxyEndpoint).runtime`` is a Unix
+socket on the sim and HAProxy's published TCP port on kind, and both are spoken to the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What every product has: a title and its main URL ("" when it has none)."""
+
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class KubernetesEndpoint(Endpoint):
+    """``url``: the first API server; ``servers``: every API server, directly; ``kubeconfig``: admin access."""
+
+    servers: list[str] = field(default_factory=list)
+    kubeconfig: str = ""
+
+
+@dataclass(frozen=True)
+class HAProxyEndpoint(Endpoint):
+    """``url``: the shop through the edge frontend; ``api``: the Kubernetes API frontend (TCP, TLS passed through);
+    ``stats``/``metrics``: the stats page and Prometheus exporter; ``runtime``: the Runtime API
+    (``unix:///path`` or ``tcp://host:port``); ``config``: the file HAProxy runs."""
+
+    api: str = ""
+    stats: str = ""
+    metrics: str = ""
+    runtime: str = ""
+    config: str = ""
+
+
+@dataclass(frozen=True)
+class RegistryEndpoint(Endpoint):
+    """``url``: the OCI distribution API from this machine; ``push``: the host[:port] to tag images with for
+    a push from this machine; ``pull``: the name pods use (``localhost:5001``); ``user``: the account pushes need
+    (None: anonymous pushes, as the kind backend's CNCF registry)."""
+
+    push: str = ""
+    pull: str = ""
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class ShopEndpoint(Endpoint):
+    """The demo shop's images (service → the name pods use) and their tag."""
+
+    images: dict[str, str] = field(default_factory=dict)
+    tag: str = ""
+
+
+@dataclass(frozen=True)
+class JupyterEndpoint(Endpoint):
+    """``url`` opens the workshop (with its token); ``api`` is the server's REST API."""
+
+    api: str = ""
+
+
+E = TypeVar("E", bound=Endpoint)
+
+
+@dataclass
+class LabEndpoints:
+    """A running lab: its backend, the admin kubeconfig and each running product's endpoint.
+
+    ``backend_data`` is what only the backend itself reads (the sim daemon's pid and control URL, the kind
+    cluster's name and node containers); nothing above the backend line uses it.
+    """
+
+    backend: str
+    kubeconfig: str
+    products: dict[str, Endpoint]
+    backend_data: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, kind: type[E]) -> E:
+        """The endpoint of the product whose endpoint type is ``kind``: ``get(HAProxyEndpoint)``."""
+        for ep in self.products.values():
+            if type(ep) is kind:
+                return ep
+        raise KeyError(f"no {kind.__name__.removesuffix('Endpoint')} in this lab; it runs: "
+                       f"{', '.join(sorted(self.products))}")
+
+    def url(self, name: str) -> str:
+        if name not in self.products:
+            raise KeyError(f"no product {name!r} in this lab; it runs: {', '.join(sorted(self.products))}")
+        return self.products[name].url
+
+    def to_json(self) -> dict[str, Any]:
+        return {"backend": self.backend, "kubeconfig": self.kubeconfig, **self.backend_data,
+                "products": {name: dataclasses.asdict(ep) for name, ep in self.products.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], types: dict[str, type[Endpoint]]) -> LabEndpoints:
+        """Read ``endpoints.json``; ``types`` maps a product name to its endpoint dataclass, in product order."""
+        own = {"backend", "kubeconfig", "products"}
+        products = {}
+        given = data.get("products") or {}
+        for name in sorted(given, key=lambda n: list(types).index(n) if n in types else len(types)):
+            values, kind = given[name], types.get(name, Endpoint)
+            known = {f.name for f in dataclasses.fields(kind)}
+            values = {k: v for k, v in values.items() if k in known}
+            products[name] = kind(**values)
+        return cls(data["backend"], data.get("kubeconfig", ""), products,
+                   {k: v for k, v in data.items() if k not in own})

@@ -1,0 +1,108 @@
+"""The one list of the lab's products. Everything that enumerates products reads it:
+
+* the sim daemon starts each product's ``component`` in this order (``backends/sim``);
+* the kind backend renders and runs each product's ``kind`` part in this order (``backends/kind``),
+  and ``manifests/versions.yaml`` has one module per product, by the same name;
+* ``lab.status()``, ``labkit status`` and ``endpoints.json`` name products by ``name``, and
+  ``lab.<name>`` is the product's notebook ``view``;
+* the chapters and the welcome notebook list the products a chapter teaches.
+
+``tests/test_products.py`` fails when any of them disagrees with this list. A product whose chapter is
+not built yet has no component, kind part or view: it is *planned*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .backends.kind.parts import KindPart
+from .core.component import Component
+from .core.view import ProductView
+from .endpoints import (
+    Endpoint,
+    HAProxyEndpoint,
+    JupyterEndpoint,
+    KubernetesEndpoint,
+    RegistryEndpoint,
+    ShopEndpoint,
+)
+from .haproxy.component import HAProxy
+from .haproxy.kind import HAProxyKind
+from .haproxy.lab import HAProxyView
+from .jupyter.component import JupyterLab
+from .kube.component import KubeApiServer
+from .kube.kind import KubernetesKind
+from .kube.lab import KubernetesView
+from .registry.component import Registry
+from .registry.kind import RegistryKind
+from .registry.lab import RegistryView
+from .shop.component import ShopImages
+from .shop.kind import ShopKind
+from .shop.lab import ShopView
+
+
+@dataclass(frozen=True)
+class Product:
+    name: str  # the one name: lab.status(), endpoints.json, versions.yaml modules, lab.<name>
+    title: str
+    chapter: int  # the chapter that teaches it
+    role: str
+    sim: str  # what the sim backend runs, for people
+    kind: str  # what the kind backend runs, for people
+    component: type[Component] | None = None  # the sim side
+    kind_part: KindPart | None = None  # the kind side
+    view: type[ProductView] | None = None  # lab.<name>
+    endpoint: type[Endpoint] = Endpoint
+    setting: str = ""  # started only when settings.json turns this on (``labkit up --jupyter``)
+
+    @property
+    def planned(self) -> bool:
+        """Not built yet: its chapter's issue adds it."""
+        return self.component is None
+
+
+PRODUCTS: tuple[Product, ...] = (
+    Product("registry", "Container registry", 5, "the images every node pulls (Harbor's API arrives in chapter 05)",
+            "OCI distribution emulator (token auth)", "CNCF Distribution registry:3 (compose)",
+            Registry, RegistryKind(), RegistryView, RegistryEndpoint),
+    Product("shop", "Demo shop", 1, "the microservices the platform runs: gateway → catalog, orders",
+            "images built by labkit's Dockerfile builder", "docker build + push",
+            ShopImages, ShopKind(), ShopView, ShopEndpoint),
+    Product("kubernetes", "Kubernetes (RKE2 in the talk)", 2, "container orchestration",
+            "API server emulator (3 listeners), controllers, process kubelets",
+            "kind: 3 control-plane + 2 worker nodes, metrics-server (helm)",
+            KubeApiServer, KubernetesKind(), KubernetesView, KubernetesEndpoint),
+    Product("haproxy", "HAProxy", 1, "L4/L7 load balancer in front of the shop and the API servers",
+            "the real haproxy binary", "haproxy container beside the kind cluster (compose)",
+            HAProxy, HAProxyKind(), HAProxyView, HAProxyEndpoint),
+    Product("gitlab", "GitLab + Runner", 3, "git repositories and CI/CD pipelines",
+            "git smart HTTP + GitLab v4 API emulator, local runner", "GitLab CE + gitlab-runner (compose)"),
+    Product("nexus", "Nexus", 4, "dependency cache (proxy repository)",
+            "PyPI/Maven proxy emulator with Nexus REST API", "Sonatype Nexus 3 (compose)"),
+    Product("harbor", "Harbor", 5, "private image registry with audit log",
+            "Harbor /api/v2.0 on the lab registry", "Harbor (compose)"),
+    Product("argocd", "Argo CD", 6, "GitOps continuous deployment", "Application controller emulator",
+            "Argo CD (helm)"),
+    Product("prometheus", "Prometheus + Grafana", 7, "metrics collection, PromQL and dashboards",
+            "Prometheus API emulator; Grafana JSON rendered by labkit", "kube-prometheus-stack (helm)"),
+    Product("logging", "Elasticsearch + Fluent Bit + Kibana", 8, "log shipping, search and views",
+            "Elasticsearch API emulator, log shipper; Kibana-style views by labkit", "ECK / Fluent Bit (helm)"),
+    Product("mesh", "Istio + Jaeger + Kiali", 9, "service mesh, tracing, service graph",
+            "real Envoy sidecars, labkit's istiod, OTLP + Jaeger query emulator; graph by labkit",
+            "istio + jaeger + kiali (helm)"),
+    Product("jupyterlab", "JupyterLab", 0, "the workshop notebooks", "jupyter lab on loopback",
+            "jupyter lab on loopback", JupyterLab, endpoint=JupyterEndpoint, setting="jupyter"),
+)
+BY_NAME = {p.name: p for p in PRODUCTS}
+
+
+def product(name: str) -> Product:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"no product {name!r}: the products are {', '.join(BY_NAME)}") from None
+
+
+def endpoint_types() -> dict[str, type[Endpoint]]:
+    """Product name → its endpoint dataclass (to read ``endpoints.json`` back)."""
+    return {p.name: p.endpoint for p in PRODUCTS}
