@@ -20,9 +20,11 @@ Step = Callable[["Lab"], None]
 
 
 def haproxy_in_front(lab: Lab) -> None:
-    """Chapter 1: the kubeconfig goes through HAProxy, and the shop runs behind it."""
+    """Chapter 1: the kubeconfig goes through HAProxy, and the shop runs behind it as its manifests say."""
     lab.haproxy.use_for_the_api()
-    lab.shop.deploy_behind_haproxy()
+    lab.repaired += lab.shop.deploy()
+    lab.haproxy.wait_up("shop-gateway")
+    lab.haproxy.wait_up("kube-apiservers")
 
 
 @dataclass(frozen=True)

@@ -55,16 +55,46 @@ class Progress:
             "FROM checks GROUP BY chapter, name ORDER BY chapter, name")
         return [dict(r) for r in rows]
 
-    def summary(self) -> list[dict[str, Any]]:
-        """Per chapter: checks passed, failed, attempts, last activity."""
-        by: dict[int, dict[str, Any]] = {}
+    def summary(self, checks: dict[int, int] | None = None) -> list[dict[str, Any]]:
+        """Per chapter: checks passed and failed (latest result each), of ``checks[chapter]`` in the chapter,
+        attempts, last activity; chapters in ``checks`` are listed even before any check ran."""
+        checks = checks or {}
+        by: dict[int, dict[str, Any]] = {n: {"chapter": n, "passed": 0, "failed": 0, "attempts": 0, "last": 0.0,
+                                             "checks": total} for n, total in checks.items()}
         for r in self.latest():
-            s = by.setdefault(r["chapter"], {"chapter": r["chapter"], "passed": 0, "failed": 0,
-                                             "attempts": 0, "last": 0.0})
+            s = by.setdefault(r["chapter"], {"chapter": r["chapter"], "passed": 0, "failed": 0, "attempts": 0,
+                                             "last": 0.0, "checks": 0})
             s["passed" if r["passed"] else "failed"] += 1
             s["attempts"] += r["attempts"]
             s["last"] = max(s["last"], r["at"])
-        return list(by.values())
+        for s in by.values():
+            s["checks"] = max(s["checks"], s["passed"] + s["failed"])
+        return [by[n] for n in sorted(by)]
+
+
+def progress_html(summary: list[dict[str, Any]], latest: list[dict[str, Any]], titles: dict[int, str],
+                  refresh: int = 10) -> str:
+    """A page an instructor puts on the projector: a bar per chapter (checks passed of the chapter's checks)
+    and the failing checks with their hints; it reloads itself every ``refresh`` seconds."""
+    failing: dict[int, list[str]] = {}
+    for r in latest:
+        if not r["passed"]:
+            failing.setdefault(r["chapter"], []).append(r["name"])
+    rows = []
+    for s in summary:
+        share = s["passed"] / s["checks"] if s["checks"] else 0.0
+        last = time.strftime("%H:%M", time.localtime(s["last"])) if s["last"] else "—"
+        fails = "".join(f"<li>{html.escape(name)}</li>" for name in failing.get(s["chapter"], []))
+        rows.append(
+            f'<tr><td>{s["chapter"]:02d} {html.escape(titles.get(s["chapter"], ""))}</td>'
+            f'<td><div class="bar"><div style="width:{share:.0%}"></div></div></td>'
+            f'<td>{s["passed"]} of {s["checks"]}</td><td>{last}</td><td><ul>{fails}</ul></td></tr>')
+    return (f'<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="{refresh}">'
+            "<title>MSA Lab progress</title><style>body{font:20px sans-serif;margin:2em}"
+            "td{padding:.3em 1em;vertical-align:top}.bar{width:16em;height:1em;background:#eee}"
+            ".bar div{height:1em;background:#1a7f37}ul{margin:0;color:#cf222e;font-size:16px}</style></head>"
+            "<body><h1>MSA Lab — checks passed per chapter</h1><table><tr><th>chapter</th><th></th>"
+            "<th>passed</th><th>last</th><th>failing</th></tr>" + "".join(rows) + "</table></body></html>")
 
 
 def show(name: str, passed: bool, hint: str) -> None:

@@ -20,6 +20,7 @@ from rich.table import Table
 from . import control
 from .control import resolve_backend
 from .core.paths import LabPaths
+from .notebooks import CELL_TIMEOUT
 
 app = typer.Typer(help="MSA Lab: start, inspect and reset the workshop lab.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -166,27 +167,35 @@ def doctor(backend: Backend = None) -> None:
 
 
 @app.command()
-def progress(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Learner check results per chapter (what an instructor looks at)."""
+def progress(as_json: Annotated[bool, typer.Option("--json")] = False,
+             html_file: Annotated[Path | None, typer.Option(
+                 "--html", help="write a page for the projector (it reloads itself) to this file")] = None) -> None:
+    """Learner check results per chapter: checks passed of the chapter's checks (what an instructor looks at)."""
     from .chapters import CHAPTERS
-    from .checks import Progress
+    from .checks import Progress, progress_html
+    from .notebooks import checks_per_chapter
 
     prog = Progress(_paths())
+    summary, latest = prog.summary(checks_per_chapter()), prog.latest()
     if as_json:
-        out.print_json(json.dumps({"chapters": prog.summary(), "checks": prog.latest()}))
+        out.print_json(json.dumps({"chapters": summary, "checks": latest}))
+        return
+    if html_file is not None:
+        html_file.write_text(progress_html(summary, latest, {n: c.title for n, c in CHAPTERS.items()}))
+        console.print(f"wrote {html_file} (open it in a browser; it reloads every 10 s)")
         return
     table = Table(title="workshop progress")
     for col in ("chapter", "passed", "failed", "failing checks", "last activity"):
         table.add_column(col)
     failing: dict[int, list[str]] = {}
-    for r in prog.latest():
+    for r in latest:
         if not r["passed"]:
             failing.setdefault(r["chapter"], []).append(r["name"])
-    for s in prog.summary():
+    for s in summary:
         ch = CHAPTERS.get(s["chapter"])
-        table.add_row(f"{s['chapter']:02d} {ch.slug if ch else ''}", str(s["passed"]), str(s["failed"]),
-                      ", ".join(failing.get(s["chapter"], [])),
-                      time.strftime("%Y-%m-%d %H:%M", time.localtime(s["last"])))
+        table.add_row(f"{s['chapter']:02d} {ch.slug if ch else ''}", f"{s['passed']} of {s['checks']}",
+                      str(s["failed"]), ", ".join(failing.get(s["chapter"], [])),
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(s["last"])) if s["last"] else "—")
     out.print(table)
 
 
@@ -208,12 +217,15 @@ def node_start(name: str) -> None:
 def notebooks_run(names: Annotated[list[str] | None, typer.Argument(
                       help="notebooks (e.g. 00 or 00-welcome); default all")] = None,
                   backend: Backend = None,
-                  out_dir: Annotated[Path, typer.Option("--out")] = Path("out/notebooks")) -> None:
+                  out_dir: Annotated[Path, typer.Option("--out")] = Path("out/notebooks"),
+                  cell_timeout: Annotated[float, typer.Option(
+                      "--cell-timeout", help="seconds one cell may run before its notebook fails")] = CELL_TIMEOUT
+                  ) -> None:
     """Execute notebooks in order with papermill; a summary table; exit 1 on any failure."""
     from .notebooks import run_notebooks
 
     results = run_notebooks(names or [], backend=resolve_backend(backend, _paths()), out_dir=out_dir,
-                            progress=lambda msg: console.print(msg))
+                            progress=lambda msg: console.print(msg), cell_timeout=cell_timeout)
     table = Table(title="notebooks")
     for col in ("notebook", "seconds", "checks passed", "checks failed", "result"):
         table.add_column(col)

@@ -46,6 +46,8 @@ class Lab:
         self.paths = paths
         self.endpoints = endpoints
         self._views: dict[str, ProductView] = {}
+        self._chapter: int | None = None  # the chapter this Lab (this notebook) was brought to
+        self.repaired: list[str] = []
 
     @classmethod
     def connect(cls, backend: str | None = None, home: str | os.PathLike[str] | None = None,
@@ -108,18 +110,27 @@ class Lab:
     # -- chapters and checks ----------------------------------------------
     @property
     def current_chapter(self) -> int:
+        """This notebook's chapter (its ``lab.chapter(n)``), else the lab's latest one."""
+        if self._chapter is not None:
+            return self._chapter
         return int((read_json(self.paths.home / "chapter.json", {}) or {}).get("chapter", 0))
 
     def chapter(self, number: int) -> Lab:
-        """Bring the lab (idempotently) to chapter ``number``'s starting state."""
+        """Bring the lab to chapter ``number``'s starting state, from any state: first every running product
+        repairs what an interrupted lesson left (``ProductView.repair``), then the steps of chapters 0..n run
+        (each idempotent). What was repaired is listed in ``self.repaired``."""
         _chapter(number)  # an unknown number is an error before anything changes
+        self.repaired = [done for name in self.endpoints.products if BY_NAME[name].view is not None
+                         for done in getattr(self, name).repair()]
         for earlier in range(number + 1):
             _chapter(earlier).prepare(self)
         write_json(self.paths.home / "chapter.json", {"chapter": number})
+        self._chapter = number
         return self
 
     def check(self, name: str, condition: Any, hint: str = "") -> bool:
-        """A learner check: shows pass/fail with the hint, records it, raises when not interactive."""
+        """A learner check: shows pass/fail with the hint, records it under this notebook's chapter, raises when
+        not interactive."""
         passed = bool(condition)
         Progress(self.paths).record(self.current_chapter, name, passed, hint)
         show(name, passed, hint)

@@ -8,9 +8,10 @@ if [ ! -x "$ROOT/.venv/bin/python" ]; then
   "$PY" -m venv "$ROOT/.venv"
 fi
 stamp="$ROOT/.venv/.labkit-installed"
-if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+constraints="$ROOT/scripts/constraints.txt"  # the notebook toolchain versions the notebooks are tested with
+if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] || [ "$constraints" -nt "$stamp" ]; then
   "$ROOT/.venv/bin/python" -m pip install --quiet --upgrade pip
-  "$ROOT/.venv/bin/python" -m pip install --quiet -e "$ROOT[dev]"
+  "$ROOT/.venv/bin/python" -m pip install --quiet -c "$constraints" -e "$ROOT[dev]"
   touch "$stamp"
 fi
 # Wheels for the shop images' `pip install` (the sim builder installs from here, never from an index).

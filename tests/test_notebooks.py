@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import time
 from pathlib import Path
 
 import nbformat
@@ -10,7 +13,7 @@ import pytest
 
 from labkit.core.paths import LabPaths
 
-from .conftest import labkit
+from .conftest import BIN, labkit
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 
@@ -38,3 +41,22 @@ def test_notebooks_run_executes_and_summarises(lab_paths: LabPaths, tmp_path: Pa
     assert data["chapters"][0]["chapter"] == 0 and data["chapters"][0]["failed"] == 0
     bad = labkit("notebooks", "run", "99", "--out", str(out), home=lab_paths, check=False)
     assert bad.returncode != 0
+
+
+def test_a_hanging_cell_fails_its_notebook_within_the_cell_timeout(tmp_path: Path) -> None:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("backend = 'sim'\nlive = True", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("print('fine')"),
+                nbformat.v4.new_code_cell("import time\ntime.sleep(120)  # forced to hang")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "00-hang.ipynb")
+    env = {**os.environ, "LABKIT_NOTEBOOKS": str(folder), "LABKIT_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    started = time.monotonic()
+    res = subprocess.run([str(BIN / "labkit"), "notebooks", "run", "--cell-timeout", "5", "--out",
+                          str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=120)
+    took = time.monotonic() - started
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "00-hang: cell 2 (`import time`) did not finish in 5 s" in " ".join(res.stdout.split()), res.stdout
+    assert took < 60, f"the timeout did not stop the run in time ({took:.0f} s)"

@@ -17,3 +17,8 @@ class ProductView:
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
+
+    def repair(self) -> list[str]:
+        """Undo what an interrupted lesson may have left (a stopped node, a server in maintenance, ...), cheaply
+        when there is nothing to undo; ``lab.chapter(n)`` calls it first. Returns what it repaired."""
+        return []

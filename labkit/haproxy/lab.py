@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..core.errors import LabError
 from ..core.files import write_atomic
 from ..core.view import ProductView
 from ..endpoints import HAProxyEndpoint
@@ -89,6 +91,33 @@ class HAProxyView(ProductView):
     def reload(self) -> str:
         """Hitless reload (the master starts new workers, old ones finish their connections)."""
         return self.lab.action("haproxy", "reload")
+
+    def repair(self) -> list[str]:
+        """Balance back to roundrobin, every drained or disabled server enabled, then every server UP (an API
+        server or a node just started again passes its health checks first)."""
+        done = []
+        if self.balance() != "roundrobin":
+            self.set_balance("roundrobin")
+            done.append("balance roundrobin")
+        df = self.stats()
+        servers = df[~df["server"].isin(["FRONTEND", "BACKEND"])]
+        for _, row in servers[servers["status"].str.startswith(("MAINT", "DRAIN"))].iterrows():
+            self.set_state(row["server"], "ready", row["proxy"])
+            done.append(f"enabled {row['proxy']}/{row['server']}")
+        if done:
+            self.wait_up("kube-apiservers")
+        return done
+
+    def wait_up(self, backend: str = "shop-gateway", timeout: float = 30.0) -> None:
+        """Wait until HAProxy's health checks see every server of ``backend`` UP."""
+        deadline = time.monotonic() + timeout
+        while True:
+            servers = self.servers(backend)
+            if len(servers) and servers["status"].eq("UP").all():
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"HAProxy does not see every server of {backend} UP after {timeout:.0f} s:\n{servers}")
+            time.sleep(0.2)
 
     def use_for_the_api(self) -> None:
         """Chapter 1's step: from now on the kubeconfig reaches the API servers through HAProxy's API frontend."""

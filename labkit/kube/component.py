@@ -147,12 +147,13 @@ class KubeApiServer(Component):
         return f"node {name} stopped"
 
     async def node_start(self, name: str) -> str:
-        if name in self.down or not self._node(name).running:
-            self.down.discard(name)
-            self.nodes[name].start()
-            await self.proxies[name].start()
-            self.kubelets[name].start()
-            await self.node_ports[name].sync()
+        if name not in self.down and self._node(name).running:
+            return f"node {name} is already running"
+        self.down.discard(name)
+        self.nodes[name].start()
+        await self.proxies[name].start()
+        self.kubelets[name].start()
+        await self.node_ports[name].sync()
         return f"node {name} started"
 
     def _metrics(self, plural: str, namespace: str) -> list[dict[str, Any]]:
@@ -218,9 +219,10 @@ class KubeApiServer(Component):
 
     async def server_start(self, server: str) -> str:
         index = self._listener(server)
-        if not self.up[server]:
-            await self.listeners.start_one(index)
-            self.up[server] = True
+        if self.up[server]:
+            return f"API server of {server} is already listening"
+        await self.listeners.start_one(index)
+        self.up[server] = True
         return f"API server of {server} started"
 
     def endpoint(self) -> KubernetesEndpoint:

@@ -12,12 +12,15 @@ import contextlib
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
+from ..core.addresses import NODES, SERVERS
 from ..core.errors import LabError
 from ..core.view import ProductView
 from ..endpoints import KubernetesEndpoint
+from ..kubeclient import is_ready
 
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
 
@@ -60,6 +63,24 @@ class KubernetesView(ProductView):
 
     def api_server_start(self, server: str) -> str:
         return self.lab.action("kubernetes", "server-start", server=server)
+
+    def repair(self) -> list[str]:
+        """Every API server and node started again (idempotent), every node Ready without the node lifecycle's
+        taints; returns what was down."""
+        done = [msg for server in SERVERS if "already" not in (msg := self.api_server_start(server))]
+        done += [msg for node in NODES if "already" not in (msg := self.node_start(node))]
+        core = self.core()
+
+        def settled() -> bool:
+            return all(is_ready(n) and not any(t.key.startswith("node.kubernetes.io/") for t in n.spec.taints or [])
+                       for n in core.list_node().items)
+
+        deadline = time.monotonic() + self.lab.timings.not_ready_seconds + 60
+        while not settled():
+            if time.monotonic() > deadline:
+                raise LabError("the nodes are not all Ready again: `kubectl get nodes`, `kubectl describe node NAME`")
+            time.sleep(0.5)
+        return done
 
     # -- reaching pods ----------------------------------------------------------------------------
     @contextlib.contextmanager

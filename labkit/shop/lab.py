@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from ..core.checkout import Checkout
@@ -17,6 +18,16 @@ from ..core.view import ProductView
 from ..kubeclient import is_ready
 
 NAMESPACE = "shop"
+
+
+def _drifted(live: dict[str, Any], manifest: dict[str, Any]) -> bool:
+    """Whether a live Deployment's replicas, or its containers' images and env, differ from its manifest."""
+    def essentials(obj: dict[str, Any]) -> tuple[Any, ...]:
+        containers = obj["spec"]["template"]["spec"]["containers"]
+        return (obj["spec"].get("replicas", 1),
+                [(c["name"], c["image"], sorted((e["name"], e.get("value")) for e in c.get("env") or []))
+                 for c in containers])  # valueFrom as its name only: the API server adds defaults to it
+    return essentials(live) != essentials(manifest)
 
 
 class ShopView(ProductView):
@@ -57,26 +68,46 @@ class ShopView(ProductView):
                                "`kubectl describe`")
             time.sleep(0.2)
 
-    def deploy(self) -> None:
-        """``kubectl apply -k manifests/apps``, then wait until every shop pod is Ready (idempotent)."""
+    def deploy(self) -> list[str]:
+        """``kubectl apply -k manifests/apps``, then every shop pod Ready and as the manifests say (idempotent, and
+        repairing what a lesson left): a Deployment whose pod template or replicas drifted from its manifest (an
+        env var ``kubectl set env`` added, another image, a scale) is replaced by it, which ``apply`` alone would
+        not do; every pod's knobs are reset. Returns what it repaired."""
+        import yaml
+
         self.lab.kubectl("apply", "-k", self.manifests, check=True)
+        done = []
+        client = self.lab.kubernetes.api_client()
+        apps = self.lab.kubernetes.apps()
+        for path in sorted(Path(self.manifests).glob("*.yaml")):
+            for doc in yaml.safe_load_all(path.read_text()):
+                if not doc or doc.get("kind") != "Deployment":
+                    continue
+                live = client.sanitize_for_serialization(apps.read_namespaced_deployment(
+                    doc["metadata"]["name"], doc["metadata"].get("namespace", self.namespace)))
+                if _drifted(live, doc):
+                    self.lab.kubectl("replace", "-f", "-", input=yaml.safe_dump(doc), check=True)
+                    done.append(f"deployment {doc['metadata']['name']} back to its manifest")
         self.wait_ready()
+        return done + self.reset_knobs()
 
-    def deploy_behind_haproxy(self, timeout: float = 30.0) -> None:
-        """Chapter 1's step: the shop deployed, and HAProxy's health checks seeing every gateway server UP."""
-        self.deploy()
-        self.wait_behind_haproxy(timeout)
+    def reset_knobs(self) -> list[str]:
+        """``POST /admin/reset`` on every running shop pod whose knobs are not at rest (slowed, failing, not
+        ready); returns the pods it reset."""
+        from concurrent.futures import ThreadPoolExecutor
 
-    def wait_behind_haproxy(self, timeout: float = 30.0) -> None:
-        """Wait until HAProxy's health checks see every gateway server UP (its edge URL then reaches the shop)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            servers = self.lab.haproxy.servers()
-            if len(servers) and servers["status"].eq("UP").all():
-                return
-            if time.monotonic() > deadline:
-                raise LabError(f"HAProxy does not see the shop's gateway UP after {timeout:.0f} s:\n{servers}")
-            time.sleep(0.2)
+        pods = [p.metadata.name for p in self.lab.kubernetes.core().list_namespaced_pod(self.namespace).items
+                if p.status.phase == "Running" and p.metadata.deletion_timestamp is None]
+
+        def reset(pod: str) -> str:
+            state = self.knob(pod, "/admin", "GET")
+            if state.get("slow_ms") or state.get("fail_rate") or state.get("ready") is False:
+                self.knob(pod, "/admin/reset")
+                return f"knobs of {pod} reset"
+            return ""
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return [r for r in pool.map(reset, pods) if r]
 
     def remove(self) -> None:
         """Delete the shop's namespace and wait until it is gone (idempotent)."""
