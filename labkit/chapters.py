@@ -23,8 +23,20 @@ def haproxy_in_front(lab: Lab) -> None:
     """Chapter 1: the kubeconfig goes through HAProxy, and the shop runs behind it as its manifests say."""
     lab.haproxy.use_for_the_api()
     lab.repaired += lab.shop.deploy()
-    lab.haproxy.wait_up("shop-gateway")
-    lab.haproxy.wait_up("kube-apiservers")
+    for backend in ("shop-gateway", "shop-catalog", "kube-apiservers"):
+        lab.haproxy.wait_up(backend)
+
+
+def cordon_an_agent(lab: Lab) -> None:
+    lab.kubectl("cordon", "agent-2", check=True)
+
+
+def wrong_health_check(lab: Lab) -> None:
+    lab.haproxy.configure(catalog_check="/health")
+
+
+def orphaned_service(lab: Lab) -> None:
+    lab.kubectl("patch", "service", "orders", "-n", "shop", "-p", '{"spec":{"selector":{"app":"order"}}}', check=True)
 
 
 @dataclass(frozen=True)
@@ -33,7 +45,9 @@ class Chapter:
     slug: str
     title: str
     slide: str  # the talk's section this chapter follows
+    minutes: int  # how long it takes an attendee, about
     steps: tuple[Step, ...] = field(default=())
+    fault: Step | None = None  # the chapter's "Diagnose" fault: injected by ``lab.inject_fault()``, not explained
 
     @property
     def notebook(self) -> str:
@@ -49,17 +63,18 @@ class Chapter:
 
 
 CHAPTERS: dict[int, Chapter] = {c.number: c for c in (
-    Chapter(0, "welcome", "The lab itself", "Structure"),
-    Chapter(1, "haproxy", "L4/L7 load balancing", "HA PROXY · HAPROXY on K8S", (haproxy_in_front,)),
-    Chapter(2, "kubernetes", "Orchestration", "Kubernetes (RKE2)"),
-    Chapter(3, "gitlab-ci", "Git + CI/CD", "Continuous Integration / Deployment · Gitlab CI/CD"),
-    Chapter(4, "nexus", "Dependency cache", "Nexus"),
-    Chapter(5, "docker-harbor", "Images + registry", "Dockerizing · Harbor"),
-    Chapter(6, "argocd", "GitOps", "Argo CD"),
-    Chapter(7, "prometheus-grafana", "Metrics", "메트릭 파이프라인 · Prometheus · Grafana"),
-    Chapter(8, "efk-logging", "Logs", "로그 파이프라인 · Elasticsearch · Fluentbit · Kibana"),
-    Chapter(9, "istio-jaeger-kiali", "Mesh + tracing", "트레이싱 · Istio · Jaeger · Kiali"),
-    Chapter(10, "end-to-end", "The whole platform", "MSA Full Stack Demo"),
+    Chapter(0, "welcome", "The lab itself", "Structure", 15, fault=cordon_an_agent),
+    Chapter(1, "haproxy", "L4/L7 load balancing", "HA PROXY · HAPROXY on K8S", 40, (haproxy_in_front,),
+            wrong_health_check),
+    Chapter(2, "kubernetes", "Orchestration", "Kubernetes (RKE2)", 60, fault=orphaned_service),
+    Chapter(3, "gitlab-ci", "Git + CI/CD", "Continuous Integration / Deployment · Gitlab CI/CD", 50),
+    Chapter(4, "nexus", "Dependency cache", "Nexus", 30),
+    Chapter(5, "docker-harbor", "Images + registry", "Dockerizing · Harbor", 40),
+    Chapter(6, "argocd", "GitOps", "Argo CD", 45),
+    Chapter(7, "prometheus-grafana", "Metrics", "메트릭 파이프라인 · Prometheus · Grafana", 45),
+    Chapter(8, "efk-logging", "Logs", "로그 파이프라인 · Elasticsearch · Fluentbit · Kibana", 40),
+    Chapter(9, "istio-jaeger-kiali", "Mesh + tracing", "트레이싱 · Istio · Jaeger · Kiali", 50),
+    Chapter(10, "end-to-end", "The whole platform", "MSA Full Stack Demo", 45),
 )}
 
 

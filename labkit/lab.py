@@ -128,6 +128,14 @@ class Lab:
         self._chapter = number
         return self
 
+    def inject_fault(self) -> None:
+        """Break something, as the chapter's "Diagnose" section asks, without saying what: the attendee finds it
+        with the chapter's tools (``lab.chapter(n)`` repairs it again)."""
+        fault = _chapter(self.current_chapter).fault
+        if fault is None:
+            raise LabError(f"chapter {self.current_chapter} has no fault to diagnose")
+        fault(self)
+
     def check(self, name: str, condition: Any, hint: str = "") -> bool:
         """A learner check: shows pass/fail with the hint, records it under this notebook's chapter, raises when
         not interactive."""

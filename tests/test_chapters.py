@@ -24,7 +24,7 @@ def test_chapter_repairs_what_an_interrupted_lesson_left(lab: Lab) -> None:
     assert lab.shop.knob(pod, "/admin/slow?ms=300")["slow_ms"] == 300
 
     lab.chapter(2)
-    assert {"node agent-1 started", "API server of server-2 started", "balance roundrobin",
+    assert {"node agent-1 started", "API server of server-2 started", "haproxy balance back to its default",
             "deployment orders back to its manifest",
             f"knobs of {pod} reset"} <= set(lab.repaired)
     assert lab.haproxy.balance() == "roundrobin"

@@ -28,12 +28,14 @@ class HAProxy(ProcessComponent):
         self.socket = str(folder / "runtime.sock")
         self.api, self.http, self.stats = (ctx.network.slot(s) for s in (LB_API, LB_HTTP, LB_STATS))
         api_servers = {s: ctx.network.slot(api_server(s)) for s in SERVERS}
-        nodeport = int(Checkout.find().versions["shop"]["gateway_nodeport"])
-        http_servers = {a: (ctx.network.address(*node_address(a)), nodeport) for a in AGENTS}
+        shop = Checkout.find().versions["shop"]
+        agents = {a: ctx.network.address(*node_address(a)) for a in AGENTS}
+        http_servers = {a: (host, int(shop["gateway_nodeport"])) for a, host in agents.items()}
+        catalog_servers = {a: (host, int(shop["catalog_nodeport"])) for a, host in agents.items()}
         self.config = folder / "haproxy.cfg"
         self.options_file = folder / "options.json"
         self._spec = dict(api_bind=self.api, api_servers=api_servers, http_bind=self.http, http_servers=http_servers,
-                          stats_bind=self.stats, runtime_socket=self.socket)
+                          catalog_servers=catalog_servers, stats_bind=self.stats, runtime_socket=self.socket)
         self._write_config(read_json(self.options_file, {}) or {})
         self.health_url = f"http://{self.stats[0]}:{self.stats[1]}/healthz"
         self.child = self.spawn(ctx, [binary, "-W", "-db", "-f", str(self.config)])
@@ -52,7 +54,7 @@ class HAProxy(ProcessComponent):
         write_json(self.options_file, options)
 
     def actions(self) -> dict[str, Callable[..., Awaitable[Any]]]:
-        return {"reload": self.reload, "configure": self.configure}
+        return {"reload": self.reload, "configure": self.configure, "defaults": self.defaults}
 
     async def configure(self, **options: Any) -> str:
         """Change how the shop is balanced (``balance=leastconn``, ...) and reload without dropping traffic."""
@@ -60,6 +62,14 @@ class HAProxy(ProcessComponent):
         self._write_config(merged)
         await self.reload()
         return f"configured {merged}"
+
+    async def defaults(self) -> list[str]:
+        """Back to the template's defaults (what a lesson changed); the options it reset."""
+        changed = sorted(read_json(self.options_file, {}) or {})
+        if changed:
+            self._write_config({})
+            await self.reload()
+        return changed
 
     async def reload(self) -> str:
         """Hitless reload after a config change: SIGUSR2 to the master process."""

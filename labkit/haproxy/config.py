@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 
 BALANCE_ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "first", "source", "random")
-TUNABLE = ("balance", "retries")  # what lessons may change on a running HAProxy (re-render and reload)
+TUNABLE = ("balance", "retries", "catalog_check")  # what lessons may change on a running HAProxy (re-render, reload)
 
 # Where HAProxy listens inside its container (kind); compose publishes these on 127.0.0.1.
 CONTAINER_PORTS = {"api": 6443, "http": 8080, "stats": 8404, "runtime": 9999}
@@ -58,11 +58,13 @@ class Spec:
     api_servers: tuple[Server, ...]
     http_bind: str
     http_servers: tuple[Server, ...]
+    catalog_servers: tuple[Server, ...]
     stats_bind: str
     runtime_socket: str
     nameservers: tuple[str, ...] = ()
     balance: str = "roundrobin"
     retries: int = 3
+    catalog_check: str = "/healthz"  # the path of the catalog servers' health check
     api_check: Check = field(default_factory=lambda: Check(inter="2s", fall=3, rise=2))
     http_check: Check = field(default_factory=Check)
     connect_timeout: str = "2s"
@@ -70,8 +72,8 @@ class Spec:
     def __post_init__(self) -> None:
         if self.balance not in BALANCE_ALGORITHMS:
             raise ValueError(f"unknown balance algorithm {self.balance!r}: use one of {', '.join(BALANCE_ALGORITHMS)}")
-        if not self.api_servers or not self.http_servers:
-            raise ValueError("HAProxy needs at least one API server and one HTTP server")
+        if not self.api_servers or not self.http_servers or not self.catalog_servers:
+            raise ValueError("HAProxy needs at least one API server, one gateway and one catalog server")
 
     @property
     def runtime_is_unix(self) -> bool:
@@ -110,19 +112,22 @@ def _bind(host: str, port: int) -> str:
 
 def sim_spec(*, api_bind: tuple[str, int], api_servers: Mapping[str, tuple[str, int]],
              http_bind: tuple[str, int], http_servers: Mapping[str, tuple[str, int]],
-             stats_bind: tuple[str, int], runtime_socket: str | Path, **options: Any) -> Spec:
+             catalog_servers: Mapping[str, tuple[str, int]], stats_bind: tuple[str, int],
+             runtime_socket: str | Path, **options: Any) -> Spec:
     """The sim's HAProxy: loopback binds, servers at their loopback addresses, a Unix runtime socket.
 
     ``api_servers`` maps a control-plane node name (``server-1``) to its API listener,
-    ``http_servers`` a worker node name (``agent-1``) to the gateway NodePort on it.
+    ``http_servers`` a worker node name (``agent-1``) to the gateway NodePort on it, ``catalog_servers``
+    to the catalog-edge NodePort on it.
     """
     return Spec(backend="sim", api_bind=_bind(*api_bind), api_servers=_servers(api_servers),
                 http_bind=_bind(*http_bind), http_servers=_servers(http_servers),
-                stats_bind=_bind(*stats_bind), runtime_socket=str(runtime_socket), **options)
+                catalog_servers=_servers(catalog_servers), stats_bind=_bind(*stats_bind),
+                runtime_socket=str(runtime_socket), **options)
 
 
 def kind_spec(*, control_planes: Mapping[str, str], workers: Mapping[str, str], gateway_nodeport: int,
-              api_port: int = 6443, **options: Any) -> Spec:
+              catalog_nodeport: int, api_port: int = 6443, **options: Any) -> Spec:
     """The kind backend's HAProxy, in a container on the ``kind`` network.
 
     ``control_planes`` and ``workers`` map node names (``server-1``, ``agent-1``) to
@@ -137,6 +142,7 @@ def kind_spec(*, control_planes: Mapping[str, str], workers: Mapping[str, str], 
         api_servers=tuple(Server(name, host, api_port) for name, host in control_planes.items()),
         http_bind=_bind("0.0.0.0", ports["http"]),
         http_servers=tuple(Server(name, host, gateway_nodeport) for name, host in workers.items()),
+        catalog_servers=tuple(Server(name, host, catalog_nodeport) for name, host in workers.items()),
         stats_bind=_bind("0.0.0.0", ports["stats"]),
         runtime_socket=f"ipv4@0.0.0.0:{ports['runtime']}",
         nameservers=(DOCKER_DNS,),

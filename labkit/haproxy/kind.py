@@ -39,7 +39,8 @@ class HAProxyKind(KindPart):
         containers = lab.node_containers
         return render(kind_spec(control_planes={n: containers[n] for n in SERVERS},
                                 workers={n: containers[n] for n in AGENTS},
-                                gateway_nodeport=int(lab.versions["shop"]["gateway_nodeport"]), **tunable(options)))
+                                gateway_nodeport=int(lab.versions["shop"]["gateway_nodeport"]),
+                                catalog_nodeport=int(lab.versions["shop"]["catalog_nodeport"]), **tunable(options)))
 
     def endpoint(self, lab: KindLab) -> Endpoint:
         stats = lab.host_url("stats")
@@ -63,4 +64,12 @@ class HAProxyKind(KindPart):
             reload()
             return f"configured {merged}"
 
-        return {"reload": reload, "configure": configure}
+        def defaults() -> list[str]:
+            changed = sorted(read_json(self.options_file(lab), {}) or {})
+            if changed:
+                write_json(self.options_file(lab), {})
+                write_atomic(self.config_file(lab), self._render(lab, {}))
+                reload()
+            return changed
+
+        return {"reload": reload, "configure": configure, "defaults": defaults}

@@ -38,8 +38,8 @@ class HAProxyView(ProductView):
         text = self.command("show stat").lstrip("# ")
         rows = list(csv.DictReader(io.StringIO(text)))
         df = pd.DataFrame(rows).replace("", None)
-        for col in ("scur", "smax", "stot", "bin", "bout", "hrsp_2xx", "hrsp_5xx", "econ", "eresp", "wretr",
-                    "wredis", "chkfail", "downtime", "weight", "rate"):
+        for col in ("scur", "smax", "stot", "bin", "bout", "hrsp_2xx", "hrsp_4xx", "hrsp_5xx", "econ", "eresp",
+                    "wretr", "wredis", "chkfail", "chkdown", "lastchg", "downtime", "weight", "rate", "check_code"):
             if col in df:
                 df[col] = pd.to_numeric(df[col], errors="coerce")
         return df.rename(columns={"pxname": "proxy", "svname": "server"})
@@ -84,21 +84,23 @@ class HAProxyView(ProductView):
         end = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace()), len(lines))
         return "\n".join(lines[start:end]).rstrip() + "\n"
 
+    def configure(self, **options: object) -> str:
+        """Change the lesson options (``balance``, ``retries``, ``catalog_check``): re-render and hitless reload."""
+        return self.lab.action("haproxy", "configure", **options)
+
     def set_balance(self, algorithm: str) -> str:
         """Switch the shop's balancing algorithm (roundrobin, leastconn, source, ...): re-render and reload."""
-        return self.lab.action("haproxy", "configure", balance=algorithm)
+        return self.configure(balance=algorithm)
 
     def reload(self) -> str:
         """Hitless reload (the master starts new workers, old ones finish their connections)."""
         return self.lab.action("haproxy", "reload")
 
     def repair(self) -> list[str]:
-        """Balance back to roundrobin, every drained or disabled server enabled, then every server UP (an API
-        server or a node just started again passes its health checks first)."""
-        done = []
-        if self.balance() != "roundrobin":
-            self.set_balance("roundrobin")
-            done.append("balance roundrobin")
+        """The config back to the template's defaults (balance, retries, health checks), every drained or
+        disabled server enabled, then every server UP (an API server or a node just started again passes its
+        health checks first)."""
+        done = [f"haproxy {option} back to its default" for option in self.lab.action("haproxy", "defaults")]
         df = self.stats()
         servers = df[~df["server"].isin(["FRONTEND", "BACKEND"])]
         for _, row in servers[servers["status"].str.startswith(("MAINT", "DRAIN"))].iterrows():
@@ -108,16 +110,29 @@ class HAProxyView(ProductView):
             self.wait_up("kube-apiservers")
         return done
 
-    def wait_up(self, backend: str = "shop-gateway", timeout: float = 30.0) -> None:
-        """Wait until HAProxy's health checks see every server of ``backend`` UP."""
+    def wait_up(self, backend: str = "shop-gateway", timeout: float = 30.0, must: bool = True) -> bool:
+        """Wait until HAProxy's health checks see every server of ``backend`` UP; after ``timeout`` seconds raise
+        (or, with ``must=False``, return False)."""
         deadline = time.monotonic() + timeout
         while True:
             servers = self.servers(backend)
             if len(servers) and servers["status"].eq("UP").all():
-                return
+                return True
             if time.monotonic() > deadline:
+                if not must:
+                    return False
                 raise LabError(f"HAProxy does not see every server of {backend} UP after {timeout:.0f} s:\n{servers}")
             time.sleep(0.2)
+
+    def wait_state(self, server: str, status: str, backend: str = "shop-gateway", timeout: float = 20.0) -> bool:
+        """Wait until HAProxy reports ``server`` of ``backend`` in ``status`` (``DOWN``, ``UP``, ``MAINT``, ...);
+        False when it did not within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.servers(backend).loc[server, "status"] != status:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
 
     def use_for_the_api(self) -> None:
         """Chapter 1's step: from now on the kubeconfig reaches the API servers through HAProxy's API frontend."""

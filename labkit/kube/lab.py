@@ -65,11 +65,15 @@ class KubernetesView(ProductView):
         return self.lab.action("kubernetes", "server-start", server=server)
 
     def repair(self) -> list[str]:
-        """Every API server and node started again (idempotent), every node Ready without the node lifecycle's
-        taints; returns what was down."""
+        """Every API server and node started again (idempotent) and uncordoned, every node Ready without the node
+        lifecycle's taints; returns what it repaired."""
         done = [msg for server in SERVERS if "already" not in (msg := self.api_server_start(server))]
         done += [msg for node in NODES if "already" not in (msg := self.node_start(node))]
         core = self.core()
+        for node in core.list_node().items:
+            if node.spec.unschedulable:
+                core.patch_node(node.metadata.name, {"spec": {"unschedulable": False}})  # kubectl uncordon
+                done.append(f"node {node.metadata.name} uncordoned")
 
         def settled() -> bool:
             return all(is_ready(n) and not any(t.key.startswith("node.kubernetes.io/") for t in n.spec.taints or [])

@@ -19,6 +19,7 @@ def _sim_spec(tmp_path: Path, **options: object) -> config.Spec:
         api_servers={f"server-{i}": (f"127.0.1.{i}", 6443) for i in (1, 2, 3)},
         http_bind=("127.0.0.1", 18080),
         http_servers={f"agent-{i}": (f"127.0.2.{i}", 30080) for i in (1, 2)},
+        catalog_servers={f"agent-{i}": (f"127.0.2.{i}", 30081) for i in (1, 2)},
         stats_bind=("127.0.0.1", 18404), runtime_socket=tmp_path / "haproxy.sock", **options)
 
 
@@ -56,6 +57,11 @@ def _common_shape(text: str) -> dict[str, list[str]]:
     assert "balance roundrobin" in shop and "option httpchk GET /healthz" in shop
     assert any(x.startswith("default-server check inter 1s fall 2 rise 2") for x in shop)
     assert [x.split()[1] for x in shop if x.startswith("server ")] == ["agent-1", "agent-2"]
+    front, catalog = s["frontend shop"], s["backend shop-catalog"]
+    assert front.index("http-request deny deny_status 403 if admin") < front.index("default_backend shop-gateway")
+    assert "use_backend shop-catalog if catalog" in front and "acl catalog path_beg /catalog/" in front
+    assert "http-request set-path %[path,regsub(^/catalog/,/)]" in catalog
+    assert [x.split()[1] for x in catalog if x.startswith("server ")] == ["agent-1", "agent-2"]
     assert "retries 3" in s["defaults"] and "option redispatch 1" in s["defaults"]
     assert "http-request use-service prometheus-exporter if { path /metrics }" in stats
     assert "stats uri /stats" in stats and "monitor-uri /healthz" in stats
@@ -82,6 +88,7 @@ def test_kind_rendering_uses_container_names_and_passes_without_dns(rendered: Ki
     assert f"nameserver dns1 {config.DOCKER_DNS}" in s["resolvers docker"]
     assert f"server server-2 {rendered.cluster}-control-plane2:6443" in s["backend kube-apiservers"]
     assert f"server agent-2 {rendered.cluster}-worker2:30080" in s["backend shop-gateway"]
+    assert f"server agent-1 {rendered.cluster}-worker:30081" in s["backend shop-catalog"]
     assert all("init-addr last,libc,none" in x for x in s["backend shop-gateway"] if x.startswith("default-server"))
     notices = _check(text, tmp_path)  # no Docker DNS here: the servers start unresolved, not failed
     assert "could not resolve address" in notices or notices == ""

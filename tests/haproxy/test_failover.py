@@ -6,6 +6,7 @@ import http.client
 import json
 import re
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -121,3 +122,25 @@ def test_server_states_for_the_timeline() -> None:
     assert [state_of(s) for s in ("UP", "UP 1/2", "DOWN", "DOWN 1/2", "MAINT (via b/s)", "DRAIN", "no check")] \
         == ["UP", GOING_DOWN, "DOWN", GOING_UP, "MAINT", "DRAIN", "no check"]
     assert {"UP", GOING_DOWN, "DOWN", GOING_UP, "DRAIN", "MAINT"} <= set(STATE_COLOURS)
+
+
+def test_the_edge_routes_by_path_l7(lab: Lab) -> None:
+    lab.chapter(1)
+    lab.haproxy.wait_up("shop-catalog")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def get(path: str) -> tuple[int, str, bytes]:
+        try:
+            with opener.open(lab.url("haproxy") + path, timeout=5) as r:
+                return r.status, r.headers.get("X-Pod-Name", ""), r.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers.get("X-Pod-Name", ""), err.read()
+
+    status, pod, body = get("/catalog/products")
+    assert status == 200 and pod.startswith("catalog-") and json.loads(body)["products"]
+    status, pod, _ = get("/api/products")
+    assert status == 200 and pod.startswith("gateway-")
+    status, pod, body = get("/admin")
+    assert status == 403 and pod == "" and b"403 Forbidden" in body  # HAProxy's own answer, not the app's
+    served = lab.haproxy.servers("shop-catalog")
+    assert served["stot"].sum() >= 1
