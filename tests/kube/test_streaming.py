@@ -336,7 +336,7 @@ def test_attach_to_a_container_without_stdin_streams_its_output(lab: Lab) -> Non
 def test_run_it_attaches_to_a_terminal(lab: Lab) -> None:
     out, code = drive_tty(lab, ["run", "-it", "shell", "--image=localhost:5001/test/web:1", "--restart=Never",
                                 "--rm", "--env=PS1=ready> ", "--", "sh"],
-                          [(b"press enter", b"\r"), (b"ready> ", b"stty size; echo hi-$((2*21)); exit 3\r")],
+                          [(b"pressing enter.", b"\r"), (b"ready> ", b"stty size; echo hi-$((2*21)); exit 3\r")],
                           size=(40, 120))
     assert "40 120" in out and "hi-42" in out
     assert code == 3 and 'pod "shell" deleted' in out
@@ -366,10 +366,11 @@ def test_port_forward_carries_megabytes(lab: Lab) -> None:
 
 @TRANSPORTS
 def test_port_forward_to_a_closed_port_ends_as_kubectl_reports_it(lab: Lab, env: dict[str, str]) -> None:
-    with port_forward(lab, env, "pod/web", "9999") as ports, pytest.raises(OSError):
-        fetch(ports[9999], "/")
-    proc = ports["process"]
-    assert proc.wait(timeout=15) == 1
+    with port_forward(lab, env, "pod/web", "9999") as ports:
+        with pytest.raises(OSError):
+            fetch(ports[9999], "/")
+        proc = ports["process"]
+        assert proc.wait(timeout=15) == 1  # kubectl ends by itself
     err = proc.stderr.read()
     assert "An error occurred forwarding" in err and "remotePort=9999" in err
     assert re.search(r"error forwarding port 9999 to pod [0-9a-f]{64}, uid : failed to execute portforward in "
@@ -468,18 +469,18 @@ def get(port: int, path: str) -> dict:
 
 @contextlib.contextmanager
 def port_forward(lab: Lab, env: dict[str, str], target: str, *remote: str) -> Iterator[dict]:
-    """``kubectl port-forward target :P ...``; yields {remote port: local port, "process": the kubectl}."""
+    """``kubectl port-forward target :P ...``; yields {P: the local port, "process": the kubectl}."""
     proc = subprocess.Popen([str(BIN / "kubectl"), "-n", NS, "port-forward", target, *(f":{p}" for p in remote)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**lab.env(), **env}, text=True)
     ports: dict = {"process": proc}
     try:
         assert proc.stdout
-        while len(ports) <= len(remote):
+        while len(ports) <= len(remote):  # one line per port, in order (a Service's port shows as its targetPort)
             line = proc.stdout.readline()
             assert line, f"kubectl port-forward ended: {proc.stderr.read() if proc.stderr else ''}"
-            m = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)", line)
+            m = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> \d+", line)
             if m:
-                ports[int(m.group(2))] = int(m.group(1))
+                ports[int(remote[len(ports) - 1])] = int(m.group(1))
         threading.Thread(target=proc.stdout.read, daemon=True).start()  # "Handling connection" lines
         yield ports
     finally:
@@ -515,6 +516,9 @@ def drive_tty(lab: Lab, args: list[str], script: list[tuple[bytes, bytes]], size
             if not data:
                 break
             out += data
-    _, status = os.waitpid(pid, 0)
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if not done:  # still running at the deadline
+        os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
     os.close(fd)
     return out.decode(errors="replace"), os.waitstatus_to_exitcode(status)

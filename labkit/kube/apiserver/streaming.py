@@ -96,8 +96,9 @@ class PodStreams:
         if not (is_websocket(request) or is_spdy(request)):
             raise bad_request("Upgrade request required")
         node = self.node(node_name)
-        if node is None:
-            raise ApiError(500, "InternalError", f"error dialing backend: dial tcp {node_name}:10250: connect: "
+        if node is None:  # the node is stopped: its kubelet does not answer
+            host = (pod.get("status") or {}).get("hostIP") or node_name
+            raise ApiError(500, "InternalError", f"error dialing backend: dial tcp {host}:10250: connect: "
                                                  "connection refused")
         if sub == "portforward":
             return await self._portforward(request, pod, node)
@@ -108,7 +109,7 @@ class PodStreams:
                               node: NodeStreams) -> web.StreamResponse:
         handle = node.container_handle(pod, opts.container)
         if sub == "exec" and not opts.command:
-            raise bad_request("you must specify at least one command for the container")
+            raise bad_request("an exec without a command is not supported by the labkit simulator")
         if not (opts.stdin or opts.stdout or opts.stderr):
             return _text_error(400, "you must specify at least 1 of stdin, stdout, stderr")
         missing = (f'container not found ("{opts.container}")' if sub == "exec" else

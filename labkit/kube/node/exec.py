@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,6 @@ class ContainerHandle:
     proc: subprocess.Popen[bytes]
     log_path: Path
     io: Any = None  # attach.ContainerIO for a container started with stdin or a tty
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def running(self) -> bool:
         return self.proc.poll() is None
