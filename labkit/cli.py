@@ -236,5 +236,32 @@ def notebooks_run(names: Annotated[list[str] | None, typer.Argument(
     raise typer.Exit(0 if results and all(r.ok for r in results) else 1)
 
 
+@notebooks_app.command("sync-twins")
+def notebooks_sync_twins(check: Annotated[bool, typer.Option(
+                             "--check", help="only report differences (exit 1 when any); change nothing")] = False
+                         ) -> None:
+    """Copy the English notebooks' code cells into their Korean twins (notebooks/ko/), keeping the translation.
+
+    If a notebook and its twin no longer have the same sequence of cell types, says which cell differs and leaves
+    that twin alone: add or remove the markdown cell in the twin by hand, then sync again."""
+    from .notebooks import sync_twins
+
+    results = sync_twins(write=not check)
+    if not results:
+        console.print("no notebook has a twin in notebooks/ko/")
+    for r in results:
+        name = f"{r.twin.parent.name}/{r.twin.name}"
+        if r.mismatch:
+            console.print(f"[red]{name}: not synced[/red]: {r.mismatch}")
+        elif r.differences:
+            verb = "differs from" if check else "updated from"
+            console.print(f"[yellow]{name}[/yellow] {verb} {r.english.name}:")
+            for line in r.differences:
+                console.print(f"  {line}", markup=False, highlight=False)
+        else:
+            console.print(f"{name}: code cells identical to {r.english.name}")
+    raise typer.Exit(1 if any(r.mismatch for r in results) or (check and not all(r.ok for r in results)) else 0)
+
+
 if __name__ == "__main__":
     app()

@@ -108,3 +108,113 @@ def run_notebooks(names: list[str], backend: str, out_dir: Path, progress: Calla
         last, passed, failed = counts_since(prog, last)
         results.append(NotebookResult(nb.stem, time.perf_counter() - start, passed, failed, error))
     return results
+
+
+# The Korean twins (notebooks/ko/NN-slug.ipynb): the same cells as the English notebook, markdown translated,
+# code cells identical. CI runs the English notebooks only, so the twins' code must not drift from them.
+
+TWINS = "ko"
+_CODE_FIELDS = ("source", "metadata", "outputs", "execution_count")  # what a twin's code cell copies
+
+
+@dataclass
+class TwinSync:
+    """What ``sync_twins`` found (and, unless checking, fixed) in one twin."""
+
+    english: Path
+    twin: Path
+    differences: list[str]  # one line per code cell that differed from the English one
+    mismatch: str = ""  # the cell sequences differ: the twin was left untouched, a translator must fix it
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences and not self.mismatch
+
+
+def twin_pairs(folder: Path | None = None) -> list[tuple[Path, Path]]:
+    """Every ``NN-*.ipynb`` of the notebooks folder that has a twin in ``ko/``, with that twin."""
+    folder = folder or notebooks_dir()
+    return [(p, folder / TWINS / p.name) for p in sorted(folder.glob("[0-9][0-9]-*.ipynb"))
+            if (folder / TWINS / p.name).is_file()]
+
+
+def _first_line(cell) -> str:
+    line = next((s for s in cell.source.splitlines() if s.strip()), "")
+    return f"`{line[:60]}`" if line else "(empty)"
+
+
+def _runs(nb) -> list[tuple[list[int], int | None]]:
+    """The notebook as runs of text (markdown) cells, each ended by a code cell or by the notebook's end:
+    ``[(indexes of the text cells, index of the code cell or None)]``."""
+    runs, text = [], []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            runs.append((text, i))
+            text = []
+        else:
+            text.append(i)
+    if text:
+        runs.append((text, None))
+    return runs
+
+
+def _sequence_mismatch(english, twin) -> str:
+    """Where the two notebooks' sequences of cell types part, said so a translator can fix it; "" if they agree.
+
+    Markdown cannot be matched across languages, so the answer is the first run of markdown cells (up to the next
+    code cell) that differs, with the first line of each cell on both sides."""
+    if [c.cell_type for c in english.cells] == [c.cell_type for c in twin.cells]:
+        return ""
+    e_runs, t_runs = _runs(english), _runs(twin)
+
+    def kinds(nb, run):
+        return None if run is None else ([nb.cells[i].cell_type for i in run[0]], run[1] is None)
+
+    def describe(nb, run) -> str:
+        if run is None:
+            return "no more cells"
+        text, code = run
+        end = f"code cell {code} ({_first_line(nb.cells[code])})" if code is not None else "the end"
+        return f"{len(text) or 'no'} markdown cell(s) before {end}" + "".join(
+            f"; {i}: {nb.cells[i].cell_type} {_first_line(nb.cells[i])}" for i in text)
+
+    for k in range(max(len(e_runs), len(t_runs))):
+        e, t = (e_runs[k] if k < len(e_runs) else None), (t_runs[k] if k < len(t_runs) else None)
+        if kinds(english, e) != kinds(twin, t):
+            break
+    text, code = e or t
+    return (f"the cells differ from cell {text[0] if text else code} on. The English notebook has "
+            f"{describe(english, e)}. The twin has {describe(twin, t)}. Add or remove the markdown cell in the twin "
+            "by hand (for a new code cell, an empty code cell: sync fills it in), then sync again")
+
+
+def sync_twin(english_path: Path, twin_path: Path, write: bool = True) -> TwinSync:
+    """Copy each code cell of the English notebook (source, metadata, and its outputs and execution count, which
+    are stored empty) into the twin at the same position, keeping the twin's markdown and cell ids.
+
+    Nothing is written if the two notebooks' sequences of cell types differ (``mismatch`` says where)."""
+    import nbformat
+
+    english = nbformat.read(english_path, as_version=4)
+    twin = nbformat.read(twin_path, as_version=4)
+    result = TwinSync(english_path, twin_path, [])
+    result.mismatch = _sequence_mismatch(english, twin)
+    if result.mismatch:
+        return result
+    for i, (e, t) in enumerate(zip(english.cells, twin.cells, strict=True)):
+        if e.cell_type != "code":
+            continue
+        differ = [f for f in _CODE_FIELDS if t.get(f) != e.get(f)]
+        if differ:
+            result.differences.append(f"cell {i} ({_first_line(e)}): {', '.join(differ)} differ")
+            for f in _CODE_FIELDS:
+                t[f] = nbformat.from_dict(e.get(f))  # a copy
+    if result.differences and write:
+        nbformat.validate(twin)
+        nbformat.write(twin, twin_path)
+    return result
+
+
+def sync_twins(folder: Path | None = None, write: bool = True) -> list[TwinSync]:
+    """``sync_twin`` for every English notebook with a twin; a twin whose cells no longer line up is left alone."""
+    return [sync_twin(english, twin, write=write) for english, twin in twin_pairs(folder)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -37,7 +39,8 @@ def test_notebook_follows_the_notebook_rules(path: Path) -> None:
     checks = [c for c in code if "lab.check(" in c.source]
     assert len(checks) >= 3 and not any(c in solutions for c in checks)
     assert "lab.inject_fault()" in "".join(c.source for c in code), "a Diagnose section with a fault"
-    assert all("rollout undo" not in c.source for c in checks), "undo lives in its own cell, not in a check"
+    assert not any(re.search(r"""["']rollout["'],\s*["']undo["']""", c.source) for c in checks), \
+        "undo lives in its own cell, not in a check"
     headings = [c.source for c in nb.cells if c.cell_type == "markdown"]
     assert any(h.startswith("## Summary") for h in headings) and any("## Your turn" in h for h in headings)
 
@@ -71,3 +74,117 @@ def test_a_hanging_cell_fails_its_notebook_within_the_cell_timeout(tmp_path: Pat
     assert res.returncode == 1, res.stdout + res.stderr
     assert "00-hang: cell 2 (`import time`) did not finish in 5 s" in " ".join(res.stdout.split()), res.stdout
     assert took < 60, f"the timeout did not stop the run in time ({took:.0f} s)"
+
+
+# The Korean twins (notebooks/ko/): the same cells, markdown translated, code identical (../shared/NOTEBOOKS.md).
+
+TWINS = Path(__file__).parent.parent / "notebooks" / "ko"
+HANGUL = re.compile("[\uac00-\ud7a3]")
+KEPT_IN_ENGLISH = ("Summary", "Your turn", "Diagnose", "Clean-up")  # headings the twin keeps in parentheses
+
+
+def _without_code(markdown: str) -> str:
+    """A markdown cell without fenced code blocks and inline code."""
+    return re.sub(r"`[^`\n]*`", "", re.sub(r"```.*?```", "", markdown, flags=re.S))
+
+
+def _prose(markdown: str) -> str:
+    """What a translator translates: the text without code and table rows."""
+    return "\n".join(line for line in _without_code(markdown).splitlines() if not line.lstrip().startswith("|"))
+
+
+def _headings(markdown: str) -> list[str]:
+    return [line for line in _without_code(markdown).splitlines() if line.startswith("#")]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_korean_twin_has_the_same_cells_with_the_markdown_translated(path: Path) -> None:
+    twin_path = TWINS / path.name
+    assert twin_path.is_file(), f"no Korean twin {twin_path.relative_to(path.parent.parent)}"
+    english, twin = nbformat.read(path, as_version=4), nbformat.read(twin_path, as_version=4)
+    nbformat.validate(twin)
+    assert (twin.nbformat, twin.nbformat_minor) == (4, 5) and all(c.get("id") for c in twin.cells)
+    assert [c.cell_type for c in twin.cells] == [c.cell_type for c in english.cells], \
+        "the twin has the English notebook's cells in the same order (`labkit notebooks sync-twins` says where not)"
+    for i, (e, t) in enumerate(zip(english.cells, twin.cells, strict=True)):
+        if e.cell_type == "code":
+            assert t.source == e.source, f"code cell {i} differs: run `labkit notebooks sync-twins`"
+            assert t.metadata == e.metadata and t.metadata.get("tags", []) == e.metadata.get("tags", []), \
+                f"code cell {i}'s metadata (tags) differ: run `labkit notebooks sync-twins`"
+            assert not t.get("outputs") and t.get("execution_count") is None, "twins are stored without outputs"
+            continue
+        assert t.source != e.source, f"markdown cell {i} is not translated"
+        if re.search(r"[A-Za-z]", _prose(e.source)):
+            assert HANGUL.search(_prose(t.source)), f"markdown cell {i} has no Korean"
+        e_heads, t_heads = _headings(e.source), _headings(t.source)
+        assert [h.split()[0] for h in t_heads] == [h.split()[0] for h in e_heads], \
+            f"markdown cell {i}: the twin has the same headings at the same levels"
+        for eh, th in zip(e_heads, t_heads, strict=True):
+            for word in KEPT_IN_ENGLISH:
+                if word.lower() in eh.lower():
+                    assert f"({word.lower()}" in th.lower(), f"cell {i}: {th!r} keeps ({word}) after the Korean"
+    title = twin.cells[0].source
+    assert "(After this chapter you can)" in title and "(Time)" in title, \
+        "the title cell keeps the English objectives and time labels in parentheses"
+
+
+def test_sync_twins_check_passes() -> None:
+    res = labkit("notebooks", "sync-twins", "--check", check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    for path in NOTEBOOKS:
+        assert f"ko/{path.name}: code cells identical" in " ".join(res.stderr.split()), res.stderr
+
+
+def _sync_twins(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LABKIT_NOTEBOOKS": str(folder), "COLUMNS": "200"}
+    return subprocess.run([str(BIN / "labkit"), "notebooks", "sync-twins", *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def test_sync_twins_copies_code_cells_and_stops_when_the_cells_no_longer_line_up(tmp_path: Path) -> None:
+    english_path = NOTEBOOKS[0]
+    folder = tmp_path / "notebooks"
+    (folder / "ko").mkdir(parents=True)
+    shutil.copy(english_path, folder / english_path.name)
+    shutil.copy(TWINS / english_path.name, folder / "ko" / english_path.name)
+    mine, twin_path = folder / english_path.name, folder / "ko" / english_path.name
+    nb = nbformat.read(mine, as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and i > 3)
+    nb.cells[index].source += "\nprint('changed')"
+    nb.cells[index].metadata["tags"] = ["changed"]
+    nbformat.write(nb, mine)
+    markdown_before = [c.source for c in nbformat.read(twin_path, as_version=4).cells if c.cell_type == "markdown"]
+
+    res = _sync_twins(folder, "--check")
+    assert res.returncode == 1 and f"cell {index} " in res.stderr, res.stderr
+    unchanged = nbformat.read(twin_path, as_version=4).cells[index]
+    assert unchanged.source != nb.cells[index].source, "--check changes nothing"
+
+    res = _sync_twins(folder)
+    assert res.returncode == 0, res.stderr
+    synced = nbformat.read(twin_path, as_version=4)
+    nbformat.validate(synced)
+    assert synced.cells[index].source == nb.cells[index].source
+    assert synced.cells[index].metadata.get("tags") == ["changed"]
+    assert [c.source for c in synced.cells if c.cell_type == "markdown"] == markdown_before, "the translation stays"
+    assert _sync_twins(folder, "--check").returncode == 0
+
+    nb.cells.insert(3, nbformat.v4.new_markdown_cell("A new paragraph the translator has not seen yet."))
+    nbformat.write(nb, mine)
+    before = twin_path.read_bytes()
+    for args in ((), ("--check",)):
+        res = _sync_twins(folder, *args)
+        said = " ".join(res.stderr.split())
+        assert res.returncode == 1 and "differ from cell 3 on" in said and "3: markdown `A new paragraph" in said, \
+            res.stderr
+    assert twin_path.read_bytes() == before, "a twin whose cells no longer line up is left alone"
+
+
+def test_runs_and_nbval_use_the_english_notebooks_only() -> None:
+    from labkit.notebooks import checks_per_chapter, select
+
+    folder = NOTEBOOKS[0].parent
+    assert select([], folder) == NOTEBOOKS and all(p.parent == folder for p in select(["00"], folder))
+    assert sorted(checks_per_chapter(folder)) == [int(p.name[:2]) for p in NOTEBOOKS]
+    script = (folder.parent / "scripts" / "test.sh").read_text()
+    assert "pytest tests notebooks --ignore=notebooks/ko " in script, "nbval must not execute the Korean twins"

@@ -80,3 +80,53 @@ def plot_counts(wide: pd.DataFrame, title: str, ylabel: str = "ready pods",
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def hpa_history(lab: Any, namespace: str, name: str, until: Callable[[dict[str, Any]], bool],
+                timeout: float, every: float = 2.0) -> pd.DataFrame:
+    """Poll HorizontalPodAutoscaler ``name`` until ``until(row)`` is true or ``timeout`` seconds pass: one row per
+    poll with ``t`` (seconds), ``cpu`` (the pods' average CPU, % of request), ``target`` (%), ``current`` and
+    ``desired`` replicas, as the HPA's status says."""
+    import time
+
+    import kubernetes
+
+    objects = kubernetes.client.CustomObjectsApi(lab.kubernetes.api_client())
+    started, rows = time.monotonic(), []
+    while True:
+        hpa = objects.get_namespaced_custom_object("autoscaling", "v2", namespace, "horizontalpodautoscalers", name)
+        status, spec = hpa.get("status") or {}, hpa["spec"]
+        cpu = next((m["resource"]["current"].get("averageUtilization") for m in status.get("currentMetrics") or []
+                    if m.get("type") == "Resource" and m["resource"]["name"] == "cpu"), None)
+        target = next((m["resource"]["target"].get("averageUtilization") for m in spec.get("metrics") or []
+                       if m.get("type") == "Resource" and m["resource"]["name"] == "cpu"), None)
+        row = {"t": round(time.monotonic() - started, 1), "cpu": cpu, "target": target,
+               "current": status.get("currentReplicas", 0), "desired": status.get("desiredReplicas", 0)}
+        rows.append(row)
+        if until(row) or time.monotonic() - started > timeout:
+            return pd.DataFrame(rows)
+        time.sleep(every)
+
+
+def plot_hpa(history: pd.DataFrame, title: str, marks: dict[str, float] | None = None) -> Figure:
+    """The pods' CPU against the HPA's target (top) and the replicas it set (bottom), over time, with vertical
+    lines at the ``marks`` (label -> seconds)."""
+    fig, (cpu, replicas) = plt.subplots(2, 1, figsize=(9, 4.4), sharex=True)
+    for label, t in (marks or {}).items():
+        for ax in (cpu, replicas):
+            ax.axvline(t, color="grey", linestyle="--", linewidth=1)
+        replicas.annotate(label, (t, 0), xytext=(3, 3), textcoords="offset points", fontsize=8, color="grey")
+    cpu.plot(history["t"], history["cpu"], marker="o", label="average CPU (% of request)")
+    if history["target"].notna().any():
+        cpu.axhline(history["target"].dropna().iloc[0], color="red", linestyle="--", label="target")
+    cpu.set_ylabel("CPU (% of request)")
+    cpu.legend(loc="upper left", fontsize=8)
+    cpu.set_title(title)
+    replicas.step(history["t"], history["current"], where="post", label="current replicas", linewidth=2)
+    replicas.step(history["t"], history["desired"], where="post", label="desired replicas", linestyle="--")
+    replicas.set_xlabel("seconds")
+    replicas.set_ylabel("replicas")
+    replicas.yaxis.get_major_locator().set_params(integer=True)
+    replicas.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig

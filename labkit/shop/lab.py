@@ -20,6 +20,13 @@ from ..kubeclient import is_ready
 NAMESPACE = "shop"
 
 
+def _rolled_out(d: Any) -> bool:
+    """A Deployment (the client's object) that has seen its latest spec and has every replica updated and ready."""
+    s = d.status
+    return s is not None and (s.observed_generation or 0) >= d.metadata.generation and (
+        s.ready_replicas or 0) == d.spec.replicas == (s.updated_replicas or 0) == (s.replicas or 0)
+
+
 def _drifted(live: dict[str, Any], manifest: dict[str, Any]) -> bool:
     """Whether a live Deployment's replicas, or its containers' images and env, differ from its manifest."""
     def essentials(obj: dict[str, Any]) -> tuple[Any, ...]:
@@ -56,13 +63,10 @@ class ShopView(ProductView):
         apps = self.lab.kubernetes.apps()
         while True:
             deployments = apps.list_namespaced_deployment(self.namespace).items
-            if deployments and all((d.status.observed_generation or 0) >= d.metadata.generation
-                                   and (d.status.ready_replicas or 0) == d.spec.replicas
-                                   == (d.status.updated_replicas or 0) == (d.status.replicas or 0)
-                                   for d in deployments):
+            if deployments and all(_rolled_out(d) for d in deployments):
                 return time.monotonic() - started
             if time.monotonic() - started > timeout:
-                late = [d.metadata.name for d in deployments if (d.status.ready_replicas or 0) != d.spec.replicas]
+                late = [d.metadata.name for d in deployments if not _rolled_out(d)]
                 raise LabError(f"the shop was not ready after {timeout:.0f} s (not ready: "
                                f"{', '.join(late) or 'none'}); try `kubectl get pods -n {self.namespace}` and "
                                "`kubectl describe`")
