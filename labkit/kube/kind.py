@@ -15,6 +15,7 @@ from ..backends.kind.lab import Command, KindLab
 from ..backends.kind.parts import KindPart
 from ..core.addresses import AGENTS, NODES, SERVERS
 from ..core.errors import LabError
+from ..core.timings import timings
 from ..endpoints import Endpoint, KubernetesEndpoint
 from ..kubeclient import is_ready
 
@@ -37,9 +38,11 @@ class KubernetesKind(KindPart):
         return lab.dir / "cluster.yaml"
 
     def files(self, lab: KindLab) -> dict[Path, str]:
+        t = timings("kind")
         return {self.config_file(lab): lab.checkout.template("cluster.yaml.j2").render(
             cluster=lab.cluster, node_image=lab.versions["kind"]["node_image"], haproxy_host=lab.container("haproxy"),
-            certs_dir=str(lab.certs_dir), nodes=cluster_nodes(lab))}
+            certs_dir=str(lab.certs_dir), nodes=cluster_nodes(lab),
+            node_monitor_grace_period=int(t.not_ready_seconds), node_lease_seconds=int(t.heartbeat_seconds * 4))}
 
     def create(self, lab: KindLab, exists: bool) -> list[Command]:
         kc = lab.kubeconfig

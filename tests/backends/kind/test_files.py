@@ -18,6 +18,7 @@ from labkit.backends.kind.backend import up_commands
 from labkit.backends.kind.lab import PROFILE_ENV, KindLab, docker_gb, load, planned_ports, profile_ram_mb
 from labkit.core.checkout import Checkout
 from labkit.core.paths import LabPaths
+from labkit.core.timings import timings
 from labkit.haproxy.kind import HAProxyKind
 from labkit.kube.kind import KubernetesKind
 from labkit.registry.kind import RegistryKind
@@ -57,6 +58,14 @@ def test_kind_config_is_valid_and_names_the_nodes_like_rke2(rendered: KindLab) -
     cluster_patch = yaml.safe_load(config["kubeadmConfigPatches"][0])
     assert cluster_patch["kind"] == "ClusterConfiguration" and "apiVersion" not in cluster_patch
     assert rendered.container("haproxy") in cluster_patch["apiServer"]["certSANs"]
+    # the lab's timings: a stopped node NotReady after 20 s, not 50 s (map form without apiVersion: kind v0.32
+    # converts it to kubeadm v1beta4's name/value list and merges it by name)
+    kind_timings = timings("kind")
+    assert cluster_patch["controllerManager"]["extraArgs"] == {
+        "node-monitor-grace-period": f"{kind_timings.not_ready_seconds:.0f}s"}
+    kubelet_patch = yaml.safe_load(config["kubeadmConfigPatches"][1])
+    assert kubelet_patch == {"kind": "KubeletConfiguration",
+                             "nodeLeaseDurationSeconds": int(kind_timings.heartbeat_seconds * 4)}
 
     # the registry host configuration is mounted on every node, NodePorts published on loopback only
     for node in nodes:
