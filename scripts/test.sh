@@ -2,14 +2,19 @@
 # Installs everything, then runs the whole test suite: unit and real-client tests, then the notebooks.
 source "$(dirname "$0")/venv.sh"
 cd "$ROOT"
-# Real clients the tests drive (skopeo): installed when this machine can.
+# Real programs the tests drive (skopeo; docker-registry, the registry of the kind contract harness): installed
+# when this machine can.
 missing=()
-for tool in skopeo:skopeo; do
+for tool in skopeo:skopeo docker-registry:docker-registry; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null \
     || echo "could not install ${missing[*]}: the tests that need them will say so" >&2
+  # Debian's package starts a registry service on :5000 (every address) where systemd runs: the tests start their own
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 ruff check .
 # notebooks/ko holds the Korean twins: their code cells are the English ones (tests/test_notebooks.py), so

@@ -14,6 +14,8 @@ class Timings:
     eviction_seconds: float  # a lost node's pods are evicted this long after it is NotReady
     not_ready_seconds: float  # a node without a heartbeat for this long is NotReady
     heartbeat_seconds: float  # a kubelet renews its Lease this often
+    hpa_sync_seconds: float  # the HorizontalPodAutoscaler controller runs this often
+    metrics_window_seconds: float  # a pod's CPU in metrics.k8s.io (kubectl top, the HPA) is its rate over this
 
     @property
     def node_lost_seconds(self) -> float:
@@ -25,4 +27,5 @@ class Timings:
 def timings(backend: str) -> Timings:
     t = Checkout.find().versions["timings"]
     return Timings(float(t["eviction_seconds"]), float(t["not_ready_seconds"][backend]),
-                   float(t["heartbeat_seconds"][backend]))
+                   float(t["heartbeat_seconds"][backend]), float(t["hpa_sync_seconds"][backend]),
+                   float(t["metrics_window_seconds"][backend]))

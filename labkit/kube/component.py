@@ -28,6 +28,7 @@ from .apiserver.streaming import PodStreams
 from .controllers.base import EventRecorder
 from .controllers.deployment import DeploymentController
 from .controllers.endpoints import EndpointsController
+from .controllers.hpa import HorizontalPodAutoscalerController
 from .controllers.nodelifecycle import NodeLifecycleController
 from .controllers.replicaset import ReplicaSetController
 from .controllers.scheduler import Scheduler
@@ -39,7 +40,7 @@ from .node.proxy import NodePorts, Resolver, ServiceProxy
 
 MAX_BODY = 3 * 1024 * 1024
 CONTROLLERS = (DeploymentController, ReplicaSetController, Scheduler, NodeLifecycleController, EndpointsController,
-               JobController, DaemonSetController)
+               JobController, DaemonSetController, HorizontalPodAutoscalerController)
 
 
 def kubeconfig(server: str, ca_pem: bytes, token: str) -> str:
@@ -108,6 +109,8 @@ class KubeApiServer(Component):
             self.puller.pull_async(ref).add_done_callback(lambda f: f.exception())
         self.controllers = [c(self.api.objects, recorder) for c in CONTROLLERS]
         for c in self.controllers:
+            if isinstance(c, HorizontalPodAutoscalerController):
+                c.metrics = self._metrics  # metrics.k8s.io, as metrics-server serves it from the kubelets
             c.start()
 
     def _kubeconfig_server(self) -> str:

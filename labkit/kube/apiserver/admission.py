@@ -28,6 +28,17 @@ def validate(rt: ResourceType, obj: dict[str, Any], crds: list[dict[str, Any]],
     causes, unknown = validation.validate(obj, crds, field_validation == "Strict")
     if causes:
         raise invalid(rt, obj.get("metadata", {}).get("name", ""), causes)
+    return _unknown_fields(unknown, field_validation)
+
+
+def decode(obj: dict[str, Any], crds: list[dict[str, Any]], field_validation: str) -> list[str]:
+    """Only the decoding of a body against its own version's schema (for a version that is converted before
+    it is checked): wrong types are a BadRequest, unknown fields are dropped and answered as ``validate`` does."""
+    _, unknown = validation.validate(obj, crds, field_validation == "Strict", checks=False)
+    return _unknown_fields(unknown, field_validation)
+
+
+def _unknown_fields(unknown: list[str], field_validation: str) -> list[str]:
     if unknown and field_validation == "Strict":
         text = ", ".join(f'unknown field "{u}"' for u in unknown)
         raise ApiError(400, "BadRequest", f"strict decoding error: {text}")

@@ -19,6 +19,7 @@ from ...core.http import USER, json_response
 from . import discovery, negotiation, openapi, patch, protobuf
 from .objects import Objects, WriteOptions
 from .resources import REVIEWS, Registry, ResourceType
+from .scale import scale_of
 from .selectors import field_matcher, label_matcher
 from .status import bad_request, gone, method_not_allowed, not_found
 from .store import Event, Store, Watcher
@@ -317,6 +318,8 @@ class KubeApi:
         opts = self._opts(request)
         rt = t.rt
         current = self.store.get(rt.key, t.namespace, t.name)
+        if current is not None:
+            current = self.objects.view(rt, current)  # a patch applies to the object in the request's version
         if ctype == patch.APPLY:
             if not opts.field_manager:
                 raise bad_request("PATCH requests with the apply content type require a fieldManager")
@@ -352,7 +355,7 @@ class KubeApi:
         obj = self.objects.get(t.rt, t.namespace, t.name)
         if request.method in ("PUT", "PATCH"):
             body = await self._body(request)
-            scale = _scale_of(obj)
+            scale = scale_of(obj)
             if request.method == "PUT":
                 scale = body
             elif request.content_type == patch.JSON_PATCH:
@@ -365,7 +368,7 @@ class KubeApi:
                                                f"Invalid value: {want}: must be greater than or equal to 0")
             new = {**obj, "spec": {**obj.get("spec", {}), "replicas": want}}
             obj, _ = self.objects.update(t.rt, t.namespace, t.name, new, self._opts(request))
-        return json_response(_scale_of(obj))
+        return json_response(scale_of(obj))
 
     async def _log(self, request: web.Request, t: Target) -> web.StreamResponse:
         pod = self.objects.get(t.rt, t.namespace, t.name)
@@ -526,12 +529,3 @@ def _decoding(rt: ResourceType, body: Any) -> Iterator[None]:
 def _sort_key(o: Obj) -> tuple[str, str]:
     return o["metadata"].get("namespace", ""), o["metadata"]["name"]
 
-
-def _scale_of(obj: Obj) -> Obj:
-    sel = (obj.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
-    keep = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-    meta = {k: obj["metadata"][k] for k in keep if k in obj["metadata"]}
-    return {"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": meta,
-            "spec": {"replicas": obj.get("spec", {}).get("replicas", 1)},
-            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
-                       "selector": ",".join(f"{k}={v}" for k, v in sel.items())}}

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from . import openapi
+from . import openapi, quantity
 from .fielderrors import Cause, _cause, invalid, not_supported, required, type_invalid
 
 # ------------------------------------------------------------------------------------ decoding
@@ -33,6 +33,11 @@ class _Decoder:
         if name == "io.k8s.apimachinery.pkg.api.resource.Quantity":
             if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
                 self._decode_error(value, struct, gopath, "resource.Quantity")
+            if value is not None:
+                try:
+                    quantity.parse(value)
+                except ValueError as err:  # the quantity's own parse error, as the decoder reports it
+                    raise _DecodeError(str(err)) from None
             return
         schema = openapi.resolve(schema)
         if value is None:

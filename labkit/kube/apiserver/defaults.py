@@ -3,6 +3,7 @@ prints)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -235,6 +236,37 @@ def _default_endpoints(obj: dict[str, Any]) -> None:
                 _set(port, "protocol", "TCP")
 
 
+# SetDefaults_HorizontalPodAutoscalerBehavior (autoscaling/v2): the rules of a direction the behavior leaves out.
+# Scale-down's stabilization window stays unset: the controller's --horizontal-pod-autoscaler-downscale-
+# stabilization (300 s) fills it.
+HPA_SCALE_UP_RULES: dict[str, Any] = {
+    "stabilizationWindowSeconds": 0, "selectPolicy": "Max",
+    "policies": [{"type": "Pods", "value": 4, "periodSeconds": 15},
+                 {"type": "Percent", "value": 100, "periodSeconds": 15}]}
+HPA_SCALE_DOWN_RULES: dict[str, Any] = {
+    "selectPolicy": "Max", "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}
+
+
+def _default_hpa(obj: dict[str, Any]) -> None:
+    """SetDefaults_HorizontalPodAutoscaler: autoscaling/v1 only defaults minReplicas; v2 also the 80% CPU
+    target and, when a behavior is given, the rules of both directions (field by field)."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    _set(spec, "minReplicas", 1)
+    if obj.get("apiVersion") != "autoscaling/v2":
+        return
+    _set(obj, "status", {"desiredReplicas": 0})  # the stored zero status, before the controller's first sync
+    if not spec.get("metrics"):
+        spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "Utilization", "averageUtilization": 80}}}]
+    behavior = spec.get("behavior")
+    if isinstance(behavior, dict):
+        for key, rules in (("scaleUp", HPA_SCALE_UP_RULES), ("scaleDown", HPA_SCALE_DOWN_RULES)):
+            given = behavior.get(key) if isinstance(behavior.get(key), dict) else {}
+            behavior[key] = {**copy.deepcopy(rules), **{k: v for k, v in given.items() if v is not None}}
+
+
 _SPEC_DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "Deployment": _default_deployment,
     "ReplicaSet": _default_replicaset,
@@ -249,4 +281,5 @@ _OBJECT_DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "Secret": _default_secret,
     "EndpointSlice": _default_endpoint_slice,
     "Endpoints": _default_endpoints,
+    "HorizontalPodAutoscaler": _default_hpa,
 }

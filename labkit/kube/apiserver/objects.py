@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...core.errors import ApiError
-from . import admission, merge
+from . import admission, conversion, merge
 from .resources import Registry, ResourceType, from_crd
 from .status import already_exists, bad_request, conflict, not_found
 from .store import Store
@@ -65,10 +65,23 @@ class Objects:
         return self.view(rt, obj)
 
     def view(self, rt: ResourceType, obj: Obj) -> Obj:
-        """The object as ``rt``'s version shows it (CRD versions share one stored object)."""
+        """The object as ``rt``'s version shows it (the versions of a kind share one stored object)."""
         if obj.get("apiVersion") != rt.group_version:
-            obj = {**obj, "apiVersion": rt.group_version}
+            obj = conversion.convert(obj, rt.group_version)
         return obj
+
+    def _storage(self, rt: ResourceType, body: Obj, opts: WriteOptions) -> tuple[ResourceType, Obj, list[str]]:
+        """A body written in a version other than its kind's storage version, as the API server's codec takes
+        it: decoded against its own version's schema, defaulted, then converted (with the storage type)."""
+        target = conversion.storage_version(rt.group_version, rt.kind)
+        if target is None:
+            return rt, body, []
+        body = {**copy.deepcopy(body), "apiVersion": rt.group_version, "kind": rt.kind}
+        warnings = admission.decode(body, self.registry.crds(), opts.field_validation)
+        admission.defaults(body)
+        stored = self.registry.by_kind(target, rt.kind)
+        assert stored is not None
+        return stored, conversion.convert(body, target), warnings
 
     # -- writes -------------------------------------------------------------
     def _check_namespace(self, rt: ResourceType, ns: str) -> None:
@@ -99,8 +112,9 @@ class Objects:
 
     def create(self, rt: ResourceType, ns: str, body: Obj, opts: WriteOptions) -> tuple[Obj, list[str]]:
         self._check_identity(rt, ns, body)
+        stored_rt, body, decoded = self._storage(rt, body, opts)
         obj = copy.deepcopy(body)
-        obj["apiVersion"], obj["kind"] = rt.group_version, rt.kind
+        obj["apiVersion"], obj["kind"] = stored_rt.group_version, rt.kind
         meta = obj.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(random.choices(_GEN_ALPHABET, k=5))
@@ -121,13 +135,13 @@ class Objects:
         admission.defaults(obj)
         if rt.key == "/services":
             self._allocate_service(obj)
-        warnings = admission.validate(rt, obj, self.registry.crds(), opts.field_validation)
+        warnings = decoded + admission.validate(rt, obj, self.registry.crds(), opts.field_validation)
         self._check_namespace(rt, ns)
         if self.store.get(rt.key, ns, meta["name"]) is not None:
             raise already_exists(rt, meta["name"])
-        self._record_manager(None, obj, opts, rt, "")
+        self._record_manager(None, obj, opts, stored_rt, "")
         if opts.dry_run:
-            return obj, warnings
+            return self.view(rt, obj), warnings
         self.store.write(rt.key, obj, "ADDED")
         self._after_write(rt, obj)
         return self.view(rt, obj), warnings
@@ -165,6 +179,7 @@ class Objects:
     def update(self, rt: ResourceType, ns: str, name: str, body: Obj, opts: WriteOptions,
                subresource: str = "") -> tuple[Obj, list[str]]:
         self._check_identity(rt, ns, body)
+        stored_rt, body, decoded = self._storage(rt, body, opts)
         old = self.store.get(rt.key, ns, name)
         if old is None:
             raise not_found(rt, name)
@@ -179,7 +194,7 @@ class Objects:
             new["status"] = copy.deepcopy(body.get("status"))
         else:
             new = copy.deepcopy(body)
-            new["apiVersion"], new["kind"] = rt.group_version, rt.kind
+            new["apiVersion"], new["kind"] = stored_rt.group_version, rt.kind
             meta = new.setdefault("metadata", {})
             for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
                 if k in old["metadata"]:
@@ -196,13 +211,13 @@ class Objects:
                 if new["status"] is None:
                     new.pop("status")
         admission.defaults(new)
-        warnings = admission.validate(rt, new, self.registry.crds(), opts.field_validation)
+        warnings = decoded + admission.validate(rt, new, self.registry.crds(), opts.field_validation)
         if rt.has_generation and _spec_part(new) != _spec_part(old):
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
-        self._record_manager(old, new, opts, rt, subresource)
+        self._record_manager(old, new, opts, stored_rt, subresource)
         if opts.dry_run:
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-            return new, warnings
+            return self.view(rt, new), warnings
         if _without_managed(new) == _without_managed(old):
             return self.view(rt, old), warnings  # no-op updates do not bump resourceVersion
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):

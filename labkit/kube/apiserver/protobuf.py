@@ -1,7 +1,7 @@
 """Decoding the Kubernetes protobuf encoding of request bodies.
 
 kubectl's typed clients (``kubectl create deployment|configmap|secret|…``,
-``kubectl run``, ``kubectl drain``) send ``application/vnd.kubernetes.protobuf``
+``kubectl run``, ``kubectl drain``, ``kubectl autoscale``) send ``application/vnd.kubernetes.protobuf``
 bodies: the ``k8s\\x00`` magic, then a ``runtime.Unknown`` envelope holding
 the object's own message. The server answers in JSON (kubectl accepts it).
 
@@ -94,6 +94,24 @@ _FIELDS: dict[str, str] = {
                               "paused - progressDeadlineSeconds",
     "apps.v1.DeploymentStrategy": "type rollingUpdate",
     "apps.v1.RollingUpdateDeployment": "maxUnavailable maxSurge",
+    "autoscaling.v2.HorizontalPodAutoscaler": "metadata spec status",
+    "autoscaling.v2.HorizontalPodAutoscalerSpec": "scaleTargetRef minReplicas maxReplicas metrics behavior",
+    "autoscaling.v2.CrossVersionObjectReference": "kind name apiVersion",
+    "autoscaling.v2.MetricSpec": "type object pods resource external - containerResource",
+    "autoscaling.v2.ResourceMetricSource": "name target",
+    "autoscaling.v2.ContainerResourceMetricSource": "name target container",
+    "autoscaling.v2.PodsMetricSource": "metric target",
+    "autoscaling.v2.ObjectMetricSource": "describedObject target metric",
+    "autoscaling.v2.ExternalMetricSource": "metric target",
+    "autoscaling.v2.MetricIdentifier": "name selector",
+    "autoscaling.v2.MetricTarget": "type value averageValue averageUtilization",
+    "autoscaling.v2.HorizontalPodAutoscalerBehavior": "scaleUp scaleDown",
+    "autoscaling.v2.HPAScalingRules": "selectPolicy policies stabilizationWindowSeconds tolerance",
+    "autoscaling.v2.HPAScalingPolicy": "type value periodSeconds",
+    "autoscaling.v1.HorizontalPodAutoscaler": "metadata spec status",
+    "autoscaling.v1.HorizontalPodAutoscalerSpec": "scaleTargetRef minReplicas maxReplicas "
+                                                  "targetCPUUtilizationPercentage",
+    "autoscaling.v1.CrossVersionObjectReference": "kind name apiVersion",
     "batch.v1.Job": "metadata spec status",
     "batch.v1.JobSpec": "parallelism completions activeDeadlineSeconds selector manualSelector template "
                         "backoffLimit ttlSecondsAfterFinished completionMode suspend",
@@ -126,7 +144,9 @@ _MEANINGFUL_ZERO = {"replicas", "completions", "parallelism", "backoffLimit", "a
                     "terminationGracePeriodSeconds", "revisionHistoryLimit", "progressDeadlineSeconds",
                     "gracePeriodSeconds", "deletionGracePeriodSeconds", "ttlSecondsAfterFinished",
                     "immutable", "automountServiceAccountToken", "optional", "suspend", "enableServiceLinks",
-                    "allocateLoadBalancerNodePorts", "controller", "blockOwnerDeletion", "defaultMode"}
+                    "allocateLoadBalancerNodePorts", "controller", "blockOwnerDeletion", "defaultMode",
+                    "minReplicas", "averageUtilization", "stabilizationWindowSeconds",
+                    "targetCPUUtilizationPercentage"}
 _SCALARS = {"meta.v1.Time", "meta.v1.MicroTime", "intstr.IntOrString", "resource.Quantity"}
 
 

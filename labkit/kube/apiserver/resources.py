@@ -74,6 +74,9 @@ BUILTINS: tuple[ResourceType, ...] = (
     _r("apps/v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale")),
     _r("apps/v1", "ControllerRevision", "controllerrevisions", True, (), (), ()),
     _r("batch/v1", "Job", "jobs", True, (), ("status",)),
+    # stored as v2; v1 is converted (conversion.py), as the real API server serves both
+    _r("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",), ("status",)),
+    _r("autoscaling/v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",), ("status",)),
     _r("coordination.k8s.io/v1", "Lease", "leases", True, (), (), ()),
     _r("discovery.k8s.io/v1", "EndpointSlice", "endpointslices", True, (), (), ()),
     _r("networking.k8s.io/v1", "Ingress", "ingresses", True, ("ing",), ("status",), ()),

@@ -131,3 +131,15 @@ def selector_matches(selector: dict[str, Any] | None, labels: dict[str, Any] | N
         if not ok:
             return False
     return True
+
+
+def selector_string(selector: dict[str, Any] | None) -> str:
+    """A LabelSelector in the label-selector syntax, as ``LabelSelectorAsSelector(s).String()`` writes it (what a
+    Scale's ``status.selector`` holds): requirements sorted by key, ``k=v``, ``k in (a,b)``, ``k``, ``!k``."""
+    reqs = [(k, f"{k}={v}") for k, v in (selector or {}).get("matchLabels", {}).items()]
+    for expr in (selector or {}).get("matchExpressions") or []:
+        key, op, values = expr.get("key", ""), expr.get("operator"), ",".join(sorted(expr.get("values") or []))
+        text = {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key,
+                "DoesNotExist": f"!{key}"}.get(op or "", key)
+        reqs.append((key, text))
+    return ",".join(text for _, text in sorted(reqs))

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from . import conversion, quantity
 from .resources import ResourceType
 
 Obj = dict[str, Any]
@@ -182,6 +183,54 @@ def _ingress_address(o: Obj) -> str:
     return ",".join(i.get("ip") or i.get("hostname", "") for i in lbs)
 
 
+def _canonical(value: Any) -> str:
+    """A quantity as ``Quantity.String()`` prints it (binary-SI ones keep their form)."""
+    text = str(value)
+    if text.endswith("i"):
+        return text
+    try:
+        return quantity.format_milli(quantity.milli(value))
+    except ValueError:
+        return text
+
+
+def _hpa_target(spec: Obj, status: Obj | None) -> str:
+    """One metric of the TARGETS column: ``cpu: 35%/50%``, ``memory: 40Mi/100Mi``, ``<unknown>/1k (avg)``."""
+    kind = spec.get("type") or ""
+    key = kind[:1].lower() + kind[1:]
+    src = spec.get(key) or {}
+    target = src.get("target") or {}
+    current = ((status or {}).get(key) or {}).get("current") or {}
+
+    def now(field: str) -> str:
+        return _canonical(current[field]) if current.get(field) is not None else "<unknown>"
+
+    if kind in ("Resource", "ContainerResource"):
+        if target.get("averageValue") is not None:
+            return f"{src.get('name')}: {now('averageValue')}/{_canonical(target['averageValue'])}"
+        util = f"{current['averageUtilization']}%" if current.get("averageUtilization") is not None else "<unknown>"
+        goal = f"{target['averageUtilization']}%" if target.get("averageUtilization") is not None else "<auto>"
+        return f"{src.get('name')}: {util}/{goal}"
+    if kind == "Pods":
+        return f"{now('averageValue')}/{_canonical(target.get('averageValue'))}"
+    if kind in ("Object", "External") and target.get("averageValue") is not None:
+        return f"{now('averageValue')}/{_canonical(target['averageValue'])} (avg)"
+    if kind in ("Object", "External"):
+        return f"{now('value')}/{_canonical(target.get('value'))}"
+    return "<unknown type>"
+
+
+def _hpa_targets(o: Obj) -> str:
+    """printHorizontalPodAutoscaler's TARGETS: the first two metrics, then ``+ N more...``."""
+    o = conversion.convert(o, "autoscaling/v2")
+    specs, statuses = _g(o, "spec.metrics", []), _g(o, "status.currentMetrics", [])
+    if not specs:
+        return "<none>"
+    cells = [_hpa_target(m, statuses[i] if i < len(statuses) else None) for i, m in enumerate(specs)]
+    more = f" + {len(cells) - 2} more..." if len(cells) > 2 else ""
+    return ", ".join(cells[:2]) + more
+
+
 NAME: Column = ("Name", "string", 0, lambda o: o["metadata"]["name"])
 AGE: Column = ("Age", "string", 0, _age)
 
@@ -230,6 +279,13 @@ COLUMNS: dict[str, list[Column]] = {
                   ("Hosts", "string", 0, lambda o: ",".join(r.get("host", "") for r in _g(o, "spec.rules", []))
                    or "*"),
                   ("Address", "string", 0, _ingress_address), ("Ports", "string", 0, _ingress_ports), AGE],
+    "horizontalpodautoscalers": [
+        NAME, ("Reference", "string", 0, lambda o: f"{_g(o, 'spec.scaleTargetRef.kind', '')}/"
+                                                    f"{_g(o, 'spec.scaleTargetRef.name', '')}"),
+        ("Targets", "string", 0, _hpa_targets),
+        ("MinPods", "string", 0, lambda o: str(_g(o, "spec.minReplicas", "<unset>"))),
+        ("MaxPods", "integer", 0, lambda o: _g(o, "spec.maxReplicas", 0)),
+        ("Replicas", "integer", 0, lambda o: _g(o, "status.currentReplicas", 0)), AGE],
     "leases": [NAME, ("Holder", "string", 0, lambda o: _g(o, "spec.holderIdentity", "")), AGE],
     "controllerrevisions": [NAME, ("Controller", "string", 0, lambda o: next(
         (f"{r['kind'].lower()}.{r['apiVersion'].split('/')[0]}/{r['name']}" for r in

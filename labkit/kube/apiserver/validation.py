@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...core.errors import ApiError
-from . import openapi
+from . import openapi, quantity
 from .decoding import _DecodeError, _Decoder, _validate_custom, crd_schema
 from .fielderrors import (
     Cause,
@@ -33,7 +33,8 @@ from .selectors import selector_matches
 # ------------------------------------------------------------------------------------ public API
 
 
-def validate(obj: dict[str, Any], crds: list[dict[str, Any]], strict: bool) -> tuple[list[Cause], list[str]]:
+def validate(obj: dict[str, Any], crds: list[dict[str, Any]], strict: bool,
+             checks: bool = True) -> tuple[list[Cause], list[str]]:
     """Validate a written object: (Status causes, unknown field paths).
 
     Unknown fields are removed from ``obj`` in place, as the real decoder drops
@@ -41,6 +42,7 @@ def validate(obj: dict[str, Any], crds: list[dict[str, Any]], strict: bool) -> t
     ``fieldValidation=Strict`` (``strict`` is accepted for symmetry: the paths
     are returned either way, for Warn). A value of the wrong type in a built-in
     kind raises ``ApiError(400, "BadRequest")`` like the real decoder does.
+    ``checks=False`` only decodes (no causes), for a version converted before it is checked.
     """
     del strict
     api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
@@ -58,6 +60,8 @@ def validate(obj: dict[str, Any], crds: list[dict[str, Any]], strict: bool) -> t
     except _DecodeError as e:
         raise ApiError(400, "BadRequest",
                        f'{kind} in version "{version}" cannot be handled as a {kind}: {e}') from None
+    if not checks:
+        return [], dec.unknown
     causes = _meta_causes(obj, kind, custom=schema is not None) + dec.causes
     if schema is None:
         causes += _KIND_CHECKS.get(kind, lambda o: [])(obj)
@@ -335,6 +339,170 @@ def _data_key_causes(obj: dict[str, Any]) -> list[Cause]:
     return out
 
 
+# ------------------------------------------------------------------------ HorizontalPodAutoscaler (autoscaling/v2)
+
+_METRIC_SOURCES = ("ContainerResource", "External", "Object", "Pods", "Resource")
+_MAX_PERIOD_SECONDS, _MAX_STABILIZATION_SECONDS = 1800, 3600
+
+
+def _path_segment(field: str, value: str) -> list[Cause]:
+    """ValidateCrossVersionObjectReference's checks of a kind or name (IsValidPathSegmentName)."""
+    if not value:
+        return [required(field)]
+    if value in (".", ".."):
+        return [invalid(field, value, f"may not be '{value}'")]
+    return [invalid(field, value, f"may not contain '{c}'") for c in ("/", "%") if c in value]
+
+
+def _quantity_sign(value: Any) -> int:
+    try:
+        number = quantity.parse(value)
+    except ValueError:
+        return 0
+    return (number > 0) - (number < 0)
+
+
+def _metric_target(target: dict[str, Any], field: str) -> list[Cause]:
+    out: list[Cause] = []
+    kind = target.get("type") or ""
+    if not kind:
+        out.append(required(f"{field}.type", "must specify a metric target type"))
+    if kind not in ("Utilization", "Value", "AverageValue"):
+        out.append(invalid(f"{field}.type", kind, "must be either Utilization, Value, or AverageValue"))
+    for key in ("value", "averageValue"):
+        if target.get(key) is not None and _quantity_sign(target[key]) != 1:
+            out.append(invalid(f"{field}.{key}", str(target[key]), "must be positive"))
+    utilization = target.get("averageUtilization")
+    if isinstance(utilization, int) and utilization < 1:
+        out.append(invalid(f"{field}.averageUtilization", utilization, "must be greater than 0"))
+    return out
+
+
+def _metric_identifier(metric: dict[str, Any], field: str) -> list[Cause]:
+    name = metric.get("name") or ""
+    if not name:
+        return [required(f"{field}.name", "must specify a metric name")]
+    return _path_segment(f"{field}.name", name)
+
+
+def _metric_source(kind: str, src: dict[str, Any], field: str) -> list[Cause]:
+    """validate{Resource,ContainerResource,Pods,Object,External}Source."""
+    target = src.get("target") or {}
+    value, average, utilization = target.get("value"), target.get("averageValue"), target.get("averageUtilization")
+    out: list[Cause] = []
+    if kind in ("resource", "containerResource"):
+        if not src.get("name"):
+            out.append(required(f"{field}.name", "must specify a resource name"))
+        if kind == "containerResource":
+            container = src.get("container") or ""
+            out += ([required(f"{field}.container", "must specify a container")] if not container
+                    else _each(f"{field}.container", container, dns1123_label(container)))
+        out += _metric_target(target, f"{field}.target")
+        if utilization is None and average is None:
+            out.append(required(f"{field}.target.averageUtilization",
+                                "must set either a target raw value or a target utilization"))
+        if utilization is not None and average is not None:
+            out.append(forbidden(f"{field}.target.averageValue",
+                                 "may not set both a target raw value and a target utilization"))
+        return out
+    if kind == "object":
+        out += _cross_version_ref(src.get("describedObject") or {}, f"{field}.describedObject")
+    out += _metric_identifier(src.get("metric") or {}, f"{field}.metric")
+    out += _metric_target(target, f"{field}.target")
+    if kind == "pods" and average is None:
+        out.append(required(f"{field}.target.averageValue", "must specify a positive target averageValue"))
+    elif kind == "object" and value is None and average is None:
+        out.append(required(f"{field}.target.averageValue", "must set either a target value or averageValue"))
+    elif kind == "external":
+        if value is None and average is None:
+            out.append(required(f"{field}.target.averageValue",
+                                "must set either a target value for metric or a per-pod target"))
+        if value is not None and average is not None:
+            out.append(forbidden(f"{field}.target.value",
+                                 "may not set both a target value for metric and a per-pod target"))
+    return out
+
+
+def _metric_spec(metric: dict[str, Any], field: str) -> list[Cause]:
+    """validateMetricSpec: a known type, its own source and no other."""
+    kind = metric.get("type") or ""
+    out: list[Cause] = []
+    if not kind:
+        out.append(required(f"{field}.type", "must specify a metric source type"))
+    if kind not in _METRIC_SOURCES:
+        out.append(not_supported(f"{field}.type", kind, _METRIC_SOURCES))
+    present = [key for key in ("object", "external", "pods", "resource", "containerResource")
+               if metric.get(key) is not None]
+    if present:
+        out += _metric_source(present[0], metric[present[0]], f"{field}.{present[0]}")
+    expected = kind[:1].lower() + kind[1:]
+    if kind in _METRIC_SOURCES and metric.get(expected) is None:
+        out.append(required(f"{field}.{expected}", "must populate information for the given metric source"))
+    elif kind not in _METRIC_SOURCES:
+        out.append(not_supported(f"{field}.type", kind, _METRIC_SOURCES))
+    if len(present) != 1:
+        out += [forbidden(f"{field}.{key}", "must populate the given metric source only")
+                for key in sorted(present) if key != expected]
+    return out
+
+
+def _scaling_rules(rules: dict[str, Any] | None, field: str) -> list[Cause]:
+    """validateScalingRules and validateScalingPolicy of one direction of ``spec.behavior``."""
+    if rules is None:
+        return []
+    out: list[Cause] = []
+    window = rules.get("stabilizationWindowSeconds")
+    if isinstance(window, int) and window < 0:
+        out.append(invalid(f"{field}.stabilizationWindowSeconds", window, "must be greater than or equal to zero"))
+    if isinstance(window, int) and window > _MAX_STABILIZATION_SECONDS:
+        out.append(invalid(f"{field}.stabilizationWindowSeconds", window,
+                           f"must be less than or equal to {_MAX_STABILIZATION_SECONDS}"))
+    select = rules.get("selectPolicy")
+    if select is not None and select not in ("Disabled", "Max", "Min"):
+        out.append(not_supported(f"{field}.selectPolicy", select, ("Disabled", "Max", "Min")))
+    policies = rules.get("policies") or []
+    if not policies:
+        out.append(required(f"{field}.policies", "must specify at least one Policy"))
+    for i, policy in enumerate(policies):
+        f = f"{field}.policies[{i}]"
+        if policy.get("type") not in ("Pods", "Percent"):
+            out.append(not_supported(f"{f}.type", policy.get("type") or "", ("Percent", "Pods")))
+        for key in ("value", "periodSeconds"):
+            if (policy.get(key) or 0) <= 0:
+                out.append(invalid(f"{f}.{key}", policy.get(key) or 0, "must be greater than zero"))
+        if (policy.get("periodSeconds") or 0) > _MAX_PERIOD_SECONDS:
+            out.append(invalid(f"{f}.periodSeconds", policy["periodSeconds"],
+                               f"must be less than or equal to {_MAX_PERIOD_SECONDS}"))
+    if rules.get("tolerance") is not None and _quantity_sign(rules["tolerance"]) < 0:
+        out.append(invalid(f"{field}.tolerance", str(rules["tolerance"]), "must be greater than or equal to zero"))
+    return out
+
+
+def _cross_version_ref(ref: dict[str, Any], field: str) -> list[Cause]:
+    return _path_segment(f"{field}.kind", ref.get("kind") or "") + _path_segment(f"{field}.name",
+                                                                                  ref.get("name") or "")
+
+
+def _hpa_causes(obj: dict[str, Any]) -> list[Cause]:
+    """ValidateHorizontalPodAutoscaler of the stored (autoscaling/v2) form, in the real order."""
+    spec = obj.get("spec") or {}
+    out: list[Cause] = []
+    low, high = spec.get("minReplicas"), spec.get("maxReplicas") or 0
+    if isinstance(low, int) and low < 1:
+        out.append(invalid("spec.minReplicas", low, "must be greater than or equal to 1"))
+    if high < 1:
+        out.append(invalid("spec.maxReplicas", high, "must be greater than 0"))
+    if isinstance(low, int) and high < low:
+        out.append(invalid("spec.maxReplicas", high, "must be greater than or equal to `minReplicas`"))
+    out += _cross_version_ref(spec.get("scaleTargetRef") or {}, "spec.scaleTargetRef")
+    for i, metric in enumerate(spec.get("metrics") or []):
+        out += _metric_spec(metric, f"spec.metrics[{i}]")
+    behavior = spec.get("behavior") or {}
+    out += _scaling_rules(behavior.get("scaleUp"), "spec.behavior.scaleUp")
+    out += _scaling_rules(behavior.get("scaleDown"), "spec.behavior.scaleDown")
+    return out
+
+
 _KIND_CHECKS: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "Deployment": _deployment_causes,
     "ReplicaSet": lambda o: _workload_causes(o, "replicaset"),
@@ -345,5 +513,6 @@ _KIND_CHECKS: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "Service": _service_causes,
     "ConfigMap": _data_key_causes,
     "Secret": _data_key_causes,
+    "HorizontalPodAutoscaler": _hpa_causes,
 }
 

@@ -31,7 +31,7 @@ from .images import Image, ImagePuller
 from .podstatus import post_status
 from .probes import Prober
 from .proxy import ServiceProxy
-from .usage import node_metrics, pod_metrics
+from .usage import UsageSampler, node_metrics, pod_metrics
 
 BACKOFF_START, BACKOFF_MAX = 1.0, 20.0  # 10 s and 300 s in a stock kubelet
 SYNC = 0.5  # seconds between pod status/probe rounds
@@ -52,6 +52,7 @@ class Kubelet:
         self.config = ContainerConfig(objects, node, proxy)
         self.prober = Prober(recorder, node, self._kill)
         self.pods: dict[str, PodRuntime] = {}
+        self.usage = UsageSampler()  # what metrics-server reads (kubectl top, the HPA)
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
 
@@ -86,6 +87,7 @@ class Kubelet:
                     watcher.queue.get_nowait()
                 self._wakeup.clear()
                 await self._sync()
+                self.usage.sample(self.pods.values())
         finally:
             self.objects.store.unsubscribe(watcher)
 
@@ -310,7 +312,7 @@ class Kubelet:
 
     # -- resource usage (kubectl top) -----------------------------------------------------
     def pod_metrics(self) -> list[Obj]:
-        return pod_metrics(self.objects, self.pods.values())
+        return pod_metrics(self.objects, self.pods.values(), self.usage)
 
     def node_metrics(self) -> Obj:
-        return node_metrics(self.node.name, self.pod_metrics())
+        return node_metrics(self.node.name, self.pod_metrics(), self.usage.window)
