@@ -128,6 +128,11 @@ class Lab:
         self._chapter = number
         return self
 
+    @property
+    def interactive(self) -> bool:
+        """True in a notebook a person runs; false under papermill, nbval and CI (``LABKIT_NONINTERACTIVE``)."""
+        return interactive()
+
     def inject_fault(self) -> None:
         """Break something, as the chapter's "Diagnose" section asks, without saying what: the attendee finds it
         with the chapter's tools (``lab.chapter(n)`` repairs it again)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,8 +86,29 @@ class HAProxyView(ProductView):
         return "\n".join(lines[start:end]).rstrip() + "\n"
 
     def configure(self, **options: object) -> str:
-        """Change the lesson options (``balance``, ``retries``, ``catalog_check``): re-render and hitless reload."""
-        return self.lab.action("haproxy", "configure", **options)
+        """Change the lesson options (``balance``, ``retries``, ``catalog_check``): re-render and hitless reload;
+        returns once the new worker answers the Runtime API."""
+        return self._reloading(lambda: self.lab.action("haproxy", "configure", **options))
+
+    def _worker(self) -> str:
+        """The pid of the worker answering the Runtime API (``show info``), "" while none does."""
+        try:
+            info = self.command("show info")
+        except OSError:
+            return ""
+        return next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("Pid:")), "")
+
+    def _reloading(self, act: Callable[[], str], timeout: float = 15.0, before: str | None = None) -> str:
+        """Run ``act`` (which reloads HAProxy), then wait until a new worker answers: the old one keeps answering
+        for a moment, with the old config. ``before``: the worker before the reload, when it already happened."""
+        before = self._worker() if before is None else before
+        result = act()
+        deadline = time.monotonic() + timeout
+        while self._worker() in ("", before):
+            if time.monotonic() > deadline:
+                raise LabError(f"HAProxy did not start a new worker within {timeout:.0f} s of the reload")
+            time.sleep(0.05)
+        return result
 
     def set_balance(self, algorithm: str) -> str:
         """Switch the shop's balancing algorithm (roundrobin, leastconn, source, ...): re-render and reload."""
@@ -94,13 +116,16 @@ class HAProxyView(ProductView):
 
     def reload(self) -> str:
         """Hitless reload (the master starts new workers, old ones finish their connections)."""
-        return self.lab.action("haproxy", "reload")
+        return self._reloading(lambda: self.lab.action("haproxy", "reload"))
 
     def repair(self) -> list[str]:
         """The config back to the template's defaults (balance, retries, health checks), every drained or
         disabled server enabled, then every server UP (an API server or a node just started again passes its
         health checks first)."""
+        before = self._worker()
         done = [f"haproxy {option} back to its default" for option in self.lab.action("haproxy", "defaults")]
+        if done:  # reloaded: wait for the new worker
+            self._reloading(lambda: "", before=before)
         df = self.stats()
         servers = df[~df["server"].isin(["FRONTEND", "BACKEND"])]
         for _, row in servers[servers["status"].str.startswith(("MAINT", "DRAIN"))].iterrows():
