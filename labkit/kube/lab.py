@@ -18,6 +18,7 @@ from typing import Any
 
 from ..core.addresses import NODES, SERVERS
 from ..core.errors import LabError
+from ..core.procs import terminate
 from ..core.view import ProductView
 from ..endpoints import KubernetesEndpoint
 from ..kubeclient import is_ready
@@ -118,12 +119,7 @@ class KubernetesView(ProductView):
                                f"{timeout:.0f} s: {err.strip() or 'no output'}")
             yield f"http://127.0.0.1:{found[0]}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            terminate(proc)
 
     def exec(self, pod: str, *command: str, namespace: str = "default", container: str | None = None,
              stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
