@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import kubernetes
@@ -17,6 +17,7 @@ from labkit.kube.controllers.hpa import PodMetric, SyncError, Tolerances, _plain
 from labkit.lab import Lab
 
 from ..conftest import kubectl
+from .conftest import k
 
 # A web server that burns ~20 ms of CPU per request (like the php-apache of the upstream HPA walkthrough), with
 # a 100m CPU request; and a load generator inside the cluster that calls it through its Service, one request
@@ -87,18 +88,6 @@ spec:
 """
 SYNC = timings("sim").hpa_sync_seconds
 ABOVE = "reason: cpu resource utilization (percentage of request) above target"
-
-
-def k(lab: Lab, *args: str, **kw: Any) -> str:
-    return kubectl(lab, *args, **kw).stdout
-
-
-@pytest.fixture
-def ns(runtime_lab: Lab, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = request.node.name.replace("_", "-")[:40].strip("-")
-    k(runtime_lab, "create", "namespace", name)
-    yield name
-    k(runtime_lab, "delete", "namespace", name, "--wait=false")
 
 
 @pytest.fixture

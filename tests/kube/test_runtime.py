@@ -6,17 +6,11 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-
-import pytest
 
 from labkit.lab import Lab
 
 from ..conftest import DEPLOY, kubectl
-
-
-def k(lab: Lab, *args: str, **kw: object) -> str:
-    return kubectl(lab, *args, **kw).stdout  # type: ignore[arg-type]
+from .conftest import k
 
 
 def pods(lab: Lab, ns: str, selector: str) -> list[dict]:
@@ -26,14 +20,6 @@ def pods(lab: Lab, ns: str, selector: str) -> list[dict]:
 def ready_addresses(lab: Lab, ns: str, svc: str) -> list[str]:
     ep = json.loads(k(lab, "-n", ns, "get", "endpoints", svc, "-o", "json"))
     return [a["ip"] for s in ep.get("subsets") or [] for a in s.get("addresses") or []]
-
-
-@pytest.fixture
-def ns(runtime_lab: Lab, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = request.node.name.replace("_", "-")[:40].strip("-")
-    k(runtime_lab, "create", "namespace", name)
-    yield name
-    k(runtime_lab, "delete", "namespace", name, "--wait=false")
 
 
 def test_deployment_becomes_ready_and_pods_answer(runtime_lab: Lab, ns: str) -> None:
