@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING
 from ..core.errors import LabError
 from ..core.files import write_atomic
 from ..core.view import ProductView
+from ..core.waiting import until
 from ..endpoints import HAProxyEndpoint
 from .runtime import runtime_command
 
@@ -98,16 +98,17 @@ class HAProxyView(ProductView):
             return ""
         return next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("Pid:")), "")
 
-    def _reloading(self, act: Callable[[], str], timeout: float = 15.0, before: str | None = None) -> str:
-        """Run ``act`` (which reloads HAProxy), then wait until a new worker answers: the old one keeps answering
-        for a moment, with the old config. ``before``: the worker before the reload, when it already happened."""
-        before = self._worker() if before is None else before
+    def _new_worker(self, before: str, timeout: float = 15.0) -> None:
+        """Wait until a worker other than ``before`` answers: after a reload the old one keeps answering for a
+        moment, with the old config."""
+        if not until(lambda: self._worker() not in ("", before), timeout, every=0.05):
+            raise LabError(f"HAProxy did not start a new worker within {timeout:.0f} s of the reload")
+
+    def _reloading(self, act: Callable[[], str]) -> str:
+        """Run ``act`` (which reloads HAProxy) and return once the new worker answers."""
+        before = self._worker()
         result = act()
-        deadline = time.monotonic() + timeout
-        while self._worker() in ("", before):
-            if time.monotonic() > deadline:
-                raise LabError(f"HAProxy did not start a new worker within {timeout:.0f} s of the reload")
-            time.sleep(0.05)
+        self._new_worker(before)
         return result
 
     def set_balance(self, algorithm: str) -> str:
@@ -124,8 +125,8 @@ class HAProxyView(ProductView):
         health checks first)."""
         before = self._worker()
         done = [f"haproxy {option} back to its default" for option in self.lab.action("haproxy", "defaults")]
-        if done:  # reloaded: wait for the new worker
-            self._reloading(lambda: "", before=before)
+        if done:  # reloaded
+            self._new_worker(before)
         df = self.stats()
         servers = df[~df["server"].isin(["FRONTEND", "BACKEND"])]
         for _, row in servers[servers["status"].str.startswith(("MAINT", "DRAIN"))].iterrows():
@@ -138,26 +139,21 @@ class HAProxyView(ProductView):
     def wait_up(self, backend: str = "shop-gateway", timeout: float = 30.0, must: bool = True) -> bool:
         """Wait until HAProxy's health checks see every server of ``backend`` UP; after ``timeout`` seconds raise
         (or, with ``must=False``, return False)."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def all_up() -> bool:
             servers = self.servers(backend)
-            if len(servers) and servers["status"].eq("UP").all():
-                return True
-            if time.monotonic() > deadline:
-                if not must:
-                    return False
-                raise LabError(f"HAProxy does not see every server of {backend} UP after {timeout:.0f} s:\n{servers}")
-            time.sleep(0.2)
+            return bool(len(servers)) and bool(servers["status"].eq("UP").all())
+
+        if until(all_up, timeout):
+            return True
+        if not must:
+            return False
+        raise LabError(f"HAProxy does not see every server of {backend} UP after {timeout:.0f} s:\n"
+                       f"{self.servers(backend)}")
 
     def wait_state(self, server: str, status: str, backend: str = "shop-gateway", timeout: float = 20.0) -> bool:
         """Wait until HAProxy reports ``server`` of ``backend`` in ``status`` (``DOWN``, ``UP``, ``MAINT``, ...);
         False when it did not within ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while self.servers(backend).loc[server, "status"] != status:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.2)
-        return True
+        return until(lambda: self.servers(backend).loc[server, "status"] == status, timeout)
 
     def use_for_the_api(self) -> None:
         """Chapter 1's step: from now on the kubeconfig reaches the API servers through HAProxy's API frontend."""

@@ -12,7 +12,6 @@ import contextlib
 import re
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +19,7 @@ from ..core.addresses import NODES, SERVERS
 from ..core.errors import LabError
 from ..core.procs import terminate
 from ..core.view import ProductView
+from ..core.waiting import until
 from ..endpoints import KubernetesEndpoint
 from ..kubeclient import is_ready
 
@@ -80,11 +80,8 @@ class KubernetesView(ProductView):
             return all(is_ready(n) and not any(t.key.startswith("node.kubernetes.io/") for t in n.spec.taints or [])
                        for n in core.list_node().items)
 
-        deadline = time.monotonic() + self.lab.timings.not_ready_seconds + 60
-        while not settled():
-            if time.monotonic() > deadline:
-                raise LabError("the nodes are not all Ready again: `kubectl get nodes`, `kubectl describe node NAME`")
-            time.sleep(0.5)
+        if not until(settled, self.lab.timings.not_ready_seconds + 60, every=0.5):
+            raise LabError("the nodes are not all Ready again: `kubectl get nodes`, `kubectl describe node NAME`")
         return done
 
     # -- reaching pods ----------------------------------------------------------------------------
