@@ -17,7 +17,7 @@ from ..core.component import Component, Context, Health
 from ..core.errors import ApiError
 from ..core.files import write_atomic
 from ..core.http import Credentials, Listeners, api_app
-from ..core.secrets import KUBE_TOKEN
+from ..core.secrets import KUBE_TOKEN, SERVICE_ACCOUNT_KEY
 from ..core.tasks import cancel
 from ..endpoints import KubernetesEndpoint
 from .apiserver.api import PUBLIC_PATHS, KubeApi
@@ -25,6 +25,7 @@ from .apiserver.bootstrap import ensure_kubernetes_service
 from .apiserver.status import render
 from .apiserver.store import Store
 from .apiserver.streaming import PodStreams
+from .apiserver.tokens import TokenIssuer
 from .controllers.base import EventRecorder
 from .controllers.deployment import DeploymentController
 from .controllers.endpoints import EndpointsController
@@ -72,6 +73,7 @@ class KubeApiServer(Component):
         self.ctx = ctx
         self.store = Store(ctx.state_dir("kube") / "objects.sqlite")
         self.api = KubeApi(self.store)
+        self.api.objects.tokens = TokenIssuer(ctx.secrets.get(SERVICE_ACCOUNT_KEY))
         token = ctx.secrets.get(KUBE_TOKEN)
         app = api_app("kube-apiserver", render_error=render, credentials=Credentials({token: "admin"}, {}),
                       public=lambda r: r.path.rstrip("/") in PUBLIC_PATHS, max_body=MAX_BODY,

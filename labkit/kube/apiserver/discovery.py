@@ -19,7 +19,9 @@ _SUB_KIND = {"scale": ("autoscaling", "v1", "Scale", ["get", "patch", "update"])
              "finalize": ("", "v1", "Namespace", ["update"]),
              "exec": ("", "v1", "PodExecOptions", ["create", "get"]),
              "attach": ("", "v1", "PodAttachOptions", ["create", "get"]),
-             "portforward": ("", "v1", "PodPortForwardOptions", ["create", "get"])}
+             "portforward": ("", "v1", "PodPortForwardOptions", ["create", "get"]),
+             "token": ("authentication.k8s.io", "v1", "TokenRequest", ["create"]),
+             "approval": (None, None, None, ["get", "patch", "update"])}
 
 
 def _hash(text: str) -> str:

@@ -15,6 +15,7 @@ from . import admission, conversion, merge
 from .resources import Registry, ResourceType, from_crd
 from .status import already_exists, bad_request, conflict, not_found
 from .store import Store
+from .tokens import TokenIssuer
 
 Obj = dict[str, Any]
 _GEN_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -44,6 +45,7 @@ class Objects:
         self.store = store
         self.registry = registry
         self.graceful_pods = False  # set when kubelets run: they finish pod deletions
+        self.tokens: TokenIssuer | None = None  # set by the kube component: service-account tokens
         self.registry.set_crds(list(store.items(CRD_KEY)))
         self._ensure_namespace("default")
         self._ensure_namespace("kube-system")

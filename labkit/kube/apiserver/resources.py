@@ -47,8 +47,9 @@ class ResourceType:
 
 # Storage keys whose real registry strategies set metadata.generation (ConfigMaps, Services, … have none).
 GENERATION_KEYS = frozenset({"/pods", "apps/deployments", "apps/replicasets", "apps/daemonsets", "apps/statefulsets",
-                             "batch/jobs", "networking.k8s.io/ingresses", "discovery.k8s.io/endpointslices",
-                             "apiextensions.k8s.io/customresourcedefinitions"})
+                             "batch/jobs", "batch/cronjobs", "policy/poddisruptionbudgets",
+                             "networking.k8s.io/ingresses", "networking.k8s.io/networkpolicies",
+                             "discovery.k8s.io/endpointslices", "apiextensions.k8s.io/customresourcedefinitions"})
 
 
 def _r(gv: str, kind: str, plural: str, namespaced: bool = True, short: tuple[str, ...] = (),
@@ -65,7 +66,11 @@ BUILTINS: tuple[ResourceType, ...] = (
     _r("v1", "Endpoints", "endpoints", True, ("ep",), (), ()),
     _r("v1", "ConfigMap", "configmaps", True, ("cm",), (), ()),
     _r("v1", "Secret", "secrets", True, (), (), ()),
-    _r("v1", "ServiceAccount", "serviceaccounts", True, ("sa",), (), ()),
+    _r("v1", "ServiceAccount", "serviceaccounts", True, ("sa",), ("token",), ()),
+    _r("v1", "PersistentVolume", "persistentvolumes", False, ("pv",), ("status",), ()),
+    _r("v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), ("status",), ()),
+    _r("v1", "ResourceQuota", "resourcequotas", True, ("quota",), ("status",), ()),
+    _r("v1", "LimitRange", "limitranges", True, ("limits",), (), ()),
     _r("v1", "Event", "events", True, ("ev",), (), ()),
     _r("v1", "Node", "nodes", False, ("no",), ("status",), ()),
     _r("apps/v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale")),
@@ -74,12 +79,23 @@ BUILTINS: tuple[ResourceType, ...] = (
     _r("apps/v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale")),
     _r("apps/v1", "ControllerRevision", "controllerrevisions", True, (), (), ()),
     _r("batch/v1", "Job", "jobs", True, (), ("status",)),
+    _r("batch/v1", "CronJob", "cronjobs", True, ("cj",), ("status",)),
+    _r("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",), ()),
     # stored as v2; v1 is converted (conversion.py), as the real API server serves both
     _r("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",), ("status",)),
     _r("autoscaling/v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",), ("status",)),
     _r("coordination.k8s.io/v1", "Lease", "leases", True, (), (), ()),
     _r("discovery.k8s.io/v1", "EndpointSlice", "endpointslices", True, (), (), ()),
     _r("networking.k8s.io/v1", "Ingress", "ingresses", True, ("ing",), ("status",), ()),
+    _r("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True, ("netpol",), (), ()),
+    _r("storage.k8s.io/v1", "StorageClass", "storageclasses", False, ("sc",), (), ()),
+    _r("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False, (), (), ()),
+    _r("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", False, (), (), ()),
+    _r("rbac.authorization.k8s.io/v1", "Role", "roles", True, (), (), ()),
+    _r("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True, (), (), ()),
+    _r("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses", False, ("pc",), (), ()),
+    _r("certificates.k8s.io/v1", "CertificateSigningRequest", "certificatesigningrequests", False, ("csr",),
+       ("status", "approval"), ()),
     _r("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", False,
        ("crd", "crds"), ("status",), ("api-extensions",)),
 )
