@@ -6,6 +6,7 @@ turns the validation result into the API server's answers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ...core.errors import ApiError
@@ -43,3 +44,54 @@ def _unknown_fields(unknown: list[str], field_validation: str) -> list[str]:
         text = ", ".join(f'unknown field "{u}"' for u in unknown)
         raise ApiError(400, "BadRequest", f"strict decoding error: {text}")
     return [f'unknown field "{u}"' for u in unknown] if field_validation == "Warn" else []
+
+
+# -- admission plugins ------------------------------------------------------------------------------------
+# The API server's admission chain after defaulting and schema validation: every create and update of a stored
+# object passes each plugin's ``admit`` (mutating, in order) and then each ``validate``. A plugin raises ApiError
+# (Forbidden/Invalid, worded as the real plugin words it) to refuse; it returns warnings, if any.
+# Register a plugin in PLUGINS with one line; ``Objects`` runs them.
+
+
+@dataclass
+class Request:
+    """One write as admission sees it."""
+
+    objects: Any  # apiserver.objects.Objects: reads through objects.store
+    rt: ResourceType
+    obj: dict[str, Any]  # the new object (mutable in ``admit``)
+    old: dict[str, Any] | None  # None on create
+    dry_run: bool
+
+    @property
+    def operation(self) -> str:
+        return "CREATE" if self.old is None else "UPDATE"
+
+    @property
+    def namespace(self) -> str:
+        return self.obj.get("metadata", {}).get("namespace", "")
+
+
+class Plugin:
+    """A named admission plugin; subclasses override what they need."""
+
+    name = "plugin"
+
+    def admit(self, req: Request) -> list[str]:
+        return []
+
+    def validate(self, req: Request) -> list[str]:
+        return []
+
+
+PLUGINS: list[Plugin] = []
+
+
+def run_plugins(req: Request) -> list[str]:
+    """Every plugin's admit, then every plugin's validate, as the real chain orders them; their warnings."""
+    warnings: list[str] = []
+    for p in PLUGINS:
+        warnings += p.admit(req)
+    for p in PLUGINS:
+        warnings += p.validate(req)
+    return warnings

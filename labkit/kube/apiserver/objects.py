@@ -139,6 +139,7 @@ class Objects:
             self._allocate_service(obj)
         warnings = decoded + admission.validate(rt, obj, self.registry.crds(), opts.field_validation)
         self._check_namespace(rt, ns)
+        warnings += admission.run_plugins(admission.Request(self, rt, obj, None, opts.dry_run))
         if self.store.get(rt.key, ns, meta["name"]) is not None:
             raise already_exists(rt, meta["name"])
         self._record_manager(None, obj, opts, stored_rt, "")
@@ -214,6 +215,8 @@ class Objects:
                     new.pop("status")
         admission.defaults(new)
         warnings = decoded + admission.validate(rt, new, self.registry.crds(), opts.field_validation)
+        if subresource != "status":
+            warnings += admission.run_plugins(admission.Request(self, rt, new, old, opts.dry_run))
         if rt.has_generation and _spec_part(new) != _spec_part(old):
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         self._record_manager(old, new, opts, stored_rt, subresource)
