@@ -31,6 +31,7 @@ from .controllers.deployment import DeploymentController
 from .controllers.endpoints import EndpointsController
 from .controllers.hpa import HorizontalPodAutoscalerController
 from .controllers.nodelifecycle import NodeLifecycleController
+from .controllers.quota import ResourceQuotaController
 from .controllers.replicaset import ReplicaSetController
 from .controllers.scheduler import Scheduler
 from .controllers.workloads import DaemonSetController, JobController
@@ -41,7 +42,7 @@ from .node.proxy import NodePorts, Resolver, ServiceProxy
 
 MAX_BODY = 3 * 1024 * 1024
 CONTROLLERS = (DeploymentController, ReplicaSetController, Scheduler, NodeLifecycleController, EndpointsController,
-               JobController, DaemonSetController, HorizontalPodAutoscalerController)
+               JobController, DaemonSetController, HorizontalPodAutoscalerController, ResourceQuotaController)
 
 
 def kubeconfig(server: str, ca_pem: bytes, token: str) -> str:
@@ -236,4 +237,5 @@ class KubeApiServer(Component):
 
     async def health(self) -> Health:
         n = sum(self.up.values())
-        return Health(n > 0, f"{n}/{len(SERVERS)} API servers listening, resourceVersion {self.store.rv}")
+        return Health(n > 0, f"{n}/{len(SERVERS)} API servers listening, resourceVersion {self.store.rv}; "
+                             "NetworkPolicies are stored, not enforced")

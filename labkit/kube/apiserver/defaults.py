@@ -197,8 +197,7 @@ def _default_pod(obj: dict[str, Any]) -> None:
     spec = _set(obj, "spec", {})
     default_pod_spec(spec)
     _set(spec, "enableServiceLinks", True)
-    _set(spec, "preemptionPolicy", "PreemptLowerPriority")
-    _set(spec, "priority", 0)
+    # priority and preemptionPolicy: the Priority admission plugin (policy.py) sets them on create
     # the DefaultTolerationSeconds admission plugin
     tolerations = _set(spec, "tolerations", [])
     for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
@@ -267,6 +266,26 @@ def _default_hpa(obj: dict[str, Any]) -> None:
             behavior[key] = {**copy.deepcopy(rules), **{k: v for k, v in given.items() if v is not None}}
 
 
+def _default_persistent_volume(obj: dict[str, Any]) -> None:
+    """SetDefaults_PersistentVolume: Retain, Filesystem, phase Pending (the controller makes it Available)."""
+    spec = _set(obj, "spec", {})
+    _set(spec, "persistentVolumeReclaimPolicy", "Retain")
+    _set(spec, "volumeMode", "Filesystem")
+    if isinstance(spec.get("hostPath"), dict):
+        _set(spec["hostPath"], "type", "")
+    _set(_set(obj, "status", {}), "phase", "Pending")
+
+
+def _default_persistent_volume_claim(obj: dict[str, Any]) -> None:
+    _set(_set(obj, "spec", {}), "volumeMode", "Filesystem")
+    _set(_set(obj, "status", {}), "phase", "Pending")
+
+
+def _default_storage_class(obj: dict[str, Any]) -> None:
+    _set(obj, "reclaimPolicy", "Delete")
+    _set(obj, "volumeBindingMode", "Immediate")
+
+
 _SPEC_DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "Deployment": _default_deployment,
     "ReplicaSet": _default_replicaset,
@@ -282,4 +301,7 @@ _OBJECT_DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "EndpointSlice": _default_endpoint_slice,
     "Endpoints": _default_endpoints,
     "HorizontalPodAutoscaler": _default_hpa,
+    "PersistentVolume": _default_persistent_volume,
+    "PersistentVolumeClaim": _default_persistent_volume_claim,
+    "StorageClass": _default_storage_class,
 }

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...core.errors import ApiError
-from . import admission, conversion, merge
+from . import admission, conversion, merge, policy
 from .resources import Registry, ResourceType, from_crd
 from .status import already_exists, bad_request, conflict, not_found
 from .store import Store
@@ -51,6 +51,8 @@ class Objects:
         self._ensure_namespace("kube-system")
         self._ensure_namespace("kube-public")
         self._ensure_namespace("kube-node-lease")
+        policy.register()
+        policy.ensure_priority_classes(self, WriteOptions())
 
     def _ensure_namespace(self, name: str) -> None:
         if not self.store.get(NS_KEY, "", name):

@@ -137,6 +137,61 @@ _FIELDS: dict[str, str] = {
     "networking.v1.IngressBackend": "- - resource service",
     "networking.v1.IngressServiceBackend": "name port",
     "networking.v1.ServiceBackendPort": "name number",
+    "core.v1.ResourceQuota": "metadata spec status",
+    "core.v1.ResourceQuotaSpec": "hard scopes scopeSelector",
+    "core.v1.ScopeSelector": "matchExpressions",
+    "core.v1.ScopedResourceSelectorRequirement": "scopeName operator values",
+    "core.v1.LimitRange": "metadata spec",
+    "core.v1.LimitRangeSpec": "limits",
+    "core.v1.LimitRangeItem": "type max min default defaultRequest maxLimitRequestRatio",
+    "core.v1.PersistentVolumeClaim": "metadata spec status",
+    "core.v1.PersistentVolumeClaimSpec": "accessModes resources volumeName selector storageClassName volumeMode "
+                                         "dataSource dataSourceRef volumeAttributesClassName",
+    "core.v1.VolumeResourceRequirements": "limits requests",
+    "core.v1.TypedLocalObjectReference": "apiGroup kind name",
+    "core.v1.TypedObjectReference": "apiGroup kind name namespace",
+    "core.v1.PersistentVolumeClaimVolumeSource": "claimName readOnly",
+    "core.v1.HostPathVolumeSource": "path type",
+    "scheduling.v1.PriorityClass": "metadata value globalDefault description preemptionPolicy",
+    "rbac.v1.Role": "metadata rules",
+    "rbac.v1.ClusterRole": "metadata rules aggregationRule",
+    "rbac.v1.RoleBinding": "metadata subjects roleRef",
+    "rbac.v1.ClusterRoleBinding": "metadata subjects roleRef",
+    "rbac.v1.PolicyRule": "verbs apiGroups resources resourceNames nonResourceURLs",
+    "rbac.v1.Subject": "kind apiGroup name namespace",
+    "rbac.v1.RoleRef": "apiGroup kind name",
+    "rbac.v1.AggregationRule": "clusterRoleSelectors",
+    "authentication.v1.TokenRequest": "metadata spec status",
+    "authentication.v1.TokenRequestSpec": "audiences - boundObjectRef expirationSeconds",
+    "authentication.v1.BoundObjectReference": "kind apiVersion name uid",
+    "policy.v1.PodDisruptionBudget": "metadata spec status",
+    "policy.v1.PodDisruptionBudgetSpec": "minAvailable selector maxUnavailable unhealthyPodEvictionPolicy",
+    "certificates.v1.CertificateSigningRequest": "metadata spec status",
+    "certificates.v1.CertificateSigningRequestSpec": "request username uid groups usages - signerName "
+                                                     "expirationSeconds",
+    "certificates.v1.CertificateSigningRequestStatus": "conditions certificate",
+    "certificates.v1.CertificateSigningRequestCondition": "type reason message lastUpdateTime "
+                                                          "lastTransitionTime status",
+    "authorization.v1.SubjectAccessReview": "metadata spec status",
+    "authorization.v1.SubjectAccessReviewSpec": "resourceAttributes nonResourceAttributes user groups - uid",
+    "authorization.v1.LocalSubjectAccessReview": "metadata spec status",
+    "networking.v1.NetworkPolicy": "metadata spec",
+    "networking.v1.NetworkPolicySpec": "podSelector ingress egress policyTypes",
+    "networking.v1.NetworkPolicyIngressRule": "ports from",
+    "networking.v1.NetworkPolicyEgressRule": "ports to",
+    "networking.v1.NetworkPolicyPeer": "podSelector namespaceSelector ipBlock",
+    "networking.v1.NetworkPolicyPort": "protocol port endPort",
+    "networking.v1.IPBlock": "cidr except",
+    "storage.v1.StorageClass": "metadata provisioner parameters reclaimPolicy mountOptions allowVolumeExpansion "
+                               "volumeBindingMode allowedTopologies",
+    "apps.v1.StatefulSet": "metadata spec status",
+    "apps.v1.StatefulSetSpec": "replicas selector template volumeClaimTemplates serviceName podManagementPolicy "
+                               "updateStrategy revisionHistoryLimit minReadySeconds "
+                               "persistentVolumeClaimRetentionPolicy ordinals",
+    "apps.v1.StatefulSetUpdateStrategy": "type rollingUpdate",
+    "apps.v1.RollingUpdateStatefulSetStrategy": "partition maxUnavailable",
+    "apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy": "whenDeleted whenScaled",
+    "apps.v1.StatefulSetOrdinals": "start",
 }
 # Pointer fields whose zero value means something; other zero values are Go's unset fields,
 # which the typed clients always encode and JSON would have omitted.
@@ -146,7 +201,7 @@ _MEANINGFUL_ZERO = {"replicas", "completions", "parallelism", "backoffLimit", "a
                     "immutable", "automountServiceAccountToken", "optional", "suspend", "enableServiceLinks",
                     "allocateLoadBalancerNodePorts", "controller", "blockOwnerDeletion", "defaultMode",
                     "minReplicas", "averageUtilization", "stabilizationWindowSeconds",
-                    "targetCPUUtilizationPercentage"}
+                    "targetCPUUtilizationPercentage", "value", "partition"}
 _SCALARS = {"meta.v1.Time", "meta.v1.MicroTime", "intstr.IntOrString", "resource.Quantity"}
 
 

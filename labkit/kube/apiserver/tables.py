@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from . import conversion, quantity
+from . import conversion, quantity, storage
 from .resources import ResourceType
 
 Obj = dict[str, Any]
@@ -231,6 +231,23 @@ def _hpa_targets(o: Obj) -> str:
     return ", ".join(cells[:2]) + more
 
 
+def _volume_phase(o: Obj) -> str:
+    return "Terminating" if _g(o, "metadata.deletionTimestamp") else _g(o, "status.phase", "")
+
+
+def _claim_ref(o: Obj) -> str:
+    ref = _g(o, "spec.claimRef")
+    return f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref else ""
+
+
+def _claim_capacity(o: Obj) -> str:
+    return _canonical(_g(o, "status.capacity.storage", "0")) if _g(o, "spec.volumeName") else ""
+
+
+def _class_name(o: Obj) -> str:
+    return o["metadata"]["name"] + (" (default)" if storage.is_default_class(o) else "")
+
+
 NAME: Column = ("Name", "string", 0, lambda o: o["metadata"]["name"])
 AGE: Column = ("Age", "string", 0, _age)
 
@@ -322,9 +339,46 @@ COLUMNS: dict[str, list[Column]] = {
                                                             or _g(o, "metadata.creationTimestamp"))),
                ("Count", "integer", 1, lambda o: o.get("count") or 1),
                ("Name", "string", 1, lambda o: o["metadata"]["name"])],
+    "persistentvolumes": [
+        NAME, ("Capacity", "string", 0, lambda o: _canonical(_g(o, "spec.capacity.storage", "0"))),
+        ("Access Modes", "string", 0, lambda o: storage.access_modes(_g(o, "spec.accessModes"))),
+        ("Reclaim Policy", "string", 0, lambda o: _g(o, "spec.persistentVolumeReclaimPolicy", "")),
+        ("Status", "string", 0, _volume_phase), ("Claim", "string", 0, _claim_ref),
+        ("StorageClass", "string", 0, storage.volume_class),
+        ("VolumeAttributesClass", "string", 0, lambda o: _g(o, "spec.volumeAttributesClassName", "<unset>")),
+        ("Reason", "string", 0, lambda o: _g(o, "status.reason", "")), AGE,
+        ("VolumeMode", "string", 1, lambda o: _g(o, "spec.volumeMode", "<unset>"))],
+    "persistentvolumeclaims": [
+        NAME, ("Status", "string", 0, _volume_phase), ("Volume", "string", 0, lambda o: _g(o, "spec.volumeName", "")),
+        ("Capacity", "string", 0, _claim_capacity),
+        ("Access Modes", "string", 0, lambda o: storage.access_modes(_g(o, "status.accessModes"))
+         if _g(o, "spec.volumeName") else ""),
+        ("StorageClass", "string", 0, storage.claim_class),
+        ("VolumeAttributesClass", "string", 0, lambda o: _g(o, "spec.volumeAttributesClassName", "<unset>")), AGE,
+        ("VolumeMode", "string", 1, lambda o: _g(o, "spec.volumeMode", "<unset>"))],
+    "storageclasses": [
+        ("Name", "string", 0, _class_name), ("Provisioner", "string", 0, lambda o: o.get("provisioner", "")),
+        ("ReclaimPolicy", "string", 0, lambda o: o.get("reclaimPolicy") or "Delete"),
+        ("VolumeBindingMode", "string", 0, lambda o: o.get("volumeBindingMode") or "Immediate"),
+        ("AllowVolumeExpansion", "string", 0, lambda o: bool(o.get("allowVolumeExpansion"))), AGE],
     "customresourcedefinitions": [NAME, ("Created At", "date", 0,
                                          lambda o: o["metadata"].get("creationTimestamp"))],
+    "resourcequotas": [NAME, AGE, ("Request", "string", 0, lambda o: _quota(o, limits=False)),
+                       ("Limit", "string", 0, lambda o: _quota(o, limits=True))],
+    "limitranges": [NAME, ("Created At", "date", 0, lambda o: o["metadata"].get("creationTimestamp"))],
+    "priorityclasses": [NAME, ("Value", "integer", 0, lambda o: o.get("value", 0)),
+                        ("Global-Default", "boolean", 0, lambda o: bool(o.get("globalDefault"))), AGE,
+                        ("PreemptionPolicy", "string", 0, lambda o: o.get("preemptionPolicy", ""))],
+    "networkpolicies": [NAME, ("Pod-Selector", "string", 0, lambda o: _selector(_g(o, "spec.podSelector"))
+                               or "<none>"), AGE],
 }
+
+
+def _quota(o: Obj, limits: bool) -> str:
+    """``pods: 1/10, requests.cpu: 0/1``: used over hard, the limits.* resources in their own column."""
+    hard, used = _g(o, "status.hard", {}) or {}, _g(o, "status.used", {}) or {}
+    return ", ".join(f"{r}: {used.get(r, '0')}/{hard[r]}" for r in sorted(hard)
+                     if r.startswith("limits.") == limits)
 
 
 def _printer_columns(rt: ResourceType) -> list[Column] | None:
