@@ -27,13 +27,16 @@ from .apiserver.store import Store
 from .apiserver.streaming import PodStreams
 from .apiserver.tokens import TokenIssuer
 from .controllers.base import EventRecorder
+from .controllers.cronjob import CronJobController
 from .controllers.deployment import DeploymentController
+from .controllers.disruption import DisruptionController
 from .controllers.endpoints import EndpointsController
 from .controllers.hpa import HorizontalPodAutoscalerController
 from .controllers.nodelifecycle import NodeLifecycleController
 from .controllers.quota import ResourceQuotaController
 from .controllers.replicaset import ReplicaSetController
 from .controllers.scheduler import Scheduler
+from .controllers.statefulset import StatefulSetController
 from .controllers.workloads import DaemonSetController, JobController
 from .node.agent import NodeAgent, node_specs
 from .node.images import ImagePuller
@@ -42,7 +45,8 @@ from .node.proxy import NodePorts, Resolver, ServiceProxy
 
 MAX_BODY = 3 * 1024 * 1024
 CONTROLLERS = (DeploymentController, ReplicaSetController, Scheduler, NodeLifecycleController, EndpointsController,
-               JobController, DaemonSetController, HorizontalPodAutoscalerController, ResourceQuotaController)
+               JobController, DaemonSetController, HorizontalPodAutoscalerController, ResourceQuotaController,
+               StatefulSetController, CronJobController, DisruptionController)
 
 
 def kubeconfig(server: str, ca_pem: bytes, token: str) -> str:

@@ -16,6 +16,7 @@ from multidict import CIMultiDict
 
 from ...core.errors import ApiError
 from ...core.http import USER, json_response
+from ..controllers.disruption import check_eviction
 from . import discovery, negotiation, openapi, patch, protobuf
 from .objects import Objects, WriteOptions
 from .resources import REVIEWS, Registry, ResourceType
@@ -387,8 +388,11 @@ class KubeApi:
                                                 f'"{pod["spec"]["nodeName"]}"')
             new = {**pod, "spec": {**pod["spec"], "nodeName": body["target"]["name"]}}
             self.objects.update(t.rt, t.namespace, t.name, new, WriteOptions())
-        else:
-            self.objects.delete(t.rt, t.namespace, t.name, body.get("deleteOptions") or {}, False)
+        else:  # eviction: the pod's PodDisruptionBudget must allow it
+            options = body.get("deleteOptions") or {}
+            dry_run = self._dry_run(request) or bool(options.get("dryRun"))
+            check_eviction(self.objects, pod, dry_run)
+            self.objects.delete(t.rt, t.namespace, t.name, options, dry_run)
         return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                               "code": 201}, 201)
 
