@@ -155,6 +155,16 @@ def _default_job(spec: dict[str, Any]) -> None:
     _default_template(spec)
 
 
+def _default_cronjob(spec: dict[str, Any]) -> None:
+    _set(spec, "concurrencyPolicy", "Allow")
+    _set(spec, "suspend", False)
+    _set(spec, "successfulJobsHistoryLimit", 3)
+    _set(spec, "failedJobsHistoryLimit", 1)
+    job_template = spec.get("jobTemplate")
+    if isinstance(job_template, dict) and isinstance(job_template.get("spec"), dict):
+        _default_template(job_template["spec"])
+
+
 def _default_service(spec: dict[str, Any]) -> None:
     kind = _set(spec, "type", "ClusterIP")
     _set(spec, "sessionAffinity", "None")
@@ -292,6 +302,7 @@ _SPEC_DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "StatefulSet": _default_statefulset,
     "DaemonSet": _default_daemonset,
     "Job": _default_job,
+    "CronJob": _default_cronjob,
     "Service": _default_service,
 }
 _OBJECT_DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {

@@ -248,6 +248,11 @@ def _class_name(o: Obj) -> str:
     return o["metadata"]["name"] + (" (default)" if storage.is_default_class(o) else "")
 
 
+def _bool_cell(value: Any) -> str:
+    """printBoolPtr: True, False or <unset>."""
+    return "<unset>" if value is None else ("True" if value else "False")
+
+
 NAME: Column = ("Name", "string", 0, lambda o: o["metadata"]["name"])
 AGE: Column = ("Age", "string", 0, _age)
 
@@ -281,7 +286,25 @@ COLUMNS: dict[str, list[Column]] = {
                        f"{k}={v}" for k, v in _g(o, "spec.template.spec.nodeSelector", {}).items())
                     or "<none>"), AGE],
     "statefulsets": [NAME, ("Ready", "string", 0, lambda o: f"{_g(o, 'status.readyReplicas', 0)}/"
-                                                            f"{_g(o, 'spec.replicas', 1)}"), AGE],
+                                                            f"{_g(o, 'spec.replicas', 1)}"), AGE,
+                     ("Containers", "string", 1, lambda o: _containers(o, "name")),
+                     ("Images", "string", 1, lambda o: _containers(o, "image"))],
+    "cronjobs": [NAME, ("Schedule", "string", 0, lambda o: _g(o, "spec.schedule", "")),
+                 ("Timezone", "string", 0, lambda o: _g(o, "spec.timeZone", "<none>")),
+                 ("Suspend", "boolean", 0, lambda o: _bool_cell(_g(o, "spec.suspend"))),
+                 ("Active", "integer", 0, lambda o: len(_g(o, "status.active", []))),
+                 ("Last Schedule", "string", 0, lambda o: _since(_g(o, "status.lastScheduleTime"))
+                  if _g(o, "status.lastScheduleTime") else "<none>"), AGE,
+                 ("Containers", "string", 1, lambda o: ",".join(
+                     c.get("name", "") for c in _g(o, "spec.jobTemplate.spec.template.spec.containers", []))),
+                 ("Images", "string", 1, lambda o: ",".join(
+                     c.get("image", "") for c in _g(o, "spec.jobTemplate.spec.template.spec.containers", []))),
+                 ("Selector", "string", 1, lambda o: _selector(_g(o, "spec.jobTemplate.spec.selector")))],
+    "poddisruptionbudgets": [NAME, ("Min Available", "string", 0, lambda o: str(_g(o, "spec.minAvailable", "N/A"))),
+                             ("Max Unavailable", "string", 0,
+                              lambda o: str(_g(o, "spec.maxUnavailable", "N/A"))),
+                             ("Allowed Disruptions", "integer", 0, lambda o: _g(o, "status.disruptionsAllowed", 0)),
+                             AGE],
     "jobs": [NAME, ("Status", "string", 0, lambda o: "Complete" if _g(o, "status.succeeded", 0) >=
                     _g(o, "spec.completions", 1) else ("Failed" if _g(o, "status.failed", 0) else "Running")),
              ("Completions", "string", 0, lambda o: f"{_g(o, 'status.succeeded', 0)}/"

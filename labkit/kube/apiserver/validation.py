@@ -5,10 +5,13 @@ selectors, pod templates, services ...) with the real messages, or a CRD's struc
 from __future__ import annotations
 
 import json
+import re
+import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
 from ...core.errors import ApiError
+from ..controllers.cron import CronError, parse
 from . import openapi, quantity
 from .decoding import _DecodeError, _Decoder, _validate_custom, crd_schema
 from .fielderrors import (
@@ -503,12 +506,63 @@ def _hpa_causes(obj: dict[str, Any]) -> list[Cause]:
     return out
 
 
+def _cronjob_causes(obj: dict[str, Any]) -> list[Cause]:
+    """ValidateCronJob: the name leaves room for the Job suffix, the schedule parses (no TZ= in it), the time
+    zone is an IANA one."""
+    spec = obj.get("spec") or {}
+    out: list[Cause] = []
+    name = (obj.get("metadata") or {}).get("name") or ""
+    if len(name) > 52:
+        out.append(invalid("metadata.name", name, "must be no more than 52 characters"))
+    schedule = spec.get("schedule")
+    if not schedule:
+        out.append(required("spec.schedule"))
+    else:
+        try:
+            parse(schedule)
+        except CronError as err:
+            out.append(invalid("spec.schedule", schedule, str(err)))
+        if "TZ" in schedule:
+            out.append(invalid("spec.schedule", schedule, "cannot use TZ or CRON_TZ in schedule, use timeZone "
+                                                          "field instead"))
+    out += _time_zone_causes(spec.get("timeZone"))
+    policy = spec.get("concurrencyPolicy")
+    if policy is not None and policy not in ("Allow", "Forbid", "Replace"):
+        out.append(not_supported("spec.concurrencyPolicy", policy, ("Allow", "Forbid", "Replace")))
+    for key in ("startingDeadlineSeconds", "successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
+        out += _non_negative(spec.get(key), f"spec.{key}")
+    template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template")
+    if template is None:
+        return [*out, required("spec.jobTemplate.spec.template")]
+    return out + _template_causes(template, "spec.jobTemplate.spec.template", ("OnFailure", "Never"))
+
+
+def _time_zone_causes(tz: Any) -> list[Cause]:
+    if tz is None:
+        return []
+    field = "spec.timeZone"
+    if tz == "":
+        return [invalid(field, tz, "timeZone must be nil or non-empty string")]
+    for part in str(tz).split("/"):
+        if part in (".", "..") or part.startswith("-") or not re.fullmatch(r"[A-Za-z.\-_0-9+]{1,14}", part):
+            return [invalid(field, tz, f"unknown time zone {tz}")]
+    if str(tz).lower() == "local":
+        return [invalid(field, tz, "timeZone must be an explicit time zone as defined in "
+                                   "https://www.iana.org/time-zones")]
+    try:
+        zoneinfo.ZoneInfo(str(tz))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return [invalid(field, tz, f"unknown time zone {tz}")]
+    return []
+
+
 _KIND_CHECKS: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "Deployment": _deployment_causes,
     "ReplicaSet": lambda o: _workload_causes(o, "replicaset"),
     "StatefulSet": lambda o: _workload_causes(o, "statefulset"),
     "DaemonSet": lambda o: _workload_causes(o, "daemonset"),
     "Job": _job_causes,
+    "CronJob": _cronjob_causes,
     "Pod": lambda o: pod_spec_causes(o.get("spec") or {}, "spec"),
     "Service": _service_causes,
     "ConfigMap": _data_key_causes,

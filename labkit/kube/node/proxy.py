@@ -6,7 +6,9 @@
   ``http://catalog.shop.svc.cluster.local:8080`` (or a ClusterIP) reaches a
   ready endpoint of the Service, round robin, from the caller's namespace.
   A headless Service (``clusterIP: None``) resolves to its ready pods on the
-  port the caller names, as its DNS records would.
+  port the caller names, as its DNS records would, and ``<hostname>.<service>``
+  (``db-0.db``, ``db-0.db.<ns>.svc.cluster.local``) to the pod whose
+  ``hostname``/``subdomain`` make that name (a StatefulSet's pods).
 * NodePort Services listen on every node's address (TCP, any protocol).
 """
 
@@ -16,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -28,22 +31,73 @@ _HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "
         "transfer-encoding", "upgrade", "host", "content-length"}
 
 
+CLUSTER_DOMAIN = "cluster.local"
+SERVICE_SUFFIX = f".svc.{CLUSTER_DOMAIN}"
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a name resolves to: a Service, and for a pod's own record behind a headless Service, that pod's IP."""
+
+    service: Obj
+    pod_ip: str = ""
+
+
 class Resolver:
-    """Service name or ClusterIP + port -> a ready pod address, round robin."""
+    """Service name or ClusterIP + port -> a ready pod address, round robin; ``<pod>.<headless service>`` names
+    -> that pod, as CoreDNS answers them."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._turn = itertools.count()
 
-    def service(self, host: str, caller_ns: str) -> Obj | None:
+    def lookup(self, host: str, caller_ns: str) -> Found | None:
+        """Resolve ``host`` as a pod of ``caller_ns`` would: a ClusterIP, or a name tried with the pod's search
+        path (``<ns>.svc.cluster.local svc.cluster.local cluster.local``) and then as it is."""
         parts = host.split(".")
-        if all(p.isdigit() for p in parts) and len(parts) == 4:
-            return next((s for s in self.store.items("/services") if s["spec"].get("clusterIP") == host), None)
-        name = parts[0]
-        ns = parts[1] if len(parts) > 1 and parts[1] != "svc" else caller_ns
-        if len(parts) > 2 and parts[2] != "svc":
+        if len(parts) == 4 and all(p.isdigit() for p in parts):
+            svc = next((s for s in self.store.items("/services") if s["spec"].get("clusterIP") == host), None)
+            return Found(svc) if svc else None
+        name = host.rstrip(".").lower()
+        search = [f".{caller_ns}{SERVICE_SUFFIX}", SERVICE_SUFFIX, f".{CLUSTER_DOMAIN}"]
+        candidates = [name] if name.endswith(f".{CLUSTER_DOMAIN}") else [name + s for s in search] + [name]
+        for fqdn in candidates:
+            found = self._record(fqdn)
+            if found is not None:
+                return found
+        return None
+
+    def _record(self, fqdn: str) -> Found | None:
+        """``<svc>.<ns>.svc.cluster.local`` or ``<hostname>.<svc>.<ns>.svc.cluster.local``."""
+        if not fqdn.endswith(SERVICE_SUFFIX):
             return None
-        return self.store.get("/services", ns, name)
+        labels = fqdn.removesuffix(SERVICE_SUFFIX).split(".")
+        if len(labels) == 2:
+            svc = self.store.get("/services", labels[1], labels[0])
+            return Found(svc) if svc else None
+        if len(labels) != 3:
+            return None
+        hostname, name, ns = labels
+        svc = self.store.get("/services", ns, name)
+        if svc is None or svc["spec"].get("clusterIP") != "None":
+            return None
+        ip = self._pod_record(svc, hostname)
+        return Found(svc, ip) if ip else None
+
+    def _pod_record(self, svc: Obj, hostname: str) -> str:
+        """The IP of the endpoint pod whose ``hostname`` and ``subdomain`` (the Service's name) make the name, as
+        the endpoints controller gives such addresses a hostname; not-ready ones only if the Service publishes
+        them."""
+        ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        ep = self.store.get("/endpoints", ns, name) or {}
+        keys = ("addresses", "notReadyAddresses") if svc["spec"].get("publishNotReadyAddresses") else ("addresses",)
+        for subset in ep.get("subsets") or []:
+            for address in (a for k in keys for a in subset.get(k) or []):
+                pod = self.store.get("/pods", ns, (address.get("targetRef") or {}).get("name", ""))
+                if pod is not None and pod["spec"].get("hostname") == hostname \
+                        and pod["spec"].get("subdomain") == name:
+                    return str(address["ip"])
+        return ""
 
     def backend(self, svc: Obj, port: int, node_port: bool = False, node: str = "") -> tuple[str, int] | None:
         """A ready endpoint for ``port``; with ``externalTrafficPolicy: Local`` a NodePort only uses the pods
@@ -104,10 +158,11 @@ class ServiceProxy:
         url = request.url
         host, port = url.host or "", url.port or 80
         caller = self.resolver.caller_namespace(request.headers.get("Proxy-Authorization"))
-        svc = self.resolver.service(host, caller)
-        if svc is None:
+        found = self.resolver.lookup(host, caller)
+        if found is None:
             return web.Response(status=502, text=f"no such service: {host} (from namespace {caller})\n")
-        target = self.resolver.backend(svc, port)
+        svc = found.service
+        target = (found.pod_ip, port) if found.pod_ip else self.resolver.backend(svc, port)
         if target is None:
             return web.Response(status=503, text=f"no ready endpoints for service {svc['metadata']['namespace']}/"
                                                  f"{svc['metadata']['name']} port {port}\n")
