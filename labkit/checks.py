@@ -22,6 +22,23 @@ CREATE TABLE IF NOT EXISTS checks (
 """
 
 
+class CheckResult:
+    """What ``lab.check`` returns: true when the check passed. The check has shown itself already, so a cell that
+    ends with one shows nothing more (no bare ``True``)."""
+
+    def __init__(self, name: str, passed: bool) -> None:
+        self.name, self.passed = name, passed
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"CheckResult({self.name!r}, passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        """Nothing: ``show`` displayed the result when the check ran."""
+
+
 class CheckFailed(AssertionError):
     """A learner check failed in a non-interactive run (papermill, nbval, CI)."""
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shlex
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,8 +61,9 @@ def up(backend: Backend = None,
         ep = control.up(paths, resolve_backend(backend, paths), jupyter=jupyter, progress=progress)
     console.print(f"[green]lab ready[/green] ({ep.backend}, {time.perf_counter() - start:.1f} s) "
                   f"home {paths.home}")
-    for name, product in ep.products.items():
-        console.print(f"  {name:<12} {product.url or ', '.join(getattr(product, 'images', {}).values())}")
+    for name, product in ep.products.items():  # soft_wrap: a URL (and its token) stays on one line in any width
+        console.print(f"  {name:<12} {product.url or ', '.join(getattr(product, 'images', {}).values())}",
+                      soft_wrap=True)
     console.print('Next: eval "$(labkit env)" to use kubectl with this lab.')
 
 
@@ -91,8 +90,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
         console.print(f"the lab in {paths.home} is [red]down[/red]: start it with `labkit up`")
     else:
         table = Table(title=f"lab ({ep.backend}) — {paths.home}")
-        for col in ("product", "endpoint", "health"):
-            table.add_column(col)
+        table.add_column("product")
+        table.add_column("endpoint", overflow="ignore", no_wrap=True)  # a URL is copied whole, never split
+        table.add_column("health")
         for r in rows:
             mark = "[green]ok[/green]" if r.healthy else f"[red]{r.detail or 'down'}[/red]"
             table.add_row(r.name, r.url or "", mark)
@@ -103,12 +103,13 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
 @app.command()
 def env() -> None:
     """Shell exports for this lab: eval "$(labkit env)"."""
+    from .endpoints import RegistryEndpoint
+    from .toolenv import tool_env
+
     paths = _paths()
-    exports = {
-        "LABKIT_HOME": str(paths.home),
-        "KUBECONFIG": str(paths.kubeconfig),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+    ep = control.endpoints(paths)
+    registry = ep.products.get("registry") if ep else None
+    exports = tool_env(paths, registry if isinstance(registry, RegistryEndpoint) else None)
     for key, value in exports.items():
         print(f"export {key}={shlex.quote(value)}")
 
@@ -234,6 +235,25 @@ def notebooks_run(names: Annotated[list[str] | None, typer.Argument(
                       "[green]ok[/green]" if r.ok else f"[red]{r.error or 'failed'}[/red]")
     out.print(table)
     raise typer.Exit(0 if results and all(r.ok for r in results) else 1)
+
+
+@notebooks_app.command("reset")
+def notebooks_reset(names: Annotated[list[str] | None, typer.Argument(
+                        help="notebooks (e.g. 01 or 01-haproxy, both languages); default all")] = None) -> None:
+    """Put a pristine copy of notebooks back in your workspace (what JupyterLab serves); a copy you changed is kept
+    in the workspace's backups/ folder with the date and time in its name."""
+    from .jupyter.workspace import Workspace
+
+    workspace = Workspace.of(_paths().workspace)
+    try:
+        done = workspace.reset(names or [])
+    except ValueError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(1) from None
+    for name, backup in done:
+        kept = f"; yours is kept as {backup.relative_to(workspace.folder)}" if backup else " (it was unchanged)"
+        console.print(f"{name}: pristine copy restored{kept}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"workspace: {workspace.folder}", soft_wrap=True)
 
 
 @notebooks_app.command("sync-twins")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import control
 from .chapters import chapter as _chapter
-from .checks import CheckFailed, Progress, interactive, show
+from .checks import CheckFailed, CheckResult, Progress, interactive, show
 from .core.errors import LabError
 from .core.files import read_json, write_json
 from .core.paths import LabPaths
@@ -141,15 +141,15 @@ class Lab:
             raise LabError(f"chapter {self.current_chapter} has no fault to diagnose")
         fault(self)
 
-    def check(self, name: str, condition: Any, hint: str = "") -> bool:
+    def check(self, name: str, condition: Any, hint: str = "") -> CheckResult:
         """A learner check: shows pass/fail with the hint, records it under this notebook's chapter, raises when
-        not interactive."""
+        not interactive; true when it passed."""
         passed = bool(condition)
         Progress(self.paths).record(self.current_chapter, name, passed, hint)
         show(name, passed, hint)
         if not passed and not interactive():
             raise CheckFailed(f"check failed: {name}" + (f" — hint: {hint}" if hint else ""))
-        return passed
+        return CheckResult(name, passed)
 
     def progress(self) -> pd.DataFrame:
         """The latest result of every recorded check."""

@@ -2,10 +2,10 @@
 # Installs everything, then runs the whole test suite: unit and real-client tests, then the notebooks.
 source "$(dirname "$0")/venv.sh"
 cd "$ROOT"
-# Real programs the tests drive (skopeo; docker-registry, the registry of the kind contract harness): installed
-# when this machine can.
+# Real programs the tests drive (skopeo; docker-registry, the registry of the kind contract harness; chromium and
+# its driver for tests/test_browser.py): installed when this machine can.
 missing=()
-for tool in skopeo:skopeo docker-registry:docker-registry; do
+for tool in skopeo:skopeo docker-registry:docker-registry chromium:chromium chromedriver:chromium-driver; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then

@@ -79,6 +79,16 @@ class LabPaths:
         return self.home / "kubeconfig"
 
     @property
+    def workspace(self) -> Path:
+        """The attendee's working copies of the notebooks, where JupyterLab and its terminals start."""
+        return self.home / "workspace"
+
+    @property
+    def jupyter(self) -> Path:
+        """JupyterLab's settings, kernel spec and runtime files for this lab (``labkit.jupyter.settings``)."""
+        return self.home / "jupyter"
+
+    @property
     def lock(self) -> Path:
         return self.home / "daemon.lock"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -10,13 +11,16 @@ from typing import Self
 
 class Sampler(ABC):
     """``with SomeSampler(...) as s:`` calls ``sample(elapsed)`` every ``every`` seconds in a thread until the
-    block ends (or ``stop()``); ``started`` is the wall-clock start, ``elapsed()`` the seconds since."""
+    block ends (or ``stop()``); ``started`` is the wall-clock start, ``elapsed()`` the seconds since.
+
+    The thread runs in a copy of the creator's context: in a notebook, whatever a sample shows goes to the output of
+    the cell that created the sampler, never to the cell that happens to run later."""
 
     def __init__(self, every: float) -> None:
         self.every = every
         self.started = time.time()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run,), daemon=True)
 
     @abstractmethod
     def sample(self, elapsed: float) -> None:

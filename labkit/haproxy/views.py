@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -9,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from ..core.live import LiveTable
 from ..core.sampling import Sampler
 
 GOING_DOWN, GOING_UP = "UP, going down", "DOWN, going up"  # HAProxy's stats page says it this way
@@ -28,11 +30,13 @@ def state_of(status: str) -> str:
 
 
 class StateSampler(Sampler):
-    """Samples ``servers(backend)`` (HAProxy's own view) every ``every`` seconds in a thread until ``stop()``."""
+    """Samples ``servers(backend)`` (HAProxy's own view) every ``every`` seconds in a thread until ``stop()``;
+    ``on_tick`` sees each sample (one row per server: ``t``, ``server``, ``status``, ``raw``)."""
 
-    def __init__(self, haproxy: Any, backend: str = "shop-gateway", every: float = 0.25) -> None:
+    def __init__(self, haproxy: Any, backend: str = "shop-gateway", every: float = 0.25,
+                 on_tick: Callable[[pd.DataFrame], None] | None = None) -> None:
         super().__init__(every)
-        self.haproxy, self.backend = haproxy, backend
+        self.haproxy, self.backend, self.on_tick = haproxy, backend, on_tick
         self.rows: list[dict[str, Any]] = []
 
     def sample(self, elapsed: float) -> None:
@@ -40,9 +44,11 @@ class StateSampler(Sampler):
             servers = self.haproxy.servers(self.backend)
         except Exception:  # e.g. the Runtime API busy during a reload: the next tick tries again
             servers = pd.DataFrame(columns=["status"])
-        for server, row in servers.iterrows():
-            self.rows.append({"t": elapsed, "server": server, "status": state_of(row["status"]),
-                              "raw": str(row["status"])})
+        tick = [{"t": round(elapsed, 1), "server": server, "status": state_of(row["status"]),
+                 "raw": str(row["status"])} for server, row in servers.iterrows()]
+        self.rows.extend(tick)
+        if self.on_tick is not None and tick:
+            self.on_tick(pd.DataFrame(tick))
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(list(self.rows), columns=["t", "server", "status", "raw"])
@@ -52,6 +58,14 @@ class StateSampler(Sampler):
         df = self.frame()
         hit = df[(df["server"] == server) & (df["status"] == status) & (df["t"] >= after)]
         return float(hit["t"].iloc[0]) if len(hit) else None
+
+
+def live_states(title: str) -> LiveTable:
+    """A table of HAProxy's servers and their states in the current cell, refreshed at every tick: pass it as a
+    ``StateSampler``'s ``on_tick``."""
+    def shape(df: pd.DataFrame) -> pd.DataFrame:
+        return df.rename(columns={"t": "seconds", "raw": "HAProxy says"}).set_index("server")
+    return LiveTable(title, shape)
 
 
 def requests_per(df: pd.DataFrame, column: str = "pod") -> pd.Series:

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..core.live import LiveTable
 from ..core.sampling import Sampler as BaseSampler
 from ..kubeclient import is_ready
 
@@ -53,6 +54,12 @@ class Sampler(BaseSampler):
     def frame(self) -> pd.DataFrame:
         """Every sample: one row per pod per tick, with ``t`` in seconds since the start."""
         return pd.concat(self.samples, ignore_index=True) if self.samples else pd.DataFrame()
+
+
+def live_pods(title: str) -> LiveTable:
+    """A table of the sampled pods (node, phase, ready, reason) in the current cell, refreshed at every tick: pass it
+    as a ``Sampler``'s ``on_tick``."""
+    return LiveTable(title, lambda df: df[["pod", "node", "phase", "ready", "terminating", "reason"]].set_index("pod"))
 
 
 def per_tick(df: pd.DataFrame, column: str, ready_only: bool = True) -> pd.DataFrame:

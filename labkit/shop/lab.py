@@ -56,15 +56,15 @@ class ShopView(ProductView):
         pods = [p for p in pods if p.metadata.deletion_timestamp is None]
         return sum(is_ready(p) for p in pods), len(pods)
 
-    def wait_ready(self, timeout: float = 60.0) -> float:
+    def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until every Deployment of the shop has seen its latest spec and has all its replicas ready and
-        updated (what ``kubectl rollout status`` waits for); returns seconds."""
+        updated (what ``kubectl rollout status`` waits for)."""
         started = time.monotonic()
         apps = self.lab.kubernetes.apps()
         while True:
             deployments = apps.list_namespaced_deployment(self.namespace).items
             if deployments and all(_rolled_out(d) for d in deployments):
-                return time.monotonic() - started
+                return
             if time.monotonic() - started > timeout:
                 late = [d.metadata.name for d in deployments if not _rolled_out(d)]
                 raise LabError(f"the shop was not ready after {timeout:.0f} s (not ready: "
