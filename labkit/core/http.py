@@ -10,7 +10,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -21,7 +21,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorRenderer = Callable[[web.Request, ApiError], web.StreamResponse]
 
 DEFAULT_MAX_BODY = 3 * 1024 * 1024  # the Kubernetes API server's request limit
-USER = web.RequestKey("user", object)  # request[USER]: the authenticated caller, or None
+USER = web.RequestKey("user", object)  # request[USER]: the authenticated caller (a name or a UserInfo), or None
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
@@ -40,6 +40,36 @@ def plain_error(request: web.Request, err: ApiError) -> web.StreamResponse:
                          err.status, err.headers)
 
 
+@dataclass(frozen=True)
+class UserInfo:
+    """A caller with the attributes authorizers look at (as Kubernetes' user.Info: name, uid, groups, extra)."""
+
+    name: str
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (key, values) pairs, sorted by key
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Authenticator(Protocol):
+    """Says who sent a request: the caller (a user name or a UserInfo), or None when its credentials fail."""
+
+    def authenticate(self, request: web.Request) -> object | None: ...
+
+    def challenge(self) -> dict[str, str]:
+        """Headers of a 401 answer."""
+        ...
+
+
+def peer_certificate(request: web.Request) -> bytes | None:
+    """The DER client certificate the TLS layer verified for this connection, if the client sent one."""
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+
+
 @dataclass
 class Credentials:
     """Who may call an API: bearer tokens and/or basic-auth users."""
@@ -47,6 +77,12 @@ class Credentials:
     tokens: dict[str, str]  # token -> user name
     users: dict[str, str]  # user name -> password
     realm: str = "labkit"
+
+    def authenticate(self, request: web.Request) -> str | None:
+        return self.user(request.headers.get("Authorization"))
+
+    def challenge(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Basic realm="{self.realm}"'}
 
     def user(self, header: str | None) -> str | None:
         """The authenticated user for an Authorization header, or None."""
@@ -72,7 +108,7 @@ class Credentials:
 def api_app(
     component: str,
     render_error: ErrorRenderer = plain_error,
-    credentials: Credentials | None = None,
+    credentials: Authenticator | None = None,
     public: Callable[[web.Request], bool] = lambda r: False,
     max_body: int = DEFAULT_MAX_BODY,
     logger: logging.Logger | None = None,
@@ -81,7 +117,8 @@ def api_app(
 
     Every ApiError (and aiohttp's own HTTP errors) is rendered in the
     component's error shape; requests without valid credentials get 401,
-    except those ``public`` lets through; ``request[USER]`` names the caller.
+    except those ``public`` lets through; ``request[USER]`` is the caller
+    ``credentials`` named (a user name, or a richer UserInfo).
     """
     log = logger or logging.getLogger(f"labkit.{component}")
 
@@ -94,10 +131,9 @@ def api_app(
                                f"request entity too large: limit is {max_body} bytes")
             request[USER] = None
             if credentials is not None:
-                request[USER] = credentials.user(request.headers.get("Authorization"))
+                request[USER] = credentials.authenticate(request)
                 if request[USER] is None and not public(request):
-                    raise ApiError(401, "Unauthorized", "Unauthorized",
-                                   headers={"WWW-Authenticate": f'Basic realm="{credentials.realm}"'})
+                    raise ApiError(401, "Unauthorized", "Unauthorized", headers=credentials.challenge())
             response = await handler(request)
         except ApiError as err:
             response = render_error(request, err)
@@ -113,11 +149,15 @@ def api_app(
             response = render_error(request, ApiError(500, "InternalError", f"internal error: {exc!r}"))
         log.info(json.dumps({
             "method": request.method, "path": request.path_qs, "status": response.status,
-            "ms": round((time.perf_counter() - start) * 1000, 2), "user": request.get(USER),
+            "ms": round((time.perf_counter() - start) * 1000, 2), "user": _name(request.get(USER)),
         }))
         return response
 
     return web.Application(middlewares=[plumbing], client_max_size=max_body)
+
+
+def _name(user: object) -> str | None:
+    return None if user is None else str(user)
 
 
 class Listeners:

@@ -1,4 +1,5 @@
-"""A lab certificate authority and the server certificates it signs."""
+"""A lab certificate authority: the server certificates it signs, client certificates from CSRs, and
+listeners that ask for an optional client certificate signed by it."""
 
 from __future__ import annotations
 
@@ -99,8 +100,49 @@ class LabCA:
         write_atomic(crt, cert.public_bytes(serialization.Encoding.PEM))
         return crt, key_path
 
-    def server_context(self, name: str, hosts: list[str]) -> ssl.SSLContext:
+    def server_context(self, name: str, hosts: list[str], client_certs: bool = False) -> ssl.SSLContext:
+        """A listener's TLS context; with ``client_certs`` it asks for an optional client certificate, which
+        must then be signed by this CA (see ``peer_certificate`` and ``client_identity``)."""
         crt, key = self.server_cert(name, hosts)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(crt, key)
+        if client_certs:
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.load_verify_locations(cafile=str(self.cert_path))
         return ctx
+
+    def sign_request(self, csr_pem: bytes, seconds: int, usages: list[x509.ObjectIdentifier]) -> bytes:
+        """A PEM certificate for a PEM certificate request: its subject and key, valid ``seconds`` from now
+        (back-dated five minutes against clock skew, as Kubernetes' signer does), with these extended usages."""
+        csr = x509.load_pem_x509_csr(csr_pem)
+        now = dt.datetime.now(dt.UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(csr.subject)
+            .issuer_name(self._cert.subject)
+            .public_key(csr.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(min(now + dt.timedelta(seconds=seconds), self._cert.not_valid_after_utc))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        )
+        if usages:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        cert = builder.sign(self._key, hashes.SHA256())  # type: ignore[arg-type]
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def client_identity(der: bytes) -> tuple[str, tuple[str, ...]] | None:
+    """A verified client certificate's common name and organizations (Kubernetes' user name and groups), or
+    None when it may not authenticate a client (no clientAuth among its extended key usages)."""
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        usages = None
+    if usages is not None and ExtendedKeyUsageOID.CLIENT_AUTH not in usages \
+            and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in usages:
+        return None
+    cn = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    orgs = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
+    return (cn[0] if cn else ""), orgs

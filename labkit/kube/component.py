@@ -16,27 +16,34 @@ from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
 from ..core.errors import ApiError
 from ..core.files import write_atomic
-from ..core.http import Credentials, Listeners, api_app
+from ..core.http import Listeners, api_app
 from ..core.secrets import KUBE_TOKEN, SERVICE_ACCOUNT_KEY
 from ..core.tasks import cancel
 from ..endpoints import KubernetesEndpoint
-from .apiserver.api import PUBLIC_PATHS, KubeApi
-from .apiserver.bootstrap import ensure_kubernetes_service
+from .apiserver.api import KubeApi
+from .apiserver.authn import KubeAuthenticator
+from .apiserver.bootstrap import ensure_default_storage_class, ensure_kubernetes_service
+from .apiserver.bootstrappolicy import ensure_bootstrap_policy
 from .apiserver.status import render
 from .apiserver.store import Store
 from .apiserver.streaming import PodStreams
 from .apiserver.tokens import TokenIssuer
 from .controllers.base import EventRecorder
+from .controllers.certificates import CertificateSigningController
 from .controllers.cronjob import CronJobController
 from .controllers.deployment import DeploymentController
 from .controllers.disruption import DisruptionController
 from .controllers.endpoints import EndpointsController
 from .controllers.hpa import HorizontalPodAutoscalerController
+from .controllers.localpath import LocalPathProvisioner
 from .controllers.nodelifecycle import NodeLifecycleController
 from .controllers.quota import ResourceQuotaController
+from .controllers.rbac import ClusterRoleAggregationController
 from .controllers.replicaset import ReplicaSetController
 from .controllers.scheduler import Scheduler
+from .controllers.serviceaccounts import RootCACertPublisher, ServiceAccountsController
 from .controllers.statefulset import StatefulSetController
+from .controllers.volumes import PersistentVolumeController, StorageProtectionController
 from .controllers.workloads import DaemonSetController, JobController
 from .node.agent import NodeAgent, node_specs
 from .node.images import ImagePuller
@@ -46,7 +53,10 @@ from .node.proxy import NodePorts, Resolver, ServiceProxy
 MAX_BODY = 3 * 1024 * 1024
 CONTROLLERS = (DeploymentController, ReplicaSetController, Scheduler, NodeLifecycleController, EndpointsController,
                JobController, DaemonSetController, HorizontalPodAutoscalerController, ResourceQuotaController,
-               StatefulSetController, CronJobController, DisruptionController)
+               StatefulSetController, CronJobController, DisruptionController, PersistentVolumeController,
+               StorageProtectionController, LocalPathProvisioner,
+               ClusterRoleAggregationController, CertificateSigningController, ServiceAccountsController,
+               RootCACertPublisher)
 
 
 def kubeconfig(server: str, ca_pem: bytes, token: str) -> str:
@@ -80,16 +90,19 @@ class KubeApiServer(Component):
         self.api = KubeApi(self.store)
         self.api.objects.tokens = TokenIssuer(ctx.secrets.get(SERVICE_ACCOUNT_KEY))
         token = ctx.secrets.get(KUBE_TOKEN)
-        app = api_app("kube-apiserver", render_error=render, credentials=Credentials({token: "admin"}, {}),
-                      public=lambda r: r.path.rstrip("/") in PUBLIC_PATHS, max_body=MAX_BODY,
-                      logger=ctx.logger("kube-apiserver"))
+        app = api_app("kube-apiserver", render_error=render, credentials=KubeAuthenticator(self.api.objects, token),
+                      max_body=MAX_BODY, logger=ctx.logger("kube-apiserver"))
         self.api.install(app)
         addresses = [ctx.network.slot(api_server(s)) for s in SERVERS]
         load_balancer = ctx.network.address(LB_API.third, LB_API.fourth)  # HAProxy's, in the certificate
         hosts = sorted({h for h, _ in addresses} | {load_balancer, "127.0.0.1", "localhost", "kubernetes",
                                                     "kubernetes.default", "kubernetes.default.svc"})
         ensure_kubernetes_service(self.api.objects, addresses)
-        self.listeners = Listeners(app, addresses, ctx.ca.server_context("kube-apiserver", hosts))
+        ensure_bootstrap_policy(self.api.objects)
+        volumes = ctx.state_dir("kube") / "volumes"  # the local-path provisioner's folders, one per node
+        ensure_default_storage_class(self.api.objects, first_start=not volumes.exists())
+        volumes.mkdir(parents=True, exist_ok=True)
+        self.listeners = Listeners(app, addresses, ctx.ca.server_context("kube-apiserver", hosts, client_certs=True))
         await self.listeners.start()
         self.up = dict.fromkeys(SERVERS, True)
         write_atomic(ctx.paths.kubeconfig, kubeconfig(self._kubeconfig_server(), ctx.ca.pem, token), 0o600)
@@ -118,6 +131,12 @@ class KubeApiServer(Component):
         for c in self.controllers:
             if isinstance(c, HorizontalPodAutoscalerController):
                 c.metrics = self._metrics  # metrics.k8s.io, as metrics-server serves it from the kubelets
+            if isinstance(c, CertificateSigningController):
+                c.ca = ctx.ca  # the cluster CA signs kube-apiserver-client certificates
+            if isinstance(c, LocalPathProvisioner):
+                c.root = volumes
+            if isinstance(c, RootCACertPublisher):
+                c.ca_pem = ctx.ca.pem.decode()  # kube-root-ca.crt: the CA of the API server's certificate
             c.start()
 
     def _kubeconfig_server(self) -> str:
@@ -185,7 +204,7 @@ class KubeApiServer(Component):
         """GET pods/log: the container's log file, with container, previous, tailLines and follow."""
         containers = [c["name"] for c in pod["spec"]["containers"]]
         container = request.query.get("container") or containers[0]
-        if container not in containers:
+        if container not in containers + [c["name"] for c in pod["spec"].get("initContainers") or []]:
             raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {pod['metadata']['name']}")
         kubelet = self.kubelets.get(pod["spec"].get("nodeName") or "")
         path = kubelet.log_file(pod, container, request.query.get("previous") in ("true", "1")) if kubelet else None

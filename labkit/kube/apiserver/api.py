@@ -7,7 +7,7 @@ import base64
 import contextlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
@@ -15,16 +15,19 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from ...core.errors import ApiError
-from ...core.http import USER, json_response
+from ...core.http import json_response
 from ..controllers.disruption import check_eviction
-from . import discovery, negotiation, openapi, patch, protobuf
+from . import csr, discovery, negotiation, openapi, patch, protobuf, reviews
+from .access import CALLER, Access
 from .objects import Objects, WriteOptions
+from .rbac import request_attributes
 from .resources import REVIEWS, Registry, ResourceType
 from .scale import scale_of
 from .selectors import field_matcher, label_matcher
 from .status import bad_request, gone, method_not_allowed, not_found
 from .store import Event, Store, Watcher
 from .tables import to_table
+from .tokenrequest import token_request
 
 Obj = dict[str, Any]
 PUBLIC_PATHS = ("/version", "/healthz", "/livez", "/readyz")
@@ -66,26 +69,31 @@ class KubeApi:
         self.log_reader: Any = None  # set by the kubelet: async (pod, container, query) -> str
         self.streams: Any = None  # set by the kube component: streaming.PodStreams (exec, attach, portforward)
         self.metrics: Any = None  # set by the kubelet: (plural, namespace) -> list of metrics objects
+        self.access = Access(store)  # who a request acts as, and RBAC on every request
 
     def install(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
 
     # -- routing ------------------------------------------------------------
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        self._authorize(request)
         path = request.path.rstrip("/") or "/"
         if path in PUBLIC_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             return self._health(request, path)
         if path.startswith("/openapi"):
             return await self._openapi(request, path)
-        impersonated = request.headers.get("Impersonate-User") or request.headers.get("Impersonate-Group")
-        if impersonated:
-            raise ApiError(403, "Forbidden", f'users "{impersonated}" is forbidden: impersonation (kubectl --as) '
-                                             "is not supported by the labkit simulator: it has no RBAC",
-                           {"name": impersonated, "kind": "users"})
         streaming = _bool(request, "watch") or "/watch/" in path
         fmt = negotiation.response_format(request, streaming)
         response = await self._route(request, path)
         return negotiation.as_yaml(response) if fmt == negotiation.YAML else response
+
+    def _authorize(self, request: web.Request) -> None:
+        """Who the request acts as (impersonation included), and RBAC on what it asks, before anything else."""
+        user = request[CALLER] = self.access.caller(request)
+        a = request_attributes(user, request.method, request.path, request.query)
+        self.access.require(a)
+        if a.resource == "pods" and a.subresource in ("exec", "attach", "portforward") and a.verb == "get":
+            self.access.require(replace(a, verb="create"))  # a WebSocket upgrade also needs create, as 1.31+
 
     async def _route(self, request: web.Request, path: str) -> web.StreamResponse:
         if path == "/api":
@@ -184,6 +192,13 @@ class KubeApi:
             return await self.streams.serve(request, self.objects.get(t.rt, t.namespace, t.name), t.sub)
         if t.sub == "scale":
             return await self._scale(request, t)
+        if t.sub == "token":
+            if m != "POST":
+                raise method_not_allowed()
+            body = await self._body(request)
+            return json_response(token_request(self.objects, t.rt, t.namespace, t.name, body), 201)
+        if t.sub == "approval" and m in ("PUT", "PATCH"):
+            return await self._approval(request, t)
         if t.sub in ("binding", "eviction"):
             return await self._pod_action(request, t)
         if m == "GET":
@@ -191,6 +206,7 @@ class KubeApi:
             return self._object(request, t.rt, obj)
         if m == "PUT":
             body = await self._body(request)
+            self._admit(request, t, body)
             with _decoding(t.rt, body):
                 obj, warnings = self.objects.update(t.rt, t.namespace, t.name, body, self._opts(request), t.sub)
             return self._object(request, t.rt, obj, warnings=warnings)
@@ -303,8 +319,27 @@ class KubeApi:
         return json_response({"kind": f"{t.rt.kind}List", "apiVersion": t.rt.group_version,
                               "metadata": meta, "items": items})
 
+    def _admit(self, request: web.Request, t: Target, obj: Any, creating: bool = False) -> None:
+        """What the registries check about the caller on a write: RBAC escalation, a CSR's requester."""
+        user = request[CALLER]
+        self.access.check_rbac_write(user, t.rt, t.namespace, obj)
+        if creating and t.rt.key == csr.KEY:
+            csr.on_create(t.rt, obj, user)
+
+    async def _approval(self, request: web.Request, t: Target) -> web.Response:
+        """PUT (or PATCH) certificatesigningrequests/<name>/approval: only the conditions change."""
+        old = self.objects.get(t.rt, "", t.name)
+        body = await self._body(request)
+        if request.method == "PATCH":
+            body = patch.json_patch(old, body) if request.content_type == patch.JSON_PATCH else \
+                patch.merge_patch(old, body)
+        new = csr.approval_update(t.rt, old, body, request[CALLER], self.access.authorizer)
+        obj, warnings = self.objects.update(t.rt, "", t.name, new, self._opts(request), "status")
+        return self._object(request, t.rt, obj, warnings=warnings)
+
     async def _create(self, request: web.Request, t: Target) -> web.Response:
         body = await self._body(request)
+        self._admit(request, t, body, creating=True)
         with _decoding(t.rt, body):
             obj, warnings = self.objects.create(t.rt, t.namespace, body, self._opts(request))
         return self._object(request, t.rt, obj, 201, warnings)
@@ -327,6 +362,7 @@ class KubeApi:
             new = patch.apply(current, body, opts.field_manager, _bool(request, "force"), rt.group_version,
                               rt.kind, self.registry.crds())
             if current is None:
+                self._admit(request, t, new, creating=True)
                 obj, warnings = self.objects.create(rt, t.namespace, new, opts)
                 return self._object(request, rt, obj, 201, warnings)
         else:
@@ -341,6 +377,7 @@ class KubeApi:
                                       custom=rt.crd is not None)
         if not (isinstance(body, dict) and body.get("metadata", {}).get("resourceVersion")):
             new.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
+        self._admit(request, t, new)
         obj, warnings = self.objects.update(rt, t.namespace, t.name, new, opts, t.sub)
         return self._object(request, rt, obj, warnings=warnings)
 
@@ -412,23 +449,12 @@ class KubeApi:
                               "metadata": {}, "items": items})
 
     async def _review(self, request: web.Request, t: Target) -> web.Response:
-        """Self reviews: the admin may do everything (as system:masters), so every answer is yes."""
+        """Access reviews and whoami, answered from the authorizer for the caller (reviews.py)."""
         if request.method != "POST" or t.name:
             raise method_not_allowed()
         body = await self._body(request)
-        if not isinstance(body, dict):
-            raise bad_request("the body of the request was not a Kubernetes object")
-        if t.rt.kind == "SelfSubjectReview":
-            status: Obj = {"userInfo": {"username": str(request.get(USER) or ""),
-                                        "groups": ["system:masters", "system:authenticated"]}}
-        elif t.rt.kind == "SelfSubjectRulesReview":
-            status = {"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-                      "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": False}
-        else:
-            status = {"allowed": True, "reason": "the lab's admin is in system:masters"}
-        return json_response({"kind": t.rt.kind, "apiVersion": t.rt.group_version,
-                              "metadata": {"creationTimestamp": None}, "spec": body.get("spec") or {},
-                              "status": status}, 201)
+        answer = reviews.review(t.rt, body, request[CALLER], self.access.authorizer, t.namespace)
+        return json_response(answer, 201)
 
     # -- watch --------------------------------------------------------------
     async def _watch(self, request: web.Request, t: Target) -> web.StreamResponse:

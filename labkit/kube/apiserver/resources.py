@@ -121,13 +121,17 @@ def from_crd(crd: dict[str, Any]) -> list[ResourceType]:
     return out
 
 
-# Answered at once for the caller (kubectl auth can-i / whoami), never stored.
+# Answered at once from the authorizer (kubectl auth can-i / whoami; reviews.py), never stored.
 REVIEWS = (
     ResourceType("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False,
                  verbs=("create",)),
     ResourceType("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", False,
                  verbs=("create",)),
     ResourceType("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False,
+                 verbs=("create",)),
+    ResourceType("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", False,
+                 verbs=("create",)),
+    ResourceType("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", True,
                  verbs=("create",)),
 )
 

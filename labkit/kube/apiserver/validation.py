@@ -75,6 +75,14 @@ def validate(obj: dict[str, Any], crds: list[dict[str, Any]], strict: bool,
 
 _LABEL_NAMED = {"Namespace"}
 _DNS1035_NAMED = {"Service"}
+_PATH_SEGMENT_NAMED = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}  # RBAC: system:… names
+
+
+def _path_segment_name(name: str) -> list[str]:
+    """path.IsValidPathSegmentName: any name that is a single URL path segment."""
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in "/%" if c in name]
 
 
 def _meta_causes(obj: dict[str, Any], kind: str, custom: bool) -> list[Cause]:
@@ -85,7 +93,7 @@ def _meta_causes(obj: dict[str, Any], kind: str, custom: bool) -> list[Cause]:
         out.append(required("metadata.name", "name or generateName is required"))
     elif name:
         check = dns1123_label if kind in _LABEL_NAMED else dns1035_label if kind in _DNS1035_NAMED \
-            else dns1123_subdomain
+            else _path_segment_name if kind in _PATH_SEGMENT_NAMED else dns1123_subdomain
         out += _each("metadata.name", name, check(name))
     out += _label_causes(meta.get("labels"), "metadata.labels")
     for key in meta.get("annotations") or {}:
