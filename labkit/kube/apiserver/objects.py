@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...core.errors import ApiError
-from . import admission, conversion, merge, policy
+from . import admission, conversion, merge, podadmission, policy
 from .resources import Registry, ResourceType, from_crd
 from .status import already_exists, bad_request, conflict, not_found
 from .store import Store
@@ -52,6 +52,7 @@ class Objects:
         self._ensure_namespace("kube-public")
         self._ensure_namespace("kube-node-lease")
         policy.register()
+        podadmission.register()
         policy.ensure_priority_classes(self, WriteOptions())
 
     def _ensure_namespace(self, name: str) -> None:

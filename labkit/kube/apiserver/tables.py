@@ -67,38 +67,78 @@ def _containers(o: Obj, field: str) -> str:
     return ",".join(c.get(field, "") for c in _g(o, "spec.template.spec.containers", []))
 
 
-def pod_status(o: Obj) -> str:
-    """The STATUS column: the waiting/terminated reason of a container, else the phase."""
-    if _g(o, "metadata.deletionTimestamp"):
-        return "Terminating"
+def _pod_row(o: Obj) -> tuple[str, str, str]:
+    """READY, STATUS and RESTARTS as kubectl's printPod computes them: init containers first (sidecars, the
+    init containers with restartPolicy Always, count as containers once started), then the containers."""
+    restarts = sidecar_restarts = ready = 0
+    last = sidecar_last = ""
     reason = _g(o, "status.reason") or _g(o, "status.phase", "Pending")
-    for cs in _g(o, "status.initContainerStatuses", []):
-        state = cs.get("state", {})
-        if "terminated" in state and state["terminated"].get("exitCode", 0) != 0:
-            return f"Init:{state['terminated'].get('reason', 'Error')}"
-        if "waiting" in state and state["waiting"].get("reason") not in (None, "PodInitializing"):
-            return f"Init:{state['waiting']['reason']}"
-    for cs in reversed(_g(o, "status.containerStatuses", [])):
-        state = cs.get("state", {})
-        if state.get("waiting", {}).get("reason"):
-            return state["waiting"]["reason"]
-        if state.get("terminated", {}).get("reason"):
-            return state["terminated"]["reason"]
-    return reason
+    init_specs = {c.get("name"): c for c in _g(o, "spec.initContainers", [])}
+    sidecars = {n for n, c in init_specs.items() if c.get("restartPolicy") == "Always"}
+    total = len(_g(o, "spec.containers", [])) + len(sidecars)
+    initializing = False
+    inits = _g(o, "status.initContainerStatuses", [])
+    for i, cs in enumerate(inits):
+        state, finished = cs.get("state", {}), cs.get("lastState", {}).get("terminated", {}).get("finishedAt", "")
+        restarts += cs.get("restartCount", 0)
+        last = max(last, finished)
+        if cs.get("name") in sidecars:
+            sidecar_restarts += cs.get("restartCount", 0)
+            sidecar_last = max(sidecar_last, finished)
+        term, wait = state.get("terminated"), state.get("waiting")
+        if term is not None and term.get("exitCode") == 0:
+            continue
+        if cs.get("name") in sidecars and cs.get("started"):
+            ready += 1 if cs.get("ready") else 0
+            continue
+        initializing = True
+        if term is not None:
+            reason = "Init:" + term["reason"] if term.get("reason") else (
+                f"Init:Signal:{term['signal']}" if term.get("signal") else f"Init:ExitCode:{term.get('exitCode')}")
+        elif wait is not None and wait.get("reason") and wait["reason"] != "PodInitializing":
+            reason = "Init:" + wait["reason"]
+        else:
+            reason = f"Init:{i}/{len(init_specs)}"
+        break
+    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True"
+                      for c in _g(o, "status.conditions", []))
+    if not initializing or initialized:
+        restarts, last, running = sidecar_restarts, sidecar_last, False
+        for cs in reversed(_g(o, "status.containerStatuses", [])):
+            state = cs.get("state", {})
+            restarts += cs.get("restartCount", 0)
+            last = max(last, cs.get("lastState", {}).get("terminated", {}).get("finishedAt", ""))
+            term, wait = state.get("terminated"), state.get("waiting")
+            if wait is not None and wait.get("reason"):
+                reason = wait["reason"]
+            elif term is not None:
+                reason = term.get("reason") or (f"Signal:{term['signal']}" if term.get("signal")
+                                                else f"ExitCode:{term.get('exitCode')}")
+            elif cs.get("ready") and "running" in state:
+                running = True
+                ready += 1
+        if reason == "Completed" and running:
+            has_ready = any(c.get("type") == "Ready" for c in _g(o, "status.conditions", []))
+            reason = "Running" if has_ready else "NotReady"
+    if _g(o, "metadata.deletionTimestamp") and _g(o, "status.reason") == "NodeLost":
+        reason = "Unknown"
+    elif _g(o, "metadata.deletionTimestamp") and _g(o, "status.phase") not in ("Succeeded", "Failed"):
+        reason = "Terminating"
+    shown = f"{restarts} ({_since(last)} ago)" if restarts and last else str(restarts)
+    return f"{ready}/{total}", reason, shown
+
+
+def pod_status(o: Obj) -> str:
+    """The STATUS column."""
+    return _pod_row(o)[1]
 
 
 def _restarts(o: Obj) -> str:
-    statuses = _g(o, "status.containerStatuses", [])
-    count = sum(cs.get("restartCount", 0) for cs in statuses)
-    last = max((cs.get("lastState", {}).get("terminated", {}).get("finishedAt", "") for cs in statuses),
-               default="")
-    return f"{count} ({_since(last)} ago)" if count and last else str(count)
+    return _pod_row(o)[2]
 
 
 def _ready(o: Obj) -> str:
-    statuses = _g(o, "status.containerStatuses", [])
-    total = len(_g(o, "spec.containers", []))
-    return f"{sum(1 for cs in statuses if cs.get('ready'))}/{total}"
+    return _pod_row(o)[0]
 
 
 def _ports(o: Obj) -> str:

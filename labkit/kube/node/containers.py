@@ -1,5 +1,6 @@
 """A container in the sim: its state in the kubelet, and what it runs with (command line, working directory,
-environment from the image, the pod spec, ConfigMaps, Secrets and the downward API, volumes as folders)."""
+environment from the image, the pod spec, ConfigMaps, Secrets, the downward API and the service links, volumes
+linked into its root filesystem)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from ...images import LABEL_ROOTFS_ENV
 from ..apiserver.objects import Objects
 from ..controllers.base import Obj
 from .agent import NodeSpec
+from .downward import all_containers, pod_field, resource_field
 from .exec import ContainerHandle
 from .images import Image
+from .pathmap import FOLDER as PATHMAP
+from .volumes import PodVolumes, VolumeManager
 
 if TYPE_CHECKING:
     import asyncio
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
 class Container:
     spec: Obj
     log_dir: Path
+    kind: str = "app"  # app, init (runs to completion first) or sidecar (an init container with restartPolicy Always)
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: str = ""
@@ -43,10 +48,21 @@ class Container:
     env: dict[str, str] = field(default_factory=dict)  # what the process runs with, for kubectl exec
     cwd: Path | None = None
     io: ContainerIO | None = None  # its stdin pipe or terminal (stdin: true, tty: true), for kubectl attach
+    hook: asyncio.Task[str | None] | None = None  # the postStart hook in flight: the container is not started yet
+    stopping: asyncio.Task[None] | None = None  # preStop, SIGTERM, SIGKILL in flight
 
     @property
     def name(self) -> str:
         return self.spec["name"]
+
+    @property
+    def running(self) -> bool:
+        """Started and its postStart hook done (what the status shows as running)."""
+        return self.proc is not None and self.hook is None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.proc is None and self.last_exit is not None and self.last_exit["exitCode"] == 0
 
     def handle(self) -> ContainerHandle | None:
         """What ``kubectl exec`` and ``attach`` need of the container, while it runs."""
@@ -67,8 +83,15 @@ class PodRuntime:
     root: Path
     image_refs: dict[str, Image] = field(default_factory=dict)
     pulling: dict[str, tuple[float, asyncio.Future[Image]]] = field(default_factory=dict)  # ref -> (began, pull)
-    containers: dict[str, Container] = field(default_factory=dict)
+    containers: dict[str, Container] = field(default_factory=dict)  # init containers first, in order
+    volumes: PodVolumes | None = None
     terminating: bool = False
+    initialized: bool = False  # every init container done (they do not run again)
+    init_failed: bool = False  # an init container failed under restartPolicy Never: the pod failed
+    finished: bool = False  # the app containers are done for good (restartPolicy Never/OnFailure)
+
+    def of(self, *kinds: str) -> list[Container]:
+        return [c for c in self.containers.values() if c.kind in kinds]
 
 
 
@@ -79,6 +102,7 @@ class ContainerConfig:
         self.objects = objects
         self.node = node
         self.proxy = proxy
+        self.volumes = VolumeManager(objects, node.name, node.address)
 
     def command(self, pod: Obj, rt: PodRuntime, c: Container, image: Image) -> tuple[list[str], Path, dict[str, str]]:
         cfg = image.config
@@ -96,6 +120,7 @@ class ContainerConfig:
             env[name] = os.pathsep.join(str(rootfs / p.lstrip("/")) for p in env.get(name, "").split(":") if p)
         env["PATH"] = os.pathsep.join(p for p in (env.get("PATH"), str(Path(sys.executable).parent),
                                                   os.environ.get("PATH", "")) if p)
+        env.update(self._service_env())
         env.update(self._env(pod, rt, c))
         env.setdefault("HOSTNAME", pod["metadata"]["name"])
         env["POD_IP"] = rt.ip
@@ -103,12 +128,31 @@ class ContainerConfig:
             env["HOST"] = rt.ip
         if self.proxy is not None:
             url = self.proxy.url(pod["metadata"]["namespace"])
-            env.update(HTTP_PROXY=url, http_proxy=url, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+            direct = ",".join(["127.0.0.1", "localhost", rt.ip, *filter(None, [env.get("KUBERNETES_SERVICE_HOST")])])
+            env.update(HTTP_PROXY=url, http_proxy=url, NO_PROXY=direct, no_proxy=direct)
         env["LABKIT_ROOTFS"] = str(rootfs)
         work = rootfs / (c.spec.get("workingDir") or cfg.get("WorkingDir") or "/").lstrip("/")
         work.mkdir(parents=True, exist_ok=True)
-        self._volumes(pod, rt, c, rootfs)
+        assert rt.volumes is not None
+        mounts = self.volumes.mount(pod, rt.volumes, c.spec, rootfs)
+        if mounts:  # Python finds the mounts at their absolute paths (pathmap.sitecustomize)
+            env["LABKIT_MOUNTS"] = os.pathsep.join(mounts)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PATHMAP), env.get("PYTHONPATH")) if p)
         return [self._resolve(argv[0], rootfs), *[_expand(a, env) for a in argv[1:]]], work, env
+
+    def _service_env(self) -> dict[str, str]:
+        """The ``kubernetes`` Service's variables, as the kubelet sets them in every container. Its ClusterIP
+        routes nowhere in the sim, so they name the API server it fronts (its Endpoints), which the server's
+        certificate covers."""
+        ep = self.objects.store.get("/endpoints", "default", "kubernetes")
+        subsets = (ep or {}).get("subsets") or []
+        if not subsets or not subsets[0].get("addresses"):
+            return {}
+        host, port = subsets[0]["addresses"][0]["ip"], str(subsets[0]["ports"][0]["port"])
+        tcp = f"KUBERNETES_PORT_{port}_TCP"
+        return {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
+                "KUBERNETES_SERVICE_PORT_HTTPS": port, "KUBERNETES_PORT": f"tcp://{host}:{port}",
+                tcp: f"tcp://{host}:{port}", f"{tcp}_PROTO": "tcp", f"{tcp}_PORT": port, f"{tcp}_ADDR": host}
 
     @staticmethod
     def _rootfs(c: Container, image: Image) -> Path:
@@ -143,17 +187,23 @@ class ContainerConfig:
             elif e.get("valueFrom"):
                 vf = e["valueFrom"]
                 if "fieldRef" in vf:
-                    out[e["name"]] = self._field(pod, rt, vf["fieldRef"]["fieldPath"])
+                    out[e["name"]] = pod_field(pod, vf["fieldRef"]["fieldPath"], rt.ip, self.node.address,
+                                               self.node.name)
                 elif "configMapKeyRef" in vf or "secretKeyRef" in vf:
                     ref = vf.get("configMapKeyRef") or vf["secretKeyRef"]
                     data = self._ref_data(ns, vf.get("configMapKeyRef"), vf.get("secretKeyRef"))
-                    if ref["key"] not in data:
-                        raise KeyError(f"couldn't find key {ref['key']} in {ref.get('name')}")
-                    out[e["name"]] = data[ref["key"]]
+                    if ref["key"] in data:
+                        out[e["name"]] = data[ref["key"]]
+                    elif not ref.get("optional"):
+                        kind = "ConfigMap" if "configMapKeyRef" in vf else "Secret"
+                        raise KeyError(f"couldn't find key {ref['key']} in {kind} {ns}/{ref.get('name')}")
                 elif "resourceFieldRef" in vf:
-                    res = vf["resourceFieldRef"]["resource"]
-                    kind, _, what = res.partition(".")
-                    out[e["name"]] = str((c.spec.get("resources", {}).get(kind) or {}).get(what, "0"))
+                    rf = vf["resourceFieldRef"]
+                    target = c.spec
+                    if rf.get("containerName"):
+                        every = all_containers(pod)
+                        target = next((x for x in every if x["name"] == rf["containerName"]), c.spec)
+                    out[e["name"]] = resource_field(target, rf["resource"], rf.get("divisor"))
         return out
 
     def _ref_data(self, ns: str, cm_ref: Obj | None, secret_ref: Obj | None) -> dict[str, str]:
@@ -172,46 +222,6 @@ class ContainerConfig:
                 raise KeyError(f'secret "{secret_ref["name"]}" not found')
             return {k: base64.b64decode(v).decode(errors="replace") for k, v in (sec.get("data") or {}).items()}
         return {}
-
-    def _field(self, pod: Obj, rt: PodRuntime, path: str) -> str:
-        meta = pod["metadata"]
-        simple = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"], "metadata.uid": meta["uid"],
-                  "spec.nodeName": self.node.name, "spec.serviceAccountName": pod["spec"].get("serviceAccountName", ""),
-                  "status.podIP": rt.ip, "status.hostIP": self.node.address}
-        if path in simple:
-            return simple[path]
-        for prefix, source in (("metadata.labels", meta.get("labels")), ("metadata.annotations",
-                                                                          meta.get("annotations"))):
-            if path.startswith(prefix + "['"):
-                return (source or {}).get(path[len(prefix) + 2:-2], "")
-        raise ValueError(f"unsupported fieldPath {path!r}")
-
-    def _volumes(self, pod: Obj, rt: PodRuntime, c: Container, rootfs: Path) -> None:
-        """ConfigMap, Secret and emptyDir volumes as folders, linked at their mountPath in the container's rootfs."""
-        ns = pod["metadata"]["namespace"]
-        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
-        for m in c.spec.get("volumeMounts") or []:
-            vol = volumes.get(m["name"])
-            if vol is None:
-                raise ValueError(f'volume "{m["name"]}" not found')
-            target = rt.root / "volumes" / m["name"]
-            target.mkdir(parents=True, exist_ok=True)
-            data: dict[str, str] = {}
-            if "configMap" in vol:
-                data = self._ref_data(ns, vol["configMap"], None)
-            elif "secret" in vol:
-                data = self._ref_data(ns, None, {"name": vol["secret"]["secretName"],
-                                                 "optional": vol["secret"].get("optional")})
-            for key, value in data.items():
-                (target / key).write_text(value)
-            link = rootfs / m["mountPath"].lstrip("/")
-            if link.is_symlink() or link.is_file():
-                link.unlink()
-            elif link.is_dir():
-                shutil.rmtree(link)
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(target, target_is_directory=True)
-
 
 
 def _rootfs_env(config: Obj) -> list[str]:

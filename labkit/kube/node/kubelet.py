@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 import os
 import signal
-import subprocess
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 from ...core.tasks import cancel
 from ..apiserver.objects import Objects, now
@@ -26,15 +28,38 @@ from ..controllers.base import EventRecorder, Obj
 from .agent import NodeSpec
 from .attach import ContainerIO
 from .containers import Container, ContainerConfig, PodRuntime
+from .downward import all_containers
 from .exec import ContainerHandle
 from .images import Image, ImagePuller
+from .lifecycle import MIN_GRACE, run_hook, stop_process
 from .podstatus import post_status
 from .probes import Prober
 from .proxy import ServiceProxy
 from .usage import UsageSampler, node_metrics, pod_metrics
+from .volumes import PodVolumes, VolumeError
 
 BACKOFF_START, BACKOFF_MAX = 1.0, 20.0  # 10 s and 300 s in a stock kubelet
 SYNC = 0.5  # seconds between pod status/probe rounds
+MOUNT_RETRY = 2.0  # seconds between attempts to set up a pod's volumes
+HOOK_TIMEOUT = 3600.0  # a postStart hook has no timeout in Kubernetes; the lab stops waiting after an hour
+SECURITY_FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "supplementalGroups", "privileged",
+                   "allowPrivilegeEscalation", "readOnlyRootFilesystem", "capabilities", "seLinuxOptions",
+                   "seccompProfile", "appArmorProfile", "procMount", "sysctls", "fsGroupChangePolicy")
+log = logging.getLogger("labkit.kubelet")
+T = TypeVar("T")
+
+
+def _grace(pod: Obj) -> float:
+    return float(pod["spec"].get("terminationGracePeriodSeconds", 30))
+
+
+def security_context(pod: Obj) -> str:
+    """The securityContext settings the pod asks for (pod and containers), as ``runAsUser=1000, ...``."""
+    asked: dict[str, Any] = {}
+    for ctx in [pod["spec"].get("securityContext") or {},
+                *((c.get("securityContext") or {}) for c in all_containers(pod))]:
+        asked.update({k: v for k, v in ctx.items() if k in SECURITY_FIELDS})
+    return ", ".join(f"{k}={v}" for k, v in asked.items())
 
 
 
@@ -50,11 +75,12 @@ class Kubelet:
         self.puller = puller
         self.recorder = recorder
         self.config = ContainerConfig(objects, node, proxy)
-        self.prober = Prober(recorder, node, self._kill)
+        self.prober = Prober(recorder, node, self._unhealthy)
         self.pods: dict[str, PodRuntime] = {}
         self.usage = UsageSampler()  # what metrics-server reads (kubectl top, the HPA)
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()  # hooks, stops and teardowns in flight
 
     @property
     def running(self) -> bool:
@@ -68,10 +94,17 @@ class Kubelet:
         """The node goes down: every container process stops at once (no graceful shutdown)."""
         await cancel(self._task)
         self._task = None
+        for task in list(self._tasks):
+            await cancel(task)
         for rt in self.pods.values():
             for c in rt.containers.values():
-                self._kill(c, 0)
+                if c.proc is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(c.proc.pid, signal.SIGKILL)
+                    c.proc.wait()
                 self._release(c)
+            if rt.volumes is not None:
+                self.config.volumes.cleanup(rt.volumes)
         self.free_ips.extend(rt.ip for rt in self.pods.values())
         self.pods.clear()
 
@@ -111,45 +144,115 @@ class Kubelet:
                 if p["spec"].get("nodeName") == self.node.name}
         for uid in list(self.pods):
             if uid not in mine:  # deleted (force, or by the API while we were away)
-                await self._teardown(uid, 0)
+                self._begin_teardown(uid, 0, None)
         for pod in mine.values():
             try:
                 await self._sync_pod(pod)
             except Exception as exc:  # one pod's trouble must not stop the node
-                import logging
-
-                logging.getLogger("labkit.kubelet").exception("sync %s: %s", pod["metadata"]["name"], exc)
+                log.exception("sync %s: %s", pod["metadata"]["name"], exc)
 
     async def _sync_pod(self, pod: Obj) -> None:
         uid = pod["metadata"]["uid"]
-        if pod["metadata"].get("deletionTimestamp"):
-            grace = pod["metadata"].get("deletionGracePeriodSeconds",
-                                        pod["spec"].get("terminationGracePeriodSeconds", 30))
-            await self._teardown(uid, grace, pod)
-            self._finalize_delete(pod)
-            return
         rt = self.pods.get(uid)
+        if pod["metadata"].get("deletionTimestamp"):
+            if rt is None:
+                self._finalize_delete(pod)
+            else:
+                grace = pod["metadata"].get("deletionGracePeriodSeconds",
+                                            pod["spec"].get("terminationGracePeriodSeconds", 30))
+                self._begin_teardown(uid, grace, pod)
+            return
         if rt is None:
-            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed") or not self.free_ips:
                 return
-            if not self.free_ips:
-                return
-            root = self.pods_dir / f"{pod['metadata']['namespace']}_{pod['metadata']['name']}_{uid[:8]}"
-            rt = PodRuntime(uid, self.free_ips.pop(0), root)
-            for spec in pod["spec"]["containers"]:
-                rt.containers[spec["name"]] = Container(spec, root / spec["name"])
-            self.pods[uid] = rt
-        for c in rt.containers.values():
-            await self._sync_container(pod, rt, c)
+            rt = self._new_runtime(pod)
+        if rt.terminating:
+            return
+        if self._mounted(pod, rt) and not (rt.finished or rt.init_failed):
+            if not rt.initialized:
+                await self._sync_init(pod, rt)
+            if rt.initialized:
+                for c in rt.of("sidecar", "app"):
+                    await self._sync_container(pod, rt, c)
+                self._check_finished(pod, rt)
         post_status(self.objects, self.node, pod, rt)
 
+    def _new_runtime(self, pod: Obj) -> PodRuntime:
+        uid = pod["metadata"]["uid"]
+        root = self.pods_dir / f"{pod['metadata']['namespace']}_{pod['metadata']['name']}_{uid[:8]}"
+        rt = PodRuntime(uid, self.free_ips.pop(0), root, volumes=PodVolumes(root / "volumes"))
+        for spec in pod["spec"].get("initContainers") or []:
+            kind = "sidecar" if spec.get("restartPolicy") == "Always" else "init"
+            rt.containers[spec["name"]] = Container(spec, root / spec["name"], kind)
+        for spec in pod["spec"]["containers"]:
+            rt.containers[spec["name"]] = Container(spec, root / spec["name"])
+        self.pods[uid] = rt
+        asked = security_context(pod)
+        if asked:
+            self.recorder.emit(pod, "Warning", "SecurityContextNotApplied",
+                               f"securityContext {asked} is recorded in the pod spec; the labkit simulator runs the "
+                               f"containers as the lab's user (uid {os.getuid()}, gid {os.getgid()})",
+                               "kubelet", self.node.name)
+        return rt
+
+    def _mounted(self, pod: Obj, rt: PodRuntime) -> bool:
+        """The pod's volumes are set up (and their sources synced); else a FailedMount event and a retry."""
+        vols = rt.volumes
+        assert vols is not None
+        if vols.ready:
+            self.config.volumes.refresh(pod, vols, rt.ip)
+            return True
+        if time.monotonic() < vols.retry_at:
+            return False
+        try:
+            self.config.volumes.setup(pod, vols, rt.ip)
+            return True
+        except VolumeError as err:
+            vols.retry_at = time.monotonic() + MOUNT_RETRY
+            self.recorder.emit(pod, "Warning", "FailedMount", str(err), "kubelet", self.node.name)
+            return False
+
+    async def _sync_init(self, pod: Obj, rt: PodRuntime) -> None:
+        """Init containers in order, each to completion; a sidecar only has to start (its startupProbe pass)."""
+        for c in rt.of("init", "sidecar"):
+            if c.kind == "init" and c.succeeded:
+                continue
+            await self._sync_container(pod, rt, c)
+            if c.kind == "sidecar" and c.running and c.started:
+                continue
+            if c.kind == "init" and c.succeeded:
+                continue
+            if c.kind == "init" and c.proc is None and c.last_exit is not None and not self._restarts(pod, c):
+                rt.init_failed = True  # restartPolicy Never: the pod failed; its sidecars stop
+                self._stop_all(pod, rt.of("sidecar")[::-1], sequential=True)
+            return
+        rt.initialized = True
+
+    def _check_finished(self, pod: Obj, rt: PodRuntime) -> None:
+        """Under restartPolicy Never/OnFailure the pod is done when its app containers are: sidecars stop."""
+        apps = rt.of("app")
+        if all(c.proc is None and c.last_exit is not None and not self._restarts(pod, c) for c in apps):
+            rt.finished = True
+            self._stop_all(pod, rt.of("sidecar")[::-1], sequential=True)
+
     async def _sync_container(self, pod: Obj, rt: PodRuntime, c: Container) -> None:
+        if c.stopping is not None:
+            if not c.stopping.done():
+                return
+            c.stopping = None
+        if c.hook is not None:
+            if not c.hook.done():
+                return
+            failure = c.hook.exception() or c.hook.result()
+            c.hook = None
+            if failure:
+                self.recorder.emit(pod, "Warning", "FailedPostStartHook", str(failure), "kubelet", self.node.name)
+                c.stopping = self._spawn(self._stop(pod, c, _grace(pod), prestop=False))
+                return
         if c.proc is not None and c.proc.poll() is not None:
             self._exited(pod, c)
         if c.proc is None:
-            policy = pod["spec"].get("restartPolicy", "Always")
-            if c.last_exit is not None and (policy == "Never" or (policy == "OnFailure"
-                                                                   and c.last_exit["exitCode"] == 0)):
+            if c.last_exit is not None and not self._restarts(pod, c):
                 return
             if time.monotonic() < c.backoff_until:
                 return
@@ -157,16 +260,30 @@ class Kubelet:
             return
         await self.prober.probe(pod, rt, c)
 
-    def _exited(self, pod: Obj, c: Container) -> None:
+    @staticmethod
+    def _restarts(pod: Obj, c: Container) -> bool:
+        """Whether an exited container runs again: sidecars always, init containers until they succeed."""
+        code = c.last_exit["exitCode"] if c.last_exit else 0
+        policy = pod["spec"].get("restartPolicy", "Always")
+        if c.kind == "sidecar":
+            return True
+        if c.kind == "init":
+            return code != 0 and policy != "Never"
+        return policy == "Always" or (policy == "OnFailure" and code != 0)
+
+    def _record_exit(self, c: Container) -> int:
         assert c.proc is not None
         code = c.proc.returncode
-        c.last_exit = {"exitCode": code if code >= 0 else 128 - code,
-                       "reason": "Completed" if code == 0 else "Error",
+        code = code if code >= 0 else 128 - code
+        c.last_exit = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
                        "startedAt": c.started_at, "finishedAt": now(), "containerID": f"labkit://{c.proc.pid}"}
         c.proc, c.ready, c.started = None, False, False
         self._release(c)
-        policy = pod["spec"].get("restartPolicy", "Always")
-        if policy == "Always" or (policy == "OnFailure" and code != 0):
+        return code
+
+    def _exited(self, pod: Obj, c: Container) -> None:
+        self._record_exit(c)
+        if self._restarts(pod, c):
             if c.restarts == 0:  # the first restart is immediate, back-off starts after it
                 c.waiting = None
                 return
@@ -243,23 +360,102 @@ class Kubelet:
             return
         c.env, c.cwd = env, cwd
         c.started_at, c.waiting = now(), None
-        c.next_probe = {}
+        c.next_probe, c.probe_failures = {}, {}
         self.recorder.emit(pod, "Normal", "Started", f"Started container {c.name}", "kubelet", self.node.name)
+        post_start = (c.spec.get("lifecycle") or {}).get("postStart")
+        handle = c.handle()
+        if post_start and handle is not None:  # the container counts as started once its hook succeeded
+            c.hook = self._spawn(run_hook("PostStart", post_start, handle, pod, rt.ip, HOOK_TIMEOUT))
 
     # -- termination ------------------------------------------------------------------------
-    def _kill(self, c: Container, grace: float) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """A task of this kubelet's (cancelled when the node stops)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._wake())
+        return task
+
+    def _unhealthy(self, pod: Obj, c: Container) -> None:
+        """A failed liveness or startup probe: the container is stopped (preStop, grace period) and restarts."""
+        if c.stopping is None:
+            c.stopping = self._spawn(self._stop(pod, c, _grace(pod)))
+
+    async def _stop(self, pod: Obj | None, c: Container, grace: float, prestop: bool = True,
+                    final: bool = False) -> None:
+        """Stop one container as the kubelet does: its preStop hook, then SIGTERM, then SIGKILL when the grace
+        period (what is left of it after the hook, at least 2 s) is over. ``final``: record its exit now."""
         proc = c.proc
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM if grace else signal.SIGKILL)
-        if grace:
+        if c.hook is not None:
+            c.hook.cancel()
+            c.hook = None
+        began = time.monotonic()
+        pre_stop = (c.spec.get("lifecycle") or {}).get("preStop")
+        handle = c.handle()
+        if prestop and pre_stop and grace > 0 and handle is not None and pod is not None:
             try:
-                proc.wait(timeout=min(grace, 5))  # a lab kubelet does not hold its loop for 30 s
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+                failure = await asyncio.wait_for(run_hook("PreStop", pre_stop, handle, pod, "", grace), grace)
+            except TimeoutError:
+                failure = None  # the grace period ran out during the hook: SIGTERM, then SIGKILL soon after
+            if failure:
+                self.recorder.emit(pod, "Warning", "FailedPreStopHook", failure, "kubelet", self.node.name)
+            grace = max(grace - (time.monotonic() - began), MIN_GRACE)
+        await stop_process(proc, grace)
+        if final and c.proc is proc:
+            self._record_exit(c)
+
+    def _stop_all(self, pod: Obj, containers: list[Container], sequential: bool) -> None:
+        """Stop ``containers`` for good (in order when ``sequential``), in the background."""
+        running = [c for c in containers if c.proc is not None and c.stopping is None]
+        if not running:
+            return
+
+        async def stop_in_order() -> None:
+            for c in running:
+                self.recorder.emit(pod, "Normal", "Killing", f"Stopping container {c.name}", "kubelet",
+                                   self.node.name)
+                await self._stop(pod, c, _grace(pod), final=True)
+
+        task = self._spawn(stop_in_order())
+        for c in running:
+            c.stopping = task
+
+    def _begin_teardown(self, uid: str, grace: float, pod: Obj | None) -> None:
+        rt = self.pods.get(uid)
+        if rt is not None and not rt.terminating:
+            rt.terminating = True
+            self._spawn(self._teardown(rt, grace, pod))
+
+    async def _teardown(self, rt: PodRuntime, grace: float, pod: Obj | None) -> None:
+        """The pod goes: app containers stop together (preStop, SIGTERM, SIGKILL at the end of the grace
+        period), then the sidecars one by one in reverse order, then the pod's volumes and address."""
+        deadline = time.monotonic() + grace
+
+        async def stop(c: Container) -> None:
+            if c.stopping is not None and not c.stopping.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(c.stopping)
+            if c.proc is None:
+                return
+            if pod is not None:
+                self.recorder.emit(pod, "Normal", "Killing", f"Stopping container {c.name}", "kubelet",
+                                   self.node.name)
+            left = max(deadline - time.monotonic(), MIN_GRACE) if grace else 0
+            await self._stop(pod, c, left, final=True)
+
+        await asyncio.gather(*(stop(c) for c in rt.of("app", "init")))
+        for c in rt.of("sidecar")[::-1]:
+            await stop(c)
+        for c in rt.containers.values():
+            self._release(c)
+        if rt.volumes is not None:
+            self.config.volumes.cleanup(rt.volumes)
+        self.pods.pop(rt.uid, None)
+        self.free_ips.append(rt.ip)
+        if pod is not None:
+            self._finalize_delete(pod)
 
     @staticmethod
     def _release(c: Container) -> None:
@@ -267,18 +463,6 @@ class Kubelet:
         if c.io is not None:
             c.io.close()
             c.io = None
-
-    async def _teardown(self, uid: str, grace: float, pod: Obj | None = None) -> None:
-        rt = self.pods.pop(uid, None)
-        if rt is None:
-            return
-        for c in rt.containers.values():
-            if pod is not None and c.proc is not None:
-                self.recorder.emit(pod, "Normal", "Killing", f"Stopping container {c.name}", "kubelet",
-                                   self.node.name)
-            await asyncio.to_thread(self._kill, c, grace)
-            self._release(c)
-        self.free_ips.append(rt.ip)
 
     def _finalize_delete(self, pod: Obj) -> None:
         """The kubelet's final delete (grace period 0) once the containers are gone."""

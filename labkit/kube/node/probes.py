@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 
 from ..controllers.base import EventRecorder, Obj
 from .agent import NodeSpec
 from .containers import Container, PodRuntime
+from .exec import go_list
+from .lifecycle import http_get, named_port, run_command
 
 
 class Prober:
-    """Probes the containers of one node; ``kill(container, grace)`` restarts one that fails."""
+    """Probes the containers of one node; ``kill(pod, container)`` restarts one that fails."""
 
-    def __init__(self, recorder: EventRecorder, node: NodeSpec, kill: Callable[[Container, float], None]) -> None:
+    def __init__(self, recorder: EventRecorder, node: NodeSpec, kill: Callable[[Obj, Container], None]) -> None:
         self.recorder = recorder
         self.node = node
         self.kill = kill
@@ -45,7 +44,7 @@ class Prober:
             if t < due:
                 continue
             c.next_probe[kind] = t + probe.get("periodSeconds", 10)
-            ok, why = await self._run_probe(probe, rt)
+            ok, why = await self._run_probe(probe, rt, c)
             failures = 0 if ok else c.probe_failures.get(kind, 0) + 1
             c.probe_failures[kind] = failures
             name = kind.removesuffix("Probe").capitalize()
@@ -64,44 +63,38 @@ class Prober:
                 reason = "liveness" if kind == "livenessProbe" else "startup"
                 self.recorder.emit(pod, "Normal", "Killing", f"Container {c.name} failed {reason} probe, will be "
                                    "restarted", "kubelet", self.node.name)
-                self.kill(c, pod["spec"].get("terminationGracePeriodSeconds", 30))
+                self.kill(pod, c)
                 c.probe_failures[kind] = 0
 
-    async def _run_probe(self, probe: Obj, rt: PodRuntime) -> tuple[bool, str]:
+    async def _run_probe(self, probe: Obj, rt: PodRuntime, c: Container) -> tuple[bool, str]:
         timeout = probe.get("timeoutSeconds", 1)
-        if "httpGet" in probe:
-            h = probe["httpGet"]
-            port = _port(h["port"], probe)
-            url = f"{h.get('scheme', 'HTTP').lower()}://{rt.ip}:{port}{h.get('path', '/')}"
-
-            def get() -> tuple[bool, str]:
-                try:
-                    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=timeout) as r:
-                        return 200 <= r.status < 400, f"HTTP probe failed with statuscode: {r.status}"
-                except urllib.error.HTTPError as err:
-                    return 200 <= err.code < 400, f"HTTP probe failed with statuscode: {err.code}"
-                except OSError as err:
-                    return False, f'Get "{url}": {err}'
-
-            return await asyncio.to_thread(get)
-        if "tcpSocket" in probe:
-            port = _port(probe["tcpSocket"]["port"], probe)
-            try:
-                with socket.create_connection((rt.ip, port), timeout=timeout):
-                    return True, ""
-            except OSError as err:
-                return False, f"dial tcp {rt.ip}:{port}: {err}"
+        try:
+            if "httpGet" in probe:
+                h = probe["httpGet"]
+                url = (f"{h.get('scheme', 'HTTP').lower()}://{h.get('host') or rt.ip}:{named_port(h['port'], c.spec)}"
+                       f"{h.get('path', '/')}")
+                return await asyncio.to_thread(http_get, url, timeout)
+            if "tcpSocket" in probe:
+                port = named_port(probe["tcpSocket"]["port"], c.spec)
+                return await asyncio.to_thread(_dial, probe["tcpSocket"].get("host") or rt.ip, port, timeout)
+        except ValueError as err:
+            return False, str(err)
         if "exec" in probe:
-            res = await asyncio.to_thread(subprocess.run, probe["exec"]["command"], capture_output=True,
-                                          timeout=timeout + 5)
-            return res.returncode == 0, f"command exited with {res.returncode}: {res.stdout.decode()[-200:]}"
+            handle = c.handle()
+            if handle is None:
+                return False, "container is not running"
+            code, out = await run_command(probe["exec"]["command"], handle, timeout)
+            if code == 0:
+                return True, ""
+            return False, f"command {go_list(probe['exec']['command'])} exited with {code}: {out[-200:]}"
+        if "grpc" in probe:
+            return False, "gRPC probes are not supported by the labkit simulator"
         return False, "probe has no handler"
 
 
-
-def _port(port: int | str, probe: Obj) -> int:
-    if isinstance(port, int):
-        return port
-    raise ValueError(f"named probe port {port!r} is not supported by the labkit simulator")
-
-
+def _dial(host: str, port: int, timeout: float) -> tuple[bool, str]:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True, ""
+    except OSError as err:
+        return False, f"dial tcp {host}:{port}: {err}"
