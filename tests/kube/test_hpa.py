@@ -324,3 +324,23 @@ def test_replica_calculator_follows_the_real_algorithm() -> None:
     # an AverageValue target: the pods' average usage against it
     assert _plain_replicas({n: PodMetric(150) for n in ("p0", "p1", "p2")}, 3, 100, pods, "cpu", Tolerances()) \
         == (5, 150)
+
+
+def test_kubectl_autoscale_with_cpu_percent_is_served_as_autoscaling_v2(runtime_lab: Lab, ns: str,
+                                                                         client: kubernetes.client.ApiClient) -> None:
+    """The issue's ``kubectl autoscale ... --cpu-percent=50 --min=1 --max=3`` (the flag deprecated for ``--cpu``
+    but still taken) creates an HPA that the autoscaling/v2 API reads back with the utilization target."""
+    lab = runtime_lab
+    k(lab, "-n", ns, "create", "deployment", "web", "--image=localhost:5001/test/web:1")
+    res = kubectl(lab, "-n", ns, "autoscale", "deployment", "web", "--cpu-percent=50", "--min=1", "--max=3")
+    assert res.stdout.strip() == "horizontalpodautoscaler.autoscaling/web autoscaled"
+    hpa = kubernetes.client.AutoscalingV2Api(client).read_namespaced_horizontal_pod_autoscaler("web", ns)
+    assert (hpa.spec.min_replicas, hpa.spec.max_replicas) == (1, 3)
+    ref = hpa.spec.scale_target_ref
+    assert (ref.api_version, ref.kind, ref.name) == ("apps/v1", "Deployment", "web")
+    [metric] = hpa.spec.metrics
+    assert (metric.type, metric.resource.name) == ("Resource", "cpu")
+    assert (metric.resource.target.type, metric.resource.target.average_utilization) == ("Utilization", 50)
+    assert hpa.spec.behavior is None  # the controller's own downscale stabilization applies
+    row = k(lab, "-n", ns, "get", "hpa", "web", "--no-headers").split()
+    assert row[:3] == ["web", "Deployment/web", "cpu:"] and row[3].endswith("/50%") and row[4:6] == ["1", "3"]

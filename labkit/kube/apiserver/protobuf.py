@@ -55,6 +55,9 @@ _FIELDS: dict[str, str] = {
                          "readinessProbe lifecycle terminationMessagePath imagePullPolicy securityContext "
                          "stdin stdinOnce tty envFrom terminationMessagePolicy volumeDevices startupProbe "
                          "resizePolicy restartPolicy",
+    "core.v1.PodSecurityContext": "seLinuxOptions runAsUser runAsNonRoot supplementalGroups fsGroup runAsGroup "
+                                  "sysctls windowsOptions fsGroupChangePolicy seccompProfile appArmorProfile "
+                                  "supplementalGroupsPolicy seLinuxChangePolicy",
     "core.v1.ContainerPort": "name hostPort containerPort protocol hostIP",
     "core.v1.EnvVar": "name value valueFrom",
     "core.v1.EnvVarSource": "fieldRef resourceFieldRef configMapKeyRef secretKeyRef",

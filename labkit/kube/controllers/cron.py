@@ -148,6 +148,14 @@ def parse(spec: str) -> Schedule:
     spec = spec.strip()
     if not spec:
         raise CronError("empty spec string")
+    if spec.startswith(("TZ=", "CRON_TZ=")):  # the parser takes a zone prefix (the API server then refuses it)
+        location, _, spec = spec.partition(" ")
+        location = location.partition("=")[2]
+        try:
+            zone(location)
+        except (ValueError, KeyError) as err:
+            raise CronError(f"provided bad location {location}: unknown time zone {location}") from err
+        spec = spec.strip()
     if spec.startswith("@"):
         if spec.startswith("@every "):
             seconds = _duration(spec[len("@every "):].strip())
