@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...core.errors import ApiError
-from . import validation
+from . import storage, validation
 from .defaults import apply_defaults
 from .resources import ResourceType
 from .status import invalid
@@ -84,7 +84,7 @@ class Plugin:
         return []
 
 
-PLUGINS: list[Plugin] = []
+PLUGINS: list[Plugin] = [*storage.PLUGINS]  # type: ignore[list-item]  # duck-typed: storage.py cannot import us
 
 
 def run_plugins(req: Request) -> list[str]:

@@ -1,11 +1,16 @@
-"""What the API server itself keeps in every cluster: the ``default/kubernetes`` Service and its endpoints.
+"""What a cluster has from its start: the ``default/kubernetes`` Service and its endpoints, and the default
+StorageClass.
 
 As the real endpoint reconciler does, the Service gets the first address of
-the service CIDR and its Endpoints/EndpointSlice list the API servers.
+the service CIDR and its Endpoints/EndpointSlice list the API servers. As k3s,
+RKE2 and kind ship it, ``local-path`` (rancher.io/local-path) is the default
+StorageClass; it is created on the cluster's first start only, so an admin who
+deletes it keeps it deleted.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .objects import Objects, WriteOptions
@@ -58,3 +63,17 @@ def ensure_kubernetes_service(objects: Objects, servers: list[tuple[str, int]]) 
                      "labels": {"kubernetes.io/service-name": "kubernetes"}},
         "endpoints": [{"addresses": [h], "conditions": {"ready": True}} for h in by_port[port]],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}]})
+
+
+LOCAL_PATH_CLASS: Obj = {
+    "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+    "metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+    "provisioner": "rancher.io/local-path", "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer"}
+
+
+def ensure_default_storage_class(objects: Objects, first_start: bool) -> None:
+    """Create the ``local-path`` default StorageClass on the cluster's first start."""
+    rt = objects.registry.find("storage.k8s.io", "v1", "storageclasses")
+    assert rt is not None
+    if first_start and objects.store.get(rt.key, "", "local-path") is None:
+        objects.create(rt, "", copy.deepcopy(LOCAL_PATH_CLASS), WriteOptions())

@@ -1,4 +1,4 @@
-"""kube-scheduler: bind each pending pod to a node that fits, spreading replicas."""
+"""kube-scheduler: bind each pending pod to a node that fits (its claims' volumes included), spreading replicas."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from ..apiserver.objects import now
 from ..apiserver.selectors import selector_matches
 from ..apiserver.store import Event
 from .base import MANAGER, Controller, Key, Obj, active
+from .volumebinding import PodVolumes
 
 _UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "m": 1e-3}
 
@@ -72,17 +73,24 @@ def spread_counts(pod: Obj, constraint: Obj, nodes: list[Obj], placed: list[Obj]
     return counts
 
 
+def fit_error(nodes: int, reasons: dict[str, int], prefilter: str = "") -> str:
+    """FitError's message: a PreFilter rejection or the sorted ``<count> <reason>`` histogram, then preemption's."""
+    detail = prefilter or ", ".join(sorted(f"{n} {r}" for r, n in reasons.items()))
+    return (f"0/{nodes} nodes are available: {detail}. preemption: 0/{nodes} nodes are available: {nodes} "
+            "Preemption is not helpful for scheduling.")
+
+
 def node_ready(node: Obj) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in (node.get("status") or {}).get("conditions", []))
 
 
 class Scheduler(Controller):
     name = "default-scheduler"
-    watches = ("/pods", "/nodes")
+    watches = ("/pods", "/nodes", "/persistentvolumeclaims", "/persistentvolumes")
     resync = 2.0
 
     def keys_for(self, ev: Event) -> Iterable[Key]:
-        if ev.key == "/nodes":
+        if ev.key != "/pods":
             return self.all_keys()
         if ev.obj["spec"].get("nodeName") or ev.type == "DELETED":
             return []
@@ -99,6 +107,10 @@ class Scheduler(Controller):
         if pod["spec"].get("schedulerName", "default-scheduler") != "default-scheduler":
             return
         nodes = list(self.store.items("/nodes"))
+        volumes = PodVolumes(self.store, pod)
+        if volumes.problem:
+            self._unschedulable(pod, fit_error(len(nodes), {}, volumes.problem))
+            return
         reasons: dict[str, int] = {}
         fits = []
         need = requests_of(pod)
@@ -106,16 +118,14 @@ class Scheduler(Controller):
         constraints = pod["spec"].get("topologySpreadConstraints") or []
         spreads = [(c, spread_counts(pod, c, nodes, placed)) for c in constraints]
         for node in nodes:
-            why = self._why_not(pod, node, need, placed) or self._spread_violated(node, spreads)
+            why = (self._why_not(pod, node, need, placed) or volumes.conflict(node)
+                   or self._spread_violated(node, spreads))
             if why:
                 reasons[why] = reasons.get(why, 0) + 1
             else:
                 fits.append(node)
         if not fits:
-            detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
-            self._unschedulable(pod, f"0/{len(nodes)} nodes are available: {detail}. preemption: 0/{len(nodes)} "
-                                     "nodes are available: " + f"{len(nodes)} Preemption is not helpful for "
-                                     "scheduling.")
+            self._unschedulable(pod, fit_error(len(nodes), reasons))
             return
         owner = next((r["uid"] for r in pod["metadata"].get("ownerReferences") or []), None)
 
@@ -127,7 +137,11 @@ class Scheduler(Controller):
             spread = sum(counts.get(labels.get(c["topologyKey"], ""), 0) for c, counts in spreads)
             return spread, siblings, len(here), node["metadata"]["name"]
 
-        target = min(fits, key=score)["metadata"]["name"]
+        chosen = min(fits, key=score)
+        target = chosen["metadata"]["name"]
+        if volumes.delayed:  # PreBind: the claims are bound for this node first; the pod follows when they are
+            volumes.bind_to(chosen, self._write)
+            return
         bound = copy.deepcopy(pod)
         bound["spec"]["nodeName"] = target
         self.objects.update(self.rt("", "v1", "pods"), key[0], key[1], bound, MANAGER)
@@ -174,6 +188,10 @@ class Scheduler(Controller):
             if counts.get(domain, 0) + 1 - min(counts.values(), default=0) > constraint.get("maxSkew", 1):
                 return "node(s) didn't match pod topology spread constraints"
         return ""
+
+    def _write(self, plural: str, obj: Obj) -> None:
+        meta = obj["metadata"]
+        self.objects.update(self.rt("", "v1", plural), meta.get("namespace", ""), meta["name"], obj, MANAGER)
 
     def _unschedulable(self, pod: Obj, message: str) -> None:
         conds = (pod.get("status") or {}).get("conditions") or []
