@@ -11,6 +11,8 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from labkit import control
+from labkit.core.paths import LabPaths
 from labkit.lab import Lab
 
 from ..conftest import kubectl
@@ -328,3 +330,21 @@ def test_python_client_and_validation(runtime_lab: Lab, ns: str) -> None:
         "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"]}}))
     assert 'The PersistentVolume "' + ns + '-nothing" is invalid: spec: Required value: must specify a volume type' \
         in out.stderr
+
+
+def test_default_class_is_made_once_and_bindings_survive_a_restart(lab_paths: LabPaths, lab: Lab,
+                                                                   tmp_path: Path) -> None:
+    k(lab, "delete", "storageclass", "local-path")  # the admin's choice: a restart does not bring it back
+    k(lab, "apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "kept"},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "hostPath": {"path": str(tmp_path)}}}))
+    apply(lab, "default", claim("kept"))  # no default class now: it asks for a classless volume
+    wait(lab, "default", "pvc/kept", "jsonpath={.status.phase}=Bound")
+    assert get(lab, "-n", "default", "get", "pvc", "kept")["spec"].get("storageClassName") is None
+    control.down(lab_paths)
+    again = Lab.connect(home=lab_paths.home)
+    assert kubectl(again, "get", "storageclass").stderr.strip() == "No resources found"
+    pvc = get(again, "-n", "default", "get", "pvc", "kept")
+    assert pvc["status"]["phase"] == "Bound" and pvc["spec"]["volumeName"] == "kept"
+    assert get(again, "get", "pv", "kept")["status"]["phase"] == "Bound"
