@@ -150,10 +150,13 @@ def test_custom_objects(api: client.ApiClient, ns: str) -> None:
     assert err.value.status == 422
 
 
-def test_wrong_or_missing_token_is_401(shared_lab: Lab) -> None:
+def test_wrong_token_is_401_and_no_token_is_anonymous(shared_lab: Lab) -> None:
     url = shared_lab.url("kubernetes")
     ca = str(shared_lab.paths.tls / "ca.crt")
-    assert requests.get(f"{url}/api/v1/namespaces", verify=ca, timeout=5).status_code == 401
+    anonymous = requests.get(f"{url}/api/v1/namespaces", verify=ca, timeout=5)
+    assert anonymous.status_code == 403 and anonymous.json()["message"] == (
+        'namespaces is forbidden: User "system:anonymous" cannot list resource "namespaces" in API group "" '
+        "at the cluster scope")
     bad = requests.get(f"{url}/api/v1/namespaces", verify=ca, timeout=5,
                        headers={"Authorization": "Bearer wrong"})
     assert bad.status_code == 401 and bad.json()["reason"] == "Unauthorized"

@@ -307,6 +307,9 @@ def message(name: str, raw: bytes, inlined_in: str = "") -> Any:
         if name == "intstr.IntOrString":
             return f.get(3, b"").decode() if f.get(1) == 1 else _signed(f.get(2, 0))
         return f.get(1, b"").decode()
+    if name == "meta.v1.FieldsV1":  # managedFields' field sets: their JSON, as bytes
+        raw_json = {n: v for n, _, v in _fields(raw)}.get(1, b"")
+        return json.loads(raw_json) if raw_json else {}
     if name not in _FIELDS:
         if name.endswith("Status"):  # server-owned: reset on create, written by controllers
             return {}

@@ -211,9 +211,9 @@ class Authorizer:
         if error:
             errors.append(error)
             return
-        kind = "RoleBinding" if ns else "ClusterRoleBinding"
-        source = (f'{kind} "{binding["metadata"]["name"]}" of {ref.get("kind")} "{ref.get("name")}" to '
-                  f"{describe_subject(subject, ns)}")
+        described = f'RoleBinding "{binding["metadata"]["name"]}/{ns}"' if ns else \
+            f'ClusterRoleBinding "{binding["metadata"]["name"]}"'
+        source = f'{described} of {ref.get("kind")} "{ref.get("name")}" to {describe_subject(subject, ns)}'
         grants.extend(Grant(source, r, Rule.of(r)) for r in rules)
 
     def role_rules(self, ref: Obj, namespace: str) -> tuple[list[Obj], str]:
