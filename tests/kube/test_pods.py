@@ -182,3 +182,223 @@ def test_failed_post_start_hook_and_startup_probe_restart_the_container(runtime_
     assert "Startup probe failed" in events and "failed startup probe, will be restarted" in events
     assert "Liveness probe failed" not in events  # liveness waits for the startup probe
     assert p["status"]["containerStatuses"][0]["started"] is False
+
+
+# -- volumes ------------------------------------------------------------------------------------------------
+def read_in(lab: Lab, ns: str, name: str, script: str) -> Any:
+    """What a Python script run in the pod's container prints (JSON), with the container's absolute paths."""
+    return json.loads(exec_out(lab, ns, name, "python", "-c", "import json, os; " + script))
+
+
+def test_configmap_secret_downward_projected_volumes_update_in_place(runtime_lab: Lab, ns: str) -> None:
+    apply(runtime_lab, ns,
+          {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "1", "b": "2"}},
+          {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sec"}, "stringData": {"password": "s3cret"}})
+    mounts = [{"name": "cfg", "mountPath": "/etc/cfg"}, {"name": "items", "mountPath": "/etc/items"},
+              {"name": "cfg", "mountPath": "/etc/single-a", "subPath": "a"},
+              {"name": "sec", "mountPath": "/etc/sec", "readOnly": True}, {"name": "opt", "mountPath": "/etc/opt"},
+              {"name": "info", "mountPath": "/etc/info"}, {"name": "proj", "mountPath": "/etc/proj"},
+              {"name": "scratch", "mountPath": "/scratch"}]
+    volumes = [
+        {"name": "cfg", "configMap": {"name": "cfg"}},
+        {"name": "items", "configMap": {"name": "cfg", "defaultMode": 0o440,
+                                        "items": [{"key": "a", "path": "sub/renamed", "mode": 0o600}, {"key": "b",
+                                                                                                       "path": "b"}]}},
+        {"name": "sec", "secret": {"secretName": "sec", "defaultMode": 0o400}},
+        {"name": "opt", "configMap": {"name": "not-there", "optional": True}},
+        {"name": "info", "downwardAPI": {"items": [
+            {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+            {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}},
+            {"path": "mem", "resourceFieldRef": {"containerName": "app", "resource": "limits.memory",
+                                                 "divisor": "1Mi"}}]}},
+        {"name": "proj", "projected": {"sources": [
+            {"configMap": {"name": "cfg", "items": [{"key": "b", "path": "from-cm"}]}},
+            {"secret": {"name": "sec"}},
+            {"downwardAPI": {"items": [{"path": "ns", "fieldRef": {"fieldPath": "metadata.namespace"}}]}}]}},
+        {"name": "scratch", "emptyDir": {"medium": "Memory"}}]
+    p = pod("vols", [py("app", "import time; time.sleep(600)", volumeMounts=mounts,
+                        resources={"limits": {"memory": "64Mi"}})], volumes=volumes)
+    p["metadata"]["labels"] = {"app": "vols", "tier": "web"}
+    apply(runtime_lab, ns, p)
+    until("Running", lambda: status_column(runtime_lab, ns, "vols") == ("1/1", "Running"))
+    seen = read_in(runtime_lab, ns, "vols", """
+r = lambda p: open(p).read()
+mode = lambda p: oct(os.stat(p).st_mode & 0o777)
+print(json.dumps({"a": r("/etc/cfg/a"), "listing": sorted(os.listdir("/etc/cfg")),
+  "renamed": r("/etc/items/sub/renamed"), "renamed_mode": mode("/etc/items/sub/renamed"),
+  "b_mode": mode("/etc/items/b"), "single": r("/etc/single-a"),
+  "password": r("/etc/sec/password"), "sec_mode": mode("/etc/sec/password"),
+  "opt": [n for n in os.listdir("/etc/opt") if n[:2] != ".."],
+  "labels": r("/etc/info/labels"), "name": r("/etc/info/name"), "mem": r("/etc/info/mem"),
+  "proj": sorted(os.listdir("/etc/proj")), "from_cm": r("/etc/proj/from-cm"), "ns": r("/etc/proj/ns"),
+  "scratch": os.path.realpath("/scratch")}))""")
+    assert seen["a"] == "1" and seen["single"] == "1" and seen["password"] == "s3cret"
+    stamped = [n for n in seen["listing"] if n.startswith("..20")]  # the AtomicWriter's timestamped folder
+    assert len(stamped) == 1 and sorted(seen["listing"]) == sorted([*stamped, "..data", "a", "b"])
+    assert (seen["renamed"], seen["renamed_mode"], seen["b_mode"]) == ("1", "0o600", "0o440")
+    assert seen["sec_mode"] == "0o400" and seen["opt"] == []
+    assert seen["labels"] == 'app="vols"\ntier="web"' and seen["name"] == "vols" and seen["mem"] == "64"
+    assert [n for n in seen["proj"] if not n.startswith("..")] == ["from-cm", "ns", "password"]
+    assert (seen["from_cm"], seen["ns"]) == ("2", ns)
+    if Path("/dev/shm").is_dir():
+        assert seen["scratch"].startswith("/dev/shm/"), seen["scratch"]
+    k(runtime_lab, "-n", ns, "patch", "configmap", "cfg", "-p", '{"data": {"a": "10", "c": "3"}}')
+    k(runtime_lab, "-n", ns, "label", "pod", "vols", "tier=db", "--overwrite")
+    script = """print(json.dumps({"a": open("/etc/cfg/a").read(), "c": os.path.exists("/etc/cfg/c"),
+  "single": open("/etc/single-a").read(), "labels": open("/etc/info/labels").read()}))"""
+
+    def updated() -> dict[str, Any] | None:
+        now = read_in(runtime_lab, ns, "vols", script)
+        return now if now["a"] == "10" and "db" in now["labels"] else None
+
+    after = until("the volumes follow their sources", updated)
+    assert after["c"] is True and after["single"] == "1"  # a subPath mount never updates
+
+
+def test_missing_sources_wait_in_container_creating(runtime_lab: Lab, ns: str, tmp_path: Path) -> None:
+    apply(runtime_lab, ns,
+          pod("needs-cm", [py("app", "import time; time.sleep(600)",
+                              volumeMounts=[{"name": "cfg", "mountPath": "/etc/cfg"}])],
+              volumes=[{"name": "cfg", "configMap": {"name": "later"}}]),
+          pod("needs-claim", [py("app", "import time; open('/data/hello', 'w').write('hi'); time.sleep(600)",
+                                 volumeMounts=[{"name": "data", "mountPath": "/data"}])],
+              volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+              nodeName="agent-1"))  # bound by hand: the scheduler would wait for the claim
+
+    def mount_events() -> str:
+        out = k(runtime_lab, "-n", ns, "get", "events", "--field-selector", "reason=FailedMount")
+        return out if "needs-claim" in out and "needs-cm" in out else ""
+
+    events = until("FailedMount", mount_events)
+    assert 'MountVolume.SetUp failed for volume "cfg" : configmap "later" not found' in events
+    assert 'MountVolume.SetUp failed for volume "data" : ' in events
+    assert 'persistentvolumeclaim "data" not found' in events
+    assert status_column(runtime_lab, ns, "needs-cm") == ("0/1", "ContainerCreating")
+    assert condition(get(runtime_lab, ns, "needs-cm"), "PodReadyToStartContainers")["status"] == "False"
+    apply(runtime_lab, ns, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "later"}, "data": {"k": "v"}})
+    until("Running", lambda: status_column(runtime_lab, ns, "needs-cm") == ("1/1", "Running"))
+    folder = tmp_path / "pv"
+    folder.mkdir()
+    apply(runtime_lab, ns, {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{ns}-pv"[:60]},
+                            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                                     "storageClassName": "", "hostPath": {"path": str(folder)}}},
+          {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+           "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "", "volumeName": f"{ns}-pv"[:60],
+                    "resources": {"requests": {"storage": "1Gi"}}}})
+    until("Running", lambda: status_column(runtime_lab, ns, "needs-claim") == ("1/1", "Running"))
+    until("the pod wrote to its claim", lambda: (folder / "hello").exists())
+    assert (folder / "hello").read_text() == "hi"
+    k(runtime_lab, "delete", "pv", f"{ns}-pv"[:60], "--wait=false")
+
+
+# -- env ----------------------------------------------------------------------------------------------------
+def test_downward_api_env_and_env_from(runtime_lab: Lab, ns: str) -> None:
+    apply(runtime_lab, ns, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+                            "data": {"MODE": "fast", "LEVEL": "3"}})
+    fields = {"NAME": "metadata.name", "NS": "metadata.namespace", "UID": "metadata.uid",
+              "APP": "metadata.labels['app']", "NOTE": "metadata.annotations['note']", "NODE": "spec.nodeName",
+              "SA": "spec.serviceAccountName", "IP": "status.podIP", "IPS": "status.podIPs",
+              "HOST_IP": "status.hostIP", "HOST_IPS": "status.hostIPs"}
+    resources = {"CPU_LIMIT": ("limits.cpu", None), "CPU_MILLI": ("requests.cpu", "1m"),
+                 "MEM_MI": ("requests.memory", "1Mi"), "MEM_LIMIT_MI": ("limits.memory", "1Mi")}
+    env = [{"name": n, "valueFrom": {"fieldRef": {"fieldPath": f}}} for n, f in fields.items()]
+    env += [{"name": n, "valueFrom": {"resourceFieldRef": {"resource": r, **({"divisor": d} if d else {})}}}
+            for n, (r, d) in resources.items()]
+    p = pod("envs", [py("app", "import time; time.sleep(600)", env=env,
+                        envFrom=[{"configMapRef": {"name": "settings"}, "prefix": "CFG_"}],
+                        resources={"limits": {"cpu": "500m"}, "requests": {"cpu": "250m", "memory": "64Mi"}})],
+            securityContext={"runAsUser": 1000, "runAsNonRoot": True, "fsGroup": 2000})
+    p["metadata"].update(labels={"app": "envs"}, annotations={"note": "hi"})
+    apply(runtime_lab, ns, p)
+    until("Running", lambda: status_column(runtime_lab, ns, "envs") == ("1/1", "Running"))
+    got = read_in(runtime_lab, ns, "envs", "print(json.dumps(dict(os.environ)))")
+    live = get(runtime_lab, ns, "envs")
+    assert {n: got[n] for n in fields} == {
+        "NAME": "envs", "NS": ns, "UID": live["metadata"]["uid"], "APP": "envs", "NOTE": "hi",
+        "NODE": live["spec"]["nodeName"], "SA": "default", "IP": live["status"]["podIP"],
+        "IPS": live["status"]["podIP"], "HOST_IP": live["status"]["hostIP"], "HOST_IPS": live["status"]["hostIP"]}
+    assert {n: got[n] for n in resources} == {"CPU_LIMIT": "1", "CPU_MILLI": "250", "MEM_MI": "64",
+                                              "MEM_LIMIT_MI": "4096"}  # no memory limit: the node's allocatable
+    assert (got["CFG_MODE"], got["CFG_LEVEL"]) == ("fast", "3")
+    assert got["KUBERNETES_SERVICE_PORT"] == got["KUBERNETES_SERVICE_PORT_HTTPS"]
+    assert got["KUBERNETES_PORT"] == f"tcp://{got['KUBERNETES_SERVICE_HOST']}:{got['KUBERNETES_SERVICE_PORT']}"
+    assert live["spec"]["securityContext"] == {"runAsUser": 1000, "runAsNonRoot": True, "fsGroup": 2000}
+    described = k(runtime_lab, "-n", ns, "describe", "pod", "envs")
+    assert "SecurityContextNotApplied" in described and "runAsUser=1000" in described
+
+
+# -- service accounts ---------------------------------------------------------------------------------------
+def test_service_account_admission_token_volume_and_controllers(runtime_lab: Lab, ns: str) -> None:
+    sa = until("default ServiceAccount", lambda: json.loads(
+        kubectl(runtime_lab, "-n", ns, "get", "sa", "default", "-o", "json", check=False).stdout or "null"))
+    assert sa["metadata"]["name"] == "default"
+    ca = json.loads(k(runtime_lab, "-n", ns, "get", "configmap", "kube-root-ca.crt", "-o", "json"))
+    cluster_ca = yaml.safe_load(Path(runtime_lab.env()["KUBECONFIG"]).read_text())["clusters"][0]["cluster"]
+    import base64
+
+    assert ca["data"]["ca.crt"] == base64.b64decode(cluster_ca["certificate-authority-data"]).decode()
+    k(runtime_lab, "-n", ns, "create", "sa", "quiet")
+    k(runtime_lab, "-n", ns, "patch", "sa", "quiet", "-p", '{"automountServiceAccountToken": false}')
+    sleeper = py("app", "import time; time.sleep(600)")
+    apply(runtime_lab, ns, pod("mounted", [sleeper], initContainers=[py("init", "pass")]),
+          pod("quiet", [sleeper], serviceAccountName="quiet"),
+          pod("opt-out", [sleeper], automountServiceAccountToken=False))
+    p = get(runtime_lab, ns, "mounted")
+    assert p["spec"]["serviceAccountName"] == p["spec"]["serviceAccount"] == "default"
+    (vol,) = [v for v in p["spec"]["volumes"] if v["name"].startswith("kube-api-access-")]
+    assert len(vol["name"]) == len("kube-api-access-") + 5
+    assert vol["projected"]["sources"][0] == {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}
+    assert vol["projected"]["sources"][1]["configMap"]["name"] == "kube-root-ca.crt"
+    for c in p["spec"]["initContainers"] + p["spec"]["containers"]:
+        assert {"name": vol["name"], "readOnly": True,
+                "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"} in c["volumeMounts"]
+    for name in ("quiet", "opt-out"):
+        assert not any(v["name"].startswith("kube-api-access-") for v in get(runtime_lab, ns, name)["spec"].get(
+            "volumes") or [])
+    refused = kubectl(runtime_lab, "-n", ns, "run", "ghost", f"--image={IMAGE}", "--overrides",
+                      '{"spec": {"serviceAccountName": "ghost"}}', check=False)
+    assert (f'pods "ghost" is forbidden: error looking up service account {ns}/ghost: serviceaccount "ghost" '
+            "not found") in refused.stderr
+    until("Running", lambda: status_column(runtime_lab, ns, "mounted") == ("1/1", "Running"))
+    claims = read_in(runtime_lab, ns, "mounted", """
+import base64
+d = "/var/run/secrets/kubernetes.io/serviceaccount/"
+t = open(d + "token").read().split(".")[1]
+c = json.loads(base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)))
+print(json.dumps({"claims": c, "ns": open(d + "namespace").read(), "ca": open(d + "ca.crt").read()}))""")
+    assert claims["ns"] == ns and claims["ca"] == ca["data"]["ca.crt"]
+    assert claims["claims"]["sub"] == f"system:serviceaccount:{ns}:default"
+    assert claims["claims"]["kubernetes.io"]["pod"] == {"name": "mounted", "uid": p["metadata"]["uid"]}
+    assert claims["claims"]["exp"] - claims["claims"]["iat"] == 3607
+    # the controllers put back what is taken away
+    k(runtime_lab, "-n", ns, "delete", "sa", "default")
+    k(runtime_lab, "-n", ns, "patch", "configmap", "kube-root-ca.crt", "-p", '{"data": {"ca.crt": "tampered"}}')
+    until("default ServiceAccount again", lambda: kubectl(runtime_lab, "-n", ns, "get", "sa", "default",
+                                                          check=False).returncode == 0)
+    until("CA restored", lambda: json.loads(k(runtime_lab, "-n", ns, "get", "configmap", "kube-root-ca.crt", "-o",
+                                              "json"))["data"]["ca.crt"] == ca["data"]["ca.crt"])
+
+
+INCLUSTER = """
+from kubernetes import client, config
+config.load_incluster_config()
+pods = client.CoreV1Api().list_namespaced_pod(open("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read())
+print("pods:", sorted(p.metadata.name for p in pods.items), flush=True)
+try:
+    client.CoreV1Api().list_namespaced_secret(pods.items[0].metadata.namespace)
+except client.ApiException as err:
+    print("secrets:", err.status, flush=True)
+"""
+
+
+def test_in_cluster_client_lists_pods(runtime_lab: Lab, ns: str) -> None:
+    apply(runtime_lab, ns, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                            "metadata": {"name": "default-view"},
+                            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                            "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": ns}]},
+          pod("incluster", [py("client", INCLUSTER)], restartPolicy="Never"))
+    done = until("the pod ran", lambda: get(runtime_lab, ns, "incluster")["status"]["phase"] in ("Succeeded", "Failed"))
+    logs = k(runtime_lab, "-n", ns, "logs", "incluster")
+    assert done and get(runtime_lab, ns, "incluster")["status"]["phase"] == "Succeeded", logs
+    assert "pods: ['incluster']" in logs
+    assert "secrets: 403" in logs  # the token is the pod's service account's, which may only view

@@ -3,6 +3,7 @@ prints)."""
 
 from __future__ import annotations
 
+import base64
 import copy
 from collections.abc import Callable
 from typing import Any
@@ -196,6 +197,10 @@ def _default_namespace(obj: dict[str, Any]) -> None:
 
 def _default_secret(obj: dict[str, Any]) -> None:
     _set(obj, "type", "Opaque")
+    string_data = obj.pop("stringData", None)  # write-only: merged into data (over its keys), as v1 conversion does
+    if isinstance(string_data, dict) and string_data:
+        data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+        obj["data"] = {**data, **{k: base64.b64encode(str(v).encode()).decode() for k, v in string_data.items()}}
 
 
 # The API server's --default-{not-ready,unreachable}-toleration-seconds (300 in a stock cluster):

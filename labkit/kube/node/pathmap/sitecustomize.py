@@ -4,7 +4,8 @@ The sim runs a container as a host process without a mount namespace, so ``/var/
 the host's file, shared by every pod. The kubelet links each volume mount below the container's root
 filesystem (``$LABKIT_ROOTFS``) and lists the mount paths in ``$LABKIT_MOUNTS``; this module makes Python's
 file functions (``open``, ``os.stat`` and the ``os.path``/``pathlib`` checks built on them, ``os.listdir``,
-``os.scandir``) see a path under a mount path at ``$LABKIT_ROOTFS`` + path, as a bind mount would show it.
+``os.scandir``, and the CA and certificate files ``ssl`` hands to OpenSSL) see a path under a mount path at
+``$LABKIT_ROOTFS`` + path, as a bind mount would show it.
 So ``kubernetes.config.load_incluster_config()`` reads the pod's own token. Programs other than Python
 (a shell's ``cat /etc/config/x``) see the host's paths: use paths relative to the working directory there.
 """
@@ -51,3 +52,16 @@ if _ROOT and _MOUNTS:
     builtins.open = io.open = _open_mapped
     for _name in ("open", "stat", "lstat", "listdir", "scandir", "access", "readlink"):
         _wrap(os, _name)
+
+    import ssl  # OpenSSL opens CA and certificate files itself (the in-cluster client's ca.crt)
+
+    _verify, _chain = ssl.SSLContext.load_verify_locations, ssl.SSLContext.load_cert_chain
+
+    def _load_verify_locations(self, cafile=None, capath=None, cadata=None):
+        return _verify(self, _mapped(cafile) if cafile else cafile, _mapped(capath) if capath else capath, cadata)
+
+    def _load_cert_chain(self, certfile, keyfile=None, password=None):
+        return _chain(self, _mapped(certfile), _mapped(keyfile) if keyfile else keyfile, password)
+
+    ssl.SSLContext.load_verify_locations = _load_verify_locations
+    ssl.SSLContext.load_cert_chain = _load_cert_chain
