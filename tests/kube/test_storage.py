@@ -4,6 +4,7 @@ protection finalizers and the scheduler's volume constraints, driven with real k
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -67,8 +68,6 @@ def until(check, timeout: float = 30.0, what: str = "") -> object:  # type: igno
 
 def rows(lab: Lab, *args: str) -> list[list[str]]:
     """kubectl get's table, split on runs of two or more spaces."""
-    import re
-
     return [re.split(r"\s{2,}", line.strip()) for line in k(lab, *args).strip().splitlines()]
 
 
@@ -137,6 +136,10 @@ def test_local_path_volume_keeps_data_on_its_node_until_the_claim_goes(runtime_l
     assert table[1][:8] == [volume, "256Mi", "RWO", "Delete", "Bound", f"{ns}/data", "local-path", "<unset>"]
     assert rows(runtime_lab, "-n", ns, "get", "pvc")[1][:6] == ["data", "Bound", volume, "256Mi", "RWO",
                                                                  "local-path"]
+    together = k(runtime_lab, "-n", ns, "get", "pv,pvc,sc")
+    for line in (f"persistentvolume/{volume}", "persistentvolumeclaim/data", "storageclass.storage.k8s.io/local-path "
+                 "(default)"):
+        assert line in together
     seen = events(runtime_lab, ns, "PersistentVolumeClaim", "data")
     reasons = [e[1] for e in seen]
     assert {"WaitForFirstConsumer", "ExternalProvisioning", "Provisioning", "ProvisioningSucceeded"} <= set(reasons)
@@ -230,6 +233,15 @@ def test_static_volumes_bind_by_class_size_selector_and_name(runtime_lab: Lab, n
         assert bound["any"]["status"]["accessModes"] == ["ReadWriteOnce", "ReadOnlyMany"]
         assert "pv.kubernetes.io/bound-by-controller" in bound["any"]["metadata"]["annotations"]
         assert "pv.kubernetes.io/bound-by-controller" not in bound["mine"]["metadata"]["annotations"]  # its author's
+        grow = kubectl(runtime_lab, "-n", ns, "patch", "pvc", "any", "-p",
+                       '{"spec":{"resources":{"requests":{"storage":"3Gi"}}}}', check=False)
+        assert grow.stderr.strip() == (
+            'Error from server (Forbidden): persistentvolumeclaims "any" is forbidden: only dynamically provisioned '
+            "pvc can be resized and the storageclass that provisions the pvc must support resize")
+        shrink = kubectl(runtime_lab, "-n", ns, "patch", "pvc", "any", "-p",
+                         '{"spec":{"resources":{"requests":{"storage":"1Gi"}}}}', check=False)
+        assert shrink.stderr.strip() == ('The PersistentVolumeClaim "any" is invalid: spec.resources.requests.storage: '
+                                         "Forbidden: field can not be less than status.capacity")
         named = get(runtime_lab, "get", "pv", f"{ns}-named")
         assert named["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] == "yes"
         assert named["spec"]["claimRef"]["name"] == "mine" and named["status"]["phase"] == "Bound"
@@ -253,12 +265,23 @@ def test_static_volumes_bind_by_class_size_selector_and_name(runtime_lab: Lab, n
                                               f"/srv/{ns}/fast"
         assert ("Warning", "VolumeFailedDelete", failed["status"]["message"]) in \
             [e[:3] for e in events(runtime_lab, "default", "PersistentVolume", f"{ns}-fast")]
+        # pv-protection: a bound volume stays Terminating; forced away, its claim is Lost
+        k(runtime_lab, "delete", "pv", f"{ns}-named", "--wait=false")
+        time.sleep(2)  # several protection-controller passes
+        assert rows(runtime_lab, "get", "pv", f"{ns}-named")[1][4] == "Terminating"
+        k(runtime_lab, "patch", "pv", f"{ns}-named", "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+        wait(runtime_lab, ns, "pvc/mine", "jsonpath={.status.phase}=Lost")
+        assert ("Warning", "ClaimLost", "Bound claim has lost its PersistentVolume. Data on the volume is lost!") in \
+            [e[:3] for e in events(runtime_lab, ns, "PersistentVolumeClaim", "mine")]
+        assert "Status:        Lost" in k(runtime_lab, "-n", ns, "describe", "pvc", "mine")
+        described = k(runtime_lab, "describe", "pv", f"{ns}-big")
+        assert re.search(r"\nStatus:\s+Released\n", described) and re.search(rf"\nClaim:\s+{ns}/picky\n", described)
         released = get(runtime_lab, "get", "pv", f"{ns}-big")
         assert released["spec"]["claimRef"]["name"] == "picky"  # kept, so nothing else binds the data
         assert rows(runtime_lab, "get", "pv", f"{ns}-big")[1][4:6] == ["Released", f"{ns}/picky"]
     finally:
         k(runtime_lab, "-n", ns, "delete", "pvc", "--all", "--wait=false")
-        k(runtime_lab, "delete", "pv", *(f"{ns}-{n}" for n in ("small", "big", "fast", "named")), "--wait=false")
+        k(runtime_lab, "delete", "pv", *(f"{ns}-{n}" for n in ("small", "big", "fast")), "--wait=false")
 
 
 def test_scheduler_honours_claims_and_volume_node_affinity(runtime_lab: Lab, ns: str, tmp_path: Path) -> None:

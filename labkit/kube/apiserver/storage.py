@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ...core.errors import ApiError
 from . import quantity
 from .fielderrors import Cause, dns1123_subdomain, forbidden, invalid, not_supported, required
 from .status import invalid as invalid_object
@@ -105,8 +106,10 @@ def claim_causes(pvc: Obj, old: Obj | None) -> list[Cause]:
         out += [invalid("spec.storageClassName", spec["storageClassName"], m)
                 for m in dns1123_subdomain(spec["storageClassName"])]
     if old is not None:
+        bound = (old.get("status") or {}).get("phase") == "Bound"
+
         def frozen(s: Obj) -> Obj:
-            resources = {k: v for k, v in (s.get("resources") or {}).items() if k != "requests"}
+            resources = {k: v for k, v in (s.get("resources") or {}).items() if k != "requests" or not bound}
             rest = {k: v for k, v in s.items() if k not in ("resources", "volumeAttributesClassName")}
             if not (old.get("spec") or {}).get("volumeName"):
                 rest.pop("volumeName", None)  # binding sets it
@@ -117,7 +120,23 @@ def claim_causes(pvc: Obj, old: Obj | None) -> list[Cause]:
         if frozen(spec) != frozen(old.get("spec") or {}):
             out.append(forbidden("spec", "spec is immutable after creation except resources.requests and "
                                          "volumeAttributesClassName for bound claims"))
+        elif bound and size(storage_request(pvc)) < size(storage_request(old)) and \
+                size(storage_request(pvc)) <= size(((old.get("status") or {}).get("capacity") or {}).get("storage")):
+            # a smaller request only back down towards a failed expansion (RecoverVolumeExpansionFailure)
+            out.append(forbidden("spec.resources.requests.storage", "field can not be less than status.capacity"))
     return out
+
+
+def resize_refusal(store: Any, pvc: Obj, old: Obj) -> str:
+    """The PersistentVolumeClaimResize admission plugin's refusal of a bound claim's growth ('' if it does not
+    grow); the sim expands no volume, so a class that allows expansion is refused as not supported."""
+    if size(storage_request(pvc)) <= size(storage_request(old)) or not (old.get("spec") or {}).get("volumeName"):
+        return ""
+    sc = store.get(SC_KEY, "", claim_class(pvc))
+    if sc is None or not sc.get("allowVolumeExpansion"):
+        return "only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must " \
+               "support resize"
+    return "expanding a volume is not supported by the labkit simulator"
 
 
 def volume_causes(pv: Obj, old: Obj | None) -> list[Cause]:
@@ -186,9 +205,14 @@ class StorageValidation:
         check = _CHECKS.get(req.rt.key)
         if check is None:
             return []
+        name = req.obj["metadata"].get("name", "")
         causes = check(req.obj, req.old)
         if causes:
-            raise invalid_object(req.rt, req.obj["metadata"].get("name", ""), causes)
+            raise invalid_object(req.rt, name, causes)
+        refusal = resize_refusal(req.objects.store, req.obj, req.old) if req.old and req.rt.key == PVC_KEY else ""
+        if refusal:
+            raise ApiError(403, "Forbidden", f'persistentvolumeclaims "{name}" is forbidden: {refusal}',
+                           {"name": name, "kind": "persistentvolumeclaims"})
         return []
 
 
