@@ -8,12 +8,18 @@ import json
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import kubernetes
 import pytest
 from kubernetes.client.rest import ApiException
 
+from labkit.core.errors import ApiError
+from labkit.kube.apiserver.api import KubeApi
+from labkit.kube.apiserver.objects import WriteOptions
+from labkit.kube.apiserver.store import Store
+from labkit.kube.controllers.disruption import check_eviction
 from labkit.lab import Lab
 
 from ..conftest import BIN, kubectl
@@ -91,6 +97,12 @@ def test_budget_status_and_evictions(runtime_lab: Lab, ns: str, client: kubernet
     # one eviction takes the one disruption allowed; the next is refused with the budget's numbers
     first, second = (p["metadata"]["name"] for p in web_pods(lab, ns)[:2])
     evict(client, ns, first)
+    assert pdb_status(lab, ns, "web")["disruptionsAllowed"] == 0
+    code, body = refused(client, ns, second)
+    assert code == 429 and body["details"]["causes"][0]["message"] in (
+        "The disruption budget web does not allow evicting pods currently",  # before the controller recounts
+        "The disruption budget web needs 2 healthy pods and has 2 currently")
+    wait("the recount", lambda: pdb_status(lab, ns, "web").get("currentHealthy") == 2, 10)
     code, body = refused(client, ns, second)
     assert code == 429 and (body["reason"], body["message"]) == ("TooManyRequests", DENIED)
     assert body["details"]["causes"] == [{"reason": "DisruptionBudget",
@@ -111,6 +123,44 @@ def test_budget_status_and_evictions(runtime_lab: Lab, ns: str, client: kubernet
     assert code == 500 and body["reason"] == "InternalError"
     assert body["message"] == ("Internal error occurred: This pod has more than one PodDisruptionBudget, which the "
                                "eviction subresource does not support.")
+
+
+def test_an_eviction_takes_a_disruption_and_notes_the_pod(tmp_path: Path) -> None:
+    """The eviction check on the real object store (no controller to recount in between): it decrements
+    disruptionsAllowed, records the pod in disruptedPods and turns the condition False at zero; at zero it refuses."""
+    store = Store(tmp_path / "objects.sqlite")
+    try:
+        objects = KubeApi(store).objects
+        pdb_rt = objects.registry.find("policy", "v1", "poddisruptionbudgets")
+        pod_rt = objects.registry.find("", "v1", "pods")
+        pdb, _ = objects.create(pdb_rt, "default", {"metadata": {"name": "web"}, "spec": {
+            "minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}, WriteOptions())
+        status = {"observedGeneration": 1, "disruptionsAllowed": 1, "currentHealthy": 2, "desiredHealthy": 1,
+                  "expectedPods": 2, "conditions": [{"type": "DisruptionAllowed", "status": "True",
+                                                     "reason": "SufficientPods", "message": "",
+                                                     "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+        objects.update(pdb_rt, "default", "web", {**pdb, "status": status}, WriteOptions(), "status")
+        pods = []
+        for name in ("a", "b"):
+            pod, _ = objects.create(pod_rt, "default", {"metadata": {"name": name, "labels": {"app": "web"}},
+                                                        "spec": {"containers": [{"name": "c", "image": "x"}]}},
+                                    WriteOptions())
+            running = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+            pod, _ = objects.update(pod_rt, "default", name, {**pod, "status": running}, WriteOptions(), "status")
+            pods.append(pod)
+        check_eviction(objects, pods[0], dry_run=True)  # a dry run changes nothing
+        assert store.get("policy/poddisruptionbudgets", "default", "web")["status"]["disruptionsAllowed"] == 1
+        check_eviction(objects, pods[0], dry_run=False)
+        after = store.get("policy/poddisruptionbudgets", "default", "web")["status"]
+        assert after["disruptionsAllowed"] == 0 and list(after["disruptedPods"]) == ["a"]
+        assert (after["conditions"][0]["status"], after["conditions"][0]["reason"]) == ("False", "InsufficientPods")
+        with pytest.raises(ApiError) as err:
+            check_eviction(objects, pods[1], dry_run=False)
+        assert (err.value.status, err.value.message) == (429, DENIED)
+        assert err.value.details["causes"][0]["message"] == (
+            "The disruption budget web does not allow evicting pods currently")  # 2 healthy, 1 needed: not recounted
+    finally:
+        store.close()
 
 
 def test_expected_pods_come_from_the_owners_scale(runtime_lab: Lab, ns: str,
