@@ -119,15 +119,54 @@ def test_a_csr_issued_certificate_authenticates(shared_lab: Lab, jane: tuple[Pat
     mine = next(c for c in csrs if c["metadata"]["name"].startswith(info["username"]))
     assert mine["spec"]["username"] == "kubernetes-admin"  # the requester, filled in by the API server
     assert [c["type"] for c in mine["status"]["conditions"]] == ["Approved"]
+    row = k(shared_lab, "get", "csr", mine["metadata"]["name"], "--no-headers").stdout.split()
+    assert row[2:] == ["kubernetes.io/kube-apiserver-client", "kubernetes-admin", "24h", "Approved,Issued"]
     cert = x509.load_pem_x509_certificate(base64.b64decode(mine["status"]["certificate"]))
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
     assert 86400 <= lifetime.total_seconds() <= 86400 + 600  # expirationSeconds, back-dated five minutes
+
+
+def csr_manifest(name: str, usages: list[str]) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])).sign(key, hashes.SHA256())
+    return json.dumps({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+                       "metadata": {"name": name},
+                       "spec": {"request": base64.b64encode(request.public_bytes(serialization.Encoding.PEM)).decode(),
+                                "signerName": "kubernetes.io/kube-apiserver-client", "usages": usages}})
+
+
+def test_csr_deny_failure_and_columns(shared_lab: Lab, jane: tuple[Path, str, str]) -> None:
+    cfg, _, _ = jane
+    tag = uuid.uuid4().hex[:6]
+    denied, failing = f"denied-{tag}", f"failing-{tag}"
+    k(shared_lab, "create", "-f", "-", input=csr_manifest(denied, ["client auth"]))
+    k(shared_lab, "create", "-f", "-", input=csr_manifest(failing, ["client auth", "server auth"]))
+    assert forbidden(as_user(shared_lab, cfg, "certificate", "approve", denied)).startswith(
+        f'certificatesigningrequests.certificates.k8s.io "{denied}" is forbidden: User "')  # view cannot
+    assert "denied" in k(shared_lab, "certificate", "deny", denied).stdout
+    k(shared_lab, "certificate", "approve", failing)
+
+    def condition(name: str) -> str:
+        return k(shared_lab, "get", "csr", name, "--no-headers", "-o", "custom-columns=C:.status.conditions[*].type"
+                 ).stdout.strip()
+    assert wait_for(lambda: condition(failing) == "Approved,Failed")
+    row = k(shared_lab, "get", "csr", failing, denied, "--no-headers").stdout.splitlines()
+    assert sorted(line.split()[2:] for line in row) == [  # NAME AGE SIGNERNAME REQUESTOR REQUESTEDDURATION CONDITION
+        ["kubernetes.io/kube-apiserver-client", "kubernetes-admin", "<none>", "Approved,Failed"],
+        ["kubernetes.io/kube-apiserver-client", "kubernetes-admin", "<none>", "Denied"]]
+    failed = json.loads(k(shared_lab, "get", "csr", failing, "-o", "json").stdout)
+    assert failed["status"]["conditions"][1]["reason"] == "SignerValidationFailure"
+    assert "certificate" not in failed["status"]
+    assert "certificate" not in json.loads(k(shared_lab, "get", "csr", denied, "-o", "json").stdout)["status"]
 
 
 def test_view_user_reads_in_its_namespace_only(shared_lab: Lab, jane: tuple[Path, str, str]) -> None:
     cfg, mine, other = jane
     user = json.loads(as_user(shared_lab, cfg, "auth", "whoami", "-o", "json").stdout)["status"]["userInfo"][
         "username"]
+    binding = k(shared_lab, "get", "rolebinding", "jane-view", "-n", mine, "-o", "wide", "--no-headers").stdout
+    assert binding.split()[:2] == ["jane-view", "ClusterRole/view"] and binding.split()[3] == user
     listed = as_user(shared_lab, cfg, "get", "configmaps", "-n", mine, "-o", "name")
     assert listed.returncode == 0 and "configmap/settings" in listed.stdout, listed.stderr
     assert as_user(shared_lab, cfg, "get", "configmap", "settings", "-n", mine).returncode == 0

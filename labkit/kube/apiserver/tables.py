@@ -293,6 +293,21 @@ def _bool_cell(value: Any) -> str:
     return "<unset>" if value is None else ("True" if value else "False")
 
 
+def _subjects_column(kind: str) -> Column:
+    """A binding's subjects of one kind (Users, Groups, ServiceAccounts as namespace/name), wide output."""
+    def cell(o: Obj) -> str:
+        return ", ".join(f"{s.get('namespace', '')}/{s['name']}" if kind == "ServiceAccount" else s["name"]
+                         for s in o.get("subjects") or [] if s.get("kind") == kind)
+    return ("ServiceAccounts" if kind == "ServiceAccount" else f"{kind}s", "string", 1, cell)
+
+
+def _csr_condition(o: Obj) -> str:
+    """Denied or Approved or Pending, then Failed and Issued, as kubectl get csr shows a request's state."""
+    kinds = {c.get("type") for c in _g(o, "status.conditions", []) or []}
+    state = "Denied" if "Denied" in kinds else "Approved" if "Approved" in kinds else "Pending"
+    return state + (",Failed" if "Failed" in kinds else "") + (",Issued" if _g(o, "status.certificate") else "")
+
+
 NAME: Column = ("Name", "string", 0, lambda o: o["metadata"]["name"])
 AGE: Column = ("Age", "string", 0, _age)
 
@@ -434,6 +449,19 @@ COLUMNS: dict[str, list[Column]] = {
                         ("PreemptionPolicy", "string", 0, lambda o: o.get("preemptionPolicy", ""))],
     "networkpolicies": [NAME, ("Pod-Selector", "string", 0, lambda o: _selector(_g(o, "spec.podSelector"))
                                or "<none>"), AGE],
+    "roles": [NAME, ("Created At", "date", 0, lambda o: o["metadata"].get("creationTimestamp"))],
+    "clusterroles": [NAME, ("Created At", "date", 0, lambda o: o["metadata"].get("creationTimestamp"))],
+    "rolebindings": [NAME, ("Role", "string", 0, lambda o: f"{_g(o, 'roleRef.kind', '')}/{_g(o, 'roleRef.name', '')}"),
+                     AGE, *(_subjects_column(kind) for kind in ("User", "Group", "ServiceAccount"))],
+    "clusterrolebindings": [NAME, ("Role", "string", 0, lambda o: f"{_g(o, 'roleRef.kind', '')}/"
+                                                                  f"{_g(o, 'roleRef.name', '')}"),
+                            AGE, *(_subjects_column(kind) for kind in ("User", "Group", "ServiceAccount"))],
+    "certificatesigningrequests": [
+        NAME, AGE, ("SignerName", "string", 0, lambda o: _g(o, "spec.signerName", "")),
+        ("Requestor", "string", 0, lambda o: _g(o, "spec.username", "")),
+        ("RequestedDuration", "string", 0, lambda o: human_duration(_g(o, "spec.expirationSeconds"))
+         if _g(o, "spec.expirationSeconds") else "<none>"),
+        ("Condition", "string", 0, _csr_condition)],
 }
 
 
