@@ -371,3 +371,39 @@ def test_default_class_is_made_once_and_bindings_survive_a_restart(lab_paths: La
     pvc = get(again, "-n", "default", "get", "pvc", "kept")
     assert pvc["status"]["phase"] == "Bound" and pvc["spec"]["volumeName"] == "kept"
     assert get(again, "get", "pv", "kept")["status"]["phase"] == "Bound"
+
+
+def test_claims_nothing_can_serve_say_why(runtime_lab: Lab, ns: str) -> None:
+    sc = f"{ns}-now"
+    k(runtime_lab, "apply", "-f", "-", input=json.dumps({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": sc},
+        "provisioner": "rancher.io/local-path"}))  # Immediate by default: local-path needs a node
+    try:
+        assert get(runtime_lab, "get", "sc", sc)["volumeBindingMode"] == "Immediate"
+        apply(runtime_lab, ns, claim("now", storageClassName=sc), claim("ghost", storageClassName="ghost"),
+              claim("shared", accessModes=["ReadWriteMany"]), pod("eager", "now"), pod("sharer", "shared"))
+
+        def saw(name: str, event: tuple[str, str, str]) -> bool:
+            return event in [e[:3] for e in events(runtime_lab, ns, "PersistentVolumeClaim", name)]
+
+        until(lambda: saw("now", ("Warning", "ProvisioningFailed", f'failed to provision volume with StorageClass '
+                                  f'"{sc}": configuration error, no node was specified')), what="no node")
+        assert saw("now", ("Normal", "ExternalProvisioning", "Waiting for a volume to be created either by the "
+                           "external provisioner 'rancher.io/local-path' or manually by the system administrator. If "
+                           "volume creation is delayed, please verify that the provisioner is running and correctly "
+                           "registered."))
+        until(lambda: saw("ghost", ("Warning", "ProvisioningFailed", 'storageclass.storage.k8s.io "ghost" not found')),
+              what="the missing class")
+        until(lambda: saw("shared", ("Warning", "ProvisioningFailed", 'failed to provision volume with StorageClass '
+                                     '"local-path": NodePath only supports ReadWriteOnce and ReadWriteOncePod (1.22+) '
+                                     "access modes")), what="the access mode local-path cannot give")
+        expected = (f"0/{NODES} nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: "
+                    f"0/{NODES} nodes are available: {NODES} Preemption is not helpful for scheduling.")
+        until(lambda: expected in [e[2] for e in events(runtime_lab, ns, "Pod", "eager")], what="FailedScheduling")
+        sharer = get(runtime_lab, "-n", ns, "get", "pod", "sharer")
+        assert sharer["status"]["phase"] == "Pending" and not sharer["spec"].get("nodeName")
+        assert get(runtime_lab, "-n", ns, "get", "pvc", "shared")["metadata"]["annotations"][
+            "volume.kubernetes.io/selected-node"] in ("agent-1", "agent-2")
+    finally:
+        k(runtime_lab, "-n", ns, "delete", "pod", "--all", "--wait=false")
+        k(runtime_lab, "delete", "sc", sc)

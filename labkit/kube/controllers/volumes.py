@@ -60,6 +60,12 @@ def bound_to(pv: Obj, pvc: Obj) -> bool:
             and ref.get("uid", "") in ("", meta["uid"]))
 
 
+def uses(pod: Obj, claim: str) -> bool:
+    """The pod names the claim in a persistentVolumeClaim volume."""
+    return any((v.get("persistentVolumeClaim") or {}).get("claimName") == claim
+               for v in pod["spec"].get("volumes") or [])
+
+
 def fully_bound(pvc: Obj) -> bool:
     return bool(pvc["spec"].get("volumeName")) and BIND_COMPLETED in annotations(pvc)
 
@@ -124,14 +130,20 @@ class VolumeWriter(Controller):
                                 meta["name"])
         return stored if stored is not None else obj
 
-    def set_phase(self, obj: Obj, phase: str, message: str = "", **status: object) -> Obj:
-        """The phase (and for claims, the bound volume's modes and capacity) in the object's status."""
+    def set_phase(self, obj: Obj, phase: str, message: str = "", volume: Obj | None = None) -> Obj:
+        """The phase in the object's status; a claim's status also shows its volume's access modes and capacity
+        (none without a volume), as updateClaimStatus keeps them."""
         new = copy.deepcopy(obj)
         st = new.setdefault("status", {})
         if st.get("phase") != phase and obj["kind"] == "PersistentVolume":
             st["lastPhaseTransitionTime"] = now()
         st["phase"] = phase
-        st.update(status)
+        if obj["kind"] == "PersistentVolumeClaim":
+            st.pop("accessModes", None)
+            st.pop("capacity", None)
+            if volume is not None:
+                st["accessModes"] = list(volume["spec"].get("accessModes") or [])
+                st["capacity"] = dict(volume["spec"].get("capacity") or {})
         if message:
             st["message"] = message
         else:
@@ -179,6 +191,10 @@ class PersistentVolumeController(VolumeWriter):
     # -- claims ---------------------------------------------------------------------------------------------
     def sync_claim(self, pvc: Obj) -> None:
         name = pvc["spec"].get("volumeName")
+        if not name and BIND_COMPLETED in annotations(pvc):
+            self._lost(pvc, "ClaimLost", "Bound claim has lost reference to PersistentVolume. Data on the volume is "
+                                         "lost!")
+            return
         if not name:
             self._unbound_claim(pvc)
             return
@@ -227,8 +243,14 @@ class PersistentVolumeController(VolumeWriter):
             return
         self.set_phase(pvc, "Pending")
         if delayed and SELECTED_NODE not in annotations(pvc):
-            self.recorder.emit(pvc, "Normal", WAIT_FOR_FIRST_CONSUMER,
-                               "waiting for first consumer to be created before binding", COMPONENT)
+            waiting = self._unscheduled_users(pvc)
+            if not waiting:
+                self.recorder.emit(pvc, "Normal", WAIT_FOR_FIRST_CONSUMER,
+                                   "waiting for first consumer to be created before binding", COMPONENT)
+            else:
+                self.recorder.emit(pvc, "Normal", "WaitForPodScheduled",
+                                   f"waiting for pod{'s' if len(waiting) > 1 else ''} {','.join(waiting)} to be "
+                                   "scheduled", COMPONENT)
         elif not class_name:
             self.recorder.emit(pvc, "Normal", "FailedBinding",
                                "no persistent volumes available for this claim and no storage class is set", COMPONENT)
@@ -237,6 +259,11 @@ class PersistentVolumeController(VolumeWriter):
                                f'storageclass.storage.k8s.io "{class_name}" not found', COMPONENT)
         else:
             self._external_provisioning(pvc, sc["provisioner"])
+
+    def _unscheduled_users(self, pvc: Obj) -> list[str]:
+        """The pods not yet scheduled that use the claim (the scheduler is choosing their node)."""
+        return sorted(p["metadata"]["name"] for p in self.store.items("/pods", pvc["metadata"]["namespace"])
+                      if not p["spec"].get("nodeName") and uses(p, pvc["metadata"]["name"]))
 
     def _external_provisioning(self, pvc: Obj, provisioner: str) -> None:
         """Hand the claim to its class's provisioner, which watches for its name in the claim's annotations."""
@@ -268,8 +295,7 @@ class PersistentVolumeController(VolumeWriter):
             notes[BIND_COMPLETED] = "yes"
             new["spec"]["volumeName"] = pv["metadata"]["name"]
             pvc = self.write(new)
-        self.set_phase(pvc, "Bound", accessModes=list(pv["spec"].get("accessModes") or []),
-                       capacity=dict(pv["spec"].get("capacity") or {}))
+        self.set_phase(pvc, "Bound", volume=pv)
 
     # -- volumes --------------------------------------------------------------------------------------------
     def sync_volume(self, pv: Obj) -> None:
@@ -286,10 +312,18 @@ class PersistentVolumeController(VolumeWriter):
         volume_name = pvc["spec"].get("volumeName")
         if volume_name == pv["metadata"]["name"]:
             self.set_phase(pv, "Bound")
-        elif volume_name:  # the claim went to another volume: this one is free again
+        elif volume_name and PROVISIONED_BY in annotations(pv) and \
+                pv["spec"].get("persistentVolumeReclaimPolicy") == "Delete":  # provisioned for a claim bound elsewhere
+            if (pv.get("status") or {}).get("phase") not in ("Released", "Failed"):
+                pv = self.set_phase(pv, "Released")
+            self._reclaim(pv)
+        elif volume_name:  # the claim went to another volume: unbind this one (keep its author's pre-binding)
             new = copy.deepcopy(pv)
-            new["spec"].pop("claimRef")
-            new["metadata"].get("annotations", {}).pop(BOUND_BY_CONTROLLER, None)
+            if BOUND_BY_CONTROLLER in annotations(pv):
+                new["spec"].pop("claimRef")
+                new["metadata"]["annotations"].pop(BOUND_BY_CONTROLLER)
+            else:
+                new["spec"]["claimRef"].pop("uid", None)
             self.set_phase(self.write(new), "Available")
 
     def _reclaim(self, pv: Obj) -> None:
@@ -299,8 +333,10 @@ class PersistentVolumeController(VolumeWriter):
         if policy == "Retain" or (policy == "Delete" and PROVISIONED_BY in annotations(pv)):
             return
         if policy == "Recycle":
-            reason, message = "VolumeFailedRecycle", ("Recycle (deprecated) is not supported by the labkit "
-                                                      "simulator: use Delete with a provisioner, or Retain")
+            reason = "VolumeFailedRecycle"
+            message = ("Recycle (deprecated) is not supported by the labkit simulator: use Delete with a provisioner, "
+                       "or Retain" if pv["spec"].get("hostPath") or pv["spec"].get("nfs")
+                       else "No recycler plugin found for the volume!")
         else:
             reason = "VolumeFailedDelete"
             host_path = (pv["spec"].get("hostPath") or {}).get("path")
@@ -349,8 +385,6 @@ class StorageProtectionController(VolumeWriter):
 
     def in_use(self, pvc: Obj) -> bool:
         """A scheduled pod that has not finished names the claim (the kubelet may be using it)."""
-        name = pvc["metadata"]["name"]
         return any(pod["spec"].get("nodeName") and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-                   and any((v.get("persistentVolumeClaim") or {}).get("claimName") == name
-                           for v in pod["spec"].get("volumes") or [])
+                   and uses(pod, pvc["metadata"]["name"])
                    for pod in self.store.items("/pods", pvc["metadata"]["namespace"]))
