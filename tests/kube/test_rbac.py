@@ -235,6 +235,17 @@ def test_subject_access_review_for_another_user(shared_lab: Lab, jane: tuple[Pat
     denied = authz.create_subject_access_review(client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
         user=user, resource_attributes=client.V1ResourceAttributes(namespace=mine, verb="delete", resource="pods"))))
     assert denied.status.allowed is False
+    local = authz.create_namespaced_local_subject_access_review(mine, client.V1LocalSubjectAccessReview(
+        metadata=client.V1ObjectMeta(namespace=mine), spec=client.V1SubjectAccessReviewSpec(
+            user=user, resource_attributes=client.V1ResourceAttributes(namespace=mine, verb="get",
+                                                                       resource="configmaps"))))
+    assert local.status.allowed is True
+    with pytest.raises(ApiException) as err:
+        authz.create_namespaced_local_subject_access_review(mine, client.V1LocalSubjectAccessReview(
+            metadata=client.V1ObjectMeta(namespace=mine), spec=client.V1SubjectAccessReviewSpec(
+                user=user, resource_attributes=client.V1ResourceAttributes(namespace="elsewhere", verb="get",
+                                                                           resource="configmaps"))))
+    assert err.value.status == 422 and "must match metadata.namespace" in err.value.body
     with pytest.raises(ApiException) as err:
         authz.create_subject_access_review(client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
             resource_attributes=client.V1ResourceAttributes(verb="get", resource="pods"))))

@@ -22,6 +22,7 @@ Obj = dict[str, Any]
 CALLER = web.RequestKey("caller", UserInfo)  # request[CALLER]: who the request acts as (after impersonation)
 SA_PREFIX = "system:serviceaccount:"
 _EXTRA = "impersonate-extra-"
+UNAUTHENTICATED = "system:unauthenticated"
 
 
 def authenticated_user(request: web.Request) -> UserInfo:
@@ -60,11 +61,13 @@ class Access:
                 extra[key] = (*extra.get(key, ()), value)
         if not (name or groups or uid or extra):
             return user
-        if not name:
-            asked = [*(f"Group={g}" for g in groups), *([f"UID={uid}"] if uid else []),
-                     *(f"Extra[{k}]" for k in extra)]
-            raise ApiError(500, "InternalError", f"Internal error occurred: requested [{' '.join(asked)}] "
-                                                 "without impersonating a user")
+        if not name:  # Go prints the requests as ObjectReference structs (Kind Namespace Name UID …)
+            asked = [*(f"{{Group  {g}    }}" for g in groups),
+                     *(f"{{UserExtra  {v}  authentication.k8s.io/v1  {key}}}" for key, vs in extra.items()
+                       for v in vs),
+                     *([f"{{UID  {uid}  authentication.k8s.io/v1  }}"] if uid else [])]
+            raise ApiError(500, "InternalError", f'Internal Server Error: "{request.path_qs}": requested '
+                                                 f"[{' '.join(asked)}] without impersonating a user")
         checks = [self._impersonate_user(user, name)]
         checks += [Attributes(user, "impersonate", True, resource="groups", name=g) for g in groups]
         if uid:
@@ -79,8 +82,8 @@ class Access:
             ns = name[len(SA_PREFIX):].partition(":")[0]
             groups = ("system:serviceaccounts", f"system:serviceaccounts:{ns}")
         if name == ANONYMOUS.name:
-            groups = groups if "system:unauthenticated" in groups else (*groups, "system:unauthenticated")
-        elif AUTHENTICATED not in groups:
+            groups = groups if UNAUTHENTICATED in groups else (*groups, UNAUTHENTICATED)
+        elif AUTHENTICATED not in groups and UNAUTHENTICATED not in groups:
             groups = (*groups, AUTHENTICATED)
         return UserInfo(name, groups, uid, tuple(sorted(extra.items())))
 
