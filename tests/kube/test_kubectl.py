@@ -107,11 +107,11 @@ def test_get_forms(shared_lab: Lab, ns: str) -> None:
     assert wide[-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"]
     assert yaml.safe_load(k(shared_lab, ns, "get", "deploy", "catalog", "-o", "yaml"))["kind"] == "Deployment"
     assert k(shared_lab, ns, "get", "deploy", "catalog", "-o", "jsonpath={.spec.replicas}") == "2"
-    assert k(shared_lab, ns, "get", "deploy,cm", "-o", "name").split() == [
-        "deployment.apps/catalog", "configmap/settings"]
+    assert k(shared_lab, ns, "get", "deploy,cm", "-o", "name").split() == [  # every namespace has the cluster CA
+        "deployment.apps/catalog", "configmap/kube-root-ca.crt", "configmap/settings"]
     sel = k(shared_lab, ns, "get", "deploy,cm", "-l", "tier in (backend,frontend),app!=nothing", "-o", "name")
     assert sel.split() == ["deployment.apps/catalog", "configmap/settings"]
-    assert k(shared_lab, ns, "get", "cm", "-l", "!tier", "-o", "name").split() == []
+    assert k(shared_lab, ns, "get", "cm", "-l", "!tier", "-o", "name").split() == ["configmap/kube-root-ca.crt"]
     assert "LABELS" in k(shared_lab, ns, "get", "cm", "settings", "--show-labels")
     everywhere = kubectl(shared_lab, "get", "deployments", "-A").stdout
     assert everywhere.split("\n")[0].split()[0] == "NAMESPACE" and f"{ns} " in everywhere

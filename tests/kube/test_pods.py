@@ -166,6 +166,33 @@ def test_post_start_pre_stop_and_the_grace_period(runtime_lab: Lab, ns: str, tmp
     assert 3.5 <= took < 15, took  # SIGTERM ignored: SIGKILL when the 4 s grace period ran out
 
 
+RECORDER = """import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        open("/out/order", "a").write(self.path + "\\n")
+        self.send_response(200)
+        self.end_headers()
+http.server.HTTPServer((os.environ["HOST"], 9090), H).serve_forever()
+"""
+
+
+def test_deletion_stops_app_containers_then_sidecars(runtime_lab: Lab, ns: str, tmp_path: Path) -> None:
+    out = tmp_path / "hooks"
+    out.mkdir()
+    mount = [{"name": "out", "mountPath": "/out"}]
+    sidecar = py("recorder", RECORDER, restartPolicy="Always", volumeMounts=mount,
+                 startupProbe={"tcpSocket": {"port": 9090}, "periodSeconds": 1},
+                 lifecycle={"preStop": {"exec": {"command": [
+                     "python", "-c", "open('/out/order', 'a').write('recorder pre-stop\\n')"]}}})
+    app = py("app", "import time; time.sleep(600)", volumeMounts=mount,
+             lifecycle={"preStop": {"httpGet": {"path": "/app-pre-stop", "port": 9090}}})
+    apply(runtime_lab, ns, pod("ordered-stop", [app], initContainers=[sidecar],
+                               volumes=[{"name": "out", "hostPath": {"path": str(out)}}]))
+    until("2/2 Running", lambda: status_column(runtime_lab, ns, "ordered-stop") == ("2/2", "Running"))
+    k(runtime_lab, "-n", ns, "delete", "pod", "ordered-stop", "--wait=true", "--timeout=60s")
+    assert (out / "order").read_text() == "/app-pre-stop\nrecorder pre-stop\n"
+
+
 def test_failed_post_start_hook_and_startup_probe_restart_the_container(runtime_lab: Lab, ns: str) -> None:
     apply(runtime_lab, ns,
           pod("bad-hook", [{"name": "web", "image": IMAGE, "lifecycle": {

@@ -365,7 +365,7 @@ class Kubelet:
         post_start = (c.spec.get("lifecycle") or {}).get("postStart")
         handle = c.handle()
         if post_start and handle is not None:  # the container counts as started once its hook succeeded
-            c.hook = self._spawn(run_hook("PostStart", post_start, handle, pod, rt.ip, HOOK_TIMEOUT))
+            c.hook = self._spawn(run_hook("PostStart", post_start, handle, pod, HOOK_TIMEOUT))
 
     # -- termination ------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
@@ -396,7 +396,7 @@ class Kubelet:
         handle = c.handle()
         if prestop and pre_stop and grace > 0 and handle is not None and pod is not None:
             try:
-                failure = await asyncio.wait_for(run_hook("PreStop", pre_stop, handle, pod, "", grace), grace)
+                failure = await asyncio.wait_for(run_hook("PreStop", pre_stop, handle, pod, grace), grace)
             except TimeoutError:
                 failure = None  # the grace period ran out during the hook: SIGTERM, then SIGKILL soon after
             if failure:

@@ -66,8 +66,7 @@ def http_get(url: str, timeout: float) -> tuple[bool, str]:
         return False, f'Get "{url}": {err}'
 
 
-async def run_hook(kind: str, handler: Obj, handle: ContainerHandle, pod: Obj, pod_ip: str,
-                   timeout: float) -> str | None:
+async def run_hook(kind: str, handler: Obj, handle: ContainerHandle, pod: Obj, timeout: float) -> str | None:
     """Run a postStart/preStop handler; None when it succeeded, else the kubelet's message."""
     meta = pod["metadata"]
     who = f'for Container "{handle.name}" in Pod "{meta["name"]}_{meta["namespace"]}({meta["uid"]})"'
@@ -85,7 +84,7 @@ async def run_hook(kind: str, handler: Obj, handle: ContainerHandle, pod: Obj, p
             port = named_port(h["port"], handle.spec)
         except ValueError as err:
             return f"HTTP lifecycle hook ({path}) {who} failed - error: {err}"
-        url = f"{h.get('scheme', 'HTTP').lower()}://{h.get('host') or pod_ip}:{port}{path}"
+        url = f"{h.get('scheme', 'HTTP').lower()}://{h.get('host') or handle.env.get('POD_IP', '')}:{port}{path}"
         ok, why = await asyncio.to_thread(http_get, url, timeout)
         return None if ok else f'HTTP lifecycle hook ({path}) {who} failed - error: {why}, message: ""'
     if "sleep" in handler:
