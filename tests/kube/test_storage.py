@@ -407,3 +407,21 @@ def test_claims_nothing_can_serve_say_why(runtime_lab: Lab, ns: str) -> None:
     finally:
         k(runtime_lab, "-n", ns, "delete", "pod", "--all", "--wait=false")
         k(runtime_lab, "delete", "sc", sc)
+
+
+def test_statefulset_replicas_get_their_own_volumes_on_their_nodes(runtime_lab: Lab, ns: str) -> None:
+    template = deployment("db", "unused")["spec"]["template"]
+    template["spec"].pop("volumes")
+    apply(runtime_lab, ns, {
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+        "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": template,
+                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                     "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}}}]}})
+    k(runtime_lab, "-n", ns, "rollout", "status", "sts/db", "--timeout=90s", timeout=100)
+    for i in range(2):
+        pvc = get(runtime_lab, "-n", ns, "get", "pvc", f"data-db-{i}")
+        assert pvc["status"]["phase"] == "Bound" and pvc["spec"]["storageClassName"] == "local-path"
+        pv = get(runtime_lab, "get", "pv", pvc["spec"]["volumeName"])
+        node = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"][0]
+        assert get(runtime_lab, "-n", ns, "get", "pod", f"db-{i}")["spec"]["nodeName"] == node
+        assert Path(pv["spec"]["hostPath"]["path"]).is_dir()

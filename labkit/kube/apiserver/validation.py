@@ -514,6 +514,61 @@ def _hpa_causes(obj: dict[str, Any]) -> list[Cause]:
     return out
 
 
+def _statefulset_causes(obj: dict[str, Any]) -> list[Cause]:
+    """ValidateStatefulSetSpec: the pod management policy, the partition, the claims' retention policy."""
+    spec = obj.get("spec") or {}
+    out = _workload_causes(_with_claim_volumes(obj), "statefulset")
+    policy = spec.get("podManagementPolicy")
+    if policy is not None and policy not in ("OrderedReady", "Parallel"):
+        out.append(invalid("spec.podManagementPolicy", policy, "must be 'OrderedReady' or 'Parallel'"))
+    rolling = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
+    out += _non_negative(rolling.get("partition"), "spec.updateStrategy.rollingUpdate.partition")
+    retention = spec.get("persistentVolumeClaimRetentionPolicy") or {}
+    for key in ("whenDeleted", "whenScaled"):
+        if retention.get(key) is not None and retention[key] not in ("Retain", "Delete"):
+            out.append(not_supported(f"spec.persistentVolumeClaimRetentionPolicy.{key}", retention[key],
+                                     ("Retain", "Delete")))
+    return out
+
+
+def _with_claim_volumes(sts: dict[str, Any]) -> dict[str, Any]:
+    """The StatefulSet as its pods will be: one volume per volumeClaimTemplate, which their mounts may name."""
+    spec, template = sts.get("spec") or {}, (sts.get("spec") or {}).get("template")
+    claims = [t["metadata"]["name"] for t in spec.get("volumeClaimTemplates") or []
+              if isinstance(t, dict) and isinstance(t.get("metadata"), dict) and t["metadata"].get("name")]
+    if not claims or not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
+        return sts
+    pod_spec = template["spec"]
+    named = {v.get("name") for v in pod_spec.get("volumes") or [] if isinstance(v, dict)}
+    volumes = [*(pod_spec.get("volumes") or []), *({"name": c, "persistentVolumeClaim": {"claimName": c}}
+                                                   for c in claims if c not in named)]
+    return {**sts, "spec": {**spec, "template": {**template, "spec": {**pod_spec, "volumes": volumes}}}}
+
+
+def _pdb_causes(obj: dict[str, Any]) -> list[Cause]:
+    """ValidatePodDisruptionBudgetSpec: one of minAvailable and maxUnavailable, each an int >= 0 or a percentage
+    up to 100%, a valid selector and eviction policy."""
+    spec = obj.get("spec") or {}
+    out: list[Cause] = []
+    if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
+        out.append(invalid("spec", spec, "minAvailable and maxUnavailable cannot be both set"))
+    for key in ("minAvailable", "maxUnavailable"):
+        value, field = spec.get(key), f"spec.{key}"
+        if isinstance(value, int):
+            out += _non_negative(value, field)
+        elif isinstance(value, str):
+            if not re.fullmatch(r"[0-9]+%", value):
+                out.append(invalid(field, value, "must be an integer or percentage (e.g '5%')"))
+            elif int(value[:-1]) > 100:
+                out.append(invalid(field, value, "must not be greater than 100%"))
+    if spec.get("selector") is not None:
+        out += _selector_causes(spec["selector"], "spec.selector")
+    policy = spec.get("unhealthyPodEvictionPolicy")
+    if policy is not None and policy not in ("IfHealthyBudget", "AlwaysAllow"):
+        out.append(not_supported("spec.unhealthyPodEvictionPolicy", policy, ("AlwaysAllow", "IfHealthyBudget")))
+    return out
+
+
 def _cronjob_causes(obj: dict[str, Any]) -> list[Cause]:
     """ValidateCronJob: the name leaves room for the Job suffix, the schedule parses (no TZ= in it), the time
     zone is an IANA one."""
@@ -567,7 +622,8 @@ def _time_zone_causes(tz: Any) -> list[Cause]:
 _KIND_CHECKS: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "Deployment": _deployment_causes,
     "ReplicaSet": lambda o: _workload_causes(o, "replicaset"),
-    "StatefulSet": lambda o: _workload_causes(o, "statefulset"),
+    "StatefulSet": _statefulset_causes,
+    "PodDisruptionBudget": _pdb_causes,
     "DaemonSet": lambda o: _workload_causes(o, "daemonset"),
     "Job": _job_causes,
     "CronJob": _cronjob_causes,
