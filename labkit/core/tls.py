@@ -112,18 +112,18 @@ class LabCA:
         return ctx
 
     def sign_request(self, csr_pem: bytes, seconds: int, usages: list[x509.ObjectIdentifier]) -> bytes:
-        """A PEM certificate for a PEM certificate request: its subject and key, valid ``seconds`` from now
-        (back-dated five minutes against clock skew, as Kubernetes' signer does), with these extended usages."""
+        """A PEM certificate for a PEM certificate request: its subject and key, valid ``seconds`` from five
+        minutes ago (back-dated against clock skew, as Kubernetes' signer does), with these extended usages."""
         csr = x509.load_pem_x509_csr(csr_pem)
-        now = dt.datetime.now(dt.UTC)
+        start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
         builder = (
             x509.CertificateBuilder()
             .subject_name(csr.subject)
             .issuer_name(self._cert.subject)
             .public_key(csr.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(min(now + dt.timedelta(seconds=seconds), self._cert.not_valid_after_utc))
+            .not_valid_before(start)
+            .not_valid_after(min(start + dt.timedelta(seconds=seconds), self._cert.not_valid_after_utc))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         )
         if usages:

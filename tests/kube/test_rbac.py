@@ -123,7 +123,7 @@ def test_a_csr_issued_certificate_authenticates(shared_lab: Lab, jane: tuple[Pat
     assert row[2:] == ["kubernetes.io/kube-apiserver-client", "kubernetes-admin", "24h", "Approved,Issued"]
     cert = x509.load_pem_x509_certificate(base64.b64decode(mine["status"]["certificate"]))
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
-    assert 86400 <= lifetime.total_seconds() <= 86400 + 600  # expirationSeconds, back-dated five minutes
+    assert lifetime.total_seconds() == 86400  # expirationSeconds, from five minutes ago (back-dated)
 
 
 def csr_manifest(name: str, usages: list[str]) -> str:
@@ -144,6 +144,13 @@ def test_csr_deny_failure_and_columns(shared_lab: Lab, jane: tuple[Path, str, st
     k(shared_lab, "create", "-f", "-", input=csr_manifest(failing, ["client auth", "server auth"]))
     assert forbidden(as_user(shared_lab, cfg, "certificate", "approve", denied)).startswith(
         f'certificatesigningrequests.certificates.k8s.io "{denied}" is forbidden: User "')  # view cannot
+    approver = f"approver-{tag}"  # may update approvals, but not approve for this signer
+    k(shared_lab, "create", "clusterrole", approver, "--verb=get,list,update",
+      "--resource=certificatesigningrequests,certificatesigningrequests/approval")
+    k(shared_lab, "create", "clusterrolebinding", approver, f"--clusterrole={approver}", f"--user={approver}")
+    assert forbidden(k(shared_lab, "certificate", "deny", denied, f"--as={approver}", check=False)) == (
+        f'certificatesigningrequests.certificates.k8s.io "{denied}" is forbidden: user not permitted to approve '
+        'requests with signerName "kubernetes.io/kube-apiserver-client"')
     assert "denied" in k(shared_lab, "certificate", "deny", denied).stdout
     k(shared_lab, "certificate", "approve", failing)
 

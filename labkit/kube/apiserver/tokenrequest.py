@@ -27,9 +27,12 @@ def _bound_pod(objects: Objects, namespace: str, sa: str, ref: Obj) -> dict[str,
     if not ref:
         return None
     kind, name = ref.get("kind", ""), ref.get("name", "")
-    if kind != "Pod" or ref.get("apiVersion", "v1") != "v1":
-        raise bad_request(f'cannot bind token to object of kind "{kind}": only Pod is supported by the labkit '
-                          "simulator")
+    group, _, version = str(ref.get("apiVersion", "")).rpartition("/")
+    if group or kind not in ("Pod", "Secret", "Node"):
+        raise bad_request(f"cannot bind token to object of type {group}/{version}, Kind={kind}")
+    if kind != "Pod":
+        raise bad_request(f"binding a service-account token to a {kind} is not supported by the labkit simulator "
+                          "(only to a Pod)")
     pods = objects.registry.find("", "v1", "pods")
     assert pods is not None
     pod = objects.store.get(pods.key, namespace, name)
@@ -41,8 +44,8 @@ def _bound_pod(objects: Objects, namespace: str, sa: str, ref: Obj) -> dict[str,
     uid = pod["metadata"]["uid"]
     if ref.get("uid") and ref["uid"] != uid:
         raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on Pod "{name}": the UID in the bound '
-                                        f"object reference ({ref['uid']}) does not match the UID in record. The "
-                                        "object might have been deleted and then recreated",
+                                        f"object reference ({ref['uid']}) does not match the UID in record ({uid}). "
+                                        "The object might have been deleted and then recreated",
                        {"name": name, "kind": "Pod"})
     return {"name": name, "uid": uid}
 
@@ -56,6 +59,11 @@ def token_request(objects: Objects, sa_type: ResourceType, namespace: str, name:
         raise not_found(sa_type, name)
     if objects.tokens is None:
         raise ApiError(503, "ServiceUnavailable", "the service-account token issuer is not running")
+    meta = body.get("metadata") or {}
+    for field, want, what in (("name", name, "name"), ("namespace", namespace, "namespace")):
+        if meta.get(field) and meta[field] != want:
+            raise _invalid(name, f"metadata.{field}", f'Invalid value: "{meta[field]}": must match the service '
+                                                      f"account {what} if specified")
     spec = dict(body.get("spec") or {})
     seconds = spec.get("expirationSeconds") or DEFAULT_SECONDS
     if not isinstance(seconds, int) or seconds < MIN_SECONDS:
