@@ -429,3 +429,45 @@ def test_in_cluster_client_lists_pods(runtime_lab: Lab, ns: str) -> None:
     assert done and get(runtime_lab, ns, "incluster")["status"]["phase"] == "Succeeded", logs
     assert "pods: ['incluster']" in logs
     assert "secrets: 403" in logs  # the token is the pod's service account's, which may only view
+
+
+# -- kubectl's columns --------------------------------------------------------------------------------------
+def test_kubectl_columns_for_init_containers_and_sidecars(runtime_lab: Lab, ns: str) -> None:
+    """READY, STATUS and RESTARTS as kubectl prints them for statuses a kubelet reports (posted here by hand on
+    pods bound to a node without a kubelet, so nothing overwrites them)."""
+    web = {"name": "web", "image": IMAGE}
+    inits = [{"name": "one", "image": IMAGE}, {"name": "two", "image": IMAGE}]
+    side = {"name": "side", "image": IMAGE, "restartPolicy": "Always"}
+    done = {"terminated": {"exitCode": 0, "reason": "Completed"}}
+    running = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+    waiting = {"waiting": {"reason": "PodInitializing"}}
+    cases = {
+        "second-init": ([web], inits, [("one", done, 0), ("two", running, 0)], [("web", waiting, False, 0)],
+                        "False", ("0/1", "Init:1/2", "0")),
+        "initializing": ([web], inits, [("one", done, 0), ("two", done, 0)], [("web", waiting, False, 0)],
+                         "True", ("0/1", "PodInitializing", "0")),
+        "exit-code": ([web], inits, [("one", {"terminated": {"exitCode": 3}}, 2)], [("web", waiting, False, 0)],
+                      "False", ("0/1", "Init:ExitCode:3", "2")),
+        "crash-loop": ([web], inits, [("one", {"waiting": {"reason": "CrashLoopBackOff"}}, 4)],
+                       [("web", waiting, False, 0)], "False", ("0/1", "Init:CrashLoopBackOff", "4")),
+        "sidecar": ([web], [side], [("side", running, 2)], [("web", running, True, 1)], "True",
+                    ("2/2", "Running", "3")),
+        "sidecar-done": ([web], [side], [("side", running, 0)], [("web", done, False, 0)], "True",
+                         ("1/2", "Completed", "0")),
+    }
+    for name, (containers, init_containers, init_states, states, initialized, _) in cases.items():
+        apply(runtime_lab, ns, pod(name, containers, initContainers=init_containers, nodeName="no-kubelet"))
+        sidecars = {c["name"] for c in init_containers if c.get("restartPolicy") == "Always"}
+        status = {
+            "phase": "Running" if initialized == "True" else "Pending",
+            "conditions": [{"type": "Initialized", "status": initialized}],
+            "initContainerStatuses": [
+                {"name": n, "image": IMAGE, "imageID": "", "ready": n in sidecars and "running" in s,
+                 "started": "running" in s, "restartCount": r, "state": s} for n, s, r in init_states],
+            "containerStatuses": [{"name": n, "image": IMAGE, "imageID": "", "ready": ready, "restartCount": r,
+                                   "state": s} for n, s, ready, r in states]}
+        k(runtime_lab, "-n", ns, "patch", "pod", name, "--subresource=status", "--type=merge", "-p",
+          json.dumps({"status": status}))
+    for name, (*_, want) in cases.items():
+        line = k(runtime_lab, "-n", ns, "get", "pod", name, "--no-headers").split()
+        assert tuple(line[1:4]) == want, (name, line)

@@ -118,7 +118,8 @@ def _pod_row(o: Obj) -> tuple[str, str, str]:
                 running = True
                 ready += 1
         if reason == "Completed" and running:
-            has_ready = any(c.get("type") == "Ready" for c in _g(o, "status.conditions", []))
+            has_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                            for c in _g(o, "status.conditions", []))
             reason = "Running" if has_ready else "NotReady"
     if _g(o, "metadata.deletionTimestamp") and _g(o, "status.reason") == "NodeLost":
         reason = "Unknown"

@@ -216,11 +216,16 @@ class VolumeManager:
     def mount(self, pod: Obj, vols: PodVolumes, spec: Obj, rootfs: Path) -> list[str]:
         """Link the container's volume mounts into its root filesystem; their mount paths."""
         paths = []
-        for m in spec.get("volumeMounts") or []:
+        volumes = list(vols.paths.values())
+        # parents first, as the runtime orders mounts: a mount inside another lands in that volume
+        for m in sorted(spec.get("volumeMounts") or [], key=lambda m: m["mountPath"].rstrip("/").count("/")):
             source = vols.paths.get(m["name"])
             if source is None:
                 raise ValueError(f'volume "{m["name"]}" not found')  # validation refuses it; a safety net
-            link = inside(rootfs, m["mountPath"])
+            if m.get("subPathExpr"):
+                raise ValueError(f'subPathExpr of volume mount "{m["name"]}" is not supported by the labkit '
+                                 "simulator")
+            link = inside(rootfs, m["mountPath"], volumes)
             _clear(link)
             link.parent.mkdir(parents=True, exist_ok=True)
             sub = m.get("subPath") or ""
@@ -244,6 +249,8 @@ def _host_path(volume: str, src: Obj) -> Path:
     path, kind = Path(src["path"]), src.get("type") or ""
     if kind == "DirectoryOrCreate" and not path.exists():
         path.mkdir(mode=0o755, parents=True)
+    elif not kind and not path.exists():
+        path.mkdir(parents=True)  # as the container runtime creates a missing bind-mount source
     elif kind == "FileOrCreate" and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o644)
@@ -304,9 +311,10 @@ def _current(folder: Path) -> Payload:
     return out
 
 
-def inside(rootfs: Path, path: str) -> Path:
+def inside(rootfs: Path, path: str, volumes: list[Path] | None = None) -> Path:
     """``path`` as the container sees it, below ``rootfs``: symlinks in the image (``/var/run`` -> ``/run``)
-    are followed within the root filesystem, never out to the host's."""
+    are followed within the root filesystem, never out to the host's; a mount's link (to one of ``volumes``)
+    leads into that volume."""
     current = rootfs
     parts = [p for p in path.split("/") if p not in ("", ".")]
     hops = 0
@@ -319,6 +327,9 @@ def inside(rootfs: Path, path: str) -> Path:
         if nxt.is_symlink() and parts and hops < 40:  # the last part is replaced by the mount, not followed
             hops += 1
             dest = os.readlink(nxt)
+            if any(v == Path(dest) or v in Path(dest).parents for v in volumes or []):
+                current = Path(dest)
+                continue
             parts = [p for p in dest.split("/") if p not in ("", ".")] + parts
             current = rootfs if dest.startswith("/") else current
             continue
