@@ -425,3 +425,35 @@ def test_statefulset_replicas_get_their_own_volumes_on_their_nodes(runtime_lab: 
         node = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"][0]
         assert get(runtime_lab, "-n", ns, "get", "pod", f"db-{i}")["spec"]["nodeName"] == node
         assert Path(pv["spec"]["hostPath"]["path"]).is_dir()
+
+
+def test_a_stopped_node_keeps_its_volume_s_pod_pending_until_it_is_back(runtime_lab: Lab, ns: str) -> None:
+    """The lesson: a local volume ties its pod to one node; when that node is lost, the replacement waits for it
+    (and finds the data when it comes back) instead of moving as a stateless pod would."""
+    apply(runtime_lab, ns, claim("data", "64Mi"), deployment("db", "data"))
+    k(runtime_lab, "-n", ns, "rollout", "status", "deploy/db", "--timeout=60s")
+    first = get(runtime_lab, "-n", ns, "get", "pods", "-l", "app=db")["items"][0]
+    node = first["spec"]["nodeName"]
+    other = "agent-2" if node == "agent-1" else "agent-1"
+    k(runtime_lab, "-n", ns, "exec", "-i", first["metadata"]["name"], "--", "tee", "/data/note.txt", input="safe\n")
+    runtime_lab.kubernetes.node_stop(node)
+    try:
+        expected = (f"0/{NODES} nodes are available: 1 node(s) had untolerated taint {{node.kubernetes.io/unreachable: "
+                    "}, 1 node(s) had volume node affinity conflict, 3 node(s) had untolerated taint "
+                    f"{{CriticalAddonsOnly: true}}. preemption: 0/{NODES} nodes are available: {NODES} Preemption is "
+                    "not helpful for scheduling.")
+
+        def replacement() -> dict | None:
+            return next((p for p in get(runtime_lab, "-n", ns, "get", "pods", "-l", "app=db")["items"]
+                         if p["metadata"]["name"] != first["metadata"]["name"]), None)
+
+        waiting = until(replacement, timeout=60, what="the evicted pod's replacement")
+        name = waiting["metadata"]["name"]  # type: ignore[index]
+        until(lambda: expected in [e[2] for e in events(runtime_lab, ns, "Pod", name)], timeout=30,
+              what="FailedScheduling for the lost node's volume")
+        assert not get(runtime_lab, "-n", ns, "get", "pod", name)["spec"].get("nodeName")  # not moved to {other}
+    finally:
+        runtime_lab.kubernetes.node_start(node)
+    wait(runtime_lab, ns, f"pod/{name}", "condition=Ready", timeout="60s")
+    assert get(runtime_lab, "-n", ns, "get", "pod", name)["spec"]["nodeName"] == node != other
+    assert k(runtime_lab, "-n", ns, "exec", name, "--", "cat", "/data/note.txt") == "safe\n"
