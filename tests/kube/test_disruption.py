@@ -178,6 +178,11 @@ def test_expected_pods_come_from_the_owners_scale(runtime_lab: Lab, ns: str,
     wait("both budgets", lambda: pdb_status(lab, ns, "ints").get("expectedPods") == 4
          and pdb_status(lab, ns, "half").get("expectedPods") == 3, 30)
     assert pdb_status(lab, ns, "half")["desiredHealthy"] == 2  # 50% of 3 rounds up
+    with pytest.raises(ApiException) as err:
+        policy.create_namespaced_pod_disruption_budget(ns, {
+            "metadata": {"name": "bad"}, "spec": {"minAvailable": "120%", "selector": {}}})
+    assert json.loads(err.value.body)["message"] == ('PodDisruptionBudget.policy "bad" is invalid: spec.minAvailable: '
+                                                     'Invalid value: "120%": must not be greater than 100%')
     events = k(lab, "-n", ns, "get", "events", "--field-selector=involvedObject.name=half", "-o", "json")
     [warning] = [e for e in json.loads(events)["items"] if e["reason"] == "UnmanagedPods"]
     assert warning["type"] == "Warning" and "(selector: app=web) were found to be unmanaged" in warning["message"]

@@ -240,3 +240,14 @@ def test_parallel_pods_claims_on_delete_and_retention(runtime_lab: Lab, ns: str,
     while core.list_namespaced_persistent_volume_claim(ns).items and time.monotonic() < deadline:
         time.sleep(0.3)
     assert core.list_namespaced_persistent_volume_claim(ns).items == []
+
+
+def test_ordinals_start_where_the_spec_says(runtime_lab: Lab, ns: str, core: kubernetes.client.CoreV1Api) -> None:
+    lab = runtime_lab
+    manifest = DB.replace("replicas: 3", "replicas: 2\n  ordinals: {start: 5}")
+    k(lab, "-n", ns, "apply", "-f", "-", input=manifest)
+    pods = sample(core, ns, "app=db", lambda p: len(p) == 2 and all(ready(x) for x in p.values()), 90)
+    assert sorted(pods) == ["db-5", "db-6"]
+    assert pods["db-6"].metadata.labels["apps.kubernetes.io/pod-index"] == "6"
+    k(lab, "-n", ns, "scale", "sts", "db", "--replicas=1")
+    sample(core, ns, "app=db", lambda p: sorted(p) == ["db-5"], 60)

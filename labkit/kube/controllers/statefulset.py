@@ -25,6 +25,12 @@ def ordinal(sts: Obj, pod: Obj) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def ordinals(sts: Obj) -> range:
+    """The ordinals the set should have: ``spec.ordinals.start`` onwards, ``spec.replicas`` of them."""
+    start = (sts["spec"].get("ordinals") or {}).get("start", 0)
+    return range(start, start + sts["spec"].get("replicas", 1))
+
+
 def running_ready(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") == "Running" and pod_ready(pod)
 
@@ -141,12 +147,12 @@ class StatefulSetController(Controller):
         policy = sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
         if policy.get("whenScaled") != "Delete":
             return
-        ns, replicas = sts["metadata"]["namespace"], sts["spec"].get("replicas", 1)
+        ns, wanted = sts["metadata"]["namespace"], ordinals(sts)
         for template in sts["spec"].get("volumeClaimTemplates") or []:
             prefix = f"{template['metadata']['name']}-{sts['metadata']['name']}-"
             for claim in list(self.store.items("/persistentvolumeclaims", ns)):
                 rest = claim["metadata"]["name"].removeprefix(prefix)
-                if rest != claim["metadata"]["name"] and rest.isdigit() and int(rest) >= replicas \
+                if rest != claim["metadata"]["name"] and rest.isdigit() and int(rest) not in wanted \
                         and int(rest) not in alive:
                     self.objects.delete(self.rt("", "v1", "persistentvolumeclaims"), ns, claim["metadata"]["name"],
                                         {}, False)
@@ -191,7 +197,7 @@ class StatefulSetController(Controller):
 
     def _sync_pods(self, sts: Obj, pods: dict[int, Obj], current: Obj, update: Obj) -> None:
         spec = sts["spec"]
-        replicas = spec.get("replicas", 1)
+        wanted = ordinals(sts)
         ordered = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
         strategy = spec.get("updateStrategy") or {}
         rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
@@ -201,16 +207,16 @@ class StatefulSetController(Controller):
                 self._delete(sts, pod)
                 pods[n] = {**pod, "metadata": {**pod["metadata"], "deletionTimestamp": "now"}}
         first_unhealthy = next((n for n, p in sorted(pods.items()) if not running_ready(p) or terminating(p)), None)
-        for n in range(replicas):
+        for index, n in enumerate(wanted):
             pod = pods.get(n)
             if pod is None:
-                self._create(sts, n, current if rolling and n < partition else update)
+                self._create(sts, n, current if rolling and index < partition else update)
                 if ordered:
                     return
                 continue
             if ordered and (terminating(pod) or not running_ready(pod)):
                 return  # OrderedReady: wait for it before going on
-        condemned = sorted((n for n in pods if n >= replicas), reverse=True)
+        condemned = sorted((n for n in pods if n not in wanted), reverse=True)
         for n in condemned:
             pod = pods[n]
             if terminating(pod):
@@ -226,7 +232,7 @@ class StatefulSetController(Controller):
             return
         if not rolling:
             return  # OnDelete: pods are replaced (at the update revision) when someone deletes them
-        for n in range(replicas - 1, partition - 1, -1):  # highest ordinal first, one at a time
+        for n in reversed(wanted[partition:]):  # highest ordinal first, one at a time
             pod = pods.get(n)
             if pod is None:
                 return
