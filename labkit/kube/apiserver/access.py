@@ -95,15 +95,16 @@ class Access:
         return Attributes(user, "impersonate", True, resource="users", name=name)
 
     # -- writes to RBAC objects --------------------------------------------
-    def check_rbac_write(self, user: UserInfo, rt: ResourceType, namespace: str, obj: Obj) -> None:
+    def check_rbac_write(self, user: UserInfo, rt: ResourceType, namespace: str, obj: Obj, url_name: str) -> None:
         """Refuse a Role or ClusterRole granting more than ``user`` holds (without ``escalate``) and a binding
-        to a role whose rules ``user`` does not hold (without ``bind`` on it), as the RBAC registry does."""
+        to a role whose rules ``user`` does not hold (without ``bind`` on it), as the RBAC registry does.
+        ``url_name`` is the name in the request's path (none on create), which ``escalate`` is checked for."""
         if rt.group != GROUP or "system:masters" in user.groups or not isinstance(obj, dict):
             return
         name = (obj.get("metadata") or {}).get("name", "")
         if rt.plural in ("roles", "clusterroles"):
             if self.authorizer.allowed(Attributes(user, "escalate", True, namespace=namespace, api_group=GROUP,
-                                                  resource=rt.plural, name=name)):
+                                                  resource=rt.plural, name=url_name)):
                 return
             if obj.get("aggregationRule") and self._missing(user, namespace, _FULL_AUTHORITY):
                 raise _forbidden(rt, name, "must have cluster-admin privileges to use the aggregationRule")

@@ -322,7 +322,7 @@ class KubeApi:
     def _admit(self, request: web.Request, t: Target, obj: Any, creating: bool = False) -> None:
         """What the registries check about the caller on a write: RBAC escalation, a CSR's requester."""
         user = request[CALLER]
-        self.access.check_rbac_write(user, t.rt, t.namespace, obj)
+        self.access.check_rbac_write(user, t.rt, t.namespace, obj, t.name)
         if creating and t.rt.key == csr.KEY:
             csr.on_create(t.rt, obj, user)
 
