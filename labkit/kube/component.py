@@ -203,8 +203,13 @@ class KubeApiServer(Component):
     async def _logs(self, request: web.Request, pod: dict[str, Any]) -> web.StreamResponse:
         """GET pods/log: the container's log file, with container, previous, tailLines and follow."""
         containers = [c["name"] for c in pod["spec"]["containers"]]
-        container = request.query.get("container") or containers[0]
-        if container not in containers + [c["name"] for c in pod["spec"].get("initContainers") or []]:
+        inits = [c["name"] for c in pod["spec"].get("initContainers") or []]
+        container = request.query.get("container") or (containers[0] if len(containers) == 1 else "")
+        if not container:
+            raise ApiError(400, "BadRequest", f"a container name must be specified for pod {pod['metadata']['name']}, "
+                           f"choose one of: [{' '.join(containers)}]"
+                           + (f" or one of the init containers: [{' '.join(inits)}]" if inits else ""))
+        if container not in containers + inits:
             raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {pod['metadata']['name']}")
         kubelet = self.kubelets.get(pod["spec"].get("nodeName") or "")
         path = kubelet.log_file(pod, container, request.query.get("previous") in ("true", "1")) if kubelet else None
@@ -212,8 +217,12 @@ class KubeApiServer(Component):
             if request.query.get("previous") in ("true", "1"):
                 raise ApiError(400, "BadRequest", f'previous terminated container "{container}" in pod '
                                                   f'"{pod["metadata"]["name"]}" not found')
+            status = pod.get("status") or {}
+            statuses = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+            state = next((s.get("state") or {} for s in statuses if s.get("name") == container), {})
+            reason = (state.get("waiting") or {}).get("reason") or ("PodInitializing" if inits else "ContainerCreating")
             raise ApiError(400, "BadRequest", f'container "{container}" in pod "{pod["metadata"]["name"]}" is '
-                                              "waiting to start: ContainerCreating")
+                                              f"waiting to start: {reason}")
         follow = request.query.get("follow") in ("true", "1") and kubelet is not None
         with path.open("rb") as f:  # one handle: nothing written between the first read and following is lost
             lines = f.read().splitlines(keepends=True)

@@ -83,6 +83,8 @@ def test_init_containers_run_in_order_before_the_app(runtime_lab: Lab, ns: str) 
     assert init["status"] == "False" and init["reason"] == "ContainersNotInitialized"
     assert init["message"] == "containers with incomplete status: [first second]"
     assert p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "PodInitializing"
+    early = kubectl(runtime_lab, "-n", ns, "logs", "ordered", "-c", "second", check=False)
+    assert 'container "second" in pod "ordered" is waiting to start: PodInitializing' in early.stderr
     until("Running", lambda: status_column(runtime_lab, ns, "ordered") == ("1/1", "Running"))
     p = get(runtime_lab, ns, "ordered")
     assert condition(p, "Initialized")["status"] == "True"
@@ -91,6 +93,24 @@ def test_init_containers_run_in_order_before_the_app(runtime_lab: Lab, ns: str) 
     assert "first ran" in k(runtime_lab, "-n", ns, "logs", "ordered", "-c", "first")
     wrong = kubectl(runtime_lab, "-n", ns, "logs", "ordered", "-c", "nope", check=False)
     assert "container nope is not valid for pod ordered" in wrong.stderr
+
+
+def test_logs_of_a_pod_with_several_containers_need_a_name(runtime_lab: Lab, ns: str) -> None:
+    from kubernetes import client, config
+
+    apply(runtime_lab, ns, pod("pair", [py("a", "print('from a')"), py("b", "print('from b')")],
+                               initContainers=[py("setup", "print('from setup')")], restartPolicy="Never"))
+    until("done", lambda: get(runtime_lab, ns, "pair")["status"]["phase"] == "Succeeded")
+    api = client.CoreV1Api(config.new_client_from_config(runtime_lab.env()["KUBECONFIG"]))
+    try:
+        api.read_namespaced_pod_log("pair", ns)
+        raise AssertionError("a log without a container name was served")
+    except client.ApiException as err:
+        assert err.status == 400
+        assert json.loads(err.body)["message"] == ("a container name must be specified for pod pair, choose one of: "
+                                                   "[a b] or one of the init containers: [setup]")
+    assert api.read_namespaced_pod_log("pair", ns, container="setup") == "from setup\n"
+    assert api.read_namespaced_pod_log("pair", ns, container="b") == "from b\n"
 
 
 def test_failing_init_container_fails_the_pod_or_crash_loops(runtime_lab: Lab, ns: str) -> None:
