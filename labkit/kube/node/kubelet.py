@@ -1,10 +1,13 @@
 """The sim kubelet: runs each container of the pods bound to its node as a local process.
 
-Per pod: the image is pulled from the lab registry and unpacked; each
-container runs as ``containers.ContainerConfig`` describes it, on the pod's own
-loopback address (the sim's stand-in for a network namespace). Probes
-(``probes``), restarts with CrashLoopBackOff, graceful termination, the pod
-status (``podstatus``) and logs behave as the kubelet's do.
+Per pod: its volumes are set up (``volumes``; a missing source keeps it in ContainerCreating with a FailedMount
+event), the image is pulled from the lab registry and unpacked; each container runs as
+``containers.ContainerConfig`` describes it, on the pod's own loopback address (the sim's stand-in for a network
+namespace). Init containers run in order, each to completion, before the app containers; sidecars (init
+containers with ``restartPolicy: Always``) start in order and run beside them. Lifecycle hooks and the grace
+period (``lifecycle``), probes (``probes``), restarts with CrashLoopBackOff, the pod status (``podstatus``) and
+logs behave as the kubelet's do. Hooks, stops and pod teardowns run as tasks, so one pod's grace period holds up
+no other pod.
 """
 
 from __future__ import annotations

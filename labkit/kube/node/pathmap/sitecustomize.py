@@ -65,3 +65,20 @@ if _ROOT and _MOUNTS:
 
     ssl.SSLContext.load_verify_locations = _load_verify_locations
     ssl.SSLContext.load_cert_chain = _load_cert_chain
+
+
+def _chain() -> None:
+    """Run the ``sitecustomize`` this one shadows (the image's or the interpreter's), if there is one."""
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for entry in sys.path:
+        candidate = os.path.join(entry or ".", "sitecustomize.py")
+        if os.path.abspath(entry or ".") != here and os.path.isfile(candidate):
+            with open(candidate) as f:
+                code = compile(f.read(), candidate, "exec")
+            exec(code, {"__name__": "sitecustomize", "__file__": candidate})
+            return
+
+
+_chain()
