@@ -185,6 +185,7 @@ def test_rolling_update_partition_history_and_undo(runtime_lab: Lab, ns: str,
     assert (status["currentRevision"], status["updateRevision"], status["updatedReplicas"]) == (second, second, 3)
     history = k(lab, "-n", ns, "rollout", "history", "sts/db")
     assert [line.split()[0] for line in history.strip().splitlines()[2:]] == ["1", "2"]
+    assert "Image:\tlocalhost:5001/test/web:2" in k(lab, "-n", ns, "rollout", "history", "sts/db", "--revision=2")
     assert k(lab, "-n", ns, "rollout", "undo", "sts/db").strip() == "statefulset.apps/db rolled back"
     k(lab, "-n", ns, "rollout", "status", "sts/db", "--timeout=120s")
     status = sts(lab, ns, "db")["status"]
