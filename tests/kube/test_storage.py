@@ -425,6 +425,15 @@ def test_statefulset_replicas_get_their_own_volumes_on_their_nodes(runtime_lab: 
         node = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"][0]
         assert get(runtime_lab, "-n", ns, "get", "pod", f"db-{i}")["spec"]["nodeName"] == node
         assert Path(pv["spec"]["hostPath"]["path"]).is_dir()
+    core = client.CoreV1Api(config.new_client_from_config(config_file=runtime_lab.kubeconfig))
+    claims = core.list_namespaced_persistent_volume_claim(ns).items
+    assert sorted((c.metadata.name, c.status.phase, c.status.capacity["storage"]) for c in claims) == [
+        ("data-db-0", "Bound", "64Mi"), ("data-db-1", "Bound", "64Mi")]
+    volumes = {v.metadata.name: v for v in core.list_persistent_volume().items}
+    for c in claims:
+        pv = volumes[c.spec.volume_name]
+        assert pv.spec.claim_ref.uid == c.metadata.uid and pv.status.phase == "Bound"
+        assert pv.status.last_phase_transition_time is not None and pv.spec.host_path.type == "DirectoryOrCreate"
 
 
 def test_a_stopped_node_keeps_its_volume_s_pod_pending_until_it_is_back(runtime_lab: Lab, ns: str) -> None:
