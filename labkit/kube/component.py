@@ -107,6 +107,7 @@ class KubeApiServer(Component):
         self.up = dict.fromkeys(SERVERS, True)
         write_atomic(ctx.paths.kubeconfig, kubeconfig(self._kubeconfig_server(), ctx.ca.pem, token), 0o600)
         recorder = EventRecorder(self.api.objects)
+        ctx.logger("kubelet")  # the kubelets' log (labkit.kubelet): logs/kubelet.log in the lab home
         self.puller = puller = ImagePuller(ctx.state_dir("kube") / "images", registry_mirrors(ctx))
         specs = node_specs(ctx.network.address)
         resolver = Resolver(self.store)

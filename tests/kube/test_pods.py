@@ -289,6 +289,8 @@ print(json.dumps({"a": r("/etc/cfg/a"), "listing": sorted(os.listdir("/etc/cfg")
     assert (seen["from_cm"], seen["ns"]) == ("2", ns)
     if Path("/dev/shm").is_dir():
         assert seen["scratch"].startswith("/dev/shm/"), seen["scratch"]
+    kubelet_log = (Path(runtime_lab.env()["LABKIT_HOME"]) / "logs" / "kubelet.log").read_text()
+    assert f"{ns}/vols app: readOnly mount /etc/sec recorded, not enforced by the labkit simulator" in kubelet_log
     k(runtime_lab, "-n", ns, "patch", "configmap", "cfg", "-p", '{"data": {"a": "10", "c": "3"}}')
     k(runtime_lab, "-n", ns, "label", "pod", "vols", "tier=db", "--overwrite")
     script = """print(json.dumps({"a": open("/etc/cfg/a").read(), "c": os.path.exists("/etc/cfg/c"),
