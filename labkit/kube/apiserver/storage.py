@@ -14,6 +14,7 @@ from ...core.errors import ApiError
 from . import quantity
 from .fielderrors import Cause, dns1123_subdomain, forbidden, invalid, not_supported, required
 from .status import invalid as invalid_object
+from .store import Store
 
 if TYPE_CHECKING:
     from .admission import Request
@@ -58,7 +59,7 @@ def is_default_class(sc: Obj) -> bool:
     return annotations.get(DEFAULT_CLASS) == "true" or annotations.get(BETA_DEFAULT_CLASS) == "true"
 
 
-def default_class(store: Any) -> Obj | None:
+def default_class(store: Store) -> Obj | None:
     """The default StorageClass: of several, the newest (then the first by name), as the admission plugin picks."""
     defaults = [sc for sc in store.items(SC_KEY) if is_default_class(sc)]
     defaults.sort(key=lambda sc: sc["metadata"]["name"])
@@ -127,7 +128,7 @@ def claim_causes(pvc: Obj, old: Obj | None) -> list[Cause]:
     return out
 
 
-def resize_refusal(store: Any, pvc: Obj, old: Obj) -> str:
+def resize_refusal(store: Store, pvc: Obj, old: Obj) -> str:
     """The PersistentVolumeClaimResize admission plugin's refusal of a bound claim's growth ('' if it does not
     grow); the sim expands no volume, so a class that allows expansion is refused as not supported."""
     if size(storage_request(pvc)) <= size(storage_request(old)) or not (old.get("spec") or {}).get("volumeName"):

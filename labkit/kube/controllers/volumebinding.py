@@ -10,9 +10,10 @@ provisioner) and the pod is bound when its claims are.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Callable
 
 from ..apiserver.storage import PV_KEY, PVC_KEY, SC_KEY, claim_class
+from ..apiserver.store import Store
 from .base import Obj
 from .volumes import (
     BOUND_BY_CONTROLLER,
@@ -78,7 +79,7 @@ def _topology_allows(sc: Obj, node: Obj) -> bool:
 class PodVolumes:
     """The claims of one pod, read once per scheduling attempt."""
 
-    def __init__(self, store: Any, pod: Obj) -> None:
+    def __init__(self, store: Store, pod: Obj) -> None:
         self.store = store
         self.problem = ""  # a PreFilter rejection: the pod fits no node
         self.bound: list[Obj] = []  # the volumes of the bound claims
@@ -130,7 +131,7 @@ class PodVolumes:
         return (sc is not None and sc.get("provisioner") not in (None, "", NO_PROVISIONER)
                 and _topology_allows(sc, node))
 
-    def bind_to(self, node: Obj, write: Any) -> None:
+    def bind_to(self, node: Obj, write: Callable[[str, Obj], None]) -> None:
         """Assume the claims on ``node``: pre-bind a matching volume, else ask for one there.
         ``write(plural, obj)`` stores an updated claim or volume."""
         for pvc in self.delayed:

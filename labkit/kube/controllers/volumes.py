@@ -29,7 +29,7 @@ from ..apiserver.storage import (
     storage_request,
     volume_class,
 )
-from ..apiserver.store import Event
+from ..apiserver.store import Event, Store
 from .base import MANAGER, Controller, Key, Obj
 
 BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
@@ -70,10 +70,10 @@ def fully_bound(pvc: Obj) -> bool:
     return bool(pvc["spec"].get("volumeName")) and BIND_COMPLETED in annotations(pvc)
 
 
-def binding_mode(store: object, pvc: Obj) -> str:
+def binding_mode(store: Store, pvc: Obj) -> str:
     """The claim's class's volumeBindingMode; Immediate without a class."""
     name = claim_class(pvc)
-    sc = store.get(SC_KEY, "", name) if name else None  # type: ignore[attr-defined]
+    sc = store.get(SC_KEY, "", name) if name else None
     return (sc or {}).get("volumeBindingMode") or "Immediate"
 
 
@@ -241,7 +241,7 @@ class PersistentVolumeController(VolumeWriter):
         if pv is not None:
             self.bind(pv, pvc)
             return
-        self.set_phase(pvc, "Pending")
+        pvc = self.set_phase(pvc, "Pending")
         if delayed and SELECTED_NODE not in annotations(pvc):
             waiting = self._unscheduled_users(pvc)
             if not waiting:
