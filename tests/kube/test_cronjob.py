@@ -286,6 +286,9 @@ def test_every_minute_schedule_runs_a_job_with_kubectl(runtime_lab: Lab, ns: str
     kubectl(lab, "-n", ns, "wait", "cronjob/tick", "--for=jsonpath={.status.lastSuccessfulTime}", "--timeout=15s")
     cj = json.loads(k(lab, "-n", ns, "get", "cronjob", "tick", "-o", "json"))
     assert cj["status"]["lastScheduleTime"] == due.strftime("%Y-%m-%dT%H:%M:%SZ")
+    described = k(lab, "-n", ns, "describe", "cronjob", "tick")
+    assert "Schedule:                      * * * * *" in described and "Last Schedule Time:" in described, described
+    assert f"Created job {job['metadata']['name']}" in described
     out = k(lab, "-n", ns, "create", "job", "by-hand", "--from=cronjob/tick")
     assert out.strip() == "job.batch/by-hand created"
     kubectl(lab, "-n", ns, "wait", "job/by-hand", "--for=condition=Complete", "--timeout=40s")

@@ -5,6 +5,7 @@ pod eviction policy), proved with the kubernetes client and a real ``kubectl dra
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -94,6 +95,8 @@ def test_budget_status_and_evictions(runtime_lab: Lab, ns: str, client: kubernet
     header, row = k(lab, "-n", ns, "get", "pdb").splitlines()
     assert header.split() == ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE", "ALLOWED", "DISRUPTIONS", "AGE"]
     assert row.split()[:4] == ["web", "2", "N/A", "1"]
+    described = k(lab, "-n", ns, "describe", "pdb", "web")
+    assert re.search(r"Min available:\s+2", described) and re.search(r"Allowed disruptions:\s+1", described), described
     # one eviction takes the one disruption allowed; the next is refused with the budget's numbers
     first, second = (p["metadata"]["name"] for p in web_pods(lab, ns)[:2])
     evict(client, ns, first)

@@ -128,6 +128,10 @@ def test_ordered_pods_with_stable_names_and_per_pod_dns(runtime_lab: Lab, ns: st
     revisions = json.loads(k(lab, "-n", ns, "get", "controllerrevisions", "-o", "json"))["items"]
     assert [(r["metadata"]["name"], r["revision"]) for r in revisions] == [(revision, 1)]
     assert k(lab, "-n", ns, "get", "sts", "db", "--no-headers").split()[:2] == ["db", "3/3"]
+    described = k(lab, "-n", ns, "describe", "sts", "db")
+    assert re.search(r"Pods Status:\s+3 Running / 0 Waiting / 0 Succeeded / 0 Failed", described), described
+    assert re.search(r"Normal\s+SuccessfulCreate\s+.*statefulset-controller\s+create Pod db-2 in StatefulSet db "
+                     "successful", described), described
     # a pod reaches each pod by its own name behind the headless Service, in every form; the Service's name
     # reaches a ready pod
     script = ("import json, urllib.request\n"
@@ -252,3 +256,22 @@ def test_ordinals_start_where_the_spec_says(runtime_lab: Lab, ns: str, core: kub
     assert pods["db-6"].metadata.labels["apps.kubernetes.io/pod-index"] == "6"
     k(lab, "-n", ns, "scale", "sts", "db", "--replicas=1")
     sample(core, ns, "app=db", lambda p: sorted(p) == ["db-5"], 60)
+
+
+def test_max_unavailable_updates_several_at_once(runtime_lab: Lab, ns: str,
+                                                 core: kubernetes.client.CoreV1Api) -> None:
+    lab = runtime_lab
+    k(lab, "-n", ns, "apply", "-f", "-", input=DB.replace("  serviceName: db\n", "  serviceName: db\n  updateStrategy: "
+                                                          "{rollingUpdate: {maxUnavailable: 2}}\n"))
+    k(lab, "-n", ns, "rollout", "status", "sts/db", "--timeout=90s")
+    k(lab, "-n", ns, "set", "image", "sts/db", "web=localhost:5001/test/web:2")
+    most = [0]
+
+    def count(pods: dict[str, Any]) -> None:
+        down = 3 - sum(1 for p in pods.values() if ready(p) and p.metadata.deletion_timestamp is None)
+        most[0] = max(most[0], down)
+        assert down <= 2, f"{down} pods unavailable at once"
+
+    sample(core, ns, "app=db", lambda p: len(p) == 3 and all(
+        ready(x) and x.spec.containers[0].image.endswith(":2") for x in p.values()), 120, count)
+    assert most[0] == 2  # two at a time, never three

@@ -1,6 +1,7 @@
 """The StatefulSet controller: pods with stable names and ordinals, created and removed in order (or in
 parallel), a claim per volumeClaimTemplate and ordinal, ControllerRevisions for the template history, rolling
-updates from the highest ordinal down (with a partition) or OnDelete, and the status kubectl rollout reads."""
+updates from the highest ordinal down (with a partition and maxUnavailable) or OnDelete, and the status
+kubectl rollout reads."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 
 from ...core.errors import ApiError
 from .base import MANAGER, Controller, Key, Obj, owned_by, owner_ref, pod_ready, ready_since
-from .deployment import template_hash
+from .deployment import resolve, template_hash
 
 COMPONENT = "statefulset-controller"
 REVISION_LABEL = "controller-revision-hash"
@@ -33,6 +34,10 @@ def ordinals(sts: Obj) -> range:
 
 def running_ready(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") == "Running" and pod_ready(pod)
+
+
+def available(pod: Obj, min_ready: int) -> bool:
+    return running_ready(pod) and time.time() - ready_since(pod) >= min_ready
 
 
 def terminating(pod: Obj) -> bool:
@@ -214,8 +219,8 @@ class StatefulSetController(Controller):
                 if ordered:
                     return
                 continue
-            if ordered and (terminating(pod) or not running_ready(pod)):
-                return  # OrderedReady: wait for it before going on
+            if ordered and (terminating(pod) or not available(pod, spec.get("minReadySeconds", 0))):
+                return  # OrderedReady: wait for it (Running and Ready for minReadySeconds) before going on
         condemned = sorted((n for n in pods if n not in wanted), reverse=True)
         for n in condemned:
             pod = pods[n]
@@ -232,26 +237,28 @@ class StatefulSetController(Controller):
             return
         if not rolling:
             return  # OnDelete: pods are replaced (at the update revision) when someone deletes them
-        for n in reversed(wanted[partition:]):  # highest ordinal first, one at a time
+        # highest ordinal first, at most maxUnavailable (default 1) pods unhealthy at a time
+        budget = max(1, resolve((strategy.get("rollingUpdate") or {}).get("maxUnavailable"), len(wanted), True, "1"))
+        budget -= sum(1 for n in wanted if n not in pods or terminating(pods[n]) or not running_ready(pods[n]))
+        for n in reversed(wanted[partition:]):
+            if budget <= 0:
+                return
             pod = pods.get(n)
-            if pod is None:
-                return
-            revision = (pod["metadata"].get("labels") or {}).get(REVISION_LABEL)
-            if revision != update["metadata"]["name"] and not terminating(pod):
+            stale = pod is not None and (pod["metadata"].get("labels") or {}).get(REVISION_LABEL) != \
+                update["metadata"]["name"]
+            if pod is not None and stale and not terminating(pod):
                 self._delete(sts, pod)
-                return
-            if not running_ready(pod) or terminating(pod):
-                return
+                budget -= 1
 
     def _status(self, sts: Obj, pods: list[Obj], current: Obj, update: Obj) -> None:
         spec = sts["spec"]
         min_ready = spec.get("minReadySeconds", 0)
         created = [p for p in pods if (p.get("status") or {}).get("phase")]
         ready = [p for p in created if running_ready(p)]
-        available = [p for p in ready if time.time() - ready_since(p) >= min_ready]
+        ready_long_enough = [p for p in ready if available(p, min_ready)]
         revision_of = [(p["metadata"].get("labels") or {}).get(REVISION_LABEL) for p in created if not terminating(p)]
         status = {"observedGeneration": sts["metadata"]["generation"], "replicas": len(created),
-                  "readyReplicas": len(ready), "availableReplicas": len(available),
+                  "readyReplicas": len(ready), "availableReplicas": len(ready_long_enough),
                   "currentReplicas": revision_of.count(current["metadata"]["name"]),
                   "updatedReplicas": revision_of.count(update["metadata"]["name"]),
                   "currentRevision": current["metadata"]["name"], "updateRevision": update["metadata"]["name"],
