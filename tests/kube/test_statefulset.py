@@ -8,11 +8,16 @@ import json
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import kubernetes
 import pytest
 
+from labkit.kube.apiserver.api import KubeApi
+from labkit.kube.apiserver.objects import WriteOptions
+from labkit.kube.apiserver.store import Store
+from labkit.kube.node.proxy import Resolver
 from labkit.lab import Lab
 
 from ..conftest import kubectl
@@ -275,3 +280,45 @@ def test_max_unavailable_updates_several_at_once(runtime_lab: Lab, ns: str,
     sample(core, ns, "app=db", lambda p: len(p) == 3 and all(
         ready(x) and x.spec.containers[0].image.endswith(":2") for x in p.values()), 120, count)
     assert most[0] == 2  # two at a time, never three
+
+
+def test_names_resolve_through_the_pods_search_path(tmp_path: Path) -> None:
+    """``db-0.db`` from namespace ``shop`` is first ``db-0.db.shop.svc.cluster.local`` (a pod record), and only then
+    ``db-0.db.svc.cluster.local`` (Service db-0 in namespace db), as a pod's resolv.conf search path orders them;
+    a pod record needs the pod behind the headless Service with that hostname and subdomain, and ready."""
+    store = Store(tmp_path / "objects.sqlite")
+    try:
+        objects = KubeApi(store).objects
+
+        def create(plural: str, ns: str, body: dict[str, Any]) -> None:
+            rt = objects.registry.find("", "v1", plural)
+            assert rt is not None
+            objects.create(rt, ns, body, WriteOptions())
+
+        create("namespaces", "", {"metadata": {"name": "shop"}})
+        create("namespaces", "", {"metadata": {"name": "db"}})
+        create("services", "db", {"metadata": {"name": "db-0"}, "spec": {"ports": [{"port": 80}]}})
+        create("services", "shop", {"metadata": {"name": "db"}, "spec": {"clusterIP": "None", "ports": [
+            {"port": 8080}]}})
+        for name in ("db-0", "db-1"):
+            create("pods", "shop", {"metadata": {"name": name}, "spec": {
+                "hostname": name, "subdomain": "db", "containers": [{"name": "c", "image": "x"}]}})
+        create("endpoints", "shop", {"metadata": {"name": "db"}, "subsets": [{
+            "addresses": [{"ip": "127.0.9.1", "targetRef": {"kind": "Pod", "name": "db-0"}}],
+            "notReadyAddresses": [{"ip": "127.0.9.2", "targetRef": {"kind": "Pod", "name": "db-1"}}],
+            "ports": [{"port": 8080}]}]})
+        resolver = Resolver(store)
+
+        def answer(host: str, caller: str) -> tuple[str, str, str] | None:
+            found = resolver.lookup(host, caller)
+            return (found.service["metadata"]["namespace"], found.service["metadata"]["name"], found.pod_ip) \
+                if found else None
+
+        for host in ("db-0.db", "db-0.db.shop", "db-0.db.shop.svc", "db-0.db.shop.svc.cluster.local", "DB-0.db."):
+            assert answer(host, "shop") == ("shop", "db", "127.0.9.1"), host
+        assert answer("db-0.db", "default") == ("db", "db-0", "")  # no pod record from there: Service db-0 in db
+        assert answer("db", "shop") == ("shop", "db", "")  # the headless Service itself: its ready pods
+        assert answer("db-1.db", "shop") is None  # not ready, and the Service does not publish not-ready pods
+        assert answer("db-9.db.shop", "shop") is None
+    finally:
+        store.close()
