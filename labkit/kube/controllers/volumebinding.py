@@ -118,8 +118,8 @@ class PodVolumes:
         for pvc in self.delayed:
             selected = annotations(pvc).get(SELECTED_NODE)
             if selected and selected != node["metadata"]["name"]:
-                return NODE_CONFLICT  # provisioning for the node chosen before is under way
-            if self._volume_for(pvc, node) is None and not self._provisionable(pvc, node):
+                return BIND_CONFLICT  # provisioning for the node chosen before is under way
+            if (selected or self._volume_for(pvc, node) is None) and not self._provisionable(pvc, node):
                 return BIND_CONFLICT
         return ""
 

@@ -384,7 +384,7 @@ class StorageProtectionController(VolumeWriter):
                                                                                  or [])
 
     def in_use(self, pvc: Obj) -> bool:
-        """A scheduled pod that has not finished names the claim (the kubelet may be using it)."""
-        return any(pod["spec"].get("nodeName") and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-                   and uses(pod, pvc["metadata"]["name"])
+        """A scheduled pod names the claim, finished or not (a kubelet has seen it); unscheduled ones do not count,
+        since a kubelet never starts a pod whose claim is being deleted."""
+        return any(pod["spec"].get("nodeName") and uses(pod, pvc["metadata"]["name"])
                    for pod in self.store.items("/pods", pvc["metadata"]["namespace"]))
