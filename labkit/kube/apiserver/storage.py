@@ -195,11 +195,16 @@ _CHECKS = {PVC_KEY: claim_causes, PV_KEY: volume_causes, SC_KEY: class_causes}
 
 
 class StorageValidation:
-    """The registry strategies' validation of the storage kinds (create and update), with their messages."""
+    """The registry strategies of the storage kinds: a new volume's phase time, and the validation of create and
+    update, with their messages."""
 
     name = "StorageValidation"
 
     def admit(self, req: Request) -> list[str]:
+        if req.rt.key == PV_KEY and req.old is None:  # PrepareForCreate: Pending since now
+            from .objects import now  # objects imports admission, which imports this module
+
+            req.obj.setdefault("status", {})["lastPhaseTransitionTime"] = now()
         return []
 
     def validate(self, req: Request) -> list[str]:
