@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import re
 import subprocess
@@ -294,6 +295,34 @@ def test_anonymous_sees_only_public_info(shared_lab: Lab) -> None:
     api = requests.get(f"{url}/api", verify=ca, timeout=5)
     assert api.status_code == 403
     assert api.json()["message"] == 'forbidden: User "system:anonymous" cannot get path "/api"'
+
+
+def self_signed(folder: Path, name: str) -> tuple[str, str]:
+    """A client certificate and key from a CA the cluster does not know."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(hours=1)).sign(key, hashes.SHA256()))
+    crt, pem = folder / f"{name}.crt", folder / f"{name}.key"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    return str(crt), str(pem)
+
+
+def test_only_client_certificates_of_the_cluster_ca_authenticate(shared_lab: Lab, tmp_path: Path) -> None:
+    """Refused at the TLS handshake (where the real API server answers 401): a certificate from another CA, and the
+    CA's own server certificate (no clientAuth usage)."""
+    url = shared_lab.url("kubernetes")
+    tls = shared_lab.paths.tls
+    ca = str(tls / "ca.crt")
+    server_cert = (str(tls / "kube-apiserver.crt"), str(tls / "kube-apiserver.key"))
+    for cert in (self_signed(tmp_path, "mallory"), server_cert):
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"{url}/api", verify=ca, cert=cert, timeout=5)
+    assert requests.get(f"{url}/version", verify=ca, timeout=5).status_code == 200  # without one: anonymous
 
 
 def test_service_account_token_bound_to_edit(shared_lab: Lab) -> None:
