@@ -146,11 +146,16 @@ def test_csr_deny_failure_and_columns(shared_lab: Lab, jane: tuple[Path, str, st
     assert forbidden(as_user(shared_lab, cfg, "certificate", "approve", denied)).startswith(
         f'certificatesigningrequests.certificates.k8s.io "{denied}" is forbidden: User "')  # view cannot
     approver = f"approver-{tag}"  # may update approvals, but not approve for this signer
-    k(shared_lab, "create", "clusterrole", approver, "--verb=get,list,update",
-      "--resource=certificatesigningrequests,certificatesigningrequests/approval")
+    k(shared_lab, "create", "clusterrole", approver, "--verb=get,list,update,patch",
+      "--resource=certificatesigningrequests,certificatesigningrequests/approval,certificatesigningrequests/status")
     k(shared_lab, "create", "clusterrolebinding", approver, f"--clusterrole={approver}", f"--user={approver}")
     assert forbidden(k(shared_lab, "certificate", "deny", denied, f"--as={approver}", check=False)) == (
         f'certificatesigningrequests.certificates.k8s.io "{denied}" is forbidden: user not permitted to approve '
+        'requests with signerName "kubernetes.io/kube-apiserver-client"')
+    signed = k(shared_lab, "patch", "csr", denied, "--subresource=status", "--type=merge", f"--as={approver}",
+               "-p", json.dumps({"status": {"certificate": base64.b64encode(b"x").decode()}}), check=False)
+    assert forbidden(signed) == (
+        f'certificatesigningrequests.certificates.k8s.io "{denied}" is forbidden: user not permitted to sign '
         'requests with signerName "kubernetes.io/kube-apiserver-client"')
     assert "denied" in k(shared_lab, "certificate", "deny", denied).stdout
     k(shared_lab, "certificate", "approve", failing)

@@ -325,6 +325,8 @@ class KubeApi:
         self.access.check_rbac_write(user, t.rt, t.namespace, obj, t.name)
         if creating and t.rt.key == csr.KEY:
             csr.on_create(t.rt, obj, user)
+        elif t.sub == "status" and t.rt.key == csr.KEY:
+            csr.check_signing(t.rt, self.objects.get(t.rt, "", t.name), obj, user, self.access.authorizer)
 
     async def _approval(self, request: web.Request, t: Target) -> web.Response:
         """PUT (or PATCH) certificatesigningrequests/<name>/approval: only the conditions change."""

@@ -108,8 +108,27 @@ def approval_update(rt: ResourceType, old: Obj, body: Any, user: UserInfo, autho
     return new
 
 
+def check_signing(rt: ResourceType, old: Obj, new: Any, user: UserInfo, authorizer: Authorizer) -> None:
+    """A status update that changes the certificate or the conditions needs ``sign`` for the CSR's signer (the
+    CertificateSigning admission plugin)."""
+    status = (new.get("status") or {}) if isinstance(new, dict) else {}
+    before = old.get("status") or {}
+    if status.get("certificate") == before.get("certificate") and \
+            status.get("conditions") == before.get("conditions"):
+        return
+    name, signer = old["metadata"]["name"], old["spec"].get("signerName", "")
+    if not _may(authorizer, user, "sign", signer):
+        raise ApiError(403, "Forbidden", f'{rt.qualified} "{name}" is forbidden: user not permitted to sign '
+                                         f'requests with signerName "{signer}"',
+                       {"name": name, "group": GROUP, "kind": rt.plural})
+
+
 def _may_approve(authorizer: Authorizer, user: UserInfo, signer: str) -> bool:
-    """``approve`` on ``signers`` named after the signer, or its domain wildcard (``example.com/*``)."""
+    return _may(authorizer, user, "approve", signer)
+
+
+def _may(authorizer: Authorizer, user: UserInfo, verb: str, signer: str) -> bool:
+    """``verb`` on ``signers`` named after the signer, or its domain wildcard (``example.com/*``)."""
     names = [signer, signer.split("/", 1)[0] + "/*"]
-    return any(authorizer.allowed(Attributes(user, "approve", True, api_group=GROUP, resource="signers", name=n))
+    return any(authorizer.allowed(Attributes(user, verb, True, api_group=GROUP, resource="signers", name=n))
                for n in names)
