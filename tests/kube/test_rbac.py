@@ -457,3 +457,29 @@ def test_bootstrap_roles_are_the_real_ones(shared_lab: Lab) -> None:
     assert {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]} in view["rules"]
     public = json.loads(k(shared_lab, "get", "clusterrolebinding", "system:public-info-viewer", "-o", "json").stdout)
     assert [s["name"] for s in public["subjects"]] == ["system:authenticated", "system:unauthenticated"]
+
+
+def test_rbac_objects_are_validated_as_the_api_server_does(shared_lab: Lab) -> None:
+    ns = f"val-{uuid.uuid4().hex[:6]}"
+    k(shared_lab, "create", "namespace", ns)
+    try:
+        binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": "b", "namespace": ns},
+                   "roleRef": {"kind": "ClusterRole", "name": "view"},  # apiGroup defaulted, as subjects' are
+                   "subjects": [{"kind": "User", "name": "u"}]}
+        k(shared_lab, "apply", "-f", "-", input=json.dumps(binding))
+        stored = json.loads(k(shared_lab, "get", "rolebinding", "b", "-n", ns, "-o", "json").stdout)
+        assert stored["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "u"}]
+        changed = k(shared_lab, "apply", "-f", "-", check=False,
+                    input=json.dumps({**binding, "roleRef": {**binding["roleRef"], "name": "edit"}}))
+        assert 'The RoleBinding "b" is invalid: roleRef: Invalid value: rbac.RoleRef{APIGroup:' \
+               '"rbac.authorization.k8s.io", Kind:"ClusterRole", Name:"edit"}: cannot change roleRef' in changed.stderr
+        role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": "r", "namespace": ns},
+                "rules": [{"nonResourceURLs": ["/healthz"], "verbs": ["get"]}, {"apiGroups": [""], "verbs": ["get"]}]}
+        refused = k(shared_lab, "apply", "-f", "-", input=json.dumps(role), check=False)
+        assert 'The Role "r" is invalid: \n* rules[0].nonResourceURLs: Invalid value: []string{"/healthz"}: ' \
+               "namespaced rules cannot apply to non-resource URLs\n* rules[1].resources: Required value: resource " \
+               "rules must supply at least one resource" in refused.stderr
+    finally:
+        k(shared_lab, "delete", "namespace", ns, "--wait=false")
