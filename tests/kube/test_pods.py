@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from labkit.kube.apiserver.store import Store
 from labkit.lab import Lab
 
 from ..conftest import kubectl
@@ -493,3 +494,42 @@ def test_kubectl_columns_for_init_containers_and_sidecars(runtime_lab: Lab, ns: 
     for name, (*_, want) in cases.items():
         line = k(runtime_lab, "-n", ns, "get", "pod", name, "--no-headers").split()
         assert tuple(line[1:4]) == want, (name, line)
+
+
+def test_projected_token_is_renewed_after_80_percent_of_its_life(tmp_path: Path, monkeypatch: Any) -> None:
+    """The volume manager on the real object store: the token file is rewritten (a new ``..data``) only once
+    80% of its lifetime has passed, as the kubelet's token manager renews it."""
+    from labkit.kube.apiserver.api import KubeApi
+    from labkit.kube.apiserver.objects import WriteOptions
+    from labkit.kube.apiserver.tokens import TokenIssuer
+    from labkit.kube.node import volumes
+    from labkit.kube.node.volumes import PodVolumes, VolumeManager
+
+    store = Store(tmp_path / "objects.sqlite")
+    try:
+        objects = KubeApi(store).objects
+        objects.tokens = TokenIssuer("test-key")
+        pod_rt = objects.registry.find("", "v1", "pods")
+        assert pod_rt is not None
+        created, _ = objects.create(pod_rt, "default", {"metadata": {"name": "p"}, "spec": {
+            "automountServiceAccountToken": False, "containers": [
+            {"name": "c", "image": IMAGE}], "volumes": [{"name": "short", "projected": {"sources": [
+                {"serviceAccountToken": {"path": "token", "expirationSeconds": 600}}]}}]}}, WriteOptions())
+        manager, vols = VolumeManager(objects, "agent-1", "127.0.0.9"), PodVolumes(tmp_path / "volumes")
+        manager.setup(created, vols, "127.0.0.10")
+        token_file = tmp_path / "volumes" / "short" / "token"
+        first, data = token_file.read_text(), os.readlink(tmp_path / "volumes" / "short" / "..data")
+        clock = [time.time()]
+        monkeypatch.setattr(volumes.time, "time", lambda: clock[0])
+        monkeypatch.setattr(volumes.time, "monotonic", lambda: clock[0])
+        clock[0] += 0.8 * 600 - 5
+        manager.refresh(created, vols, "127.0.0.10")
+        assert token_file.read_text() == first  # unchanged: no new ..data
+        assert os.readlink(tmp_path / "volumes" / "short" / "..data") == data
+        clock[0] += 10
+        manager.refresh(created, vols, "127.0.0.10")
+        assert token_file.read_text() != first
+        assert os.readlink(tmp_path / "volumes" / "short" / "..data") != data
+        assert not (tmp_path / "volumes" / "short" / data).exists()  # the old payload is gone
+    finally:
+        store.close()
