@@ -466,3 +466,41 @@ def test_a_stopped_node_keeps_its_volume_s_pod_pending_until_it_is_back(runtime_
     wait(runtime_lab, ns, f"pod/{name}", "condition=Ready", timeout="60s")
     assert get(runtime_lab, "-n", ns, "get", "pod", name)["spec"]["nodeName"] == node != other
     assert k(runtime_lab, "-n", ns, "exec", name, "--", "cat", "/data/note.txt") == "safe\n"
+
+
+def test_local_volumes_of_a_no_provisioner_class_bind_where_the_pod_is_scheduled(runtime_lab: Lab, ns: str,
+                                                                                  tmp_path: Path) -> None:
+    """The classic static local storage: a WaitForFirstConsumer class without a provisioner, one local volume per
+    node; the scheduler picks a node with a fitting volume and binds the claim to it."""
+    sc = f"{ns}-local"
+    volumes = [{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{ns}-{node}"},
+                "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"], "storageClassName": sc,
+                         "local": {"path": str(tmp_path / node)},
+                         "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                             {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}}}
+               for node, size in (("agent-1", "1Gi"), ("agent-2", "5Gi"))]
+    for node in ("agent-1", "agent-2"):
+        (tmp_path / node).mkdir()
+    k(runtime_lab, "apply", "-f", "-", input="\n---\n".join(json.dumps(o) for o in [
+        {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": sc},
+         "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "WaitForFirstConsumer"}, *volumes]))
+    try:
+        apply(runtime_lab, ns, claim("big", "3Gi", storageClassName=sc), claim("huge", "9Gi", storageClassName=sc))
+        apply(runtime_lab, ns, pod("fits", "big"), pod("nowhere", "huge"))
+        wait(runtime_lab, ns, "pod/fits", "condition=Ready")
+        assert get(runtime_lab, "-n", ns, "get", "pod", "fits")["spec"]["nodeName"] == "agent-2"
+        pvc = get(runtime_lab, "-n", ns, "get", "pvc", "big")
+        assert pvc["spec"]["volumeName"] == f"{ns}-agent-2" and pvc["status"]["capacity"] == {"storage": "5Gi"}
+        assert "volume.kubernetes.io/selected-node" not in pvc["metadata"]["annotations"]  # nothing to provision
+        pv = get(runtime_lab, "get", "pv", f"{ns}-agent-2")
+        assert pv["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] == "yes"
+        k(runtime_lab, "-n", ns, "exec", "-i", "fits", "--", "tee", "/data/f", input="local\n")
+        assert (tmp_path / "agent-2" / "f").read_text() == "local\n"
+        expected = (f"0/{NODES} nodes are available: 2 node(s) didn't find available persistent volumes to bind, 3 "
+                    "node(s) had untolerated taint {CriticalAddonsOnly: true}. preemption: "
+                    f"0/{NODES} nodes are available: {NODES} Preemption is not helpful for scheduling.")
+        until(lambda: expected in [e[2] for e in events(runtime_lab, ns, "Pod", "nowhere")], what="FailedScheduling")
+        assert get(runtime_lab, "-n", ns, "get", "pvc", "huge")["status"]["phase"] == "Pending"
+    finally:
+        k(runtime_lab, "-n", ns, "delete", "pod", "--all", "--wait=false")
+        k(runtime_lab, "delete", "sc", sc)
