@@ -118,6 +118,16 @@ class PipelineRequest:
     commit_message: str = ""
 
 
+class PipelineError(Exception):
+    """A pipeline or job request GitLab refuses: ``status`` and the JSON ``body`` it answers with
+    (``{"message": {"base": ["..."]}}``, ``{"message": "400 Unplayable Job"}``)."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(str(body.get("message", body)))
+        self.status = status
+        self.body = body
+
+
 class Pipelines(Protocol):
     """Pipelines and jobs: created from a request, run by the runner, read in GitLab's API shapes."""
 
