@@ -71,6 +71,7 @@ class CronJobController(Controller):
     def __init__(self, objects: Objects, recorder: EventRecorder, clock: Clock = utc_now) -> None:
         super().__init__(objects, recorder)
         self.clock = clock
+        self._noted: set[tuple[str, str, str]] = set()
 
     def reconcile(self, key: Key) -> None:
         ns, name = key
@@ -90,7 +91,14 @@ class CronJobController(Controller):
             self.objects.update(self.rt("batch", "v1", "cronjobs"), ns, name, {**fresh, "status": status}, MANAGER,
                                 "status")
 
-    def _event(self, cj: Obj, kind: str, reason: str, message: str) -> None:
+    def _event(self, cj: Obj, kind: str, reason: str, message: str, once: str = "") -> None:
+        """Record an event; with ``once``, only the first time for that key (the loop resyncs every second, where
+        the real controller syncs on changes and at schedule times)."""
+        if once:
+            key = (cj["metadata"]["uid"], reason, once)
+            if key in self._noted:
+                return
+            self._noted.add(key)
         self.recorder.emit(cj, kind, reason, message, COMPONENT)
 
     def _sync_active(self, cj: Obj, jobs: list[Obj], status: Obj) -> None:
@@ -103,7 +111,8 @@ class CronJobController(Controller):
             if ref is None and not done:
                 if (job["metadata"].get("annotations") or {}).get("cronjob.kubernetes.io/instantiate") != "manual":
                     self._event(cj, "Warning", "UnexpectedJob",
-                                f"Saw a job that the controller did not create or forgot: {job['metadata']['name']}")
+                                f"Saw a job that the controller did not create or forgot: {job['metadata']['name']}",
+                                once=job["metadata"]["uid"])
             elif ref is not None and done:
                 active.remove(ref)
                 self._event(cj, "Normal", "SawCompletedJob",
@@ -144,12 +153,14 @@ class CronJobController(Controller):
         try:
             schedule = parse(spec.get("schedule", ""))
         except CronError as err:
-            self._event(cj, "Warning", "UnparseableSchedule", f'unparseable schedule: "{spec.get("schedule")}" : {err}')
+            self._event(cj, "Warning", "UnparseableSchedule", f'unparseable schedule: "{spec.get("schedule")}" : {err}',
+                        once=str(spec.get("schedule")))
             return
         try:
             tz = zone(spec.get("timeZone"))
         except (ValueError, KeyError):
-            self._event(cj, "Warning", "UnknownTimeZone", f"invalid timeZone: {spec.get('timeZone')!r}")
+            self._event(cj, "Warning", "UnknownTimeZone", f"invalid timeZone: {spec.get('timeZone')!r}",
+                        once=str(spec.get("timeZone")))
             return
         earliest = _datetime(status.get("lastScheduleTime") or cj["metadata"]["creationTimestamp"])
         deadline = spec.get("startingDeadlineSeconds")
@@ -163,10 +174,11 @@ class CronJobController(Controller):
         if missed > MAX_MISSED:
             self._event(cj, "Warning", "TooManyMissedTimes",
                         f"too many missed start times: {missed}. Set or decrease .spec.startingDeadlineSeconds "
-                        "or check clock skew")
+                        "or check clock skew", once=scheduled.isoformat())
         if deadline is not None and scheduled + dt.timedelta(seconds=deadline) < now:
             self._event(cj, "Warning", "MissSchedule", "Missed scheduled time to start a job: "
-                        + scheduled.astimezone(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S +0000"))
+                        + scheduled.astimezone(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S +0000"),
+                        once=scheduled.isoformat())
             return
         name = job_name(cj["metadata"]["name"], scheduled)
         active = status.get("active") or []
@@ -175,7 +187,8 @@ class CronJobController(Controller):
         policy = spec.get("concurrencyPolicy") or "Allow"
         if policy == "Forbid" and active:
             self._event(cj, "Normal", "JobAlreadyActive",
-                        "Not starting job because prior execution is running and concurrency policy is Forbid")
+                        "Not starting job because prior execution is running and concurrency policy is Forbid",
+                        once=scheduled.isoformat())
             return
         if policy == "Replace":
             for ref in list(active):
