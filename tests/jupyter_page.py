@@ -78,7 +78,9 @@ class JupyterPage:
     def open(self, url: str) -> float:
         """Open ``url`` and wait until the notebook it shows has an idle kernel; returns the seconds it took."""
         started = time.monotonic()
+        name = url.split("?")[0].rsplit("/", 1)[-1]
         self.driver.get(url)
+        wait_for(f"{name} is the current tab", lambda: self.title().startswith(name), 60)
         self.wait_kernel_idle(90)
         return time.monotonic() - started
 
@@ -103,7 +105,7 @@ class JupyterPage:
                        ".map(e => e.innerText);")
 
     def command(self, menu: str, command: str) -> None:
-        """Click ``menu`` in the menu bar, then the item that runs ``command`` (``notebook:run-all-cells``)."""
+        """Click ``menu`` in the menu bar, then the item that runs ``command`` (``runmenu:run-all``)."""
         from selenium.webdriver.common.by import By
 
         labels = self.driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel")
@@ -125,20 +127,27 @@ class JupyterPage:
                        "const o = c && c.querySelector('.jp-OutputArea');"
                        "return o ? o.innerHTML : '';", index)
 
+    def scroll_to(self, index: int) -> None:
+        """Bring cell ``index`` to the top of the notebook's view (for a screenshot)."""
+        self.js("const p = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');"
+                "p.querySelectorAll('.jp-Notebook .jp-Cell')[arguments[0]].scrollIntoView();", index)
+
     def run_all(self, timeout: float, while_running: Callable[[list[str]], None] = lambda prompts: None) -> float:
         """Run all cells and wait until every code cell ran; ``while_running`` sees the prompts at each poll.
         Returns the seconds it took."""
         started = time.monotonic()
-        self.command("Run", "notebook:run-all-cells")
+        self.command("Run", "runmenu:run-all")
 
-        def finished() -> bool:
+        def finished() -> bool:  # Run All queues every cell at once ([*]); it stops at a cell that fails
             prompts = self.prompts()
             while_running(prompts)
-            code = [p for p in prompts if p]
-            return bool(code) and all(p != "[*]:" and p != "[ ]:" for p in code)
+            return time.monotonic() - started > 1 and "[*]:" not in prompts
 
-        wait_for("every cell ran", finished, timeout, every=0.5)
-        self.wait_kernel_idle(30)
+        try:
+            wait_for("every cell ran", finished, timeout, every=0.5)
+            self.wait_kernel_idle(30)
+        finally:
+            self.screenshot(f"{self.title().split('.')[0]}-after-run-all")
         return time.monotonic() - started
 
     def save(self) -> None:

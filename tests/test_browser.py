@@ -101,7 +101,6 @@ def test_run_all_of_00_and_01_in_chromium(workshop: str, page: JupyterPage, lab_
                                 ".jp-KernelName')?.innerText || ''")
     page.screenshot("00-opened")
     report["00 run all (s)"] = round(page.run_all(180), 1)
-    page.screenshot("00-after-run-all")
     page.save()
 
     # 01: the failover cell's live table changes while the cell runs
@@ -116,6 +115,7 @@ def test_run_all_of_00_and_01_in_chromium(workshop: str, page: JupyterPage, lab_
         if "labkit-live" in html and (not snapshots or time.monotonic() - snapshots[0][0] > 2):
             snapshots.append((time.monotonic(), html))
             if len(snapshots) == 2:
+                page.scroll_to(long_cell)
                 page.screenshot("01-long-cell-running")
 
     report["01 opened, kernel idle (s)"] = round(page.open(workshop.replace("00-welcome", "01-haproxy")), 1)
@@ -123,17 +123,16 @@ def test_run_all_of_00_and_01_in_chromium(workshop: str, page: JupyterPage, lab_
     report["01 run all (s)"] = round(page.run_all(600, watch), 1)
     assert len(snapshots) == 2, "the failover cell showed no live table while it ran"
     assert snapshots[0][1] != snapshots[1][1], "the failover cell's output did not change while it ran"
-    page.screenshot("01-after-run-all")
     images = page.js("return document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
                      ".jp-RenderedImage img').length")
-    assert images >= 4, f"01 shows {images} plots"
+    assert images >= 3, f"01 shows {images} plots"
 
     # 01's widget: drain changes the servers table
     from selenium.webdriver.common.by import By
 
     cell = page.driver.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell"
                                      )[panel_cell]
-    cell.location_once_scrolled_into_view  # noqa: B018 (scrolls the widget into the screenshot)
+    page.scroll_to(panel_cell)
     buttons = {b.text: b for b in cell.find_elements(By.CSS_SELECTOR, ".jupyter-widgets button")}
     assert {"drain", "disable", "enable"} <= set(buttons), list(buttons)
     table = cell.find_element(By.CSS_SELECTOR, ".widget-html-content table")
