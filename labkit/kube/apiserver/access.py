@@ -40,14 +40,13 @@ class Access:
 
     def __init__(self, store: Store) -> None:
         self.authorizer = Authorizer(store)
-        self.store = store
         rbacvalidation.register()
 
-    def require(self, a: Attributes, detail: str = "") -> None:
+    def require(self, a: Attributes) -> None:
         """Raise 403 Forbidden, worded as the API server words it, unless ``a`` is allowed."""
         allowed, reason = self.authorizer.authorize(a)
         if not allowed:
-            raise forbidden(a, reason, detail)
+            raise forbidden(a, reason)
 
     # -- impersonation -----------------------------------------------------
     def caller(self, request: web.Request) -> UserInfo:

@@ -92,7 +92,7 @@ def approval_update(rt: ResourceType, old: Obj, body: Any, user: UserInfo, autho
                                  "FieldValueNotSupported"))
     if causes:
         raise invalid(rt, name, causes)
-    if not _may_approve(authorizer, user, signer):  # the CertificateApproval admission plugin
+    if not _may(authorizer, user, "approve", signer):  # the CertificateApproval admission plugin
         raise ApiError(403, "Forbidden", f'{rt.qualified} "{name}" is forbidden: user not permitted to approve '
                                          f'requests with signerName "{signer}"',
                        {"name": name, "group": GROUP, "kind": rt.plural})
@@ -121,10 +121,6 @@ def check_signing(rt: ResourceType, old: Obj, new: Any, user: UserInfo, authoriz
         raise ApiError(403, "Forbidden", f'{rt.qualified} "{name}" is forbidden: user not permitted to sign '
                                          f'requests with signerName "{signer}"',
                        {"name": name, "group": GROUP, "kind": rt.plural})
-
-
-def _may_approve(authorizer: Authorizer, user: UserInfo, signer: str) -> bool:
-    return _may(authorizer, user, "approve", signer)
 
 
 def _may(authorizer: Authorizer, user: UserInfo, verb: str, signer: str) -> bool:

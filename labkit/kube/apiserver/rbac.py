@@ -247,9 +247,9 @@ def forbidden_message(a: Attributes) -> str:
     return f'{who} cannot {a.verb} resource "{resource}" in API group "{a.api_group}" {where}'
 
 
-def forbidden(a: Attributes, reason: str = "", detail: str = "") -> ApiError:
+def forbidden(a: Attributes, reason: str = "") -> ApiError:
     """403 Forbidden as the API server writes it: ``pods "x" is forbidden: User ... cannot ...[: reason]``."""
-    text = detail or forbidden_message(a)
+    text = forbidden_message(a)
     if reason:
         text = f"{text}: {reason}"
     if not a.resource_request:
