@@ -2,10 +2,10 @@
 StorageClass.
 
 As the real endpoint reconciler does, the Service gets the first address of
-the service CIDR and its Endpoints/EndpointSlice list the API servers. As k3s,
-RKE2 and kind ship it, ``local-path`` (rancher.io/local-path) is the default
-StorageClass; it is created on the cluster's first start only, so an admin who
-deletes it keeps it deleted.
+the service CIDR and its Endpoints/EndpointSlice list the API servers. As k3s
+and RKE2 ship it, ``local-path`` (rancher.io/local-path; kind ships the same
+provisioner as ``standard``) is the default StorageClass; it is created on the
+cluster's first start only, so an admin who deletes it keeps it deleted.
 """
 
 from __future__ import annotations
