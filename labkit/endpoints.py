@@ -61,6 +61,17 @@ class ShopEndpoint(Endpoint):
 
 
 @dataclass(frozen=True)
+class GitLabEndpoint(Endpoint):
+    """``url``: GitLab (git smart HTTP under it: ``{url}/shop/shop.git``); ``api``: the REST API v4;
+    ``user``: the administrator whose personal access token the lab keeps (``Lab`` reads it from the secrets);
+    ``projects``: the seeded projects' paths (the shop's code, its manifests)."""
+
+    api: str = ""
+    user: str = "root"
+    projects: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class JupyterEndpoint(Endpoint):
     """``url`` opens the workshop (with its token); ``api`` is the server's REST API."""
 

@@ -11,6 +11,8 @@ from .files import read_json, write_json
 CONTROL_TOKEN = "control-token"  # the sim daemon's control API
 REGISTRY_PASSWORD = "registry-admin-password"  # the registry's admin, who may push
 KUBE_TOKEN = "kube-admin-token"  # the Kubernetes API's admin (also in the kubeconfig)
+GITLAB_ROOT_TOKEN = "gitlab-root-token"  # GitLab's root user's personal access token (``glpat-`` + this)
+GITLAB_ROOT_PASSWORD = "gitlab-root-password"  # GitLab's root user's password
 SERVICE_ACCOUNT_KEY = "kube-service-account-key"  # signs service-account tokens (kube/apiserver/tokens.py)
 
 

@@ -1,0 +1,120 @@
+"""GitLab as a lab component: git smart HTTP and the REST API v4 on one loopback listener, state on disk
+under the lab home, the ``root`` user and the shop's projects seeded, a push → a pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..core.addresses import GITLAB
+from ..core.component import Component, Context, Health
+from ..core.http import Listeners, api_app
+from ..endpoints import GitLabEndpoint
+from . import api
+from .accounts import Accounts
+from .errors import render
+from .git import GitHttp, Push
+from .hooks import Webhooks
+from .model import PipelineRequest, Pipelines
+from .projects import Projects
+from .repos import BRANCH, TAG, ZERO, GitRepos
+from .seed import MANIFESTS, SHOP, seed
+from .store import GitLabStore
+
+MAX_BODY = 512 * 1024 * 1024  # a push's pack
+log = logging.getLogger("labkit.gitlab")
+
+# How the pipeline service and the CI planner's lint are made (their modules install themselves here when
+# they exist; see ``_services``): ``(ctx, repos, base_url) -> Pipelines`` and ``(**kw) -> lint answer``.
+PipelinesFactory = Callable[[Context, GitRepos, str], Pipelines]
+
+
+class GitLab(Component):
+    """The GitLab emulator."""
+
+    async def start(self, ctx: Context) -> None:
+        self.ctx = ctx
+        state = ctx.state_dir(self.name or "gitlab")
+        self.address = ctx.network.slot(GITLAB)
+        host, port = self.address
+        self.base_url = f"http://{host}:{port}"
+        self.store = GitLabStore(state / "gitlab.db")
+        self.repos = GitRepos(state / "repositories")
+        self.accounts = Accounts(self.store, self.base_url)
+        self.projects = Projects(self.store, self.repos, self.base_url)
+        await asyncio.to_thread(seed, self.accounts, self.projects, self.repos, ctx.secrets)
+        self.hooks = Webhooks(self.store, self.repos)
+        self.hooks.loop = asyncio.get_running_loop()
+        self.services = api.Services(self.accounts, self.projects, self.repos, self.base_url,
+                                     *_services(ctx, self.repos, self.base_url))
+        app = api_app(self.name or "gitlab", render_error=render, max_body=MAX_BODY,
+                      logger=ctx.logger(self.name or "gitlab"))
+        api.install(app, self.services, self.hooks)
+        pipelines = self.services.pipelines
+        GitHttp(self.accounts, self.projects, self.repos, self.after_push,
+                pipelines.job_for_token if pipelines is not None else None).install(app)
+        self.listeners = Listeners(app, [self.address])
+        await self.listeners.start()
+
+    def after_push(self, push: Push) -> None:
+        """What GitLab does after a push lands: a pipeline per pushed branch or tag, then the webhooks."""
+        project = self.projects.touch(push.project, empty_repo=False)
+        pipelines = self.services.pipelines
+        for old, new, ref in push.updates:
+            if new == ZERO or pipelines is None or not ref.startswith((BRANCH, TAG)):
+                continue
+            commit = self.repos.commit(project["path_with_namespace"], new)
+            pipelines.create(PipelineRequest(
+                self.projects.model(project), ref.removeprefix(BRANCH).removeprefix(TAG), new, "push",
+                self.accounts.public(push.caller.user or {}), {}, None if old == ZERO else old,
+                ref.startswith(TAG), push.options, commit.message.decode(errors="replace") if commit else ""))
+        self.hooks.deliver(push)
+
+    async def stop(self) -> None:
+        await self.listeners.stop()
+        close = getattr(self.services.pipelines, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)
+        self.store.close()
+
+    async def reset(self) -> None:
+        import shutil
+
+        self.store.wipe()
+        shutil.rmtree(self.repos.root, ignore_errors=True)
+        self.repos.root.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(seed, self.accounts, self.projects, self.repos, self.ctx.secrets)
+
+    def endpoint(self) -> GitLabEndpoint:
+        return GitLabEndpoint(self.title or "GitLab", self.base_url, api=f"{self.base_url}/api/v4",
+                              projects=[SHOP, MANIFESTS])
+
+    async def health(self) -> Health:
+        return Health(True, f"{len(self.projects.all())} projects")
+
+
+def _services(ctx: Context, repos: GitRepos, base_url: str) -> tuple[Pipelines | None, Callable[..., Any] | None]:
+    """The pipeline service and the CI lint, from their modules (``pipelines.py``, ``ci/``) when installed."""
+    pipelines = lint = None
+    try:
+        from . import pipelines as pipelines_module  # type: ignore[attr-defined]
+    except ImportError:
+        pipelines_module = None
+    make = getattr(pipelines_module, "for_lab", None)
+    if make is not None:
+        pipelines = make(ctx, repos, base_url)
+    try:
+        from . import ci as ci_module
+    except ImportError:
+        ci_module = None
+    lint = getattr(ci_module, "lint_api", None)
+    if lint is not None:
+        read, listing = repos.read_file, repos.list_files
+
+        def lint_answer(**kw: Any) -> dict[str, Any]:
+            return lint(read=read, list_files=listing, **kw)
+
+        return pipelines, lint_answer
+    return pipelines, None
