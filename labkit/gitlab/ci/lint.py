@@ -1,0 +1,77 @@
+"""The CI lint API's answer (``POST``/``GET /projects/:id/ci/lint``): ``valid``, ``errors``, ``warnings``,
+``merged_yaml``, ``includes`` and, when asked, ``jobs`` — statically (every job as written), or as a dry run
+(the pipeline a push to ``ref`` would create, rules evaluated)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import JobPlan, PipelineRequest, Project, Repos
+from .config import CiConfig, flatten_commands
+from .plan import _matrix, load, plan_config
+
+
+def _static_jobs(config: CiConfig) -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = []
+    order = {s: i for i, s in enumerate(config.stages)}
+    for name, job in sorted(config.jobs.items(), key=lambda kv: order.get(kv[1]["stage"], 0)):
+        when = job.get("when", "on_success")
+        env = job.get("environment")
+        for job_name, _ in _matrix(job, name):
+            entry: dict[str, Any] = {
+                "name": job_name, "stage": job["stage"],
+                "before_script": flatten_commands(job.get("before_script")),
+                "script": flatten_commands(job.get("script")),
+                "after_script": flatten_commands(job.get("after_script")),
+                "tag_list": [str(t) for t in job.get("tags") or []],
+                "environment": env.get("name") if isinstance(env, dict) else env,
+                "when": when,
+                "allow_failure": job["allow_failure"] if isinstance(job.get("allow_failure"), bool)
+                else when == "manual" and "rules" not in job,
+            }
+            if "rules" not in job and not config.workflow.get("rules"):
+                entry["only"] = job.get("only", {"refs": ["branches", "tags"]})
+                if "except" in job:
+                    entry["except"] = job["except"]
+            if job.get("needs") is not None:
+                entry["needs"] = [{"name": n if isinstance(n, str) else n["job"]} for n in job["needs"]]
+            jobs.append(entry)
+    return jobs
+
+
+def _planned_job(job: JobPlan) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": job.name, "stage": job.stage, "before_script": job.before_script, "script": job.script,
+        "after_script": job.after_script, "tag_list": job.tags,
+        "environment": (job.environment or {}).get("name"), "when": job.when, "allow_failure": job.allow_failure}
+    if job.needs is not None:
+        entry["needs"] = [{"name": n.job} for n in job.needs]
+    return entry
+
+
+def lint(repos: Repos, project: Project, *, sha: str, ref: str, content: str | None = None,
+         dry_run: bool = False, include_jobs: bool = False, user: dict[str, Any] | None = None) -> dict[str, Any]:
+    """CI lint's JSON for ``content`` (or the commit's ``.gitlab-ci.yml``) in ``project`` at ``sha``."""
+    config = load(repos, project.path_with_namespace, sha, content)
+    if config is None:
+        return {"valid": False, "errors": ["Please provide content of .gitlab-ci.yml"], "warnings": [],
+                "merged_yaml": None, "includes": []}
+    answer: dict[str, Any] = {"valid": not config.errors, "errors": [e.message for e in config.errors],
+                              "warnings": list(config.warnings), "merged_yaml": config.merged_yaml or None,
+                              "includes": config.includes}
+    if config.errors:
+        if include_jobs:
+            answer["jobs"] = []
+        return answer
+    if dry_run:
+        req = PipelineRequest(project=project, ref=ref, sha=sha, source="push",
+                              user=user or {"id": 0, "username": "", "name": ""})
+        planned = plan_config(config, repos, req)
+        answer["errors"] = list(planned.errors)
+        answer["valid"] = not planned.errors
+        answer["warnings"] = [w for w in planned.warnings]
+        if include_jobs:
+            answer["jobs"] = [_planned_job(j) for j in planned.jobs]
+    elif include_jobs:
+        answer["jobs"] = _static_jobs(config)
+    return answer

@@ -1,0 +1,101 @@
+"""Reading a CI YAML file as GitLab does: YAML 1.1 with anchors and merge keys, the ``!reference`` tag, syntax
+errors worded as Ruby's Psych words them (``(<unknown>): … at line L column C``), and the line of every top-level
+key and of the keys one level below (so an error about a job can point at its line)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A ``!reference [job, key, …]`` tag, resolved after ``extends``."""
+
+    path: tuple[str, ...]
+
+
+class CiYamlLoader(_Loader):  # type: ignore[misc, valid-type]
+    """The safe loader plus ``!reference``."""
+
+
+def _reference(loader: yaml.Loader, node: yaml.Node) -> Reference:
+    if not isinstance(node, yaml.SequenceNode):
+        raise yaml.constructor.ConstructorError(None, None, "!reference takes a sequence", node.start_mark)
+    return Reference(tuple(str(item) for item in loader.construct_sequence(node, deep=True)))
+
+
+CiYamlLoader.add_constructor("!reference", _reference)
+
+
+class YamlSyntaxError(ValueError):
+    """The file is not YAML; the message is Psych's, as GitLab shows it."""
+
+    def __init__(self, message: str, line: int | None):
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass
+class YamlDoc:
+    """A loaded file: its data and where its keys are (1-based lines)."""
+
+    data: Any
+    path: str
+    lines: dict[tuple[str, ...], int] = field(default_factory=dict)
+
+
+def psych_message(err: yaml.YAMLError) -> tuple[str, int | None]:
+    """Psych's wording of a libyaml error: ``(<unknown>): <problem> <context> at line L column C``."""
+    if isinstance(err, yaml.MarkedYAMLError):
+        mark = err.context_mark or err.problem_mark
+        text = " ".join(p for p in (err.problem, err.context) if p)
+        if mark is not None:
+            return f"(<unknown>): {text} at line {mark.line + 1} column {mark.column + 1}", mark.line + 1
+        return f"(<unknown>): {text}", None
+    return f"(<unknown>): {err}", None
+
+
+def _key_lines(node: yaml.Node | None) -> dict[tuple[str, ...], int]:
+    lines: dict[tuple[str, ...], int] = {}
+    if not isinstance(node, yaml.MappingNode):
+        return lines
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        lines[(key.value,)] = key.start_mark.line + 1
+        if isinstance(value, yaml.MappingNode):
+            for sub, _ in value.value:
+                if isinstance(sub, yaml.ScalarNode):
+                    lines[(key.value, sub.value)] = sub.start_mark.line + 1
+    return lines
+
+
+def load(text: str, path: str = ".gitlab-ci.yml") -> YamlDoc:
+    """The file's data and key lines; ``YamlSyntaxError`` with Psych's message when it is not YAML."""
+    try:
+        data = yaml.load(text, Loader=CiYamlLoader)
+        node = yaml.compose(text, Loader=CiYamlLoader)
+    except yaml.YAMLError as err:
+        message, line = psych_message(err)
+        raise YamlSyntaxError(message, line) from err
+    return YamlDoc(data, path, _key_lines(node))
+
+
+def dump(data: Any) -> str:
+    """YAML as GitLab's ``merged_yaml`` shows it (``---`` first, keys in file order)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Reference):
+            return list(value.path)
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return "---\n" + yaml.safe_dump(plain(data), sort_keys=False, default_flow_style=False, allow_unicode=True)

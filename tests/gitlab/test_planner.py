@@ -1,0 +1,452 @@
+"""The CI planner: `.gitlab-ci.yml` in a real git repository → the jobs GitLab creates, and CI lint's answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from labkit.gitlab.ci import duration, evaluate, lint, pipeline_variables, plan, slug
+from labkit.gitlab.ci.expressions import valid
+from labkit.gitlab.model import PipelinePlan
+
+from .workrepo import WorkRepo
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> WorkRepo:
+    return WorkRepo(tmp_path / "catalog")
+
+
+def run(repo: WorkRepo, ci: str, files: dict[str, str | None] | None = None, message: str = "change",
+        **req: object) -> PipelinePlan:
+    sha = repo.commit({".gitlab-ci.yml": ci, **(files or {})}, message)
+    return plan(repo, repo.request(sha, **req))  # type: ignore[arg-type]
+
+
+def names(p: PipelinePlan) -> list[str]:
+    assert not p.errors, p.errors
+    return [j.name for j in p.jobs]
+
+
+def job(p: PipelinePlan, name: str):
+    return next(j for j in p.jobs if j.name == name)
+
+
+# --- expressions --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("statement", "expected"), [
+    ('$CI_COMMIT_BRANCH == "main"', True),
+    ("$CI_COMMIT_BRANCH == 'dev'", False),
+    ("$EMPTY", False),
+    ("$SET", True),
+    ("$UNSET == null", True),
+    ("$EMPTY == null", False),
+    ("$CI_COMMIT_BRANCH =~ /^MA/i", True),
+    ("$CI_COMMIT_BRANCH =~ /^ma/", True),
+    ("$CI_COMMIT_BRANCH !~ /^feat/", True),
+    ("$CI_COMMIT_BRANCH =~ $PATTERN", True),
+    ('($EMPTY || $SET) && $CI_COMMIT_BRANCH != "dev"', True),
+    ('$EMPTY || $SET && $CI_COMMIT_BRANCH == "dev"', False),  # && binds tighter than ||
+    ("$SET && $EMPTY", False),
+    ('${SET} == "x"', True),
+])
+def test_expressions(statement: str, expected: bool) -> None:
+    variables = {"CI_COMMIT_BRANCH": "main", "EMPTY": "", "SET": "x", "PATTERN": "/^m/"}
+    assert evaluate(statement, variables) is expected
+
+
+@pytest.mark.parametrize("statement", ['$A ==', '$A == "x" &&', "main", '$A = "x"', "($A", '$A =~ "x"', ""])
+def test_invalid_expressions(statement: str) -> None:
+    assert not valid(statement)
+
+
+def test_predefined_variables_and_durations(repo: WorkRepo) -> None:
+    sha = repo.commit({"README.md": "x"}, "Add readme\n\nbody")
+    v = pipeline_variables(repo.request(sha, ref="feature/Big_Thing"), pipeline_id=12, iid=3)
+    assert v["CI_COMMIT_REF_SLUG"] == "feature-big-thing" == slug("feature/Big_Thing")
+    assert v["CI_COMMIT_SHORT_SHA"] == sha[:8] and v["CI_COMMIT_BRANCH"] == "feature/Big_Thing"
+    assert v["CI_PIPELINE_ID"] == "12" and v["CI_PIPELINE_IID"] == "3" and v["CI_COMMIT_TITLE"] == "Add readme"
+    assert v["CI_API_V4_URL"] == "http://gitlab.example.com/api/v4" and v["CI_PROJECT_NAME"] == "catalog"
+    assert "CI_COMMIT_TAG" not in v
+    assert duration("1h 30m") == 5400 and duration("90 minutes") == 5400 and duration("600") == 600
+    assert duration("2 hours and 10 seconds") == 7210 and duration("soon") is None
+
+
+# --- stages, needs, when ------------------------------------------------------------------------------------
+
+def test_default_stages_pre_post_and_no_stage_means_test(repo: WorkRepo) -> None:
+    p = run(repo, """
+lint: {stage: .pre, script: [echo lint]}
+unit: {script: echo unit}
+ship: {stage: deploy, script: echo ship}
+compile: {stage: build, script: echo build}
+report: {stage: .post, script: echo done}
+""")
+    assert names(p) == ["lint", "compile", "unit", "ship", "report"]
+    assert p.stages == [".pre", "build", "test", "deploy", ".post"]
+    assert job(p, "unit").stage == "test" and job(p, "unit").script == ["echo unit"]
+    assert job(p, "unit").needs is None  # stage order
+
+
+def test_needs_dag_empty_needs_and_same_stage_needs(repo: WorkRepo) -> None:
+    p = run(repo, """
+stages: [build, test]
+a: {stage: build, script: x}
+b: {stage: build, script: x, needs: [a]}
+c: {stage: test, script: x, needs: []}
+d: {stage: test, script: x, needs: [{job: b, artifacts: false}]}
+""")
+    assert [n.job for n in job(p, "b").needs] == ["a"]
+    assert job(p, "c").needs == []
+    need = job(p, "d").needs[0]
+    assert (need.job, need.artifacts, need.optional) == ("b", False, False)
+
+
+def test_when_defaults_manual_blocking(repo: WorkRepo) -> None:
+    p = run(repo, """
+plain: {script: x}
+manual: {stage: deploy, script: x, when: manual}
+manual_strict: {stage: deploy, script: x, when: manual, allow_failure: false}
+from_rules:
+  stage: deploy
+  script: x
+  rules: [{if: $CI_COMMIT_BRANCH == "main", when: manual}]
+delayed: {stage: deploy, script: x, when: delayed, start_in: 30 minutes}
+cleanup: {stage: .post, script: x, when: always}
+""")
+    assert job(p, "plain").when == "on_success" and not job(p, "plain").allow_failure
+    m = job(p, "manual")
+    assert (m.when, m.allow_failure, m.manual_blocks) == ("manual", True, False)
+    assert job(p, "manual_strict").manual_blocks
+    r = job(p, "from_rules")
+    assert (r.when, r.allow_failure, r.manual_blocks) == ("manual", False, True)
+    assert job(p, "delayed").start_in == "30 minutes" and job(p, "cleanup").when == "always"
+
+
+# --- rules ----------------------------------------------------------------------------------------------------
+
+RULES = """
+variables: {DEPLOY_ENV: staging}
+build: {stage: build, script: make}
+deploy:
+  stage: deploy
+  script: deploy $DEPLOY_ENV
+  rules:
+    - if: $CI_COMMIT_TAG
+      variables: {DEPLOY_ENV: production}
+    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_PIPELINE_SOURCE != "schedule"
+      when: manual
+      allow_failure: true
+    - if: $CI_COMMIT_BRANCH =~ /^release\\//
+docs:
+  script: mkdocs
+  rules:
+    - changes: [docs/**/*.md, mkdocs.yml]
+flaky:
+  script: exit 3
+  allow_failure: {exit_codes: [3, 4]}
+  rules:
+    - exists: [tests/**/test_*.py]
+    - when: never
+"""
+
+
+def test_rules_first_match_wins(repo: WorkRepo) -> None:
+    p = run(repo, RULES, {"tests/unit/test_a.py": "", "docs/x.txt": "x"})
+    d = job(p, "deploy")
+    assert (d.when, d.allow_failure, d.manual_blocks) == ("manual", True, False)
+    assert d.variables["DEPLOY_ENV"] == "staging"
+    assert "docs" in names(p)  # a first push (no before) counts every changes rule as true
+    flaky = job(p, "flaky")
+    assert flaky.allow_failure is False and flaky.allow_failure_exit_codes == [3, 4]
+
+
+def test_rules_variables_tags_and_no_match(repo: WorkRepo) -> None:
+    sha = repo.commit({".gitlab-ci.yml": RULES}, "v1")
+    tagged = plan(repo, repo.request(sha, ref="v1.0", tag=True))
+    assert job(tagged, "deploy").when == "on_success"
+    assert job(tagged, "deploy").variables["DEPLOY_ENV"] == "production"
+    assert "flaky" not in names(tagged)  # no tests/: the last rule says never
+    feature = plan(repo, repo.request(sha, ref="feature/x"))
+    assert "deploy" not in names(feature)  # no rule matched: no job
+    release = plan(repo, repo.request(sha, ref="release/1.2"))
+    assert job(release, "deploy").when == "on_success"
+
+
+def test_rules_changes_against_the_push(repo: WorkRepo) -> None:
+    first = repo.commit({".gitlab-ci.yml": RULES, "docs/guide/a.md": "a", "src/app.py": "x"}, "first")
+    code = repo.commit({"src/app.py": "y"}, "code only")
+    assert "docs" not in names(plan(repo, repo.request(code, before=first)))
+    doc = repo.commit({"docs/guide/a.md": "b"}, "docs")
+    assert "docs" in names(plan(repo, repo.request(doc, before=code)))
+    assert "docs" in names(plan(repo, repo.request(code, before=first, source="web")))  # not a push: true
+
+
+def test_workflow_rules(repo: WorkRepo) -> None:
+    ci = """
+workflow:
+  rules:
+    - if: $CI_COMMIT_MESSAGE =~ /wip/
+      when: never
+    - if: $CI_COMMIT_BRANCH
+      variables: {LEVEL: branch}
+job:
+  script: echo $LEVEL
+"""
+    p = run(repo, ci, message="real work")
+    assert p.variables["LEVEL"] == "branch" and job(p, "job").variables["LEVEL"] == "branch"
+    blocked = run(repo, ci, message="wip: later")
+    assert blocked.workflow_blocked and blocked.warnings[0] == "Pipeline filtered out by workflow rules."
+    assert not blocked.jobs and not blocked.errors
+    sha = repo.git("rev-parse", "HEAD")
+    assert plan(repo, repo.request(sha, ref="v1", tag=True)).workflow_blocked  # no rule matched
+
+
+def test_rules_leaving_no_job_and_skip_ci(repo: WorkRepo) -> None:
+    p = run(repo, 'job: {script: x, rules: [{if: $CI_COMMIT_BRANCH == "nope"}]}')
+    assert p.workflow_blocked and p.warnings[0].startswith("Pipeline will not run for the selected trigger.")
+    assert run(repo, "job: {script: x}", message="fix typo [skip ci]").workflow_blocked
+    assert run(repo, "job: {script: x}", push_options=["ci.skip"]).workflow_blocked
+    sha = repo.git("rev-parse", "HEAD")
+    assert not plan(repo, repo.request(sha, push_options=["ci.variable=A=1"])).workflow_blocked
+
+
+def test_pipeline_variables_reach_rules_and_win(repo: WorkRepo) -> None:
+    ci = """
+variables: {MODE: normal}
+fast: {script: x, rules: [{if: $MODE == "fast"}]}
+always: {script: x}
+"""
+    sha = repo.commit({".gitlab-ci.yml": ci})
+    assert names(plan(repo, repo.request(sha))) == ["always"]
+    assert names(plan(repo, repo.request(sha, source="api", variables={"MODE": "fast"}))) == ["fast", "always"]
+    assert names(plan(repo, repo.request(sha, push_options=["ci.variable=MODE=fast"]))) == ["fast", "always"]
+
+
+def test_needs_on_a_job_the_rules_removed(repo: WorkRepo) -> None:
+    ci = """
+build: {stage: build, script: x, rules: [{if: $CI_COMMIT_TAG}]}
+lint: {stage: build, script: x, rules: [{if: $CI_COMMIT_TAG}]}
+test: {script: x, needs: [build, {job: lint, optional: true}]}
+"""
+    p = run(repo, ci)
+    assert p.errors == ["'test' job needs 'build' job, but 'build' does not exist in the pipeline. This might be "
+                        "because of the only, except, or rules keywords. To need a job that sometimes does not exist "
+                        "in the pipeline, use needs:optional."]
+    sha = repo.git("rev-parse", "HEAD")
+    tagged = plan(repo, repo.request(sha, ref="v1", tag=True))
+    assert [n.job for n in job(tagged, "test").needs] == ["build", "lint"]
+
+
+# --- only/except --------------------------------------------------------------------------------------------
+
+def test_only_except(repo: WorkRepo) -> None:
+    ci = """
+default_only: {script: x}
+main_only: {script: x, only: [main]}
+tags_only: {script: x, only: [tags]}
+not_main: {script: x, except: [main]}
+release_re: {script: x, only: {refs: ['/^release-.*$/'], variables: [$RUN == "yes"]}}
+web_only: {script: x, only: [web]}
+"""
+    sha = repo.commit({".gitlab-ci.yml": ci})
+    assert names(plan(repo, repo.request(sha))) == ["default_only", "main_only"]
+    assert names(plan(repo, repo.request(sha, ref="v2", tag=True))) == ["default_only", "tags_only", "not_main"]
+    rel = plan(repo, repo.request(sha, ref="release-3", source="web", variables={"RUN": "yes"}))
+    assert names(rel) == ["default_only", "not_main", "release_re", "web_only"]
+
+
+# --- extends, default, include, !reference, variables --------------------------------------------------------
+
+def test_extends_default_reference_and_inherit(repo: WorkRepo) -> None:
+    ci = """
+default:
+  image: python:3.12-slim
+  before_script: [pip install -r requirements.txt]
+  retry: 1
+  timeout: 10m
+variables: {GLOBAL: g, SHARED: global}
+.py:
+  variables: {SHARED: base, PY: "3.12"}
+  script: [pytest]
+  artifacts: {reports: {junit: report.xml}}
+.setup:
+  script: [echo setup]
+test:
+  extends: [.py]
+  variables: {SHARED: job}
+  cache: {key: $CI_COMMIT_REF_SLUG, paths: [.cache/pip]}
+lint:
+  extends: .py
+  inherit: {default: [image], variables: false}
+  script:
+    - !reference [.setup, script]
+    - ruff check .
+"""
+    p = run(repo, ci)
+    t = job(p, "test")
+    assert t.image == "python:3.12-slim" and t.before_script == ["pip install -r requirements.txt"]
+    assert t.variables == {"GLOBAL": "g", "SHARED": "job", "PY": "3.12"}
+    assert t.artifacts["reports"] == {"junit": ["report.xml"]} and t.artifacts["when"] == "on_success"
+    assert t.cache[0]["key"] == "main" and t.cache[0]["policy"] == "pull-push"
+    assert t.timeout == 600 and t.retry == {"max": 1, "when": ["always"]}
+    lint_job = job(p, "lint")
+    assert lint_job.script == ["echo setup", "ruff check ."] and lint_job.image == "python:3.12-slim"
+    assert lint_job.before_script == [] and lint_job.retry == {} and lint_job.variables == {"SHARED": "base",
+                                                                                              "PY": "3.12"}
+    assert "test:" in p.merged_yaml and ".setup:" in p.merged_yaml
+
+
+def test_include_local(repo: WorkRepo) -> None:
+    ci = """
+include:
+  - local: ci/build.yml
+  - ci/deploy/*.yml
+stages: [build, test, deploy]
+build: {variables: {FROM: main-file}}
+"""
+    p = run(repo, ci, {
+        "ci/build.yml": "include: /ci/common.yml\nbuild: {stage: build, extends: .common, variables: {FROM: inc}}\n",
+        "ci/common.yml": ".common: {script: [make], tags: [docker]}\n",
+        "ci/deploy/prod.yml": "prod: {stage: deploy, script: [deploy], when: manual}\n",
+    })
+    assert names(p) == ["build", "prod"]
+    assert job(p, "build").variables["FROM"] == "main-file" and job(p, "build").tags == ["docker"]
+    report = lint(repo, repo.project, sha=repo.git("rev-parse", "HEAD"), ref="main")
+    assert report["valid"] and [i["location"] for i in report["includes"]] == [
+        "ci/build.yml", "ci/deploy/prod.yml", "ci/common.yml"]
+
+
+def test_parallel_and_matrix(repo: WorkRepo) -> None:
+    ci = """
+test: {stage: test, script: pytest, parallel: 3}
+build:
+  stage: build
+  script: make
+  parallel:
+    matrix:
+      - ARCH: [amd64, arm64]
+        PY: ["3.11", "3.12"]
+      - ARCH: riscv
+deploy:
+  stage: deploy
+  script: x
+  needs:
+    - test
+    - job: build
+      parallel: {matrix: [{ARCH: amd64, PY: "3.12"}]}
+only_riscv:
+  stage: deploy
+  script: x
+  rules: [{if: $ARCH == "riscv"}]
+  parallel: {matrix: [{ARCH: [amd64, riscv]}]}
+"""
+    p = run(repo, ci)
+    assert names(p) == ["build: [amd64, 3.11]", "build: [amd64, 3.12]", "build: [arm64, 3.11]",
+                        "build: [arm64, 3.12]", "build: [riscv]", "test 1/3", "test 2/3", "test 3/3",
+                        "deploy", "only_riscv: [riscv]"]
+    assert job(p, "test 2/3").variables == {"CI_NODE_INDEX": "2", "CI_NODE_TOTAL": "3"}
+    assert job(p, "build: [riscv]").variables == {"ARCH": "riscv", "CI_NODE_INDEX": "5", "CI_NODE_TOTAL": "5"}
+    assert [n.job for n in job(p, "deploy").needs] == ["test 1/3", "test 2/3", "test 3/3", "build: [amd64, 3.12]"]
+
+
+def test_cache_key_files_interruptible_resource_group(repo: WorkRepo) -> None:
+    ci = """
+test:
+  script: x
+  interruptible: true
+  resource_group: deploy-$CI_COMMIT_REF_SLUG
+  cache:
+    - key: {files: [requirements.txt], prefix: pip}
+      paths: [.pip]
+      policy: pull
+"""
+    p1 = run(repo, ci, {"requirements.txt": "flask\n"})
+    p2 = run(repo, ci, {"requirements.txt": "flask\nrequests\n"})
+    k1, k2 = job(p1, "test").cache[0]["key"], job(p2, "test").cache[0]["key"]
+    assert k1.startswith("pip-") and k1 != k2 and job(p1, "test").cache[0]["policy"] == "pull"
+    assert job(p1, "test").interruptible and job(p1, "test").resource_group == "deploy-main"
+
+
+# --- errors, as CI lint words them --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("ci", "message"), [
+    ("build:\n  script: [make\n",
+     "(<unknown>): did not find expected ',' or ']' while parsing a flow sequence at line 2 column 11"),
+    ("build:\n  stage: build\n   script: make\n",
+     "(<unknown>): mapping values are not allowed in this context at line 3 column 10"),
+    ("test:\n  scrpt: pytest\n", "jobs test config should implement the script:, run:, or trigger: keyword"),
+    ("test:\n  script: pytest\n  artefacts: {}\n", "jobs:test config contains unknown keys: artefacts"),
+    ("test:\n  stage: tests\n  script: pytest\n",
+     "test job: chosen stage tests does not exist; available stages are .pre, build, test, deploy, .post"),
+    ("test:\n  script: x\n  needs: [build]\n", "test job: undefined need: build"),
+    ("build: {stage: build, script: x, needs: [test]}\ntest: {script: x}\n",
+     "build job: need test is not defined in current or prior stages"),
+    ("test: {script: x, dependencies: [nope]}\n", "test job: undefined dependency: nope"),
+    ("test: {script: x, when: later}\n",
+     "jobs:test when should be one of: on_success, on_failure, always, manual, delayed"),
+    ("test: {script: x, rules: [{if: '$A = 1'}]}\n", "jobs:test:rules:rule if invalid expression syntax"),
+    ("test: {script: x, rules: [{when: sometimes}]}\n", "jobs:test:rules:rule when unknown value: sometimes"),
+    ("test: {script: x, rules: [{iff: $A}]}\n", "jobs:test:rules:rule config contains unknown keys: iff"),
+    ("test: {script: x, only: [main], rules: [{if: $A}]}\n",
+     "jobs:test config key may not be used with `rules`: only"),
+    ("test: {extends: .base, script: x}\n", "test: unknown keys in `extends` (.base)"),
+    (".a: {extends: .b}\n.b: {extends: .a}\ntest: {extends: .a, script: x}\n",
+     ".a: circular dependency detected in `extends`"),
+    ("include: ci/missing.yml\ntest: {script: x}\n", "Local file `ci/missing.yml` does not exist!"),
+    (".hidden: {script: x}\n", "jobs config should contain at least one visible job"),
+    ("stages: build\ntest: {script: x}\n", "stages config should be an array of strings"),
+    ("- just\n- a list\n", "Invalid configuration format"),
+    ("test: {script: x, trigger: other/project}\n",
+     "jobs:test trigger is not supported by the labkit simulator"),
+    ("include: {remote: 'https://example.com/ci.yml'}\ntest: {script: x}\n",
+     "`include: remote` is not supported by the labkit simulator; use `include: local`"),
+])
+def test_broken_files_fail_with_lints_message(repo: WorkRepo, ci: str, message: str) -> None:
+    p = run(repo, ci)
+    assert message in p.errors and not p.jobs and not p.workflow_blocked
+    report = lint(repo, repo.project, sha=repo.git("rev-parse", "HEAD"), ref="main", content=ci)
+    assert report["valid"] is False and message in report["errors"]
+
+
+def test_errors_carry_the_line(repo: WorkRepo) -> None:
+    from labkit.gitlab.ci.plan import load
+    ci = "build:\n  script: make\n\ntest:\n  stage: tests\n  script: pytest\n"
+    sha = repo.commit({".gitlab-ci.yml": ci})
+    config = load(repo, repo.project_path, sha)
+    assert config is not None and config.errors[0].location == ".gitlab-ci.yml:5"
+    config = load(repo, repo.project_path, sha, "a:\n  b: [c\n")
+    assert config is not None and config.errors[0].location == ".gitlab-ci.yml:2"
+
+
+def test_missing_file(repo: WorkRepo) -> None:
+    sha = repo.commit({"README.md": "x"})
+    assert plan(repo, repo.request(sha)).workflow_blocked
+    assert plan(repo, repo.request(sha, source="api")).errors == ["Missing CI config file"]
+
+
+# --- lint's answer ----------------------------------------------------------------------------------------
+
+def test_lint_static_and_dry_run(repo: WorkRepo) -> None:
+    ci = """
+build: {stage: build, script: make, tags: [docker]}
+deploy:
+  stage: deploy
+  script: deploy
+  environment: production
+  needs: [build]
+  rules: [{if: $CI_COMMIT_TAG}]
+"""
+    sha = repo.commit({".gitlab-ci.yml": ci})
+    static = lint(repo, repo.project, sha=sha, ref="main", include_jobs=True)
+    assert static["valid"] and static["errors"] == [] and static["merged_yaml"].startswith("---\n")
+    assert [j["name"] for j in static["jobs"]] == ["build", "deploy"]
+    build = static["jobs"][0]
+    assert build["only"] == {"refs": ["branches", "tags"]} and build["tag_list"] == ["docker"]
+    assert static["jobs"][1]["environment"] == "production" and static["jobs"][1]["needs"] == [{"name": "build"}]
+    dry = lint(repo, repo.project, sha=sha, ref="main", dry_run=True, include_jobs=True)
+    assert [j["name"] for j in dry["jobs"]] == ["build"]
+    bad = lint(repo, repo.project, sha=sha, ref="main", content="")
+    assert bad == {"valid": False, "errors": ["Please provide content of .gitlab-ci.yml"], "warnings": [],
+                   "merged_yaml": None, "includes": []}
