@@ -61,6 +61,8 @@ class KubeAuthenticator:
         """The user a bearer token speaks for, or None."""
         if hmac.compare_digest(token.encode(), self._admin):
             return ADMIN
+        if not token.isascii():  # no token of ours (and hmac compares ASCII text only)
+            return None
         issuer = self.objects.tokens
         sa = issuer.verify(token) if issuer is not None else None
         if sa is None or not set(sa.audiences) & set(AUDIENCES) or not self._still_valid(sa):
