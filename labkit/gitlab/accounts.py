@@ -60,8 +60,9 @@ class Caller:
         if self.token is None:
             return True
         scopes = set(self.token["scopes"])
-        implied = {"read_api": {"api"}, "read_repository": {"api", "write_repository"}, "write_repository": set()}
-        return scope in scopes or ("api" in scopes and scope != "sudo") or bool(implied.get(scope, set()) & scopes)
+        implied = {"read_user": {"read_api", "api"}, "read_api": {"api"}, "api": set(),
+                   "read_repository": {"api", "read_api", "write_repository"}, "write_repository": {"api"}}
+        return scope in scopes or bool(implied.get(scope, set()) & scopes)
 
 
 class Accounts:

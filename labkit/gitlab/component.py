@@ -97,7 +97,7 @@ class GitLab(Component):
 
 def _services(ctx: Context, repos: GitRepos, base_url: str) -> tuple[Pipelines | None, Callable[..., Any] | None]:
     """The pipeline service and the CI lint, from their modules (``pipelines.py``, ``ci/``) when installed."""
-    pipelines = lint = None
+    pipelines = None
     try:
         from . import pipelines as pipelines_module  # type: ignore[attr-defined]
     except ImportError:
@@ -105,16 +105,10 @@ def _services(ctx: Context, repos: GitRepos, base_url: str) -> tuple[Pipelines |
     make = getattr(pipelines_module, "for_lab", None)
     if make is not None:
         pipelines = make(ctx, repos, base_url)
-    try:
-        from . import ci as ci_module
-    except ImportError:
-        ci_module = None
-    lint = getattr(ci_module, "lint_api", None)
-    if lint is not None:
-        read, listing = repos.read_file, repos.list_files
+    from .ci import lint as ci_lint
 
-        def lint_answer(**kw: Any) -> dict[str, Any]:
-            return lint(read=read, list_files=listing, **kw)
+    def lint_answer(*, project: dict[str, Any], content: str, ref: str, sha: str, dry_run: bool) -> dict[str, Any]:
+        return ci_lint(repos, Projects.model(project), sha=sha, ref=ref, content=content, dry_run=dry_run,
+                       include_jobs=True)
 
-        return pipelines, lint_answer
-    return pipelines, None
+    return pipelines, lint_answer

@@ -20,7 +20,7 @@ DEFAULT_PER_PAGE, MAX_PER_PAGE = 20, 100
 def caller(request: web.Request, scope: str = "read_api") -> Caller:
     """The caller, whose token must allow ``scope`` (403 ``insufficient_scope`` otherwise, as GitLab)."""
     who = request[CALLER]
-    if who.user is not None and not who.can(scope) and not (scope == "read_api" and who.can("api")):
+    if who.user is not None and not who.can(scope):
         raise ApiScopeError.make(scope)
     return who
 

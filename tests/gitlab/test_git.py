@@ -1,0 +1,129 @@
+"""git smart HTTP against the real clients: the system ``git`` and dulwich's HTTP client."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+from dulwich import porcelain
+
+from .conftest import RunningGitLab
+
+IDENT = ["-c", "user.name=Attendee", "-c", "user.email=attendee@example.com", "-c", "init.defaultBranch=main"]
+
+
+def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(cwd or "/tmp")}
+    return subprocess.run(["git", *IDENT, *args], cwd=cwd, capture_output=True, text=True, check=check, env=env,
+                          timeout=60)
+
+
+def test_clone_commit_push_with_git(gitlab_server: RunningGitLab, tmp_path: Path) -> None:
+    work = tmp_path / "shop"
+    git("clone", "-q", gitlab_server.clone_url("shop/shop"), str(work))
+    assert (work / ".gitlab-ci.yml").is_file() and (work / "catalog" / "Dockerfile").is_file()
+    (work / "NOTES.md").write_text("hello\n")
+    git("add", "NOTES.md", cwd=work)
+    git("commit", "-qm", "notes", cwd=work)
+    pushed = git("push", "origin", "main", cwd=work)
+    assert "main -> main" in pushed.stderr
+    head = git("rev-parse", "HEAD", cwd=work).stdout.strip()
+    project = gitlab_server.client().projects.get("shop/shop")
+    assert project.branches.get("main").commit["id"] == head
+    assert project.files.raw("NOTES.md", ref="main") == b"hello\n"
+
+
+def test_protected_default_branch_refuses_a_force_push_with_gitlabs_message(gitlab_server: RunningGitLab,
+                                                                           tmp_path: Path) -> None:
+    work = tmp_path / "shop"
+    git("clone", "-q", gitlab_server.clone_url("shop/shop"), str(work))
+    git("commit", "-q", "--amend", "-m", "rewritten history", cwd=work)
+    refused = git("push", "-f", "origin", "main", cwd=work, check=False)
+    assert refused.returncode != 0
+    assert "GitLab: You are not allowed to force push code to a protected branch on this project." in refused.stderr
+    assert "(pre-receive hook declined)" in refused.stderr
+    deleted = git("push", "origin", ":main", cwd=work, check=False)
+    assert "You can only delete protected branches using the web interface." in deleted.stderr
+    # another branch may be force-pushed and deleted
+    git("push", "-q", "origin", "HEAD:refs/heads/feature", cwd=work)
+    git("commit", "-q", "--amend", "-m", "again", cwd=work)
+    git("push", "-q", "-f", "origin", "HEAD:refs/heads/feature", cwd=work)
+    git("push", "-q", "origin", ":feature", cwd=work)
+    assert "feature" not in [b.name for b in gitlab_server.client().projects.get("shop/shop").branches.list()]
+
+
+def test_credentials_are_needed(gitlab_server: RunningGitLab, tmp_path: Path) -> None:
+    host = gitlab_server.url.removeprefix("http://")
+    anonymous = git("clone", "-q", f"http://{host}/shop/shop.git", str(tmp_path / "a"), check=False)
+    assert anonymous.returncode != 0 and "could not read Username" in anonymous.stderr  # asked for credentials
+    wrong = git("clone", "-q", f"http://root:wrong@{host}/shop/shop.git", str(tmp_path / "b"), check=False)
+    assert wrong.returncode != 0 and "HTTP Basic: Access denied" in wrong.stderr
+    missing = git("clone", "-q", gitlab_server.clone_url("shop/nothing"), str(tmp_path / "c"), check=False)
+    assert missing.returncode != 0 and "could not be found" in missing.stderr
+
+
+def test_a_user_without_membership_cannot_see_or_push(gitlab_server: RunningGitLab, tmp_path: Path) -> None:
+    gl = gitlab_server.client()
+    dev = gl.users.create({"username": "dev1", "name": "Dev One", "email": "dev1@example.com",
+                           "password": "s3cret-password"})
+    token = gl.users.get(dev.id).personal_access_tokens.create({"name": "t", "scopes": ["api"]}).token
+    refused = git("clone", "-q", gitlab_server.clone_url("shop/shop", "dev1", token), str(tmp_path / "x"),
+                  check=False)
+    assert refused.returncode != 0 and "could not be found" in refused.stderr
+    own = gitlab_server.client(token).projects.create({"name": "sandbox", "initialize_with_readme": True})
+    git("clone", "-q", gitlab_server.clone_url(own.path_with_namespace, "dev1", "s3cret-password"),
+        str(tmp_path / "own"))
+    assert (tmp_path / "own" / "README.md").read_text() == "# sandbox\n"
+
+
+def test_dulwich_client_clones_and_pushes(gitlab_server: RunningGitLab, tmp_path: Path) -> None:
+    url = f"{gitlab_server.url}/shop/manifests.git"
+    repo = porcelain.clone(url, str(tmp_path / "m"), username="root", password=gitlab_server.token)
+    names = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert ".git" in names and any(n.endswith(".yaml") for n in names)
+    (tmp_path / "m" / "extra.yaml").write_text("kind: ConfigMap\n")
+    porcelain.add(repo, [str(tmp_path / "m" / "extra.yaml")])
+    sha = porcelain.commit(repo, message=b"extra", author=b"A <a@example.com>", committer=b"A <a@example.com>")
+    porcelain.push(repo, url, "refs/heads/main", username="root", password=gitlab_server.token)
+    assert gitlab_server.client().projects.get("shop/manifests").commits.list()[0].id == sha.decode()
+
+
+def test_a_push_reaches_a_webhook(gitlab_server: RunningGitLab, tmp_path: Path) -> None:
+    got: list[tuple[dict[str, str], dict]] = []
+    done = threading.Event()
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((dict(self.headers), json.loads(body)))
+            self.send_response(200)
+            self.end_headers()
+            done.set()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        project = gitlab_server.client().projects.get("shop/manifests")
+        hook = project.hooks.create({"url": f"http://127.0.0.1:{server.server_port}/hook", "token": "s3"})
+        work = tmp_path / "m"
+        git("clone", "-q", gitlab_server.clone_url("shop/manifests"), str(work))
+        (work / "a.txt").write_text("a")
+        git("add", "a.txt", cwd=work)
+        git("commit", "-qm", "for the hook", cwd=work)
+        git("push", "-q", "origin", "main", cwd=work)
+        assert done.wait(10)
+        headers, event = got[0]
+        assert headers["X-Gitlab-Event"] == "Push Hook" and headers["X-Gitlab-Token"] == "s3"
+        assert event["object_kind"] == "push" and event["ref"] == "refs/heads/main"
+        assert event["after"] == git("rev-parse", "HEAD", cwd=work).stdout.strip()
+        assert event["commits"][0]["title"] == "for the hook"
+        assert event["project"]["path_with_namespace"] == "shop/manifests"
+        hook.delete()
+    finally:
+        server.shutdown()
