@@ -127,3 +127,25 @@ def test_a_push_reaches_a_webhook(gitlab_server: RunningGitLab, tmp_path: Path) 
         hook.delete()
     finally:
         server.shutdown()
+
+
+def test_a_push_creates_a_pipeline_skipped_by_skip_ci_or_ci_skip(gitlab_server: RunningGitLab, tmp_path: Path) -> None:
+    project = gitlab_server.client().projects.create({"name": "ci-push", "initialize_with_readme": True})
+    work = tmp_path / "p"
+    git("clone", "-q", gitlab_server.clone_url(project.path_with_namespace), str(work))
+    (work / ".gitlab-ci.yml").write_text("hello:\n  script: [echo hello]\n")
+    git("add", ".gitlab-ci.yml", cwd=work)
+    git("commit", "-qm", "ci [skip ci]", cwd=work)
+    git("push", "-q", "origin", "main", cwd=work)
+    assert [p.status for p in project.pipelines.list(get_all=True)] == ["skipped"]  # as GitLab marks them
+    (work / "a.txt").write_text("a")
+    git("add", "a.txt", cwd=work)
+    git("commit", "-qm", "option skip", cwd=work)
+    git("push", "-q", "-o", "ci.skip", "origin", "main", cwd=work)
+    assert [p.status for p in project.pipelines.list(get_all=True)] == ["skipped", "skipped"]
+    git("commit", "-q", "--allow-empty", "-m", "run it", cwd=work)
+    git("push", "-q", "origin", "main", cwd=work)
+    pipeline = project.pipelines.list(get_all=True)[0]
+    assert pipeline.status != "skipped"
+    assert (pipeline.source, pipeline.ref) == ("push", "main")
+    assert pipeline.sha == git("rev-parse", "HEAD", cwd=work).stdout.strip()
