@@ -44,6 +44,7 @@ def workshop(lab_paths: LabPaths) -> str:
     assert res.returncode == 0, res.stdout + res.stderr
     found = re.search(r"Open the workshop: (\S+)", res.stdout)
     assert found, res.stdout
+    assert f"jupyterlab   {found.group(1)}" in res.stderr, "`labkit up` split the URL:\n" + res.stderr
     return found.group(1)
 
 

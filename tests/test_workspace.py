@@ -68,9 +68,11 @@ def test_notebooks_reset_restores_a_pristine_copy_and_keeps_yours_as_a_backup(tr
     assert labkit("notebooks", "reset", "07", home=home, check=False).returncode == 1
 
 
-def test_jupyterlab_settings_for_the_lab(tmp_path: Path) -> None:
+def test_jupyterlab_settings_for_the_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = LabPaths.resolve(tmp_path / "home")
+    monkeypatch.setenv("CI", "true")
     env = configure(paths)
+    assert "CI" not in env and "LABKIT_NONINTERACTIVE" not in env, "JupyterLab's notebooks are a person's"
     config = json.loads((paths.jupyter / "config" / "jupyter_server_config.json").read_text())
     assert config["ServerApp"]["root_dir"] == str(paths.workspace)
     assert config["LabApp"]["news_url"] is None

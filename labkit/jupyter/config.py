@@ -43,5 +43,8 @@ def configure(paths: LabPaths, registry: RegistryEndpoint | None = None) -> dict
     })
     _user_settings(root / "user-settings")
     write_kernelspec(root / "data", tools)
-    return {**os.environ, **tools, "JUPYTER_CONFIG_DIR": str(root / "config"),
+    # JupyterLab serves people: its kernels are interactive (live widgets, checks that do not raise) even when the
+    # lab was started from CI or a test run, whose markers (labkit.checks.interactive) stay out of its environment
+    inherited = {k: v for k, v in os.environ.items() if k not in ("CI", "LABKIT_NONINTERACTIVE")}
+    return {**inherited, **tools, "JUPYTER_CONFIG_DIR": str(root / "config"),
             "JUPYTER_DATA_DIR": str(root / "data"), "JUPYTER_RUNTIME_DIR": str(root / "runtime")}
