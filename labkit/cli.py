@@ -91,12 +91,12 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
     else:
         table = Table(title=f"lab ({ep.backend}) — {paths.home}")
         table.add_column("product")
-        table.add_column("endpoint", overflow="ignore", no_wrap=True)  # a URL is copied whole, never split
+        table.add_column("endpoint", overflow="fold")  # in a narrow terminal a URL folds, but loses nothing
         table.add_column("health")
         for r in rows:
             mark = "[green]ok[/green]" if r.healthy else f"[red]{r.detail or 'down'}[/red]"
             table.add_row(r.name, r.url or "", mark)
-        out.print(table)
+        (out if out.is_terminal else Console(width=1000)).print(table)  # piped or captured: every URL whole
     raise typer.Exit(0 if healthy else 1)
 
 

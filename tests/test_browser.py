@@ -45,6 +45,9 @@ def workshop(lab_paths: LabPaths) -> str:
     found = re.search(r"Open the workshop: (\S+)", res.stdout)
     assert found, res.stdout
     assert f"jupyterlab   {found.group(1)}" in res.stderr, "`labkit up` split the URL:\n" + res.stderr
+    status = subprocess.run([str(ROOT / ".venv" / "bin" / "labkit"), "status"], capture_output=True, text=True,
+                            timeout=60, env={**env, "LABKIT_HOME": str(lab_paths.home)})
+    assert found.group(1) in status.stdout, "`labkit status` split the URL:\n" + status.stdout
     return found.group(1)
 
 
