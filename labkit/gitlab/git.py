@@ -130,6 +130,9 @@ class GitHttp:
                                                  "don't have permission to view it.\n")
         if pushing and caller.user is None:
             return _challenge("HTTP Basic: Access denied")
+        if not caller.can("write_repository" if pushing else "read_repository"):
+            return web.Response(status=403, text="You are not allowed to " + ("push code to" if pushing else
+                                "download code from") + " this project.\n")
         if pushing and not self.projects.writable(project, caller):
             return web.Response(status=403, text="You are not allowed to push code to this project.\n")
         body = await request.read()

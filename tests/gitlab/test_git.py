@@ -149,3 +149,17 @@ def test_a_push_creates_a_pipeline_skipped_by_skip_ci_or_ci_skip(gitlab_server: 
     assert pipeline.status != "skipped"
     assert (pipeline.source, pipeline.ref) == ("push", "main")
     assert pipeline.sha == git("rev-parse", "HEAD", cwd=work).stdout.strip()
+
+
+def test_token_scopes_decide_fetch_and_push(gitlab_server: RunningGitLab, tmp_path: Path) -> None:
+    root = gitlab_server.client().users.list(username="root")[0]
+    reader = root.personal_access_tokens.create({"name": "reader", "scopes": ["read_repository"]}).token
+    user_only = root.personal_access_tokens.create({"name": "user", "scopes": ["read_user"]}).token
+    work = tmp_path / "r"
+    git("clone", "-q", gitlab_server.clone_url("shop/shop", "root", reader), str(work))
+    git("commit", "-q", "--allow-empty", "-m", "read-only push", cwd=work)
+    refused = git("push", "origin", "main", cwd=work, check=False)
+    assert refused.returncode != 0 and "You are not allowed to push code to this project." in refused.stderr
+    nothing = git("clone", "-q", gitlab_server.clone_url("shop/shop", "root", user_only), str(tmp_path / "n"),
+                  check=False)
+    assert nothing.returncode != 0 and "not allowed to download code" in nothing.stderr
