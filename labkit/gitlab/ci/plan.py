@@ -280,9 +280,7 @@ def _job_plans(config: CiConfig, ctx: _Ctx, predefined: dict[str, str], pipeline
                     needs_value = rule["needs"]
                 if when == "never":
                     continue
-                from_rules = True
             else:
-                from_rules = False
                 only = _policy(job.get("only")) if "only" in job else (
                     {} if config.workflow.get("rules") else {"refs": ["branches", "tags"]})
                 if only and not _policy_matches(only, ctx, context, any_=False):
@@ -294,8 +292,8 @@ def _job_plans(config: CiConfig, ctx: _Ctx, predefined: dict[str, str], pipeline
                 codes = allow_failure.get("exit_codes", [])
                 exit_codes = [codes] if isinstance(codes, int) else list(codes)
                 allow_failure = False
-            if allow_failure is None:  # manual jobs may fail unless rules made them manual
-                allow_failure = when == "manual" and not from_rules and "allow_failure" not in job
+            if allow_failure is None:  # GitLab's ``ignored?``: a job written as manual may fail (not one that
+                allow_failure = job.get("when") == "manual"  # only a rule made manual: that one blocks)
             image = job.get("image")
             if isinstance(image, dict):
                 image = image.get("name")
