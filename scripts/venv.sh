@@ -16,9 +16,11 @@ if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] || [ "$constrain
 fi
 # Wheels for the shop images' `pip install` (the sim builder installs from here, never from an index).
 wheels="$ROOT/.wheelhouse"
-if [ ! -f "$wheels/.complete" ] || [ "$ROOT/apps/catalog/requirements.txt" -nt "$wheels/.complete" ]; then
+# (and pytest: the shop pipeline's test job installs apps/requirements-test.txt from here in the sim)
+if [ ! -f "$wheels/.complete" ] || [ "$ROOT/apps/catalog/requirements.txt" -nt "$wheels/.complete" ] \
+   || [ "$ROOT/apps/requirements-test.txt" -nt "$wheels/.complete" ]; then
   "$ROOT/.venv/bin/python" -m pip download --quiet --only-binary=:all: --dest "$wheels" \
-    -r "$ROOT/apps/catalog/requirements.txt"
+    -r "$ROOT/apps/requirements-test.txt"
   touch "$wheels/.complete"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -495,8 +495,8 @@ class PipelineService:
             return _public(p) if p and p["project_id"] == project_id else None
 
     def jobs(self, project_id: int, pipeline_id: int | None = None,
-             include_retried: bool = False) -> list[dict[str, Any]]:
-        """Newest first, as GitLab lists them; retried jobs only when asked for."""
+             include_retried: bool = True) -> list[dict[str, Any]]:
+        """Newest first, as GitLab lists them (the API leaves retried ones out unless asked)."""
         with self._cond:
             return [_public(j) for j in sorted(self._jobs.values(), key=lambda j: -j["id"])
                     if j["pipeline"]["project_id"] == project_id

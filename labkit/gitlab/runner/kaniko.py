@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     hosts = dict(p.split("=", 1) for p in os.environ.get("LABKIT_REGISTRY_HOSTS", "").split(",") if "=" in p)
     user, password = os.environ.get("LABKIT_REGISTRY_USER"), os.environ.get("LABKIT_REGISTRY_PASSWORD")
+    for dest in args.destination:  # before building: a wrong destination fails at once
+        if dest.partition("/")[0] not in hosts:
+            print(f"error pushing image: {dest.partition('/')[0]} is not the lab registry "
+                  f"({', '.join(hosts) or 'none'}): the labkit simulator pushes only there", file=sys.stderr)
+            return 1
     build_args = dict(a.split("=", 1) if "=" in a else (a, os.environ.get(a, "")) for a in args.build_arg)
     env = {k: v for k, v in os.environ.items() if k in ("PIP_NO_INDEX", "PIP_FIND_LINKS")}
     tag = args.destination[0] if args.destination else "labkit/no-push:latest"
@@ -56,10 +61,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for dest in args.destination:
         host, _, rest = dest.partition("/")
-        if host not in hosts:
-            print(f"error pushing image: {host} is not the lab registry ({', '.join(hosts) or 'none'}): the labkit "
-                  "simulator pushes only there", file=sys.stderr)
-            return 1
         repo, ref = split_tag(rest)
         digest = push(result.layout_dir, hosts[host], repo, ref, (user, password) if user else None,
                       ref=result.ref_name)
