@@ -63,11 +63,12 @@ class ShopEndpoint(Endpoint):
 @dataclass(frozen=True)
 class GitLabEndpoint(Endpoint):
     """``url``: GitLab (git smart HTTP under it: ``{url}/shop/shop.git``); ``api``: the REST API v4;
-    ``user``: the administrator whose personal access token the lab keeps (``Lab`` reads it from the secrets);
+    ``user``: the administrator; ``token_file``: a file (mode 0600) holding its personal access token;
     ``projects``: the seeded projects' paths (the shop's code, its manifests)."""
 
     api: str = ""
     user: str = "root"
+    token_file: str = ""
     projects: list[str] = field(default_factory=list)
 
 

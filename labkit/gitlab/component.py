@@ -10,6 +10,7 @@ from typing import Any
 
 from ..core.addresses import GITLAB
 from ..core.component import Component, Context, Health
+from ..core.files import write_atomic
 from ..core.http import Listeners, api_app
 from ..endpoints import GitLabEndpoint
 from . import api
@@ -20,7 +21,7 @@ from .hooks import Webhooks
 from .model import PipelineRequest, Pipelines
 from .projects import Projects
 from .repos import BRANCH, TAG, ZERO, GitRepos
-from .seed import MANIFESTS, SHOP, seed
+from .seed import MANIFESTS, SHOP, root_token, seed
 from .store import GitLabStore
 
 MAX_BODY = 512 * 1024 * 1024  # a push's pack
@@ -32,19 +33,27 @@ PipelinesFactory = Callable[[Context, GitRepos, str], Pipelines]
 
 
 class GitLab(Component):
-    """The GitLab emulator."""
+    """The GitLab emulator. ``bind``/``external_url``/``root_password`` override the lab's choices (the
+    standalone server, which the kind harness runs for the ``gitlab/gitlab-ce`` image, sets them from the
+    omnibus configuration)."""
+
+    bind: tuple[str, int] | None = None
+    external_url: str | None = None
+    root_password: str | None = None
 
     async def start(self, ctx: Context) -> None:
         self.ctx = ctx
         state = ctx.state_dir(self.name or "gitlab")
-        self.address = ctx.network.slot(GITLAB)
+        self.address = self.bind or ctx.network.slot(GITLAB)
         host, port = self.address
-        self.base_url = f"http://{host}:{port}"
+        self.base_url = (self.external_url or f"http://{host}:{port}").rstrip("/")
         self.store = GitLabStore(state / "gitlab.db")
         self.repos = GitRepos(state / "repositories")
         self.accounts = Accounts(self.store, self.base_url)
         self.projects = Projects(self.store, self.repos, self.base_url)
-        await asyncio.to_thread(seed, self.accounts, self.projects, self.repos, ctx.secrets)
+        await asyncio.to_thread(seed, self.accounts, self.projects, self.repos, ctx.secrets, self.root_password)
+        self.token_file = state / "root-token"
+        write_atomic(self.token_file, root_token(ctx.secrets) + "\n", mode=0o600)
         self.hooks = Webhooks(self.store, self.repos)
         self.hooks.loop = asyncio.get_running_loop()
         self.services = api.Services(self.accounts, self.projects, self.repos, self.base_url,
@@ -85,11 +94,11 @@ class GitLab(Component):
         self.store.wipe()
         shutil.rmtree(self.repos.root, ignore_errors=True)
         self.repos.root.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(seed, self.accounts, self.projects, self.repos, self.ctx.secrets)
+        await asyncio.to_thread(seed, self.accounts, self.projects, self.repos, self.ctx.secrets, self.root_password)
 
     def endpoint(self) -> GitLabEndpoint:
         return GitLabEndpoint(self.title or "GitLab", self.base_url, api=f"{self.base_url}/api/v4",
-                              projects=[SHOP, MANIFESTS])
+                              projects=[SHOP, MANIFESTS], token_file=str(self.token_file))
 
     async def health(self) -> Health:
         return Health(True, f"{len(self.projects.all())} projects")

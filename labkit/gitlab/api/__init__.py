@@ -11,6 +11,7 @@ from .ci import CiRoutes
 from .common import CALLER
 from .context import Services
 from .hooks import HookRoutes
+from .instance import InstanceRoutes
 from .projects import ProjectRoutes
 
 __all__ = ["Services", "install"]
@@ -28,5 +29,6 @@ def install(app: web.Application, services: Services, hooks: Webhooks) -> None:
 
     app.middlewares.append(authenticate)
     projects = ProjectRoutes(services)
-    for routes in (AccountRoutes(services), projects, CiRoutes(services, projects), HookRoutes(hooks, projects)):
+    for routes in (InstanceRoutes(services), AccountRoutes(services), projects, CiRoutes(services, projects),
+                   HookRoutes(hooks, projects)):
         routes.install(app)

@@ -1,0 +1,61 @@
+"""The GitLab simulator on its own, outside the lab daemon: ``python -m labkit.gitlab --home DIR``.
+
+``--listen HOST:PORT`` picks the listener and ``--omnibus-config gitlab.rb`` reads what GitLab CE would
+(its ``external_url`` and ``initial_root_password``): the kind contract harness runs it for the
+``gitlab/gitlab-ce`` image. Prints the endpoint as one JSON line, serves until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import signal
+import sys
+from pathlib import Path
+
+from ..core.network import is_loopback
+from ..registry.standalone import standalone_context
+from .component import GitLab
+from .omnibus import parse
+
+
+async def serve(home: Path, listen: tuple[str, int] | None, omnibus: Path | None) -> None:
+    ctx = standalone_context(home)
+    gitlab = GitLab()
+    gitlab.name, gitlab.title = "gitlab", "GitLab"
+    gitlab.bind = listen
+    if omnibus is not None:
+        settings = parse(omnibus.read_text())
+        gitlab.external_url, gitlab.root_password = settings.external_url, settings.root_password
+    await gitlab.start(ctx)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(json.dumps(dataclasses.asdict(gitlab.endpoint())), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await gitlab.stop()
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not is_loopback(host) or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text}: a loopback HOST:PORT")
+    return host, int(port)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m labkit.gitlab", description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True, help="folder for state, secrets and logs")
+    parser.add_argument("--listen", type=_address, help="loopback HOST:PORT (default: the lab's address plan)")
+    parser.add_argument("--omnibus-config", type=Path, help="a gitlab.rb to take external_url and the root "
+                                                            "password from")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.home.resolve(), args.listen, args.omnibus_config))
+    sys.exit(0)
