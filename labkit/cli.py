@@ -61,6 +61,11 @@ def up(backend: Backend = None,
         ep = control.up(paths, resolve_backend(backend, paths), jupyter=jupyter, progress=progress)
     console.print(f"[green]lab ready[/green] ({ep.backend}, {time.perf_counter() - start:.1f} s) "
                   f"home {paths.home}")
+    if "jupyterlab" in ep.products:  # a lab already running gets the chapters a `git pull` brought, too
+        from .jupyter.workspace import Workspace
+
+        for line in Workspace.of(paths.workspace).sync():
+            console.print(f"  workspace: {line}", markup=False, highlight=False, soft_wrap=True)
     for name, product in ep.products.items():  # soft_wrap: a URL (and its token) stays on one line in any width
         console.print(f"  {name:<12} {product.url or ', '.join(getattr(product, 'images', {}).values())}",
                       soft_wrap=True)
