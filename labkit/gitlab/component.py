@@ -40,6 +40,7 @@ class GitLab(Component):
     bind: tuple[str, int] | None = None
     external_url: str | None = None
     root_password: str | None = None
+    fresh: bool = False  # only the root user, as a new GitLab CE (the kind harness provisions it through the API)
 
     async def start(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -51,9 +52,11 @@ class GitLab(Component):
         self.repos = GitRepos(state / "repositories")
         self.accounts = Accounts(self.store, self.base_url)
         self.projects = Projects(self.store, self.repos, self.base_url)
-        await asyncio.to_thread(seed, self.accounts, self.projects, self.repos, ctx.secrets, self.root_password)
+        await asyncio.to_thread(seed, self.accounts, self.projects, self.repos, ctx.secrets, self.root_password,
+                                self.fresh)
         self.token_file = state / "root-token"
-        write_atomic(self.token_file, root_token(ctx.secrets) + "\n", mode=0o600)
+        if not self.fresh:
+            write_atomic(self.token_file, root_token(ctx.secrets) + "\n", mode=0o600)
         self.hooks = Webhooks(self.store, self.repos)
         self.hooks.loop = asyncio.get_running_loop()
         self.services = api.Services(self.accounts, self.projects, self.repos, self.base_url,
@@ -94,11 +97,12 @@ class GitLab(Component):
         self.store.wipe()
         shutil.rmtree(self.repos.root, ignore_errors=True)
         self.repos.root.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(seed, self.accounts, self.projects, self.repos, self.ctx.secrets, self.root_password)
+        await asyncio.to_thread(seed, self.accounts, self.projects, self.repos, self.ctx.secrets, self.root_password,
+                                self.fresh)
 
     def endpoint(self) -> GitLabEndpoint:
         return GitLabEndpoint(self.title or "GitLab", self.base_url, api=f"{self.base_url}/api/v4",
-                              projects=[SHOP, MANIFESTS], token_file=str(self.token_file))
+                              projects=[SHOP, MANIFESTS], token_file="" if self.fresh else str(self.token_file))
 
     async def health(self) -> Health:
         return Health(True, f"{len(self.projects.all())} projects")

@@ -33,15 +33,19 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 
 def seed(accounts: Accounts, projects: Projects, repos: GitRepos, secrets: Secrets,
-         root_password: str | None = None) -> None:
+         root_password: str | None = None, fresh: bool = False) -> None:
     """Create what is missing (a restart keeps what is there); ``root_password``: the omnibus configuration's
-    ``initial_root_password`` instead of the lab's secret."""
+    ``initial_root_password`` instead of the lab's secret; ``fresh``: only the root user, as a new GitLab CE
+    (``provision`` does the rest through the API)."""
     root = accounts.by_username(ROOT)
     if root is None:
         root = accounts.create_user(ROOT, "Administrator", "admin@example.com",
                                     root_password or secrets.get(GITLAB_ROOT_PASSWORD), admin=True)
         projects.namespace_for_user(root)
-        accounts.create_token(root, "labkit", list(ALL_SCOPES[:8]), secret=root_token(secrets))
+        if not fresh:
+            accounts.create_token(root, "labkit", list(ALL_SCOPES[:8]), secret=root_token(secrets))
+    if fresh:
+        return
     group = projects.namespace_by_path("shop") or projects.create_group("shop", "shop", "private", root)
     checkout = Checkout.find().root
     author = Author("Administrator", "admin@example.com")

@@ -2,7 +2,8 @@
 
 ``--listen HOST:PORT`` picks the listener and ``--omnibus-config gitlab.rb`` reads what GitLab CE would
 (its ``external_url`` and ``initial_root_password``): the kind contract harness runs it for the
-``gitlab/gitlab-ce`` image. Prints the endpoint as one JSON line, serves until SIGTERM or SIGINT.
+``gitlab/gitlab-ce`` image, fresh as a new GitLab CE (the root user only). Prints the endpoint as one JSON
+line, serves until SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ async def serve(home: Path, listen: tuple[str, int] | None, omnibus: Path | None
     if omnibus is not None:
         settings = parse(omnibus.read_text())
         gitlab.external_url, gitlab.root_password = settings.external_url, settings.root_password
+        gitlab.fresh = True  # as a new GitLab CE: the root user only
     await gitlab.start(ctx)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,0 +1,107 @@
+"""Makes a fresh GitLab the lab's, through its REST API only (GitLab CE on kind, or the simulator):
+
+* a personal access token for ``root`` (the OAuth password grant with the root password, then the users API),
+  written to a 0600 file;
+* the ``shop`` group with ``shop/shop`` (``apps/``) and ``shop/manifests`` (``manifests/apps/``);
+* an instance runner's authentication token, written into the gitlab-runner chart's values.
+
+Each step is skipped when already done, so ``labkit up`` may run it again.
+``python -m labkit.gitlab.provision --home H --url U --cluster-url C --out DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+from datetime import date, timedelta
+from pathlib import Path
+
+import gitlab
+import requests
+import yaml
+
+from ..core.checkout import Checkout
+from ..core.files import write_atomic
+from ..core.paths import LabPaths
+from ..core.secrets import GITLAB_ROOT_PASSWORD, Secrets
+from .seed import MANIFESTS, SHOP, files_of
+
+SCOPES = ["api", "read_repository", "write_repository"]
+
+
+def _session() -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False  # loopback only: never through a proxy
+    return s
+
+
+def root_client(url: str, password: str, token_file: Path) -> gitlab.Gitlab:
+    """A client with root's personal access token, created (and saved) on first use."""
+    if token_file.is_file():
+        gl = gitlab.Gitlab(url, private_token=token_file.read_text().strip(), session=_session())
+        try:
+            gl.auth()
+            return gl
+        except gitlab.GitlabAuthenticationError:
+            pass
+    r = _session().post(f"{url}/oauth/token", data={"grant_type": "password", "username": "root",
+                                                     "password": password}, timeout=60)
+    r.raise_for_status()
+    oauth = gitlab.Gitlab(url, oauth_token=r.json()["access_token"], session=_session())
+    oauth.auth()
+    expires = (date.today() + timedelta(days=364)).isoformat()
+    token = oauth.users.get(oauth.user.id).personal_access_tokens.create(
+        {"name": "labkit", "scopes": SCOPES, "expires_at": expires}).token
+    write_atomic(token_file, token + "\n", mode=0o600)
+    gl = gitlab.Gitlab(url, private_token=token, session=_session())
+    gl.auth()
+    return gl
+
+
+def seed_projects(gl: gitlab.Gitlab, checkout: Checkout) -> None:
+    """The ``shop`` group and its two projects, each with its files in one first commit."""
+    groups = [g for g in gl.groups.list(search="shop", get_all=True) if g.full_path == "shop"]
+    group = groups[0] if groups else gl.groups.create({"name": "shop", "path": "shop", "visibility": "private"})
+    for path, folder in ((SHOP, checkout.root / "apps"), (MANIFESTS, checkout.root / "manifests" / "apps")):
+        try:
+            gl.projects.get(path)
+            continue
+        except gitlab.GitlabGetError:
+            pass
+        project = gl.projects.create({"name": path.split("/")[1], "path": path.split("/")[1],
+                                      "namespace_id": group.id, "visibility": "private", "default_branch": "main"})
+        actions = [{"action": "create", "file_path": name, "encoding": "base64",
+                    "content": base64.b64encode(data).decode()} for name, data in files_of(folder).items()]
+        project.commits.create({"branch": "main", "commit_message": "Initial commit", "actions": actions})
+
+
+def runner_values(gl: gitlab.Gitlab, cluster_url: str, values_file: Path, concurrent: int = 2) -> None:
+    """The gitlab-runner chart's values: an instance runner's token, the Kubernetes executor."""
+    if values_file.is_file():
+        return
+    runner = gl.user.runners.create({"runner_type": "instance_type", "description": "labkit kind runner",
+                                     "run_untagged": True})
+    config = (f'[[runners]]\n  clone_url = "{cluster_url}"\n  [runners.kubernetes]\n'
+              '    namespace = "gitlab-runner"\n    image = "python:3.12-slim"\n'
+              '    cpu_request = "100m"\n    memory_request = "128Mi"\n')
+    values = {"gitlabUrl": cluster_url.rstrip("/") + "/", "runnerToken": runner.token, "concurrent": concurrent,
+              "rbac": {"create": True}, "runners": {"config": config}}
+    write_atomic(values_file, yaml.safe_dump(values, sort_keys=False), mode=0o600)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m labkit.gitlab.provision", description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True, help="the lab home (its secrets hold root's password)")
+    parser.add_argument("--url", required=True, help="GitLab from this machine")
+    parser.add_argument("--cluster-url", required=True, help="GitLab from the cluster's pods (the runner's URL)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for root-token and runner-values.yaml")
+    args = parser.parse_args(argv)
+    password = Secrets(LabPaths(args.home).secrets).get(GITLAB_ROOT_PASSWORD)
+    gl = root_client(args.url.rstrip("/"), password, args.out / "root-token")
+    seed_projects(gl, Checkout.find())
+    runner_values(gl, args.cluster_url, args.out / "runner-values.yaml")
+    print(f"GitLab at {args.url} is provisioned: root's token in {args.out / 'root-token'}")
+
+
+if __name__ == "__main__":
+    main()
