@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gitlab
 import pytest
 
 from labkit.gitlab.ci import duration, evaluate, lint, pipeline_variables, plan, slug
 from labkit.gitlab.ci.expressions import valid
 from labkit.gitlab.model import PipelinePlan
 
+from .conftest import RunningGitLab
 from .workrepo import WorkRepo
 
 
@@ -450,3 +452,74 @@ deploy:
     bad = lint(repo, repo.project, sha=sha, ref="main", content="")
     assert bad == {"valid": False, "errors": ["Please provide content of .gitlab-ci.yml"], "warnings": [],
                    "merged_yaml": None, "includes": []}
+
+
+@pytest.mark.parametrize(("ci", "message"), [
+    ("test: {script: x, services: [postgres]}\n", "jobs:test services is not supported by the labkit simulator"),
+    ("default: {services: [redis]}\ntest: {script: x}\n", "default services is not supported by the labkit simulator"),
+    ("include: [{local: a.yml, rules: [{if: $X}]}]\ntest: {script: x}\n",
+     "`include: local` with `rules` is not supported by the labkit simulator"),
+    ("test: {script: x, rules: [{changes: {paths: [a], compare_to: main}}]}\n",
+     "jobs:test:rules:rule:changes compare_to is not supported by the labkit simulator"),
+    ("test: {script: x, when: delayed, start_in: 2 weeks}\n", "jobs:test start in should not exceed the limit"),
+    ("test: {script: x, when: delayed, start_in: later}\n", "jobs:test start in should be a duration"),
+    ("test: {script: x, timeout: forever}\n", "jobs:test:timeout config should be a duration"),
+    ("test: {script: x, inherit: {defaults: false}}\n", "jobs:test:inherit config contains unknown keys: defaults"),
+])
+def test_unsupported_and_invalid_keywords_are_refused(repo: WorkRepo, ci: str, message: str) -> None:
+    p = run(repo, ci)
+    assert message in p.errors and not p.jobs
+
+
+def test_lint_api_for_the_server(repo: WorkRepo) -> None:
+    from labkit.gitlab.ci import lint_api
+
+    sha = repo.commit({".gitlab-ci.yml": "build: {stage: build, script: make}\n"})
+    project = {"id": 7, "path_with_namespace": repo.project_path, "default_branch": "main",
+               "web_url": "http://gitlab.example.com/shop/catalog"}
+    answer = lint_api(read=repo.read_file, list_files=repo.list_files, project=project, content=None, ref="main",
+                      sha=sha, dry_run=True)
+    assert answer["valid"] and [j["name"] for j in answer["jobs"]] == ["build"]
+    answer = lint_api(read=repo.read_file, list_files=repo.list_files, project=project, ref="main", sha=sha,
+                      content="build: {script: make, when: later}\n")
+    assert answer["errors"] == ["jobs:build when should be one of: on_success, on_failure, always, manual, delayed"]
+
+
+# --- through the lab's GitLab, with python-gitlab -----------------------------------------------------------
+
+BROKEN = "include: ci/jobs.yml\n\ntest:\n  stage: tests\n  script: [pytest]\n"
+
+
+def test_ci_lint_and_yaml_errors_through_python_gitlab(gitlab_server: RunningGitLab, tmp_path: Path) -> None:
+    project = gitlab_server.client().projects.get("shop/shop")
+    project.commits.create({"branch": "lint-demo", "start_branch": project.default_branch,
+                            "commit_message": "a CI file with an include", "actions": [
+                                {"action": "create", "file_path": "ci/jobs.yml",
+                                 "content": ".py: {image: 'python:3.12-slim'}\nlint: {extends: .py, script: [ruff]}\n"},
+                                {"action": "update", "file_path": ".gitlab-ci.yml",
+                                 "content": "include: ci/jobs.yml\ntest: {extends: .py, script: [pytest], "
+                                            "rules: [{if: $CI_COMMIT_TAG}]}\n"}]})
+    static = project.ci_lint.create({"content": project.files.get(".gitlab-ci.yml", ref="lint-demo").decode()
+                                     .decode(), "ref": "lint-demo", "include_jobs": True})
+    assert static.valid and [j["name"] for j in static.jobs] == ["lint", "test"]
+    assert [i["location"] for i in static.includes] == ["ci/jobs.yml"] and "python:3.12-slim" in static.merged_yaml
+    dry = project.ci_lint.create({"content": "include: ci/jobs.yml\ntest: {extends: .py, script: [pytest], "
+                                             "rules: [{if: $CI_COMMIT_TAG}]}\n",
+                                  "ref": "lint-demo", "dry_run": True, "include_jobs": True})
+    assert dry.valid and [j["name"] for j in dry.jobs] == ["lint"]  # a push to a branch: no tag, no test job
+
+    lint_answer = project.ci_lint.create({"content": BROKEN, "ref": "lint-demo"})
+    message = ("test job: chosen stage tests does not exist; available stages are .pre, build, test, deploy, "
+               ".post")
+    assert not lint_answer.valid and lint_answer.errors == [message]
+    if gitlab_server.component.services.pipelines is None:
+        pytest.skip("the pipeline service is not installed")
+    work = WorkRepo.clone(gitlab_server.clone_url("shop/shop"), tmp_path / "shop", branch="lint-demo")
+    work.commit({".gitlab-ci.yml": BROKEN}, "a typo in a stage")
+    work.git("push", "-q", "origin", "lint-demo")
+    pushed = project.pipelines.list(ref="lint-demo", sha=work.git("rev-parse", "HEAD"), get_all=False)[0]
+    pushed = project.pipelines.get(pushed.id)
+    assert (pushed.status, pushed.yaml_errors) == ("failed", message)
+    with pytest.raises(gitlab.exceptions.GitlabCreateError) as refused:  # the API answers 400 with the errors
+        project.pipelines.create({"ref": "lint-demo"})
+    assert refused.value.response_code == 400 and message in str(refused.value.error_message)

@@ -21,6 +21,17 @@ class WorkRepo:
         self.git("config", "user.name", "Dev")
         self.git("remote", "add", "origin", f"http://gitlab.example.com/{project}.git")
 
+    @classmethod
+    def clone(cls, url: str, root: Path, branch: str) -> WorkRepo:
+        """A clone of ``url`` (with ``git``) on ``branch``."""
+        subprocess.run(["git", "clone", "-q", "-b", branch, url, str(root)], check=True, capture_output=True)
+        repo = cls.__new__(cls)
+        owner, name = url.rsplit("/", 2)[-2:]
+        repo.root, repo.project_path, repo.branch = root, f"{owner}/{name.removesuffix('.git')}", branch
+        repo.git("config", "user.email", "dev@example.com")
+        repo.git("config", "user.name", "Dev")
+        return repo
+
     def git(self, *args: str) -> str:
         return subprocess.run(["git", "-C", str(self.root), *args], check=True, capture_output=True,
                               text=True).stdout.strip()

@@ -9,9 +9,10 @@ jobs GitLab creates for a pipeline (``plan``), and CI lint's answer (``lint``).
 """
 
 from .config import CiConfig, ConfigError, load_config
+from .durations import duration
 from .expressions import ExpressionError, evaluate
 from .lint import lint, lint_api
-from .plan import duration, plan, plan_config
+from .plan import plan, plan_config
 from .variables import pipeline_variables, skip_ci, slug
 
 __all__ = ["CiConfig", "ConfigError", "ExpressionError", "duration", "evaluate", "lint", "lint_api", "load_config",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import expressions
+from .durations import duration
 from .yamlfile import Reference, YamlDoc, YamlSyntaxError, dump, load
 
 DEFAULT_STAGES = ["build", "test", "deploy"]
@@ -27,7 +28,8 @@ JOB_KEYS = ("tags", "script", "type", "image", "services", "start_in", "artifact
             "timeout", "release", "secrets", "extends", "stage", "only", "except", "rules", "variables", "inherit",
             "allow_failure", "when", "needs", "resource_group", "hooks", "id_tokens", "pages", "run", "identity",
             "manual_confirmation", "dast_configuration", "publish", "trigger")
-UNSUPPORTED_JOB_KEYS = ("trigger", "run", "release", "secrets", "identity", "dast_configuration", "pages", "publish")
+UNSUPPORTED_JOB_KEYS = ("trigger", "run", "release", "secrets", "identity", "dast_configuration", "pages", "publish",
+                        "services", "hooks", "id_tokens", "manual_confirmation")
 ALLOWED_WHEN = ("on_success", "on_failure", "always", "manual", "delayed")
 RULE_KEYS = ("if", "changes", "exists", "when", "start_in", "allow_failure", "variables", "needs", "interruptible")
 RULE_WHEN = ("on_success", "on_failure", "always", "never", "manual", "delayed")
@@ -105,6 +107,9 @@ def _local_path(entry: Any) -> tuple[str | None, str | None]:
         return entry, None
     if isinstance(entry, dict):
         if "local" in entry:
+            extra = [k for k in entry if k != "local"]
+            if extra:
+                return None, f"`include: local` with {', '.join(f'`{k}`' for k in extra)} {NOT_SUPPORTED}"
             return str(entry["local"]), None
         kind = next(iter(entry), "include")
         return None, f"`include: {kind}` {NOT_SUPPORTED}; use `include: local`"
@@ -314,6 +319,8 @@ def _check_rules(where: str, rules: Any, keys: tuple[str, ...], whens: tuple[str
         if changes is not None and not (isinstance(changes, list) or
                                         (isinstance(changes, dict) and "paths" in changes)):
             errors.append(f"{loc}:changes config should be an array or a hash")
+        if isinstance(changes, dict) and "compare_to" in changes:
+            errors.append(f"{loc}:changes compare_to {NOT_SUPPORTED}")
         if "allow_failure" in rule and not isinstance(rule["allow_failure"], bool):
             errors.append(f"{loc} allow_failure should be a boolean value")
     return errors
@@ -349,6 +356,22 @@ def _check_job(name: str, job: Any) -> list[str]:
         errors.append(f"{where} start in should be a duration")
     if "start_in" in job and job.get("when") != "delayed" and "rules" not in job:
         errors.append(f"{where} start in must be blank")
+    if job.get("when") == "delayed" and "start_in" in job:
+        seconds = duration(job["start_in"])
+        if seconds is None:
+            errors.append(f"{where} start in should be a duration")
+        elif seconds > 7 * 86400:
+            errors.append(f"{where} start in should not exceed the limit")
+    if job.get("timeout") is not None and duration(job["timeout"]) is None:
+        errors.append(f"{where}:timeout config should be a duration")
+    inherit = job.get("inherit")
+    if inherit is not None:
+        if not isinstance(inherit, dict):
+            errors.append(f"{where}:inherit config should be a hash")
+        else:
+            unknown = [str(k) for k in inherit if k not in ("default", "variables")]
+            if unknown:
+                errors.append(f"{where}:inherit config contains unknown keys: {', '.join(unknown)}")
     if "stage" in job and not isinstance(job["stage"], str):
         errors.append(f"{where}:stage config should be a string")
     if "variables" in job and job["variables"] is not None and not _is_variables(job["variables"]):
@@ -429,6 +452,9 @@ def _check_root(data: dict[str, Any]) -> list[str]:
             unknown = [str(k) for k in default if k not in DEFAULT_KEYS]
             if unknown:
                 errors.append(f"default config contains unknown keys: {', '.join(unknown)}")
+            errors += [f"default {k} {NOT_SUPPORTED}" for k in default if k in UNSUPPORTED_JOB_KEYS]
+    if data.get("services") is not None:
+        errors.append(f"services {NOT_SUPPORTED}")
     workflow = data.get("workflow")
     if workflow is not None:
         if not isinstance(workflow, dict):
@@ -437,6 +463,8 @@ def _check_root(data: dict[str, Any]) -> list[str]:
             unknown = [str(k) for k in workflow if k not in ("rules", "name", "auto_cancel")]
             if unknown:
                 errors.append(f"workflow config contains unknown keys: {', '.join(unknown)}")
+            if "auto_cancel" in workflow:
+                errors.append(f"workflow auto_cancel {NOT_SUPPORTED}")
             if workflow.get("rules") is not None:
                 errors += _check_rules("workflow", workflow["rules"], WORKFLOW_RULE_KEYS, ("always", "never"))
     return errors

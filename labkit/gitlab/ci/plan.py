@@ -21,6 +21,7 @@ from typing import Any
 from ..model import JobPlan, Need, PipelinePlan, PipelineRequest, Repos
 from . import expressions, globs
 from .config import CiConfig, flatten_commands, load_config, need_names, scalar, variables_of
+from .durations import duration
 from .variables import expand, expand_all, pipeline_variables, push_option_variables, skip_ci
 
 CI_FILE = ".gitlab-ci.yml"
@@ -31,32 +32,6 @@ MISSING_FILE = "Missing CI config file"
 SKIPPED = "Pipeline skipped: [skip ci] or the ci.skip push option."
 REF_KEYWORDS = {"branches", "tags", "api", "external", "pipelines", "pushes", "schedules", "triggers", "web",
                 "merge_requests", "chat", "external_pull_requests"}
-_UNITS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "mins": 60, "minute": 60,
-          "minutes": 60, "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400,
-          "days": 86400, "w": 604800, "week": 604800, "weeks": 604800}
-
-
-def duration(text: Any) -> int | None:
-    """Seconds in a duration as ChronicDuration reads the common forms (``1h 30m``, ``90 minutes``, ``600``)."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return int(text)
-    if not isinstance(text, str):
-        return None
-    s = text.strip().lower().replace(" and ", " ")
-    if re.fullmatch(r"\d+", s):
-        return int(s)
-    if re.fullmatch(r"\d+:\d{2}(:\d{2})?", s):
-        parts = [int(p) for p in s.split(":")]
-        return parts[0] * 3600 + parts[1] * 60 + (parts[2] if len(parts) > 2 else 0)
-    total, pos = 0.0, 0
-    for m in re.finditer(r"(\d+(?:\.\d+)?)\s*([a-z]+)\s*,?\s*", s):
-        if m.start() != pos or m.group(2) not in _UNITS:
-            return None
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    return int(total) if pos == len(s) and pos else None
-
-
 class _Ctx:
     """What rules are evaluated against for one pipeline."""
 
