@@ -523,3 +523,38 @@ def test_ci_lint_and_yaml_errors_through_python_gitlab(gitlab_server: RunningGit
     with pytest.raises(gitlab.exceptions.GitlabCreateError) as refused:  # the API answers 400 with the errors
         project.pipelines.create({"ref": "lint-demo"})
     assert refused.value.response_code == 400 and message in str(refused.value.error_message)
+
+
+def test_diagnose_points_at_the_line(repo: WorkRepo) -> None:
+    from labkit.gitlab.ci import diagnose
+
+    sha = repo.commit({".gitlab-ci.yml": "include: ci/more.yml\nbuild:\n  script: make\n",
+                       "ci/more.yml": "test:\n  script: pytest\n  whn: manual\n"})
+    assert diagnose(repo, repo.project_path, sha) == [{
+        "message": "jobs:test config contains unknown keys: whn", "path": "ci/more.yml", "line": 3,
+        "text": "  whn: manual"}]
+    broken = "build:\n  script: make\n deploy: now\n"
+    [found] = diagnose(repo, repo.project_path, sha, broken)
+    assert found["message"] == ("(<unknown>): did not find expected key while parsing a block mapping at line 1 "
+                                "column 1")  # Psych names the mapping; the line is where the problem is
+    assert found["line"] == 3 and found["text"] == " deploy: now"
+
+
+def test_anchors_and_merge_keys(repo: WorkRepo) -> None:
+    ci = """
+.defaults: &defaults
+  image: python:3.12-slim
+  variables: {A: "1"}
+.scripts: &setup [pip install ., echo ready]
+test:
+  <<: *defaults
+  script: [*setup, pytest]
+  rules:
+    - !reference [.rules, rules]
+.rules:
+  rules: [{if: $CI_COMMIT_BRANCH}]
+"""
+    p = run(repo, ci)
+    t = job(p, "test")
+    assert t.image == "python:3.12-slim" and t.variables == {"A": "1"}
+    assert t.script == ["pip install .", "echo ready", "pytest"]

@@ -603,6 +603,9 @@ def _locate(message: str, lines: dict[tuple[str, ...], str]) -> str | None:
     m = _JOB_IN_MESSAGE.match(message)
     if m:
         name = m.group("a") or m.group("b") or m.group("c")
+        unknown = re.search(r"unknown keys: ([^,\s]+)", message)
+        if unknown and (name, unknown.group(1)) in lines:
+            return lines[(name, unknown.group(1))]
         key = re.search(r"\A\S+?:(\w+)", message)
         if key and (name, key.group(1)) in lines:
             return lines[(name, key.group(1))]

@@ -102,3 +102,25 @@ def lint_api(*, read: Callable[[str, str, str], bytes | None], list_files: Calla
                           http_url_to_repo=project.get("http_url_to_repo", ""), web_url=project.get("web_url", ""))
     return lint(_FileReader(read, list_files), project, sha=sha, ref=ref, content=content, dry_run=dry_run,
                 include_jobs=include_jobs, user=user)
+
+
+def diagnose(repos: Repos, project: str, sha: str, content: str | None = None) -> list[dict[str, Any]]:
+    """Each lint error with where it is: ``{"message", "path", "line", "text"}`` (``line``/``text`` None when
+    GitLab's message names no place) — what the chapter shows beside a failed pipeline's ``yaml_errors``."""
+    config = load(repos, project, sha, content)
+    if config is None:
+        return [{"message": "Please provide content of .gitlab-ci.yml", "path": ".gitlab-ci.yml", "line": None,
+                 "text": None}]
+    out: list[dict[str, Any]] = []
+    for error in config.errors:
+        path, line, text = ".gitlab-ci.yml", None, None
+        if error.location:
+            path, _, number = error.location.partition(":")
+            line = int(number) if number.isdigit() else None
+        if line is not None:
+            source = content if path == ".gitlab-ci.yml" and content is not None else \
+                (repos.read_file(project, sha, path) or b"").decode("utf-8", "replace")
+            lines = source.splitlines()
+            text = lines[line - 1] if 0 < line <= len(lines) else None
+        out.append({"message": error.message, "path": path, "line": line, "text": text})
+    return out

@@ -50,13 +50,17 @@ class YamlDoc:
 
 
 def psych_message(err: yaml.YAMLError) -> tuple[str, int | None]:
-    """Psych's wording of a libyaml error: ``(<unknown>): <problem> <context> at line L column C``."""
+    """Psych's wording of a libyaml error (``(<unknown>): <problem> <context> at line L column C``) and the
+    line of the problem itself."""
     if isinstance(err, yaml.MarkedYAMLError):
         mark = err.context_mark or err.problem_mark
         text = " ".join(p for p in (err.problem, err.context) if p)
+        # Psych names the context's place; the problem's is where the attendee has to look
+        where = err.problem_mark or mark
+        line = where.line + 1 if where is not None else None
         if mark is not None:
-            return f"(<unknown>): {text} at line {mark.line + 1} column {mark.column + 1}", mark.line + 1
-        return f"(<unknown>): {text}", None
+            return f"(<unknown>): {text} at line {mark.line + 1} column {mark.column + 1}", line
+        return f"(<unknown>): {text}", line
     return f"(<unknown>): {err}", None
 
 
@@ -82,6 +86,8 @@ def load(text: str, path: str = ".gitlab-ci.yml") -> YamlDoc:
         node = yaml.compose(text, Loader=CiYamlLoader)
     except yaml.YAMLError as err:
         message, line = psych_message(err)
+        if line is not None:  # a problem at the end of the stream is on the last line
+            line = max(1, min(line, len(text.splitlines())))
         raise YamlSyntaxError(message, line) from err
     return YamlDoc(data, path, _key_lines(node))
 
