@@ -38,6 +38,7 @@ from typing import Any
 import pytest
 
 from labkit.gitlab.ci import plan
+from labkit.gitlab.ci.yamlfile import load
 
 from .workrepo import WorkRepo
 
@@ -247,6 +248,64 @@ build: {stage: build, script: x, rules: [{if: $CI_COMMIT_TAG}]}
 lint: {stage: build, script: x}
 test: {script: x, needs: [lint, {job: build, optional: true}]}
 """),
+    Case("expressions", """
+variables: {EMPTY: "", NAME: shop, PATTERN: /^sh/}
+null_cmp: {script: x, rules: [{if: $UNSET == null}]}
+empty_not_null: {script: x, rules: [{if: $EMPTY == null}]}
+empty_falsy: {script: x, rules: [{if: $EMPTY}]}
+regex_flag: {script: x, rules: [{if: $NAME =~ /^SHOP$/i}]}
+regex_var: {script: x, rules: [{if: $NAME =~ $PATTERN}]}
+not_match: {script: x, rules: [{if: $NAME !~ /^x/}]}
+precedence: {script: x, rules: [{if: '$EMPTY || $NAME == "shop" && $UNSET'}]}
+parens: {script: x, rules: [{if: '($EMPTY || $NAME == "shop") && $CI_COMMIT_BRANCH'}]}
+var_cmp: {script: x, rules: [{if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH}]}
+single_quotes: {script: x, rules: [{if: "$NAME == 'shop'"}]}
+"""),
+    Case("exists-globs", """
+py: {script: x, rules: [{exists: ["**/*.py"]}]}
+top_py: {script: x, rules: [{exists: ["*.py"]}]}
+dockerfile: {script: x, rules: [{exists: [catalog/Dockerfile]}]}
+missing: {script: x, rules: [{exists: [nothing/*.txt]}]}
+braces: {script: x, rules: [{exists: ["catalog/{Dockerfile,Makefile}"]}]}
+""", files={"catalog/app/main.py": "x", "catalog/Dockerfile": "FROM x"}),
+    Case("rules-needs-and-references", """
+.rules:
+  main: [{if: $CI_COMMIT_BRANCH == "main"}]
+build: {stage: build, script: x}
+lint: {stage: build, script: x}
+test:
+  script: x
+  needs: [build]
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main"
+      needs: [build, lint]
+deploy:
+  stage: deploy
+  script: x
+  rules: !reference [.rules, main]
+"""),
+    Case("default-inherit-dependencies", """
+default:
+  retry: 2
+  interruptible: true
+variables: {A: "1"}
+build: {stage: build, script: x, artifacts: {paths: [dist]}}
+test: {script: x, dependencies: [build], inherit: {default: false, variables: [A]}}
+deploy: {stage: deploy, script: x, dependencies: [], when: manual, allow_failure: true}
+"""),
+    Case("anchors-and-extends-override", """
+.job: &job
+  script: [x]
+  rules: [{if: $CI_COMMIT_BRANCH == "nope"}]
+kept:
+  <<: *job
+  rules: [{if: $CI_COMMIT_BRANCH}]
+dropped:
+  <<: *job
+via_extends:
+  extends: .job
+  rules: [{when: manual}]
+"""),
     Case("only-except-all-kept", """
 default_refs: {script: x}
 main_only: {script: x, only: [main, /^release-.*$/]}
@@ -327,9 +386,7 @@ def _ours(repo: WorkRepo, case: Case, sha: str, manual_top_level: set[str]) -> d
 
 def _manual_top_level(ci: str) -> set[str]:
     """Jobs whose manual ``when`` is GitLab's allow_failure default (top level, no rules, no allow_failure)."""
-    import yaml
-
-    data = yaml.safe_load(ci)
+    data = load(ci).data
     return {name for name, job in data.items() if isinstance(job, dict) and job.get("when") == "manual"
             and "rules" not in job and "allow_failure" not in job and "extends" not in job}
 
