@@ -138,7 +138,10 @@ def test_compose_file_matches_the_compose_spec(rendered: KindLab) -> None:
             host, host_port, container = port.split(":")
             assert host == "127.0.0.1", f"{port} is not loopback-only"
             published[int(host_port)] = int(container)
-    assert sorted(published) == sorted(rendered.ports[k] for k in ("api", "http", "stats", "runtime", "registry"))
+    assert sorted(published) == sorted(rendered.ports[k] for k in ("api", "http", "stats", "runtime", "registry",
+                                                                   "gitlab"))
+    assert services["gitlab"]["image"] == versions["images"]["gitlab"] and services["gitlab"]["profiles"] == ["gitlab"]
+    assert published[rendered.ports["gitlab"]] == rendered.ports["gitlab"]  # external_url's port, inside too
     from labkit.haproxy.config import CONTAINER_PORTS
     haproxy_targets = {int(p.split(":")[2]) for p in services["haproxy"]["ports"]}
     assert haproxy_targets == set(CONTAINER_PORTS.values())

@@ -7,7 +7,9 @@ harness tracks. What runs depends on the image, as it would in Docker:
   the config mounted at ``/usr/local/etc/haproxy/haproxy.cfg`` translated the way Docker's network would
   resolve it (:func:`translate_haproxy`);
 * ``registry:*``: Debian's ``docker-registry`` (CNCF Distribution, anonymous pushes like ``registry:3``),
-  its storage the volume mounted at ``/var/lib/registry``.
+  its storage the volume mounted at ``/var/lib/registry``;
+* ``gitlab/gitlab-ce:*``: labkit's GitLab simulator (``python -m labkit.gitlab``), fresh as a new GitLab CE,
+  configured by the ``gitlab.rb`` mounted at ``/omnibus_config.rb``, its data the ``/var/opt/gitlab`` volume.
 
 Every container port is served on 127.0.0.1: at its published port, or at a free port when unpublished
 (reachable on the network only). Names on the network resolve (:func:`resolve`) to compose containers and
@@ -20,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,8 @@ from .state import State
 
 HAPROXY_CONFIG = "/usr/local/etc/haproxy"
 REGISTRY_STORAGE = "/var/lib/registry"
+GITLAB_OMNIBUS = "/omnibus_config.rb"  # where compose.yaml mounts the gitlab.rb labkit renders
+GITLAB_DATA = "/var/opt/gitlab"
 API_PORT = 6443
 
 
@@ -45,8 +50,11 @@ def image_kind(image: str) -> str:
     name = re.sub(r"^(?:docker\.io/)?(?:library/)?", "", repo)
     if name in ("haproxy", "registry"):
         return name
+    if name == "gitlab/gitlab-ce":
+        return "gitlab"
     raise Failure(f"Error response from daemon: the kind harness cannot run image {image}: it runs haproxy:* "
-                  "(the HAProxy binary) and registry:* (docker-registry) only")
+                  "(the HAProxy binary), registry:* (docker-registry) and gitlab/gitlab-ce:* (labkit's GitLab "
+                  "simulator) only")
 
 
 def resolve(state: State, name: str, port: int) -> tuple[str, int] | None:
@@ -144,6 +152,8 @@ def command(state: State, container: dict[str, Any]) -> list[str]:
         text = source.read_text() if source.is_file() else ""
         write_atomic(translated, translate_haproxy(text, state, container["ports"]))
         return [binary, "-W", "-db", "-f", str(translated)]
+    if kind == "gitlab":
+        return _gitlab_command(container, home)
     binary = shutil.which("docker-registry")
     if binary is None:
         raise Failure("Error response from daemon: the kind harness runs registry:* with Debian's docker-registry, "
@@ -158,6 +168,23 @@ def command(state: State, container: dict[str, Any]) -> list[str]:
               "health": {"storagedriver": {"enabled": True, "interval": "10s", "threshold": 3}}}
     write_atomic(home / "config.yml", yaml.safe_dump(config))
     return [binary, "serve", str(home / "config.yml")]
+
+
+def _gitlab_command(container: dict[str, Any], home: Path) -> list[str]:
+    """GitLab CE → labkit's GitLab simulator on the published port, fresh as a new GitLab CE, configured by the
+    mounted ``gitlab.rb`` (its ``external_url`` and ``initial_root_password``), its data in the data volume."""
+    config = container["mounts"].get(GITLAB_OMNIBUS)
+    if config is None or not Path(config).is_file():
+        raise Failure(f"the kind harness runs gitlab/gitlab-ce with the gitlab.rb mounted at {GITLAB_OMNIBUS}: "
+                      f"container {container['name']} has none")
+    if len(container["addresses"]) != 1:
+        raise Failure(f"the kind harness runs gitlab/gitlab-ce with one published port (external_url's): "
+                      f"container {container['name']} has {sorted(container['addresses'])}")
+    host, port = next(iter(container["addresses"].values()))
+    data = Path(container["mounts"].get(GITLAB_DATA, home / "data"))
+    data.mkdir(parents=True, exist_ok=True)
+    return [sys.executable, "-m", "labkit.gitlab", "--home", str(data), "--listen", f"{host}:{port}",
+            "--omnibus-config", str(config)]
 
 
 def container_ports(image: str) -> list[str]:

@@ -31,7 +31,10 @@ VERSION = "v3.21.4+g1b2e1b4"
 # The harness's chart repositories: URL → chart → versions, and the API a release waits for.
 CHARTS = {"https://kubernetes-sigs.github.io/metrics-server/": {
     "metrics-server": {"versions": ["3.13.1", "3.13.0", "3.12.2"], "app_version": "0.8.0",
-                       "ready": "/apis/metrics.k8s.io/v1beta1/nodes"}}}
+                       "ready": "/apis/metrics.k8s.io/v1beta1/nodes"}},
+          # the runner of the GitLab chapter: its release is recorded; the sim's GitLab runs the jobs itself
+          "https://charts.gitlab.io/": {
+    "gitlab-runner": {"versions": ["0.76.0"], "app_version": "v17.11.0", "ready": "/version"}}}
 RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 GLOBAL = flags(
     "namespace/n kubeconfig kube-context kube-token kube-as-user kube-as-group:stringArray kube-apiserver "

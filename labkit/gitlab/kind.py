@@ -1,0 +1,61 @@
+"""GitLab on the kind backend: GitLab CE as the compose service ``gitlab`` (profile ``gitlab``) with the
+memory-constrained ``gitlab.rb`` of ``omnibus.py``, and gitlab-runner in the cluster (its helm chart, the
+Kubernetes executor). Once GitLab answers, ``provision.py`` makes it the lab's through its API (root's token,
+the shop's projects, the runner's token in the chart's values); then the chart is installed with them.
+
+``external_url`` is ``http://127.0.0.1:<port>`` and the container listens on that same port, so clone URLs work
+from this machine and, by the container's name on kind's network, from the runner's pods (``clone_url``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..backends.kind.lab import Command, KindLab
+from ..backends.kind.parts import KindPart
+from ..core.component import http_check
+from ..core.secrets import GITLAB_ROOT_PASSWORD, Secrets
+from ..endpoints import Endpoint, GitLabEndpoint
+from .omnibus import render
+from .seed import MANIFESTS, SHOP
+
+CHART = "gitlab-runner"
+
+
+class GitLabKind(KindPart):
+    compose_services = ("gitlab",)
+    compose_profile = "gitlab"
+
+    @staticmethod
+    def folder(lab: KindLab) -> Path:
+        return lab.dir / "gitlab"
+
+    @staticmethod
+    def url(lab: KindLab) -> str:
+        return lab.host_url("gitlab")
+
+    def files(self, lab: KindLab) -> dict[Path, str]:
+        password = Secrets(lab.paths.secrets).get(GITLAB_ROOT_PASSWORD)
+        return {self.folder(lab) / "gitlab.rb": render(self.url(lab), password)}
+
+    def configure(self, lab: KindLab) -> list[Command]:
+        chart = lab.versions["charts"][CHART]
+        cluster_url = f"http://{lab.container('gitlab')}:{lab.ports['gitlab']}"
+        return [
+            Command("provisioning GitLab (root's token, the shop's projects, a runner token)", [
+                sys.executable, "-m", "labkit.gitlab.provision", "--home", str(lab.paths.home), "--url",
+                self.url(lab), "--cluster-url", cluster_url, "--out", str(self.folder(lab))]),
+            Command("installing gitlab-runner (helm, Kubernetes executor)", [
+                "helm", "upgrade", "--install", CHART, chart["chart"], "--repo", chart["repo"],
+                "--version", str(chart["version"]), "--namespace", chart["namespace"], "--create-namespace",
+                "--values", str(self.folder(lab) / "runner-values.yaml"), "--kubeconfig", lab.kubeconfig]),
+        ]
+
+    def endpoint(self, lab: KindLab) -> Endpoint:
+        url = self.url(lab)
+        return GitLabEndpoint("GitLab + Runner", url, api=f"{url}/api/v4",
+                              token_file=str(self.folder(lab) / "root-token"), projects=[SHOP, MANIFESTS])
+
+    def health(self, lab: KindLab, endpoint: Endpoint) -> tuple[bool, str]:
+        return http_check(endpoint.url + "/api/v4/projects", timeout=5)  # public: no token, any client address
