@@ -400,6 +400,8 @@ test:
     (".hidden: {script: x}\n", "jobs config should contain at least one visible job"),
     ("stages: build\ntest: {script: x}\n", "stages config should be an array of strings"),
     ("- just\n- a list\n", "Invalid configuration format"),
+    ("test: {script: !reference [.nope, script]}\n", '!reference [".nope", "script"] could not be found'),
+    ("a: !reference [b]\nb: !reference [a]\ntest: {script: x}\n", '!reference ["b"] is part of a circular chain'),
     ("test: {script: x, trigger: other/project}\n",
      "jobs:test trigger is not supported by the labkit simulator"),
     ("include: {remote: 'https://example.com/ci.yml'}\ntest: {script: x}\n",

@@ -220,25 +220,25 @@ def _resolve_extends(name: str, config: dict[str, Any], done: dict[str, dict[str
     return merged
 
 
-def _resolve_references(value: Any, root: dict[str, Any], depth: int = 0) -> Any:
+def _ruby_list(path: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f'"{p}"' for p in path) + "]"
+
+
+def _resolve_references(value: Any, root: dict[str, Any], chain: tuple[tuple[str, ...], ...] = ()) -> Any:
+    """``!reference`` tags replaced by what they point at (GitLab's ``Yaml::Tags::Resolver`` messages)."""
     if isinstance(value, Reference):
-        if depth > 10:
-            raise _Fail("!reference nesting is too deep")
+        if value.path in chain:
+            raise _Fail(f"!reference {_ruby_list(value.path)} is part of a circular chain")
         target: Any = root
         for part in value.path:
             if not isinstance(target, dict) or part not in target:
-                raise _Fail(f"!reference [{', '.join(value.path)}] could not be found")
+                raise _Fail(f"!reference {_ruby_list(value.path)} could not be found")
             target = target[part]
-        return _resolve_references(target, root, depth + 1)
+        return _resolve_references(target, root, (*chain, value.path))
     if isinstance(value, dict):
-        return {k: _resolve_references(v, root, depth) for k, v in value.items()}
-    if isinstance(value, list):
-        out: list[Any] = []
-        for item in value:
-            resolved = _resolve_references(item, root, depth)
-            # a referenced script list inside a script list is flattened (nested arrays are allowed there)
-            out.append(resolved)
-        return out
+        return {k: _resolve_references(v, root, chain) for k, v in value.items()}
+    if isinstance(value, list):  # a referenced list inside a script stays nested (scripts are flattened later)
+        return [_resolve_references(item, root, chain) for item in value]
     return value
 
 
