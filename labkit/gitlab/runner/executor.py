@@ -82,7 +82,8 @@ def _script(commands: list[str]) -> str:
     """The shell script gitlab-runner's bash shell generates, in short: echo each command, then run it."""
     lines = ["set -eo pipefail", "set +o noclobber", ": | eval $'true'"]
     for cmd in commands:
-        shown = f"{_GREEN}$ {cmd}{_RESET}"
+        first = cmd.strip().split("\n", 1)
+        shown = f"{_GREEN}$ {first[0]}{' # collapsed multi-line command' if len(first) > 1 else ''}{_RESET}"
         lines.append(f"printf '%s\\n' {shlex.quote(shown)}")
         lines.append(cmd)
     return "\n".join(lines) + "\n"
