@@ -560,3 +560,22 @@ test:
     t = job(p, "test")
     assert t.image == "python:3.12-slim" and t.variables == {"A": "1"}
     assert t.script == ["pip install .", "echo ready", "pytest"]
+
+
+def test_lint_warns_of_rules_when_without_workflow_rules(repo: WorkRepo) -> None:
+    ci = "build:\n  script: make\n  rules:\n    - if: $CI_COMMIT_TAG\n    - when: always\n"
+    sha = repo.commit({".gitlab-ci.yml": ci})
+    answer = lint(repo, repo.project, sha=sha, ref="main")
+    assert answer["valid"] and answer["warnings"] == [
+        "jobs:build may allow multiple pipelines to run for a single action due to `rules:when` clause with no "
+        "`workflow:rules` - read more: https://docs.gitlab.com/ee/ci/troubleshooting.html#pipeline-warnings"]
+    quiet = "workflow: {rules: [{when: always}]}\n" + ci
+    assert lint(repo, repo.project, sha=sha, ref="main", content=quiet)["warnings"] == []
+
+
+def test_lint_dry_run_says_why_no_pipeline_would_run(repo: WorkRepo) -> None:
+    sha = repo.commit({".gitlab-ci.yml": "workflow: {rules: [{if: $CI_COMMIT_TAG}]}\nbuild: {script: make}\n"})
+    answer = lint(repo, repo.project, sha=sha, ref="main", dry_run=True, include_jobs=True)
+    assert (answer["valid"], answer["errors"], answer["jobs"]) == (False, ["Pipeline filtered out by workflow rules."],
+                                                                   [])
+    assert lint(repo, repo.project, sha=sha, ref="main")["valid"]  # statically, the file is fine

@@ -37,6 +37,9 @@ WORKFLOW_RULE_KEYS = ("if", "changes", "exists", "when", "variables", "auto_canc
 MAX_EXTENDS_DEPTH = 11
 MAX_INCLUDES = 150
 NOT_SUPPORTED = "is not supported by the labkit simulator"
+MULTIPLE_PIPELINES_WARNING = ("may allow multiple pipelines to run for a single action due to `rules:when` clause "
+                              "with no `workflow:rules` - read more: "
+                              "https://docs.gitlab.com/ee/ci/troubleshooting.html#pipeline-warnings")
 
 FileReader = Callable[[str], "bytes | None"]
 FileLister = Callable[[], "list[str]"]
@@ -525,7 +528,13 @@ def load_config(text: str, read: FileReader, list_files: FileLister | None = Non
     result.workflow = data.get("workflow") or {}
     default = {k: data[k] for k in LEGACY_DEFAULTS if k in data}
     default.update(data.get("default") or {})
+    has_workflow_rules = bool(result.workflow.get("rules"))
     for name, job in visible.items():
+        rules = job.get("rules")
+        if rules and not has_workflow_rules:
+            last = rules[-1]
+            if isinstance(last, dict) and list(last) == ["when"] and last["when"] != "never":
+                result.warnings.append(f"jobs:{name} {MULTIPLE_PIPELINES_WARNING}")
         job = _apply_default(job, default)
         job.setdefault("stage", job.pop("type", "test") if "type" in job else "test")
         result.jobs[name] = job

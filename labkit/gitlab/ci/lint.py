@@ -69,9 +69,10 @@ def lint(repos: Repos, project: Project, *, sha: str, ref: str, content: str | N
         req = PipelineRequest(project=project, ref=ref, sha=sha, source="push",
                               user=user or {"id": 0, "username": "", "name": ""})
         planned = plan_config(config, repos, req)
-        answer["errors"] = list(planned.errors)
-        answer["valid"] = not planned.errors
-        answer["warnings"] = [w for w in planned.warnings]
+        warnings = list(planned.warnings)
+        # the simulated pipeline's creation errors: the config's, or why no pipeline would be created
+        errors = list(planned.errors) or ([warnings.pop(0)] if planned.workflow_blocked and warnings else [])
+        answer.update(valid=not errors, errors=errors, warnings=warnings)
         if include_jobs:
             answer["jobs"] = [_planned_job(j) for j in planned.jobs]
     elif include_jobs:
