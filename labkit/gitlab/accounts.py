@@ -171,13 +171,7 @@ def api_caller(request: web.Request, accounts: Accounts, job_for_token: JobLooku
         return Caller(found[0], found[1])
     if job_token is not None:
         return _job_caller(job_token, accounts, job_for_token)
-    if auth.lower().startswith("basic "):
-        return git_caller(request, accounts, job_for_token) or _raise401()
-    return Caller()
-
-
-def _raise401() -> Caller:
-    raise gl_error(401)
+    return Caller()  # the API takes no HTTP Basic credentials (git over HTTP does): anonymous, as GitLab
 
 
 def _job_caller(secret: str, accounts: Accounts, job_for_token: JobLookup | None) -> Caller:

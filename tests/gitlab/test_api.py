@@ -20,6 +20,9 @@ def test_auth_headers_and_errors(gitlab_server: RunningGitLab) -> None:
     assert (hidden.status_code, hidden.json()) == (404, {"message": "404 Project Not Found"})
     with pytest.raises(gitlab.GitlabAuthenticationError):
         gitlab_server.client("glpat-nope").auth()
+    basic = requests.get(api + "/user", auth=("root", gitlab_server.token), timeout=10)  # the API takes no Basic
+    assert (basic.status_code, basic.json()) == (401, {"message": "401 Unauthorized"})
+    assert requests.get(api + "/user", params={"private_token": gitlab_server.token}, timeout=10).ok
 
 
 def test_projects_by_id_and_encoded_path(gitlab_server: RunningGitLab) -> None:
@@ -95,23 +98,6 @@ def test_pagination_as_gitlab(gitlab_server: RunningGitLab) -> None:
     assert len(project.branches.list(get_all=True)) == 26
     assert len(project.branches.list(per_page=100)) == 26
     assert len(project.branches.list(per_page=500)) == 26  # capped at 100
-
-
-def test_pipeline_routes_say_when_no_pipeline_service_is_installed(gitlab_server: RunningGitLab) -> None:
-    if gitlab_server.component.services.pipelines is not None:
-        pytest.skip("the pipeline service is installed: its routes are tested with it")
-    r = requests.get(f"{gitlab_server.url}/api/v4/projects/shop%2Fshop/pipelines",
-                     headers={"PRIVATE-TOKEN": gitlab_server.token}, timeout=10)
-    assert r.status_code == 501 and "not supported by the labkit simulator" in r.json()["message"]
-
-
-def test_pipeline_create_needs_a_ref(gitlab_server: RunningGitLab) -> None:
-    r = requests.post(f"{gitlab_server.url}/api/v4/projects/shop%2Fshop/pipeline", json={},
-                      headers={"PRIVATE-TOKEN": gitlab_server.token}, timeout=10)
-    if gitlab_server.component.services.pipelines is None:
-        assert r.status_code in (400, 501)
-    else:
-        assert (r.status_code, r.json()) == (400, {"error": "ref is missing"})
 
 
 def test_ci_lint_gives_the_planners_answer(gitlab_server: RunningGitLab) -> None:
