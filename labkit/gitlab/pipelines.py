@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 import secrets
 import threading
 import time
@@ -416,6 +417,7 @@ class PipelineService:
         if result.status == "failed" and plan["allow_failure_exit_codes"]:
             job["allow_failure"] = result.exit_code in plan["allow_failure_exit_codes"]
         self._record_artifacts(job, result)
+        job["coverage"] = self._coverage(job)
         job["failure_reason"] = result.failure_reason if result.status == "failed" else None
         self._set(job, result.status)
         pipeline = self._pipelines[job["pipeline"]["id"]]
@@ -425,6 +427,29 @@ class PipelineService:
             self._save(pipeline, [job, clone])
         else:
             self._save(pipeline, [job])
+
+    def _coverage(self, job: dict[str, Any]) -> float | None:
+        """``coverage:``: the first number in the last capture (or match) of the regular expression on the trace's
+        last matching line, as GitLab reads it."""
+        pattern = job["_plan"]["coverage"]
+        trace = self.traces / f"{job['id']}.log"
+        if not pattern or not trace.exists():
+            return None
+        pattern = pattern[1:-1] if len(pattern) > 1 and pattern.startswith("/") and pattern.endswith("/") else pattern
+        try:
+            regex = re.compile(pattern)
+        except re.error:
+            return None
+        for line in reversed(trace.read_text(errors="replace").splitlines()):  # as GitLab scans it: last line first
+            matches = list(regex.finditer(line))
+            if not matches:
+                continue
+            last = matches[-1]
+            text = next((g for g in reversed(last.groups()) if g is not None), last.group(0))
+            number = re.search(r"\d+(?:\.\d+)?", text)
+            if number:
+                return float(number.group(0))
+        return None
 
     def _record_artifacts(self, job: dict[str, Any], result: JobResult) -> None:
         files = []

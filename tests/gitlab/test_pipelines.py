@@ -403,3 +403,14 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         assert [p["id"] for p in again.list(kit.project.id)] == [pipeline["id"]]
     finally:
         again.close()
+
+
+def test_coverage_is_read_from_the_trace(kit: Kit) -> None:
+    config = r"""
+unit:
+  coverage: '/^TOTAL.+?(\d+(?:\.\d+)?%)$/'
+  script: [echo "TOTAL   120   9   80%", echo "TOTAL   120   6   92.5%"]
+"""
+    pipeline = kit.wait(kit.push({".gitlab-ci.yml": config}))
+    assert kit.jobs(pipeline)["unit"]["coverage"] == 92.5
+    assert pipeline["coverage"] == "92.50"

@@ -149,3 +149,37 @@ def test_a_high_severity_finding_keeps_the_deploy_from_running(shop: ShopGitLab,
     assert jobs["bandit"].status == "failed" and jobs["deploy"].status == "skipped"
     assert jobs["test"].status == "success"
     assert "B602" in project.jobs.get(jobs["bandit"].id).trace().decode()
+
+
+def test_a_job_runs_in_an_image_an_earlier_job_pushed(shop: ShopGitLab, tmp_path: Path) -> None:
+    gl = gitlab.Gitlab(shop.url, private_token=shop.token)
+    project = gl.projects.create({"name": "hello-image"})
+    host = shop.url.removeprefix("http://")
+    work = tmp_path / "hello"
+    git("clone", "-q", f"http://root:{shop.token}@{host}/{project.path_with_namespace}.git", str(work))
+    (work / "hello").write_text('#!/bin/sh\necho "hello from the image, $1"\n')
+    (work / "hello").chmod(0o755)
+    (work / "Dockerfile").write_text("FROM python:3.12-slim\nCOPY hello /usr/local/bin/hello\n")
+    (work / ".gitlab-ci.yml").write_text("""
+image-build:
+  stage: build
+  image: gcr.io/kaniko-project/executor:debug
+  script:
+    - executor --context . --dockerfile Dockerfile --destination "$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA"
+use-it:
+  stage: test
+  image: $CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA
+  script: [hello attendee]
+""")
+    git("add", "-A", cwd=work)
+    git("commit", "-qm", "an image", cwd=work)
+    git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=work)
+    pipeline = project.pipelines.list(get_all=True)[0]
+    deadline = time.monotonic() + 120
+    while pipeline.status not in ("success", "failed") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        pipeline = project.pipelines.get(pipeline.id)
+    jobs = {j.name: j for j in pipeline.jobs.list(get_all=True)}
+    log = project.jobs.get(jobs["use-it"].id).trace().decode()
+    assert pipeline.status == "success", log
+    assert "Using registry image" in log and "hello from the image, attendee" in log

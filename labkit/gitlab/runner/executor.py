@@ -28,6 +28,7 @@ from typing import Any
 
 from ...core.procs import kill_group
 from ...images.run import make_shims, run_env
+from ..ci.variables import expand
 from ..model import Project, Repos
 from .config import RunnerConfig
 from .images import ImageError, resolve
@@ -157,7 +158,7 @@ class Runner:
     def _run(self, job: JobRun, slot: int, trace: _Trace) -> JobResult:
         plan = job.job["_plan"]
         trace.line(f"Running with gitlab-runner 17.5.0 (labkit)\n  on {self.config.name} labkit-sim", "")
-        image_name = plan.get("image") or self.config.image
+        image_name = expand(plan.get("image") or self.config.image, job.variables)  # as the runner expands it
         builds = self.config.builds_dir / str(slot)
         project_dir = builds / job.project.path_with_namespace
         scratch = builds / ".images" / str(job.job["id"])
