@@ -208,6 +208,8 @@ job:
 def test_rules_leaving_no_job_and_skip_ci(repo: WorkRepo) -> None:
     p = run(repo, 'job: {script: x, rules: [{if: $CI_COMMIT_BRANCH == "nope"}]}')
     assert p.workflow_blocked and p.warnings[0].startswith("Pipeline will not run for the selected trigger.")
+    edges = run(repo, "a: {stage: .pre, script: x}\nb: {stage: .post, script: x}\n")  # only edge stages: none
+    assert edges.workflow_blocked and edges.warnings[0] == p.warnings[0]
     assert run(repo, "job: {script: x}", message="fix typo [skip ci]").workflow_blocked
     assert run(repo, "job: {script: x}", push_options=["ci.skip"]).workflow_blocked
     sha = repo.git("rev-parse", "HEAD")
@@ -579,3 +581,18 @@ def test_lint_dry_run_says_why_no_pipeline_would_run(repo: WorkRepo) -> None:
     assert (answer["valid"], answer["errors"], answer["jobs"]) == (False, ["Pipeline filtered out by workflow rules."],
                                                                    [])
     assert lint(repo, repo.project, sha=sha, ref="main")["valid"]  # statically, the file is fine
+
+
+def test_only_except_variables_and_changes(repo: WorkRepo) -> None:
+    ci = """
+docs: {script: x, only: {refs: [branches], changes: ["docs/**/*"]}}
+not_when_skip: {script: x, except: {variables: [$SKIP_TESTS]}}
+this_project: {script: x, only: ["main@shop/catalog"]}
+other_project: {script: x, only: ["main@other/project"]}
+"""
+    first = repo.commit({".gitlab-ci.yml": ci, "docs/index.md": "a", "app.py": "a"}, "first")
+    code = repo.commit({"app.py": "b"}, "code")
+    assert names(plan(repo, repo.request(code, before=first))) == ["not_when_skip", "this_project"]
+    docs = repo.commit({"docs/index.md": "b"}, "docs")
+    skipping = plan(repo, repo.request(docs, before=code, variables={"SKIP_TESTS": "1"}))
+    assert names(skipping) == ["docs", "this_project"]

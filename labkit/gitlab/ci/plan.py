@@ -343,7 +343,7 @@ def plan_config(config: CiConfig, repos: Repos, req: PipelineRequest,
     if errors:
         result.errors = errors
         return result
-    if not jobs:
+    if all(j.stage in (".pre", ".post") for j in jobs):  # none, or only edge-stage jobs: GitLab runs nothing
         result.workflow_blocked = True
         result.warnings.insert(0, NO_JOBS)
         return result
