@@ -75,6 +75,9 @@ def test_users_and_tokens(gitlab_server: RunningGitLab) -> None:
     alice = gitlab_server.client(token.token)
     alice.auth()
     assert alice.user.username == "alice"
+    with pytest.raises(gitlab.GitlabGetError) as hidden:  # private, and alice is no member: as if it did not exist
+        alice.projects.get("shop/shop")
+    assert hidden.value.response_code == 404 and "404 Project Not Found" in str(hidden.value)
     with pytest.raises(gitlab.GitlabCreateError) as err:  # read_api cannot write
         alice.projects.create({"name": "nope"})
     assert err.value.response_code == 403
