@@ -52,13 +52,15 @@ def job(p: PipelinePlan, name: str):
     ('$EMPTY || $SET && $CI_COMMIT_BRANCH == "dev"', False),  # && binds tighter than ||
     ("$SET && $EMPTY", False),
     ('${SET} == "x"', True),
+    ('$CI_COMMIT_BRANCH =~ "/^ma/"', True),  # a string holding a /pattern/ is one
+    ('$CI_COMMIT_BRANCH =~ "main"', False),
 ])
 def test_expressions(statement: str, expected: bool) -> None:
     variables = {"CI_COMMIT_BRANCH": "main", "EMPTY": "", "SET": "x", "PATTERN": "/^m/"}
     assert evaluate(statement, variables) is expected
 
 
-@pytest.mark.parametrize("statement", ['$A ==', '$A == "x" &&', "main", '$A = "x"', "($A", '$A =~ "x"', ""])
+@pytest.mark.parametrize("statement", ['$A ==', '$A == "x" &&', "main", '$A = "x"', "($A", "$A =~", ""])
 def test_invalid_expressions(statement: str) -> None:
     assert not valid(statement)
 

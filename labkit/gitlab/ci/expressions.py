@@ -131,8 +131,6 @@ class _Parser:
         if tok and tok[0] == "op" and tok[1] in ("==", "!=", "=~", "!~"):
             self.take()
             right = self.operand()
-            if tok[1] in ("=~", "!~") and right[0] not in ("pattern", "var"):
-                raise ExpressionError("the right side of =~ and !~ must be a pattern or a variable")
             node = (tok[1], node, right)
         return node
 
