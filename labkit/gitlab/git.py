@@ -6,7 +6,6 @@ accepted push handed to ``on_push`` (pipelines, webhooks)."""
 from __future__ import annotations
 
 import asyncio
-import gzip
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ from io import BytesIO
 from typing import Any
 
 from aiohttp import web
+from dulwich.errors import GitProtocolError, HangupException
 from dulwich.protocol import (
     CAPABILITY_PUSH_OPTIONS,
     CAPABILITY_SIDE_BAND_64K,
@@ -135,18 +135,19 @@ class GitHttp:
                                 "download code from") + " this project.\n")
         if pushing and not self.projects.writable(project, caller):
             return web.Response(status=403, text="You are not allowed to push code to this project.\n")
-        body = await request.read()
-        if request.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
+        body = await request.read()  # aiohttp has undone a Content-Encoding: gzip (git sends big requests so)
         if what == "info/refs":
             out = await asyncio.to_thread(self._advertise, project, service)
             return _git_response(out, f"application/x-{service}-advertisement")
         if request.content_type != f"application/x-{service}-request":
             return web.Response(status=415, text="Unsupported Media Type\n")
-        if service == "git-upload-pack":
-            out = await asyncio.to_thread(self._upload_pack, project, body)
-        else:
-            out = await asyncio.to_thread(self._receive_pack, project, caller, body)
+        try:
+            if service == "git-upload-pack":
+                out = await asyncio.to_thread(self._upload_pack, project, body)
+            else:
+                out = await asyncio.to_thread(self._receive_pack, project, caller, body)
+        except (GitProtocolError, HangupException) as err:
+            return web.Response(status=400, text=f"git protocol error: {err}\n")
         return _git_response(out, f"application/x-{service}-result")
 
     def _advertise(self, project: dict[str, Any], service: str) -> bytes:

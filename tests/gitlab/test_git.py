@@ -163,3 +163,26 @@ def test_token_scopes_decide_fetch_and_push(gitlab_server: RunningGitLab, tmp_pa
     nothing = git("clone", "-q", gitlab_server.clone_url("shop/shop", "root", user_only), str(tmp_path / "n"),
                   check=False)
     assert nothing.returncode != 0 and "not allowed to download code" in nothing.stderr
+
+
+def test_gzip_requests_and_protocol_errors(gitlab_server: RunningGitLab) -> None:
+    """git gzips big upload-pack requests (``Content-Encoding: gzip``); a broken request is a 400, not a 500."""
+    import gzip
+
+    import requests
+
+    sha = gitlab_server.client().projects.get("shop/shop").branches.get("main").commit["id"]
+
+    def pkt(line: str) -> bytes:
+        return b"%04x" % (len(line) + 4) + line.encode()
+
+    body = pkt(f"want {sha} multi_ack_detailed side-band-64k thin-pack ofs-delta\n") + b"0000" + pkt("done\n")
+    url = f"{gitlab_server.url}/shop/shop.git/git-upload-pack"
+    headers = {"Content-Type": "application/x-git-upload-pack-request"}
+    for data, extra in ((body, {}), (gzip.compress(body), {"Content-Encoding": "gzip"})):
+        r = requests.post(url, data=data, headers={**headers, **extra}, auth=("root", gitlab_server.token),
+                          timeout=10)
+        assert r.status_code == 200 and b"PACK" in r.content
+    bad = requests.post(url, data=pkt(f"want {sha}\n") + b"0000" + pkt("done\n"), headers=headers,
+                        auth=("root", gitlab_server.token), timeout=10)
+    assert bad.status_code == 400 and "thin-pack" in bad.text
