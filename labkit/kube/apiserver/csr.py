@@ -15,6 +15,7 @@ from ...core.http import UserInfo
 from .objects import now
 from .rbac import Attributes, Authorizer
 from .resources import ResourceType
+from .reviews import user_info
 from .status import invalid
 
 Obj = dict[str, Any]
@@ -35,13 +36,7 @@ def on_create(rt: ResourceType, csr: Any, user: UserInfo) -> None:
         return
     for field in ("username", "uid", "groups", "extra"):
         spec.pop(field, None)
-    spec["username"] = user.name
-    if user.uid:
-        spec["uid"] = user.uid
-    if user.groups:
-        spec["groups"] = list(user.groups)
-    if user.extra:
-        spec["extra"] = {k: list(v) for k, v in user.extra}
+    spec.update(user_info(user))  # the requester, as the real registry fills it in
     csr.pop("status", None)
     causes = []
     try:
