@@ -620,6 +620,7 @@ class PipelineService:
             if job["status"] not in ("manual", "scheduled"):
                 raise PipelineError(400, {"message": "400 Unplayable Job"})
             self._enqueue(job)
+            self._reset_skipped(self._pipelines[job["pipeline"]["id"]])  # jobs that waited for it run after it
             self._process(job["pipeline"]["id"])
             return _public(job)
 

@@ -43,8 +43,6 @@ def composite(jobs: Iterable[dict[str, Any]], dag: bool = False) -> str | None:
 
     if dag and any_of("skipped", "ignored"):
         return "skipped"
-    if dag and not only("success", "failed", "canceled", "skipped", "success_with_warnings"):
-        return "pending"
     if only("skipped", "ignored"):
         return "skipped"
     if only("success", "skipped", "success_with_warnings", "ignored"):
@@ -69,6 +67,8 @@ def composite(jobs: Iterable[dict[str, Any]], dag: bool = False) -> str | None:
         return "preparing"
     if any_of("created"):
         return "running"
+    if any_of("canceling"):
+        return "canceling"
     return "failed"
 
 

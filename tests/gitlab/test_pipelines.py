@@ -414,3 +414,42 @@ unit:
     pipeline = kit.wait(kit.push({".gitlab-ci.yml": config}))
     assert kit.jobs(pipeline)["unit"]["coverage"] == 92.5
     assert pipeline["coverage"] == "92.50"
+
+
+@pytest.mark.parametrize(("jobs", "dag", "expected"), [
+    ([], False, None),
+    ([("success", False), ("skipped", False)], False, "success"),
+    ([("failed", True), ("success", False)], False, "success"),  # allowed to fail: success with warnings
+    ([("manual", True), ("success", False)], False, "success"),  # a manual job that may fail blocks nothing
+    ([("manual", False), ("success", False)], False, "manual"),  # a blocking manual job
+    ([("manual", True)], False, "skipped"),
+    ([("canceled", False), ("success", False)], False, "canceled"),
+    ([("failed", False), ("canceled", False)], False, "failed"),
+    ([("created", False), ("success", False)], False, "running"),
+    ([("pending", False), ("created", False)], False, "pending"),
+    ([("running", False), ("failed", False)], False, "running"),
+    ([("success", False), ("manual", True)], True, "skipped"),  # a need that does not run skips the DAG job
+    ([("success", False), ("skipped", False)], True, "skipped"),
+    ([("scheduled", False), ("success", False)], False, "scheduled"),
+])
+def test_composite_status_as_gitlab_computes_it(jobs: list[tuple[str, bool]], dag: bool,
+                                                expected: str | None) -> None:
+    from labkit.gitlab.statuses import composite
+
+    assert composite([{"status": s, "allow_failure": a} for s, a in jobs], dag=dag) == expected
+
+
+def test_a_job_that_needs_a_manual_job_is_skipped(kit: Kit) -> None:
+    config = """
+optional: {stage: build, when: manual, script: [echo optional]}
+after: {stage: test, needs: [optional], script: [echo after]}
+plain: {stage: test, script: [echo plain]}
+"""
+    pipeline = kit.wait(kit.push({".gitlab-ci.yml": config}))
+    jobs = kit.jobs(pipeline)
+    assert (jobs["optional"]["status"], jobs["after"]["status"], jobs["plain"]["status"]) == \
+        ("manual", "skipped", "success")
+    kit.service.play(kit.project.id, jobs["optional"]["id"])
+    pipeline = kit.wait(pipeline)
+    assert {n: j["status"] for n, j in kit.jobs(pipeline).items()} == \
+        {"optional": "success", "after": "success", "plain": "success"}
