@@ -322,6 +322,11 @@ build: {variables: {FROM: main-file}}
     report = lint(repo, repo.project, sha=repo.git("rev-parse", "HEAD"), ref="main")
     assert report["valid"] and [i["location"] for i in report["includes"]] == [
         "ci/build.yml", "ci/deploy/prod.yml", "ci/common.yml"]
+    sha = repo.git("rev-parse", "HEAD")
+    assert report["includes"][0] == {
+        "type": "local", "location": "ci/build.yml", "extra": {}, "context_project": "shop/catalog",
+        "context_sha": sha, "blob": f"http://gitlab.example.com/shop/catalog/-/blob/{sha}/ci/build.yml",
+        "raw": f"http://gitlab.example.com/shop/catalog/-/raw/{sha}/ci/build.yml"}
 
 
 def test_parallel_and_matrix(repo: WorkRepo) -> None:

@@ -122,8 +122,9 @@ def _local_path(entry: Any) -> tuple[str | None, str | None]:
 class _Loader:
     """Reads the root file and its local includes, merging them as GitLab does."""
 
-    def __init__(self, read: FileReader, list_files: FileLister | None, project: str, sha: str):
+    def __init__(self, read: FileReader, list_files: FileLister | None, project: str, sha: str, web_url: str):
         self.read, self.list_files, self.project, self.sha = read, list_files, project, sha
+        self.web_url = web_url or f"/{project}"
         self.includes: list[dict[str, Any]] = []
         self.lines: dict[tuple[str, ...], str] = {}
         self.count = 0
@@ -170,8 +171,8 @@ class _Loader:
         if content is None:
             raise _Fail(f"Local file `{path}` does not exist!")
         self.includes.append({
-            "type": "local", "location": path, "blob": f"/{self.project}/-/blob/{self.sha}/{path}",
-            "raw": f"/{self.project}/-/raw/{self.sha}/{path}", "extra": {}, "context_project": self.project,
+            "type": "local", "location": path, "blob": f"{self.web_url}/-/blob/{self.sha}/{path}",
+            "raw": f"{self.web_url}/-/raw/{self.sha}/{path}", "extra": {}, "context_project": self.project,
             "context_sha": self.sha})
         return path, content
 
@@ -490,13 +491,13 @@ def _apply_default(job: dict[str, Any], default: dict[str, Any]) -> dict[str, An
 
 
 def load_config(text: str, read: FileReader, list_files: FileLister | None = None, *, project: str = "",
-                sha: str = "", path: str = ".gitlab-ci.yml") -> CiConfig:
+                sha: str = "", path: str = ".gitlab-ci.yml", web_url: str = "") -> CiConfig:
     """The configuration in ``text`` with its local includes (``read(path)``), resolved and checked."""
     result = CiConfig()
     if not text or not text.strip():
         result.errors.append(ConfigError("Please provide content of .gitlab-ci.yml", path))
         return result
-    loader = _Loader(read, list_files, project, sha)
+    loader = _Loader(read, list_files, project, sha, web_url)
     try:
         doc = load(text, path)
         data = loader.expand(doc, (path,))

@@ -54,7 +54,7 @@ def _planned_job(job: JobPlan) -> dict[str, Any]:
 def lint(repos: Repos, project: Project, *, sha: str, ref: str, content: str | None = None,
          dry_run: bool = False, include_jobs: bool = False, user: dict[str, Any] | None = None) -> dict[str, Any]:
     """CI lint's JSON for ``content`` (or the commit's ``.gitlab-ci.yml``) in ``project`` at ``sha``."""
-    config = load(repos, project.path_with_namespace, sha, content)
+    config = load(repos, project.path_with_namespace, sha, content, project.web_url)
     if config is None:
         return {"valid": False, "errors": ["Please provide content of .gitlab-ci.yml"], "warnings": [],
                 "merged_yaml": None, "includes": []}

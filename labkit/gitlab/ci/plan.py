@@ -354,7 +354,7 @@ def plan_config(config: CiConfig, repos: Repos, req: PipelineRequest,
     return result
 
 
-def load(repos: Repos, project: str, sha: str, content: str | None = None) -> CiConfig | None:
+def load(repos: Repos, project: str, sha: str, content: str | None = None, web_url: str = "") -> CiConfig | None:
     """``.gitlab-ci.yml`` at a commit (or ``content`` instead), with its local includes; None if there is none."""
     if content is None:
         raw = repos.read_file(project, sha, CI_FILE)
@@ -362,7 +362,7 @@ def load(repos: Repos, project: str, sha: str, content: str | None = None) -> Ci
             return None
         content = raw.decode("utf-8", "replace")
     return load_config(content, lambda path: repos.read_file(project, sha, path),
-                       lambda: repos.list_files(project, sha), project=project, sha=sha)
+                       lambda: repos.list_files(project, sha), project=project, sha=sha, web_url=web_url)
 
 
 def plan(repos: Repos, req: PipelineRequest, *, predefined: Mapping[str, str] | None = None,
@@ -374,7 +374,7 @@ def plan(repos: Repos, req: PipelineRequest, *, predefined: Mapping[str, str] | 
     """
     if skip_ci(req):
         return PipelinePlan(workflow_blocked=True, warnings=[SKIPPED])
-    config = load(repos, req.project.path_with_namespace, req.sha, content)
+    config = load(repos, req.project.path_with_namespace, req.sha, content, req.project.web_url)
     if config is None:
         if req.source == "push":
             return PipelinePlan(workflow_blocked=True, warnings=[MISSING_FILE])
