@@ -185,4 +185,4 @@ def test_gzip_requests_and_protocol_errors(gitlab_server: RunningGitLab) -> None
         assert r.status_code == 200 and b"PACK" in r.content
     bad = requests.post(url, data=pkt(f"want {sha}\n") + b"0000" + pkt("done\n"), headers=headers,
                         auth=("root", gitlab_server.token), timeout=10)
-    assert bad.status_code == 400 and "thin-pack" in bad.text
+    assert bad.status_code == 400 and "Client does not support required capability" in bad.text
