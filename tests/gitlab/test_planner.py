@@ -406,6 +406,7 @@ test:
     (".a: {extends: .b}\n.b: {extends: .a}\ntest: {extends: .a, script: x}\n",
      ".a: circular dependency detected in `extends`"),
     ("include: ci/missing.yml\ntest: {script: x}\n", "Local file `ci/missing.yml` does not exist!"),
+    ("include: .gitlab-ci.yml\ntest: {script: x}\n", "Include `.gitlab-ci.yml` was already included!"),
     (".hidden: {script: x}\n", "jobs config should contain at least one visible job"),
     ("stages: build\ntest: {script: x}\n", "stages config should be an array of strings"),
     ("- just\n- a list\n", "Invalid configuration format"),
@@ -603,3 +604,9 @@ other_project: {script: x, only: ["main@other/project"]}
     docs = repo.commit({"docs/index.md": "b"}, "docs")
     skipping = plan(repo, repo.request(docs, before=code, variables={"SKIP_TESTS": "1"}))
     assert names(skipping) == ["docs", "this_project"]
+
+
+@pytest.mark.parametrize("content", ["# parts come later\n", "a: [b\n"])
+def test_an_empty_or_broken_include_is_invalid(repo: WorkRepo, content: str) -> None:
+    p = run(repo, "include: ci/part.yml\ntest: {script: x}\n", {"ci/part.yml": content})
+    assert p.errors == ["Included file `ci/part.yml` does not have valid YAML syntax!"]

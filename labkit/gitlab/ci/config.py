@@ -178,13 +178,13 @@ class _Loader:
 
     def _include(self, path: str, content: bytes, stack: tuple[str, ...]) -> dict[str, Any]:
         text = content.decode("utf-8", "replace")
+        invalid = f"Included file `{path}` does not have valid YAML syntax!"
         try:
             doc = load(text, path)
         except YamlSyntaxError as err:
-            raise _Fail(f"Local file `{path}` does not have valid YAML syntax! Error: {err}",
-                        f"{path}:{err.line}" if err.line else path) from err
-        if doc.data is None:
-            return {}
+            raise _Fail(invalid, f"{path}:{err.line}" if err.line else path) from err
+        if not doc.data or not isinstance(doc.data, dict):  # an empty (or comments-only) file too
+            raise _Fail(invalid, path)
         return self.expand(doc, (*stack, path))
 
 
