@@ -453,3 +453,23 @@ plain: {stage: test, script: [echo plain]}
     pipeline = kit.wait(pipeline)
     assert {n: j["status"] for n, j in kit.jobs(pipeline).items()} == \
         {"optional": "success", "after": "success", "plain": "success"}
+
+
+def test_retry_when_and_git_strategy_none(kit: Kit) -> None:
+    config = """
+no-source:
+  variables: {GIT_STRATEGY: none}
+  script: [test ! -e .gitlab-ci.yml, echo empty]
+only-on-code:
+  retry: {max: 2, when: [runner_system_failure]}
+  script: [exit 1]
+by-exit-code:
+  retry: {max: 1, exit_codes: [42]}
+  script: [exit 42]
+"""
+    pipeline = kit.wait(kit.push({".gitlab-ci.yml": config}))
+    jobs = list(kit.jobs(pipeline, include_retried=True).values())
+    tries = {name: sum(1 for j in jobs if j["name"] == name) for name in ("no-source", "only-on-code", "by-exit-code")}
+    assert tries == {"no-source": 1, "only-on-code": 1, "by-exit-code": 2}
+    assert "Skipping Git repository setup" in kit.trace(kit.jobs(pipeline)["no-source"])
+    assert kit.jobs(pipeline)["no-source"]["status"] == "success"

@@ -170,12 +170,16 @@ class Runner:
             trace.line(f"ERROR: Job failed: {err}", _RED)
             return JobResult("failed", "runner_system_failure")
         trace.line(f"Using {image.kind} image {image.name} (root filesystem {image.rootfs})")
-        trace.line("Getting source from Git repository", _CYAN)
         shutil.rmtree(project_dir, ignore_errors=True)
         project_dir.parent.mkdir(parents=True, exist_ok=True)
-        trace.line(f"Fetching changes...\nCreated fresh repository.\n"
-                   f"Checking out {job.sha[:8]} as detached HEAD (ref is {job.ref})...")
-        self.repos.checkout(job.project.path_with_namespace, job.sha, project_dir)
+        if job.variables.get("GIT_STRATEGY") == "none":
+            project_dir.mkdir()
+            trace.line("Skipping Git repository setup", _CYAN)
+        else:
+            trace.line("Getting source from Git repository", _CYAN)
+            trace.line(f"Fetching changes...\nCreated fresh repository.\n"
+                       f"Checking out {job.sha[:8]} as detached HEAD (ref is {job.ref})...")
+            self.repos.checkout(job.project.path_with_namespace, job.sha, project_dir)
         if job.cancel.is_set():
             return self._canceled(trace)
         self._restore_cache(job, plan, project_dir, trace)

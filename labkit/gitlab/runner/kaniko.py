@@ -1,9 +1,10 @@
 """``executor`` in the sim's stand-in for kaniko's debug image: the lab's image builder, then a push.
 
 It takes kaniko's flags (``--context``, ``--dockerfile``, ``--destination`` (repeatable), ``--build-arg``,
-``--target``, ``--no-push``; ``--cache*`` and ``--snapshot-mode`` are accepted and ignored: the builder always
-caches). Destinations must be in the lab registry: the runner passes its address and credentials as
-``LABKIT_REGISTRY_HOSTS`` (``host=url`` pairs), ``LABKIT_REGISTRY_USER`` and ``LABKIT_REGISTRY_PASSWORD``.
+``--target``, ``--no-push``); ``--cache*``, ``--snapshot-mode``, ``--insecure*`` and the like are accepted and
+ignored: the builder always caches, the lab registry is plain HTTP on loopback. Destinations must be in the lab
+registry: the runner passes its address and credentials as ``LABKIT_REGISTRY_HOSTS`` (``host=url`` pairs),
+``LABKIT_REGISTRY_USER`` and ``LABKIT_REGISTRY_PASSWORD``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from ...images.builder import BuildError, build, push, split_tag
 
 _IGNORED = ("--cache", "--cache-repo", "--cache-dir", "--snapshot-mode", "--single-snapshot", "--use-new-run",
             "--reproducible", "--cleanup", "--compressed-caching", "--skip-tls-verify", "--verbosity",
-            "--log-format", "--log-timestamp")
+            "--log-format", "--log-timestamp", "--insecure", "--insecure-pull", "--insecure-registry",
+            "--skip-tls-verify-pull", "--skip-tls-verify-registry", "--push-retry", "--image-name-with-digest-file",
+            "--digest-file")
 
 
 def main(argv: list[str] | None = None) -> int:
