@@ -532,6 +532,8 @@ def test_ci_lint_and_yaml_errors_through_python_gitlab(gitlab_server: RunningGit
     pushed = project.pipelines.list(ref="lint-demo", sha=work.git("rev-parse", "HEAD"), get_all=False)[0]
     pushed = project.pipelines.get(pushed.id)
     assert (pushed.status, pushed.yaml_errors) == ("failed", message)
+    at_ref = project.ci_lint.get(content_ref="lint-demo")  # GET: the file the branch has
+    assert not at_ref.valid and at_ref.errors == [message]
     with pytest.raises(gitlab.exceptions.GitlabCreateError) as refused:  # the API answers 400 with the errors
         project.pipelines.create({"ref": "lint-demo"})
     assert refused.value.response_code == 400 and message in str(refused.value.error_message)
