@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ ALL_SCOPES = ("api", "read_api", "read_user", "read_repository", "write_reposito
               "write_registry", "sudo", "admin_mode", "create_runner", "manage_runner", "ai_features", "k8s_proxy",
               "read_service_ping", "self_rotate")
 CI_USER = "gitlab-ci-token"  # the user name the runner clones with, CI_JOB_TOKEN as its password
+# the API routes GitLab lets a CI_JOB_TOKEN authenticate (of those the simulator has): the job itself, artifacts
+JOB_TOKEN_ROUTES = re.compile(r"^/api/v4/(job|projects/[^/]+/jobs/\d+/artifacts)$")
 
 
 def token_secret(raw: str) -> str:
@@ -170,6 +173,8 @@ def api_caller(request: web.Request, accounts: Accounts, job_for_token: JobLooku
         accounts.store.put("token", {**found[1], "last_used_at": now()})
         return Caller(found[0], found[1])
     if job_token is not None:
+        if not JOB_TOKEN_ROUTES.match(request.path):
+            return Caller()  # routes that do not take a job token see nobody (a private project is 404 then)
         return _job_caller(job_token, accounts, job_for_token)
     return Caller()  # the API takes no HTTP Basic credentials (git over HTTP does): anonymous, as GitLab
 

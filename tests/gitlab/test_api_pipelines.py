@@ -21,9 +21,8 @@ build:
     - echo artifact > out.txt
     - >
       python3 -c "import json, os, urllib.request as u;
-      r = u.Request(os.environ['CI_API_V4_URL'] + '/projects/' + os.environ['CI_PROJECT_ID'],
-      headers={'JOB-TOKEN': os.environ['CI_JOB_TOKEN']});
-      print('JOB-TOKEN sees', json.load(u.urlopen(r))['path_with_namespace'])"
+      r = u.Request(os.environ['CI_API_V4_URL'] + '/job', headers={'JOB-TOKEN': os.environ['CI_JOB_TOKEN']});
+      print('JOB-TOKEN is job', json.load(u.urlopen(r))['name'])"
     - git clone -q "http://gitlab-ci-token:${CI_JOB_TOKEN}@${CI_SERVER_HOST}:${CI_SERVER_PORT}/${CI_PROJECT_PATH}" again
     - test -f again/.gitlab-ci.yml && echo "cloned with the job token"
   artifacts:
@@ -64,7 +63,7 @@ def test_api_pipeline_with_variables_jobs_trace_artifacts(gitlab_server: Running
     build = project.jobs.get(jobs["build"].id)
     trace = build.trace().decode()
     assert "built with hello" in trace
-    assert "JOB-TOKEN sees " + project.path_with_namespace in trace
+    assert "JOB-TOKEN is job build" in trace
     assert "cloned with the job token" in trace
     with zipfile.ZipFile(io.BytesIO(build.artifacts())) as z:
         assert z.read("out.txt") == b"artifact\n"
@@ -73,10 +72,12 @@ def test_api_pipeline_with_variables_jobs_trace_artifacts(gitlab_server: Running
     assert raw.headers["Content-Type"].startswith("text/plain")
     assert project.pipelines.latest(ref="main").id == pipeline.id
     assert project.pipelines.list(status="success", source="api")[0].id == pipeline.id
-    # a job token no running job holds is refused
-    gone = requests.get(f"{gitlab_server.url}/api/v4/projects/{project.id}", headers={"JOB-TOKEN": "glcbt-nope"},
-                        timeout=10)
+    # a job token no running job holds is refused; routes that take no job token see nobody
+    gone = requests.get(f"{gitlab_server.url}/api/v4/job", headers={"JOB-TOKEN": "glcbt-nope"}, timeout=10)
     assert (gone.status_code, gone.json()) == (401, {"message": "401 Unauthorized"})
+    other = requests.get(f"{gitlab_server.url}/api/v4/projects/{project.id}", headers={"JOB-TOKEN": "glcbt-x"},
+                         timeout=10)
+    assert (other.status_code, other.json()) == (404, {"message": "404 Project Not Found"})
 
 
 def test_a_failing_test_skips_deploy_and_retry(gitlab_server: RunningGitLab, project) -> None:  # type: ignore[no-untyped-def]

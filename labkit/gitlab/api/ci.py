@@ -12,7 +12,7 @@ from ...core.errors import ApiError
 from ..accounts import Caller
 from ..errors import bad_request, gl_error, not_found, param_error
 from ..model import PipelineError, PipelineRequest
-from .common import flag, ok, paginate, params, required
+from .common import caller, flag, ok, paginate, params, required
 from .context import Services
 from .projects import ProjectRoutes
 
@@ -43,6 +43,7 @@ class CiRoutes:
 
     def install(self, app: web.Application) -> None:
         r, P = app.router, "/api/v4/projects/{id}"
+        r.add_get("/api/v4/job", self.own_job)
         r.add_get(P + "/pipelines", self.pipelines)
         r.add_get(P + "/pipelines/latest", self.latest)
         r.add_get(P + "/pipelines/{pid:\\d+}", self.pipeline)
@@ -195,6 +196,13 @@ class CiRoutes:
         p = await params(request)
         jobs = sorted(self.s.need_pipelines().jobs(project["id"]), key=lambda j: j["id"], reverse=True)
         return paginate(request, self._scoped(jobs, p))
+
+    async def own_job(self, request: web.Request) -> web.Response:
+        """``GET /job``: the job whose ``CI_JOB_TOKEN`` authenticates the request."""
+        who = caller(request)
+        if who.job is None:
+            raise gl_error(401)
+        return ok(who.job)
 
     async def job(self, request: web.Request) -> web.Response:
         project, _ = self._project(request)
