@@ -31,6 +31,7 @@ from ..core.secrets import REGISTRY_PASSWORD
 from ..core.store import Database
 from ..endpoints import RegistryEndpoint
 from ..kube.node.images import ImagePuller
+from . import junit
 from .ci.plan import plan
 from .ci.variables import expand_all, pipeline_variables, push_option_variables, skip_ci
 from .model import FINISHED, PipelineError, PipelinePlan, PipelineRequest, Project, Repos
@@ -78,6 +79,27 @@ def _seconds(spec: str | None) -> float:
             total += (number if number is not None else 1) * units.get(unit, units.get(word.lower(), 1))
             number = None
     return total + (number or 0)
+
+
+_TEXT = {"success": ("Passed", "passed"), "failed": ("Failed", "failed"), "running": ("Running", "running"),
+         "pending": ("Pending", "pending"), "canceled": ("Canceled", "canceled"), "skipped": ("Skipped", "skipped"),
+         "manual": ("Blocked", "waiting for manual action"), "created": ("Created", "created"),
+         "scheduled": ("Scheduled", "waiting for delayed job"), "preparing": ("Preparing", "preparing"),
+         "waiting_for_resource": ("Waiting", "waiting for resource"), "canceling": ("Canceling", "canceling")}
+
+
+def _detailed_status(pipeline: dict[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What GitLab's UI shows for the pipeline's status (``passed with warnings`` when allowed failures failed)."""
+    status = pipeline["status"]
+    text, label = _TEXT.get(status, (status.capitalize(), status))
+    warned = status == "success" and any(j["allow_failure"] and j["status"] in ("failed", "canceled") for j in jobs)
+    group = "success-with-warnings" if warned else status
+    if warned:
+        text, label = "Warning", "passed with warnings"
+    path = "/" + pipeline["web_url"].split("://", 1)[-1].split("/", 1)[-1]
+    return {"icon": f"status_{'warning' if warned else status}", "text": text, "label": label, "group": group,
+            "tooltip": label, "has_details": True, "details_path": path, "illustration": None,
+            "favicon": f"/assets/ci_favicons/favicon_status_{'warning' if warned else status}.png"}
 
 
 @dataclass(frozen=True)
@@ -327,6 +349,7 @@ class PipelineService:
         else:
             pipeline["finished_at"] = None
             pipeline["duration"] = None
+        pipeline["detailed_status"] = _detailed_status(pipeline, jobs)
         for job in jobs:
             job["pipeline"]["status"] = status
         coverage = [float(j["coverage"]) for j in jobs if j.get("coverage") is not None]
@@ -553,6 +576,20 @@ class PipelineService:
         if not job or not entry:
             return None
         return gzip.decompress((self.artifact_root / str(job_id) / entry["filename"]).read_bytes())
+
+    def test_report(self, project_id: int, pipeline_id: int) -> dict[str, Any]:
+        """The pipeline's JUnit reports as GitLab's ``test_report`` (one suite per job that uploaded one)."""
+        import gzip
+
+        with self._cond:
+            self._own_pipeline(project_id, pipeline_id)
+            jobs = [j for j in self._latest(pipeline_id) if any(a["file_type"] == "junit" for a in j["artifacts"])]
+        suites = []
+        for job in sorted(jobs, key=lambda j: j["id"]):
+            folder = self.artifact_root / str(job["id"])
+            files = sorted(folder.glob("junit*.xml.gz"))
+            suites.append(junit.suite(job["name"], [gzip.decompress(f.read_bytes()) for f in files]))
+        return junit.report(suites)
 
     def job_for_token(self, token: str) -> dict[str, Any] | None:
         with self._cond:

@@ -125,6 +125,7 @@ c: {stage: deploy, script: [echo after]}
     assert pipeline["status"] == "success"
     assert jobs["b"]["status"] == "failed" and jobs["b"]["allow_failure"] is True
     assert jobs["c"]["status"] == "success"
+    assert pipeline["detailed_status"]["label"] == "passed with warnings"
     other = """
 b: {script: [exit 2], allow_failure: {exit_codes: [137]}}
 c: {stage: deploy, script: [echo after]}
@@ -473,3 +474,28 @@ by-exit-code:
     assert tries == {"no-source": 1, "only-on-code": 1, "by-exit-code": 2}
     assert "Skipping Git repository setup" in kit.trace(kit.jobs(pipeline)["no-source"])
     assert kit.jobs(pipeline)["no-source"]["status"] == "success"
+
+
+def test_junit_reports_make_the_pipeline_test_report(kit: Kit) -> None:
+    tests = """
+def test_ok():
+    assert True
+
+def test_broken():
+    assert 1 + 1 == 3, "arithmetic"
+"""
+    config = """
+unit:
+  script: [python -m pytest -q -p no:cacheprovider --junitxml=report.xml test_things.py]
+  artifacts:
+    when: always
+    reports: {junit: report.xml}
+"""
+    pipeline = kit.wait(kit.push({".gitlab-ci.yml": config, "test_things.py": tests}))
+    assert pipeline["status"] == "failed"
+    report = kit.service.test_report(kit.project.id, pipeline["id"])
+    assert (report["total_count"], report["success_count"], report["failed_count"]) == (2, 1, 1)
+    suite = report["test_suites"][0]
+    assert suite["name"] == "unit"
+    broken = next(c for c in suite["test_cases"] if c["status"] == "failed")
+    assert broken["name"] == "test_broken" and "arithmetic" in broken["stack_trace"]
