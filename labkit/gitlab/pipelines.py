@@ -712,7 +712,7 @@ def for_lab(ctx: Context, repos: Repos, base_url: str) -> PipelineService:
         if registry.user:
             extra.update(LABKIT_REGISTRY_USER=registry.user,
                          LABKIT_REGISTRY_PASSWORD=ctx.secrets.get(REGISTRY_PASSWORD) or "")
-    if ctx.paths.kubeconfig.exists() or "kube" in ctx.endpoints:
+    if ctx.paths.kubeconfig.exists() or "kubernetes" in ctx.endpoints:
         extra["KUBECONFIG"] = str(ctx.paths.kubeconfig)
     wheelhouse = Checkout.find().wheelhouse
     if wheelhouse.is_dir():
