@@ -477,6 +477,10 @@ deploy:
     ("test: {script: x, when: delayed, start_in: later}\n", "jobs:test start in should be a duration"),
     ("test: {script: x, timeout: forever}\n", "jobs:test:timeout config should be a duration"),
     ("test: {script: x, inherit: {defaults: false}}\n", "jobs:test:inherit config contains unknown keys: defaults"),
+    ("test: {script: x, tags: docker}\n", "jobs:test:tags config should be an array of strings"),
+    ("test: {script: x, retry: always}\n", "jobs:test:retry config has to be either an integer or a hash"),
+    ("default: {before_script: 5}\ntest: {script: x}\n",
+     "default:before_script config should be a string or a nested array of strings up to 10 levels deep"),
 ])
 def test_unsupported_and_invalid_keywords_are_refused(repo: WorkRepo, ci: str, message: str) -> None:
     p = run(repo, ci)
@@ -612,3 +616,30 @@ other_project: {script: x, only: ["main@other/project"]}
 def test_an_empty_or_broken_include_is_invalid(repo: WorkRepo, content: str) -> None:
     p = run(repo, "include: ci/part.yml\ntest: {script: x}\n", {"ci/part.yml": content})
     assert p.errors == ["Included file `ci/part.yml` does not have valid YAML syntax!"]
+
+
+ODD_VALUES = ["x", 5, True, None, [], {}, ["a"], [5], [[1]], {"a": 1}, {"name": 5}, {"paths": 5}, {"when": 5},
+              {"max": "x"}, {"exit_codes": "x"}, {"key": {"files": "x"}}, {"reports": {"junit": 5}},
+              {"matrix": [{"A": {"b": 1}}]}, [{"if": 5}], [{"job": 5}], [{"changes": 5}], [{"exists": 5}],
+              [{"variables": {"A": [1]}}], {"rules": [{"if": 5}]}, {"rules": "x"}, [{"local": 5}]]
+ODD_KEYS = ["tags", "retry", "cache", "artifacts", "image", "environment", "timeout", "interruptible",
+            "resource_group", "needs", "dependencies", "parallel", "variables", "allow_failure", "when", "start_in",
+            "before_script", "after_script", "rules", "only", "except", "extends", "inherit", "stage", "script",
+            "workflow", "stages", "include"]
+
+
+def test_odd_values_give_errors_never_exceptions(repo: WorkRepo) -> None:
+    """Whatever an attendee writes, the planner answers (an error, or jobs) — the API never fails with a 500."""
+    import yaml
+
+    sha = repo.commit({"README.md": "x"})
+    req = repo.request(sha)
+    for key in ODD_KEYS:
+        for value in ODD_VALUES:
+            for data in ({"test": {"script": "x", key: value}}, {"default": {key: value}, "test": {"script": "x"}},
+                         {key: value, "test": {"script": "x"}}):
+                content = yaml.safe_dump(data)
+                p = plan(repo, req, content=content)
+                assert p.errors or p.jobs or p.workflow_blocked, content
+                answer = lint(repo, repo.project, sha=sha, ref="main", content=content, include_jobs=True)
+                assert answer["valid"] is not bool(answer["errors"]), content

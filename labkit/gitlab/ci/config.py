@@ -207,6 +207,8 @@ def _resolve_extends(name: str, config: dict[str, Any], done: dict[str, dict[str
         raise _Fail(f"{name}: circular dependency detected in `extends`")
     if len(stack) >= MAX_EXTENDS_DEPTH:
         raise _Fail(f"{name}: nesting too deep in `extends`")
+    if not isinstance(job["extends"], (str, list)):
+        raise _Fail(f"jobs:{name} extends should be an array of strings or a string")
     bases = _extends_list(job["extends"])
     if not all(isinstance(b, str) for b in bases):
         raise _Fail(f"jobs:{name} extends should be an array of strings or a string")
@@ -325,6 +327,12 @@ def _check_rules(where: str, rules: Any, keys: tuple[str, ...], whens: tuple[str
             errors.append(f"{loc}:changes config should be an array or a hash")
         if isinstance(changes, dict) and "compare_to" in changes:
             errors.append(f"{loc}:changes compare_to {NOT_SUPPORTED}")
+        exists = rule.get("exists")
+        if exists is not None and not (isinstance(exists, str) or _strings(exists) or
+                                       (isinstance(exists, dict) and _strings(exists.get("paths")))):
+            errors.append(f"{loc}:exists config should be an array of strings or a hash")
+        if isinstance(changes, list) and not _strings(changes):
+            errors.append(f"{loc}:changes config should be an array of strings")
         if "allow_failure" in rule and not isinstance(rule["allow_failure"], bool):
             errors.append(f"{loc} allow_failure should be a boolean value")
     return errors
@@ -376,6 +384,7 @@ def _check_job(name: str, job: Any) -> list[str]:
             unknown = [str(k) for k in inherit if k not in ("default", "variables")]
             if unknown:
                 errors.append(f"{where}:inherit config contains unknown keys: {', '.join(unknown)}")
+    errors += _check_shapes(where, job)
     if "stage" in job and not isinstance(job["stage"], str):
         errors.append(f"{where}:stage config should be a string")
     if "variables" in job and job["variables"] is not None and not _is_variables(job["variables"]):
@@ -424,6 +433,70 @@ def _check_job(name: str, job: Any) -> list[str]:
     return errors
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _at(where: str) -> str:
+    return f"{where}:" if where else ""
+
+
+def _check_shapes(where: str, job: dict[str, Any]) -> list[str]:
+    """The value types of the keywords the planner reads, with GitLab's words."""
+    errors: list[str] = []
+    if job.get("tags") is not None and not _strings(job["tags"]):
+        errors.append(f"{_at(where)}tags config should be an array of strings")
+    retry = job.get("retry")
+    if retry is not None:
+        if isinstance(retry, bool) or not isinstance(retry, (int, dict)):
+            errors.append(f"{_at(where)}retry config has to be either an integer or a hash")
+        elif isinstance(retry, int) and not 0 <= retry <= 2:
+            errors.append(f"{_at(where)}retry config must be between 0 and 2")
+        elif isinstance(retry, dict):
+            unknown = [str(k) for k in retry if k not in ("max", "when", "exit_codes")]
+            if unknown:
+                errors.append(f"{_at(where)}retry config contains unknown keys: {', '.join(unknown)}")
+            if "max" in retry and (isinstance(retry["max"], bool) or not isinstance(retry["max"], int)
+                                   or not 0 <= retry["max"] <= 2):
+                errors.append(f"{_at(where)}retry max must be an integer between 0 and 2")
+            when = retry.get("when", [])
+            if not (isinstance(when, str) or _strings(when)):
+                errors.append(f"{_at(where)}retry when should be an array of strings or a string")
+            codes = retry.get("exit_codes", [])
+            if not (isinstance(codes, int) or (isinstance(codes, list) and all(isinstance(c, int) for c in codes))):
+                errors.append(f"{_at(where)}retry exit_codes should be an array of integers or an integer")
+    caches = job.get("cache")
+    for cache in (caches if isinstance(caches, list) else [caches] if caches is not None else []):
+        if not isinstance(cache, dict):
+            errors.append(f"{_at(where)}cache config should be a hash")
+        elif cache.get("paths") is not None and not _strings(cache["paths"]):
+            errors.append(f"{_at(where)}cache:paths config should be an array of strings")
+        elif isinstance(cache.get("key"), dict) and not _strings(cache["key"].get("files")):
+            errors.append(f"{_at(where)}cache:key:files config should be an array of strings")
+    artifacts = job.get("artifacts")
+    if artifacts is not None:
+        if not isinstance(artifacts, dict):
+            errors.append(f"{_at(where)}artifacts config should be a hash")
+        else:
+            for key in ("paths", "exclude"):
+                if artifacts.get(key) is not None and not _strings(artifacts[key]):
+                    errors.append(f"{_at(where)}artifacts {key} should be an array of strings")
+            reports = artifacts.get("reports")
+            if reports is not None and not isinstance(reports, dict):
+                errors.append(f"{_at(where)}artifacts:reports config should be a hash")
+            for name, value in (reports or {}).items() if isinstance(reports, dict) else []:
+                if not (isinstance(value, str) or _strings(value)):
+                    errors.append(f"{_at(where)}artifacts:reports {name} should be an array of strings or a string")
+    env = job.get("environment")
+    if env is not None and not (isinstance(env, str) or (isinstance(env, dict) and isinstance(env.get("name"), str))):
+        errors.append(f"{_at(where)}environment config should be a hash or a string")
+    image = job.get("image")
+    if image is not None and not (isinstance(image, str) or (isinstance(image, dict)
+                                                              and isinstance(image.get("name"), str))):
+        errors.append(f"{_at(where)}image config should be a hash or a string")
+    return errors
+
+
 def _check_policy(where: str, policy: Any) -> list[str]:
     if isinstance(policy, (str, list)):
         items = [policy] if isinstance(policy, str) else policy
@@ -441,8 +514,17 @@ def _check_policy(where: str, policy: Any) -> list[str]:
     return [f"{where} config should be an array of strings or regular expressions using re2 syntax"]
 
 
+def _check_defaults(where: str, section: dict[str, Any]) -> list[str]:
+    errors = _check_shapes(where, section)
+    for key in ("before_script", "after_script"):
+        if key in section and not _is_commands(section[key]):
+            errors.append(f"{_at(where)}{key} config should be a string or a nested array of strings up to 10 "
+                          "levels deep")
+    return errors
+
+
 def _check_root(data: dict[str, Any]) -> list[str]:
-    errors: list[str] = []
+    errors: list[str] = _check_defaults("", {k: data[k] for k in LEGACY_DEFAULTS if k in data})
     stages = data.get("stages", data.get("types"))
     if stages is not None and not (isinstance(stages, list) and all(isinstance(s, str) for s in stages)):
         errors.append("stages config should be an array of strings")
@@ -457,6 +539,7 @@ def _check_root(data: dict[str, Any]) -> list[str]:
             if unknown:
                 errors.append(f"default config contains unknown keys: {', '.join(unknown)}")
             errors += [f"default {k} {NOT_SUPPORTED}" for k in default if k in UNSUPPORTED_JOB_KEYS]
+            errors += _check_defaults("default", default)
     if data.get("services") is not None:
         errors.append(f"services {NOT_SUPPORTED}")
     workflow = data.get("workflow")
