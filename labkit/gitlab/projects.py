@@ -111,8 +111,10 @@ class Projects:
             return True
         if caller.user is None:
             return False
-        if caller.job is not None:
-            return True  # a job's token reads the projects its user may read (the lab's users are few)
+        if caller.job is not None:  # a job's token: its own project, or one whose inbound allowlist names it
+            source = caller.job["pipeline"]["project_id"]
+            if source != project["id"] and source not in project.get("_job_token_allowlist", []):
+                return False
         return project["visibility"] == "internal" or caller.admin or caller.user["id"] in project["_members"]
 
     def writable(self, project: dict[str, Any], caller: Caller) -> bool:

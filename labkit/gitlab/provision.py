@@ -2,7 +2,8 @@
 
 * a personal access token for ``root`` (the OAuth password grant with the root password, then the users API),
   written to a 0600 file;
-* the ``shop`` group with ``shop/shop`` (``apps/``) and ``shop/manifests`` (``manifests/apps/``);
+* the ``shop`` group with ``shop/shop`` (``apps/``) and ``shop/manifests`` (``manifests/apps/``), whose job
+  token allowlist lets the shop's jobs in;
 * an instance runner's authentication token, written into the gitlab-runner chart's values.
 
 Each step is skipped when already done, so ``labkit up`` may run it again.
@@ -73,6 +74,10 @@ def seed_projects(gl: gitlab.Gitlab, checkout: Checkout) -> None:
         actions = [{"action": "create", "file_path": name, "encoding": "base64",
                     "content": base64.b64encode(data).decode()} for name, data in files_of(folder).items()]
         project.commits.create({"branch": "main", "commit_message": "Initial commit", "actions": actions})
+    shop, manifests = gl.projects.get(SHOP), gl.projects.get(MANIFESTS)
+    allowlist = manifests.job_token_scope.get().allowlist
+    if shop.id not in [p.id for p in allowlist.list(get_all=True)]:  # the shop's jobs read the manifests
+        allowlist.create({"target_project_id": shop.id})
 
 
 def runner_values(gl: gitlab.Gitlab, cluster_url: str, values_file: Path, concurrent: int = 2) -> None:

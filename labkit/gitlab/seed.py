@@ -55,3 +55,7 @@ def seed(accounts: Accounts, projects: Projects, repos: GitRepos, secrets: Secre
             project = projects.create(root, path.split("/")[1], path.split("/")[1], group, "private", description)
             repos.write(path, project["default_branch"], files_of(folder), "Initial commit", author)
             projects.touch(project, empty_repo=False)
+    shop, manifests = projects.find_path(SHOP), projects.find_path(MANIFESTS)
+    if shop and manifests and shop["id"] not in manifests.get("_job_token_allowlist", []):
+        # the shop's jobs read (and, in the GitOps chapter, write) the manifests with their job token
+        projects.touch(manifests, _job_token_allowlist=[*manifests.get("_job_token_allowlist", []), shop["id"]])

@@ -112,3 +112,20 @@ def test_listing_more_pipelines_than_a_page(gitlab_server: RunningGitLab) -> Non
     assert len(listed) == 105 and len({p.id for p in listed}) == 105
     assert [p.id for p in listed] == sorted((p.id for p in listed), reverse=True)
     assert len(project.pipelines.list(per_page=100, get_all=False)) == 100
+
+
+def test_a_job_token_reaches_another_project_only_through_its_allowlist(gitlab_server: RunningGitLab) -> None:
+    gl = gitlab_server.client()
+    outsider = gl.projects.create({"name": "outsider"})
+    outsider.files.create({"file_path": ".gitlab-ci.yml", "branch": "main", "commit_message": "ci", "content":
+                           'read:\n  script:\n    - git clone -q "http://gitlab-ci-token:${CI_JOB_TOKEN}@'
+                           '${CI_SERVER_HOST}:${CI_SERVER_PORT}/shop/manifests.git" m\n'})
+    refused = outsider.pipelines.create({"ref": "main"})
+    assert wait(refused) == "failed"
+    job = refused.jobs.list()[0]
+    assert "could not be found" in outsider.jobs.get(job.id).trace().decode()
+    manifests = gl.projects.get("shop/manifests")
+    allowlist = manifests.job_token_scope.get().allowlist
+    assert gl.projects.get("shop/shop").id in [p.id for p in allowlist.list(get_all=True)]  # seeded
+    allowlist.create({"target_project_id": outsider.id})
+    assert wait(outsider.pipelines.create({"ref": "main"})) == "success"

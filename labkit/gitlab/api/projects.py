@@ -49,6 +49,10 @@ class ProjectRoutes:
         r.add_post("/api/v4/projects", self.create)
         r.add_get(P, self.get)
         r.add_delete(P, self.delete)
+        r.add_get(P + "/job_token_scope", self.job_token_scope)
+        r.add_get(P + "/job_token_scope/allowlist", self.allowlist)
+        r.add_post(P + "/job_token_scope/allowlist", self.allow)
+        r.add_delete(P + "/job_token_scope/allowlist/{target:\\d+}", self.disallow)
         r.add_get(P + "/repository/branches", self.branches)
         r.add_post(P + "/repository/branches", self.create_branch)
         r.add_get(P + "/repository/branches/{branch:.+}", self.branch)
@@ -149,6 +153,38 @@ class ProjectRoutes:
             raise gl_error(403)
         self.s.projects.delete(project)
         return ok({"message": "202 Accepted"}, 202)
+
+    # the CI/CD job token's inbound allowlist --------------------------------------------------------------
+    async def job_token_scope(self, request: web.Request) -> web.Response:
+        self.writable(request)
+        return ok({"inbound_enabled": True, "outbound_enabled": False})
+
+    async def allowlist(self, request: web.Request) -> web.Response:
+        project, _ = self.writable(request)
+        listed = [self.s.projects.store.get("project", i) for i in project.get("_job_token_allowlist", [])]
+        return paginate(request, [self.s.projects.to_json(p) for p in listed if p])
+
+    async def allow(self, request: web.Request) -> web.Response:
+        project, who = self.writable(request)
+        p = await params(request)
+        required(p, "target_project_id")
+        target = self.s.projects.find(str(p["target_project_id"]))
+        if target is None or not self.s.projects.visible(target, who):
+            raise not_found("Project")
+        allowed = project.get("_job_token_allowlist", [])
+        if target["id"] in allowed:
+            raise bad_request({"base": ["Target project is already in the job token scope"]})
+        self.s.projects.touch(project, _job_token_allowlist=[*allowed, target["id"]])
+        return ok({"source_project_id": project["id"], "target_project_id": target["id"]}, 201)
+
+    async def disallow(self, request: web.Request) -> web.Response:
+        project, _ = self.writable(request)
+        target = int(request.match_info["target"])
+        allowed = project.get("_job_token_allowlist", [])
+        if target not in allowed:
+            raise not_found("Project")
+        self.s.projects.touch(project, _job_token_allowlist=[i for i in allowed if i != target])
+        return web.Response(status=204)
 
     # branches ----------------------------------------------------------------------------------------------
     async def branches(self, request: web.Request) -> web.Response:
