@@ -60,7 +60,7 @@ def test_expressions(statement: str, expected: bool) -> None:
     assert evaluate(statement, variables) is expected
 
 
-@pytest.mark.parametrize("statement", ['$A ==', '$A == "x" &&', "main", '$A = "x"', "($A", "$A =~", ""])
+@pytest.mark.parametrize("statement", ['$A ==', '$A == "x" &&', "main", '$A = "x"', "($A", "$A =~", "$A =~ /[a-/", ""])
 def test_invalid_expressions(statement: str) -> None:
     assert not valid(statement)
 

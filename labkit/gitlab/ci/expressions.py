@@ -76,7 +76,9 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
         elif kind == "pattern":
             lit = _REGEX_LITERAL.match(m.group("pattern"))
             assert lit
-            out.append(("pattern", Pattern(lit.group("body"), lit.group("flags"))))
+            pattern = Pattern(lit.group("body"), lit.group("flags"))
+            pattern.compile()  # an invalid regular expression is invalid syntax, as GitLab's lexer finds it
+            out.append(("pattern", pattern))
         elif kind == "null":
             out.append(("null", None))
         elif kind == "op":
