@@ -82,7 +82,9 @@ class PipelinePlan:
     variables: dict[str, str] = field(default_factory=dict)  # global variables (incl. workflow:rules variables)
     errors: list[str] = field(default_factory=list)  # yaml_errors: the pipeline fails with these
     warnings: list[str] = field(default_factory=list)
-    workflow_blocked: bool = False  # workflow:rules said no: GitLab creates no pipeline at all
+    # GitLab creates no pipeline at all (workflow:rules said no, the rules left no job, no CI file on a push);
+    # warnings[0] is why, in the words of the API's 400 answer ({"message": {"base": [warnings[0]]}})
+    workflow_blocked: bool = False
     merged_yaml: str = ""  # what CI lint returns as merged_yaml
 
 
