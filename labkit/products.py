@@ -20,12 +20,16 @@ from .core.component import Component
 from .core.view import ProductView
 from .endpoints import (
     Endpoint,
+    GitLabEndpoint,
     HAProxyEndpoint,
     JupyterEndpoint,
     KubernetesEndpoint,
     RegistryEndpoint,
     ShopEndpoint,
 )
+from .gitlab.component import GitLab
+from .gitlab.kind import GitLabKind
+from .gitlab.lab import GitLabView
 from .haproxy.component import HAProxy
 from .haproxy.kind import HAProxyKind
 from .haproxy.lab import HAProxyView
@@ -76,7 +80,8 @@ PRODUCTS: tuple[Product, ...] = (
             "the real haproxy binary", "haproxy container beside the kind cluster (compose)",
             HAProxy, HAProxyKind(), HAProxyView, HAProxyEndpoint),
     Product("gitlab", "GitLab + Runner", 3, "git repositories and CI/CD pipelines",
-            "git smart HTTP + GitLab v4 API emulator, local runner", "GitLab CE + gitlab-runner (compose)"),
+            "git smart HTTP + GitLab v4 API emulator, local runner", "GitLab CE + gitlab-runner (compose)",
+            GitLab, GitLabKind(), GitLabView, GitLabEndpoint),
     Product("nexus", "Nexus", 4, "dependency cache (proxy repository)",
             "PyPI/Maven proxy emulator with Nexus REST API", "Sonatype Nexus 3 (compose)"),
     Product("harbor", "Harbor", 5, "private image registry with audit log",

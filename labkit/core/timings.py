@@ -16,6 +16,7 @@ class Timings:
     heartbeat_seconds: float  # a kubelet renews its Lease this often
     hpa_sync_seconds: float  # the HorizontalPodAutoscaler controller runs this often
     metrics_window_seconds: float  # a pod's CPU in metrics.k8s.io (kubectl top, the HPA) is its rate over this
+    pipeline_seconds: float = 240.0  # how long a notebook waits for the shop's whole pipeline (lab.gitlab.watch)
 
     @property
     def node_lost_seconds(self) -> float:
@@ -28,4 +29,5 @@ def timings(backend: str) -> Timings:
     t = Checkout.find().versions["timings"]
     return Timings(float(t["eviction_seconds"]), float(t["not_ready_seconds"][backend]),
                    float(t["heartbeat_seconds"][backend]), float(t["hpa_sync_seconds"][backend]),
-                   float(t["metrics_window_seconds"][backend]))
+                   float(t["metrics_window_seconds"][backend]),
+                   float(t.get("pipeline_seconds", {}).get(backend, 240.0)))

@@ -30,7 +30,7 @@ from ..core.component import Context
 from ..core.secrets import REGISTRY_PASSWORD
 from ..core.store import Database
 from ..endpoints import RegistryEndpoint
-from ..kube.node.images import ImagePuller
+from ..images.pull import ImagePuller
 from . import junit
 from .ci.plan import plan
 from .ci.variables import expand_all, pipeline_variables, push_option_variables, skip_ci

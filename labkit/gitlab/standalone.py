@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from ..core.network import is_loopback
-from ..registry.standalone import standalone_context
+from ..core.standalone import standalone_context
 from .component import GitLab
 from .omnibus import parse
 

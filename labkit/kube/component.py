@@ -20,6 +20,7 @@ from ..core.http import Listeners, api_app
 from ..core.secrets import KUBE_TOKEN, SERVICE_ACCOUNT_KEY
 from ..core.tasks import cancel
 from ..endpoints import KubernetesEndpoint
+from ..images.pull import ImagePuller
 from .apiserver.api import KubeApi
 from .apiserver.authn import KubeAuthenticator
 from .apiserver.bootstrap import ensure_default_storage_class, ensure_kubernetes_service
@@ -46,7 +47,6 @@ from .controllers.statefulset import StatefulSetController
 from .controllers.volumes import PersistentVolumeController, StorageProtectionController
 from .controllers.workloads import DaemonSetController, JobController
 from .node.agent import NodeAgent, node_specs
-from .node.images import ImagePuller
 from .node.kubelet import Kubelet
 from .node.proxy import NodePorts, Resolver, ServiceProxy
 

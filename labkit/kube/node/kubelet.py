@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ...core.tasks import cancel
+from ...images.pull import Image, ImagePuller
 from ..apiserver.objects import Objects, now
 from ..apiserver.portforward import PodNet
 from ..apiserver.store import Watcher
@@ -33,7 +34,6 @@ from .attach import ContainerIO
 from .containers import Container, ContainerConfig, PodRuntime
 from .downward import all_containers
 from .exec import ContainerHandle
-from .images import Image, ImagePuller
 from .lifecycle import MIN_GRACE, run_hook, stop_process
 from .podstatus import post_status
 from .probes import Prober

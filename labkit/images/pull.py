@@ -1,4 +1,5 @@
-"""Image pulls for the sim kubelet: the OCI distribution API, then layers unpacked to a root filesystem.
+"""Image pulls for the sim kubelet and the GitLab runner: the OCI distribution API, then layers unpacked to a root
+filesystem.
 
 Like containerd with a ``hosts.toml`` mirror, the lab's image names
 (``localhost:5001/shop/catalog:1``, the name the kind backend's nodes use for
@@ -20,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...core.paths import machine_cache
-from ...images.client import RegistryClient, RegistryError
-from ...images.layers import LayerError, apply_layer, link_layer
+from ..core.paths import machine_cache
+from .client import RegistryClient, RegistryError
+from .layers import LayerError, apply_layer, link_layer
 
 
 class PullError(Exception):
