@@ -12,9 +12,9 @@ from typing import Any
 import gitlab
 import pytest
 
+from labkit.core.standalone import standalone_context
 from labkit.gitlab.component import GitLab
 from labkit.gitlab.seed import root_token
-from labkit.registry.standalone import standalone_context
 
 
 class RunningGitLab:

@@ -11,7 +11,6 @@ import gitlab
 
 from labkit.backends.kind.backend import render
 from labkit.backends.kind.lab import KindLab
-from labkit.core.files import write_atomic
 from labkit.gitlab.kind import GitLabKind
 from labkit.kube.kind import KubernetesKind
 
@@ -22,8 +21,6 @@ def test_gitlab_ce_is_provisioned_and_the_runner_chart_installed(harness: Harnes
                                                                 tmp_path: Path) -> None:
     part = GitLabKind()
     render(rendered)
-    for path, text in part.files(rendered).items():  # until products.py lists GitLab's kind part, render() skips it
-        write_atomic(path, text)
     rb = (part.folder(rendered) / "gitlab.rb").read_text()
     assert f"external_url 'http://127.0.0.1:{rendered.ports['gitlab']}'" in rb
     assert "puma['worker_processes'] = 0" in rb and "prometheus_monitoring['enable'] = false" in rb
