@@ -145,10 +145,11 @@ class PipelineService:
             doc = json.loads(row["doc"])
             self._jobs[doc["id"]] = doc
         lost = [j for j in self._jobs.values() if j["status"] in ("running", "preparing")]
-        for job in lost:  # the daemon stopped under them: GitLab calls such jobs stuck
-            self._finish(job, JobResult("failed", "stuck_or_timeout_failure"))
-        for pid in {j["pipeline"]["id"] for j in lost}:
-            self._process(pid)
+        with self._cond:
+            for job in lost:  # the daemon stopped under them: GitLab calls such jobs stuck
+                self._finish(job, JobResult("failed", "stuck_or_timeout_failure"))
+            for pid in {j["pipeline"]["id"] for j in lost}:
+                self._process(pid)
 
     def _save(self, pipeline: dict[str, Any] | None = None, jobs: list[dict[str, Any]] = ()) -> None:
         with self.db.transaction() as c:

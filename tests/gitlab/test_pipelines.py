@@ -404,6 +404,22 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         assert [p["id"] for p in again.list(kit.project.id)] == [pipeline["id"]]
     finally:
         again.close()
+    # a daemon that died under a running job: the job is stuck, its pipeline goes on
+    from labkit.core.store import Database
+
+    db = Database(tmp_path / "ci" / "pipelines.sqlite")
+    doc = json.loads(db.query("SELECT doc FROM jobs WHERE id = ?", (job["id"],))[0]["doc"])
+    doc.update(status="running", finished_at=None)
+    db.execute("UPDATE jobs SET doc = ? WHERE id = ?", (json.dumps(doc), job["id"]))
+    db.close()
+    third = PipelineService(tmp_path / "ci", kit.repos, CiSettings("http://127.0.0.1:9"),
+                            Runner(kit.config, kit.repos))
+    try:
+        stuck = third.job(kit.project.id, job["id"])
+        assert (stuck["status"], stuck["failure_reason"]) == ("failed", "stuck_or_timeout_failure")
+        assert third.get(kit.project.id, pipeline["id"])["status"] == "failed"
+    finally:
+        third.close()
 
 
 def test_coverage_is_read_from_the_trace(kit: Kit) -> None:
@@ -499,3 +515,17 @@ unit:
     assert suite["name"] == "unit"
     broken = next(c for c in suite["test_cases"] if c["status"] == "failed")
     assert broken["name"] == "test_broken" and "arithmetic" in broken["stack_trace"]
+
+
+def test_dependencies_choose_whose_artifacts_a_job_gets(kit: Kit) -> None:
+    config = """
+one: {stage: build, script: [echo 1 > one.txt], artifacts: {paths: [one.txt]}}
+two: {stage: build, script: [echo 2 > two.txt], artifacts: {paths: [two.txt]}}
+only-two: {stage: test, dependencies: [two], script: [test ! -e one.txt, cat two.txt]}
+none: {stage: test, dependencies: [], script: [test ! -e one.txt, test ! -e two.txt]}
+no-artifacts: {stage: test, needs: [{job: one, artifacts: false}], script: [test ! -e one.txt]}
+all: {stage: test, script: [cat one.txt two.txt]}
+"""
+    pipeline = kit.wait(kit.push({".gitlab-ci.yml": config}))
+    assert {n: j["status"] for n, j in kit.jobs(pipeline).items()} == dict.fromkeys(
+        ("one", "two", "only-two", "none", "no-artifacts", "all"), "success")
