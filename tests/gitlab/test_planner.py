@@ -185,6 +185,7 @@ def test_rules_changes_against_the_push(repo: WorkRepo) -> None:
     doc = repo.commit({"docs/guide/a.md": "b"}, "docs")
     assert "docs" in names(plan(repo, repo.request(doc, before=code)))
     assert "docs" in names(plan(repo, repo.request(code, before=first, source="web")))  # not a push: true
+    assert "docs" in names(plan(repo, repo.request(code, ref="v1", tag=True, before=first)))  # a tag: true
 
 
 def test_workflow_rules(repo: WorkRepo) -> None:

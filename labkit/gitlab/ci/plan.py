@@ -41,9 +41,9 @@ class _Ctx:
         self._files: list[str] | None = None
 
     def changed(self) -> list[str] | None:
-        """Paths the push changed; None when every ``changes`` rule is true (no push, a new branch)."""
+        """Paths the push changed; None when every ``changes`` rule is true (no push, a tag, a new branch)."""
         if self._changed is False:
-            if self.req.source not in ("push", "merge_request_event") or not self.req.before_sha \
+            if self.req.source not in ("push", "merge_request_event") or self.req.tag or not self.req.before_sha \
                     or set(self.req.before_sha) == {"0"}:
                 self._changed = None
             else:
