@@ -124,6 +124,16 @@ def test_a_push_reaches_a_webhook(gitlab_server: RunningGitLab, tmp_path: Path) 
         assert event["after"] == git("rev-parse", "HEAD", cwd=work).stdout.strip()
         assert event["commits"][0]["title"] == "for the hook"
         assert event["project"]["path_with_namespace"] == "shop/manifests"
+        hook.tag_push_events = True
+        hook.save()
+        done.clear()
+        git("tag", "v1", cwd=work)
+        git("push", "-q", "origin", "v1", cwd=work)
+        assert done.wait(10)
+        headers, event = got[-1]
+        assert headers["X-Gitlab-Event"] == "Tag Push Hook"
+        assert (event["object_kind"], event["ref"]) == ("tag_push", "refs/tags/v1")
+        assert project.pipelines.list(get_all=True) == []  # no .gitlab-ci.yml here: no pipeline, as GitLab
         hook.delete()
     finally:
         server.shutdown()
@@ -147,6 +157,10 @@ def test_a_push_creates_a_pipeline_skipped_by_skip_ci_or_ci_skip(gitlab_server: 
     git("push", "-q", "origin", "main", cwd=work)
     pipeline = project.pipelines.list(get_all=True)[0]
     assert pipeline.status != "skipped"
+    git("tag", "v1.0", cwd=work)
+    git("push", "-q", "origin", "v1.0", cwd=work)
+    [tagged] = project.pipelines.list(ref="v1.0", get_all=True)
+    assert tagged.source == "push" and project.pipelines.get(tagged.id).tag is True
     assert (pipeline.source, pipeline.ref) == ("push", "main")
     assert pipeline.sha == git("rev-parse", "HEAD", cwd=work).stdout.strip()
 
