@@ -200,3 +200,16 @@ def test_gzip_requests_and_protocol_errors(gitlab_server: RunningGitLab) -> None
     bad = requests.post(url, data=pkt(f"want {sha}\n") + b"0000" + pkt("done\n"), headers=headers,
                         auth=("root", gitlab_server.token), timeout=10)
     assert bad.status_code == 400 and "Client does not support required capability" in bad.text
+
+
+def test_first_push_into_an_empty_project(gitlab_server: RunningGitLab, tmp_path: Path) -> None:
+    project = gitlab_server.client().projects.create({"name": "empty-one"})
+    assert project.empty_repo
+    cloned = git("clone", gitlab_server.clone_url(project.path_with_namespace), str(tmp_path / "e"))
+    assert "empty repository" in cloned.stderr
+    (tmp_path / "e" / "a.txt").write_text("a")
+    git("add", "a.txt", cwd=tmp_path / "e")
+    git("commit", "-qm", "first", cwd=tmp_path / "e")
+    git("push", "-q", "-u", "origin", "main", cwd=tmp_path / "e")
+    project = gitlab_server.client().projects.get(project.id)
+    assert not project.empty_repo and project.branches.get("main").default
