@@ -129,6 +129,7 @@ class PipelineService:
         self._jobs: dict[int, dict[str, Any]] = {}
         self._cancels: dict[int, threading.Event] = {}
         self._stopping = False
+        self.expiry_interval = 60.0  # seconds between two looks for expired artifacts
         self._load()
         self._threads = [threading.Thread(target=self._worker, args=(slot,), name=f"ci-runner-{slot}", daemon=True)
                          for slot in range(runner.config.concurrent)]
@@ -203,7 +204,7 @@ class PipelineService:
                 raise PipelineError(400, {"message": {"base": [message]}})
             self._pipelines[pid] = pipeline
             if plan.errors:
-                pipeline.update(status="failed", yaml_errors="; ".join(plan.errors), finished_at=now(),
+                pipeline.update(status="failed", yaml_errors=", ".join(plan.errors), finished_at=now(),
                                 updated_at=now())
                 self._save(pipeline)
                 if req.source != "push":
@@ -249,7 +250,8 @@ class PipelineService:
                        "message": message, "created_at": pipeline["created_at"]},
             "pipeline": {"id": pipeline["id"], "iid": pipeline["iid"], "project_id": pipeline["project_id"],
                          "ref": pipeline["ref"], "sha": pipeline["sha"], "status": pipeline["status"],
-                         "source": pipeline["source"]},
+                         "source": pipeline["source"], "created_at": pipeline["created_at"],
+                         "updated_at": pipeline["updated_at"], "web_url": pipeline["web_url"]},
             "web_url": f"{project['web_url']}/-/jobs/{job_id}", "project": {"ci_job_token_scope_enabled": False},
             "artifacts_file": None, "artifacts": [], "artifacts_expire_at": None, "tag_list": list(plan["tags"]),
             "runner": None, "runner_manager": None, "scheduled_at": None,
@@ -352,7 +354,7 @@ class PipelineService:
             pipeline["duration"] = None
         pipeline["detailed_status"] = _detailed_status(pipeline, jobs)
         for job in jobs:
-            job["pipeline"]["status"] = status
+            job["pipeline"].update(status=status, updated_at=pipeline["updated_at"])
         coverage = [float(j["coverage"]) for j in jobs if j.get("coverage") is not None]
         pipeline["coverage"] = f"{sum(coverage) / len(coverage):.2f}" if coverage else None
 
@@ -517,12 +519,26 @@ class PipelineService:
         self._jobs[clone["id"]] = clone
         return clone
 
+    def _expire_artifacts(self) -> None:
+        """Artifacts past their ``expire_in`` are deleted, as GitLab's expiry worker does (reports and trace stay)."""
+        for job in self._jobs.values():
+            at = _epoch(job["artifacts_expire_at"]) if job["artifacts_file"] else None
+            if at is not None and at <= time.time():
+                (self.artifact_root / str(job["id"]) / "artifacts.zip").unlink(missing_ok=True)
+                job["artifacts_file"] = None
+                job["artifacts"] = [a for a in job["artifacts"] if a["file_type"] != "archive"]
+                self._save(None, [job])
+
     def _clock(self) -> None:
-        """Delayed jobs start when their time comes."""
+        """Delayed jobs start when their time comes; expired artifacts go (once a minute)."""
+        last_expiry = float("-inf")
         while True:
             with self._cond:
                 if self._stopping:
                     return
+                if time.monotonic() - last_expiry >= self.expiry_interval:
+                    self._expire_artifacts()
+                    last_expiry = time.monotonic()
                 due = [j for j in self._jobs.values() if j["status"] == "scheduled"
                        and (_epoch(j["scheduled_at"]) or 0) <= time.time()]
                 for job in due:

@@ -529,3 +529,17 @@ all: {stage: test, script: [cat one.txt two.txt]}
     pipeline = kit.wait(kit.push({".gitlab-ci.yml": config}))
     assert {n: j["status"] for n, j in kit.jobs(pipeline).items()} == dict.fromkeys(
         ("one", "two", "only-two", "none", "no-artifacts", "all"), "success")
+
+
+def test_artifacts_expire(kit: Kit) -> None:
+    kit.service.expiry_interval = 0.2
+    config = "job: {script: [echo x > x.txt], artifacts: {paths: [x.txt], expire_in: 2 seconds}}\n"
+    pipeline = kit.wait(kit.push({".gitlab-ci.yml": config}))
+    job = kit.jobs(pipeline)["job"]
+    assert job["artifacts_expire_at"] and kit.service.artifacts(kit.project.id, job["id"]) is not None
+    deadline = time.monotonic() + 10
+    while kit.service.artifacts(kit.project.id, job["id"]) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    job = kit.service.job(kit.project.id, job["id"])
+    assert job["artifacts_file"] is None and "archive" not in {a["file_type"] for a in job["artifacts"]}
+    assert job["pipeline"]["web_url"] == pipeline["web_url"]
