@@ -3,9 +3,10 @@
 source "$(dirname "$0")/venv.sh"
 cd "$ROOT"
 # Real programs the tests drive (skopeo; docker-registry, the registry of the kind contract harness; chromium and
-# its driver for tests/test_browser.py): installed when this machine can.
+# its driver for tests/test_browser.py; ruby, whose Psych words the YAML errors GitLab shows, for
+# tests/gitlab/test_planner.py): installed when this machine can.
 missing=()
-for tool in skopeo:skopeo docker-registry:docker-registry chromium:chromium chromedriver:chromium-driver; do
+for tool in skopeo:skopeo docker-registry:docker-registry chromium:chromium chromedriver:chromium-driver ruby:ruby; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then

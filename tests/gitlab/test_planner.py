@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import gitlab
@@ -644,3 +647,34 @@ def test_odd_values_give_errors_never_exceptions(repo: WorkRepo) -> None:
                 assert p.errors or p.jobs or p.workflow_blocked, content
                 answer = lint(repo, repo.project, sha=sha, ref="main", content=content, include_jobs=True)
                 assert answer["valid"] is not bool(answer["errors"]), content
+
+
+# --- YAML syntax errors against Ruby's Psych (what GitLab parses with) ----------------------------------------
+
+BROKEN_YAML = ["a: b: c", "build:\n  script: [make\n", "build:\n  stage: build\n   script: make\n",
+               "a:\n  - b\n c: d\n", 'x: "\tfoo\n', "a: @x", "build:\n  script: make\n deploy: now\n",
+               "a: {b: c\n", "- a\nb: c\n", "a: 'x\n", "a:\n\t- b\n", "key: value\nkey2 value\nkey3: v\n",
+               "a: [b, c]]\n", "a: |\n b\n c: d\n  e\n", "test:\n  script:\n    - echo \"unterminated\n",
+               "stages: [build\ntest:\n  script: x\n", "test:\n  script: >\n  x\n  - y\n"]
+
+
+@pytest.mark.skipif(shutil.which("ruby") is None,
+                    reason="ruby is not installed (scripts/test.sh installs Debian's where it can)")
+def test_yaml_syntax_errors_are_psychs() -> None:
+    """Every message is the one Ruby's Psych raises for the same text (GitLab shows Psych's message)."""
+    from labkit.gitlab.ci.yamlfile import YamlSyntaxError, load
+
+    script = ('require "json"; require "psych"; JSON.parse(STDIN.read).each { |t| begin; Psych.safe_load(t); '
+              'puts "valid"; rescue Psych::SyntaxError => e; puts e.message; end }')
+    done = subprocess.run(["ruby", "-e", script], input=json.dumps(BROKEN_YAML), capture_output=True, text=True,
+                          check=True, timeout=60)
+    psych = done.stdout.splitlines()
+    ours = []
+    for text in BROKEN_YAML:
+        try:
+            load(text)
+            ours.append("valid")
+        except YamlSyntaxError as err:
+            ours.append(str(err))
+    assert ours == psych
+    assert ours.count("valid") == 2  # a literal block and a sequence entry that only look broken

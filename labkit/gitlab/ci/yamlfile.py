@@ -4,6 +4,7 @@ key and of the keys one level below (so an error about a job can point at its li
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,9 +50,16 @@ class YamlDoc:
     lines: dict[tuple[str, ...], int] = field(default_factory=dict)
 
 
-def psych_message(err: yaml.YAMLError) -> tuple[str, int | None]:
+def psych_message(err: yaml.YAMLError, text: str = "") -> tuple[str, int | None]:
     """Psych's wording of a libyaml error (``(<unknown>): <problem> <context> at line L column C``) and the
     line of the problem itself."""
+    if isinstance(err, yaml.composer.ComposerError) and err.problem and err.problem.startswith("found undefined alias"):
+        # not a syntax error to Psych: the loader's own error (Psych 5, the Ruby GitLab runs on)
+        mark = err.problem_mark
+        alias = re.match(r"\*([^\s,\[\]{}]+)", text[mark.index:]) if mark is not None else None
+        name = alias.group(1) if alias else str(err.problem).removeprefix("found undefined alias").strip(" '")
+        line = mark.line + 1 if mark is not None else None
+        return f"An alias referenced an unknown anchor: {name}", line
     if isinstance(err, yaml.MarkedYAMLError):
         mark = err.context_mark or err.problem_mark
         text = " ".join(p for p in (err.problem, err.context) if p)
@@ -85,7 +93,7 @@ def load(text: str, path: str = ".gitlab-ci.yml") -> YamlDoc:
         data = yaml.load(text, Loader=CiYamlLoader)
         node = yaml.compose(text, Loader=CiYamlLoader)
     except yaml.YAMLError as err:
-        message, line = psych_message(err)
+        message, line = psych_message(err, text)
         if line is not None:  # a problem at the end of the stream is on the last line
             line = max(1, min(line, len(text.splitlines())))
         raise YamlSyntaxError(message, line) from err
