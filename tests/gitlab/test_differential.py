@@ -306,6 +306,8 @@ via_extends:
   extends: .job
   rules: [{when: manual}]
 """),
+    *[Case(f"the-shop-{branch}", (ROOT / "apps" / ".gitlab-ci.yml").read_text(), branch=branch)
+      for branch in ("main", "feature/faster-catalog")],
     Case("only-except-all-kept", """
 default_refs: {script: x}
 main_only: {script: x, only: [main, /^release-.*$/]}
