@@ -85,10 +85,14 @@ class JupyterPage:
         return time.monotonic() - started
 
     def wait_kernel_idle(self, timeout: float) -> None:
+        """Until the current notebook's kernel is idle, as both its toolbar and the status bar say (while a notebook
+        loads, its toolbar says idle before its kernel even starts)."""
         wait_for("the notebook's kernel is idle", lambda: self.js(
             "const p = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');"
             "const s = p && p.querySelector('.jp-Notebook-ExecutionIndicator');"
-            "return !!s && s.getAttribute('data-status') === 'idle';"), timeout)
+            "const bar = document.querySelector('#jp-main-statusbar');"
+            "return !!s && s.getAttribute('data-status') === 'idle' && !!bar && bar.innerText.includes('| Idle');"),
+            timeout)
 
     def title(self) -> str:
         return self.js("const t = document.querySelector('.lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current');"
