@@ -367,7 +367,7 @@ job:
     assert "Failed to extract cache" in kit.trace(kit.jobs(first)["job"])
     second = kit.wait(kit.push({"x": "1"}))
     log = kit.trace(kit.jobs(second)["job"])
-    assert "Checking cache for deps" in log and "Successfully extracted cache" in log and "\nruns\n" in log
+    assert "Checking cache for deps-protected" in log and "Successfully extracted cache" in log and "\nruns\n" in log
 
 
 def test_job_token_is_valid_while_the_job_runs(kit: Kit, tmp_path: Path) -> None:

@@ -147,6 +147,7 @@ class Runner:
     # -- the job -------------------------------------------------------------------------------------------
     def run(self, job: JobRun, slot: int) -> JobResult:
         trace = _Trace(job.trace)
+        scratch = self.config.builds_dir / str(slot) / ".images" / str(job.job["id"])
         try:
             return self._run(job, slot, trace)
         except Exception as err:
@@ -154,6 +155,7 @@ class Runner:
             return JobResult("failed", "runner_system_failure")
         finally:
             trace.close()
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def _run(self, job: JobRun, slot: int, trace: _Trace) -> JobResult:
         plan = job.job["_plan"]
@@ -211,7 +213,6 @@ class Runner:
         self._save_cache(job, plan, project_dir, status, trace)
         self._upload_artifacts(job, plan, project_dir, status, result, trace)
         trace.line("Cleaning up project directory and file based variables", _CYAN)
-        shutil.rmtree(scratch, ignore_errors=True)
         if status == "success":
             trace.line("Job succeeded", _GREEN)
         elif why == "timeout":
@@ -261,6 +262,12 @@ class Runner:
         return proc.returncode, why
 
     # -- cache ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _cache_key(job: JobRun, cache: dict[str, Any]) -> str:
+        """The key with GitLab's suffix: protected refs (here the default branch) keep their caches apart."""
+        protected = job.ref == job.project.default_branch and not job.job.get("tag")
+        return f"{cache.get('key') or 'default'}-{'protected' if protected else 'non_protected'}"
+
     def _cache_file(self, job: JobRun, key: str) -> Path:
         safe = key.replace("/", "_").replace("..", "_")
         return self.config.cache_dir / str(job.project.id) / safe / "cache.zip"
@@ -269,7 +276,7 @@ class Runner:
         for cache in plan.get("cache") or []:
             if cache.get("policy", "pull-push") == "push":
                 continue
-            key = str(cache.get("key") or "default")
+            key = self._cache_key(job, cache)
             trace.line("Restoring cache", _CYAN)
             trace.line(f"Checking cache for {key}...")
             archive = self._cache_file(job, key)
@@ -285,7 +292,7 @@ class Runner:
             when = cache.get("when", "on_success")
             if cache.get("policy", "pull-push") == "pull" or not _when(when, status):
                 continue
-            key = str(cache.get("key") or "default")
+            key = self._cache_key(job, cache)
             trace.line("Saving cache for successful job" if status == "success" else "Saving cache for failed job",
                        _CYAN)
             files = _matches(project_dir, list(cache.get("paths") or []))
