@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .products import PRODUCTS, Product
@@ -39,6 +40,15 @@ def orphaned_service(lab: Lab) -> None:
     lab.kubectl("patch", "service", "orders", "-n", "shop", "-p", '{"spec":{"selector":{"app":"order"}}}', check=True)
 
 
+def stage_typo(lab: Lab) -> None:
+    """Chapter 3: a pushed commit whose .gitlab-ci.yml puts the test job in a stage that is not declared."""
+    def edit(work: Path) -> None:
+        ci = work / ".gitlab-ci.yml"
+        ci.write_text(ci.read_text().replace("  stage: test\n", "  stage: tests\n", 1))
+
+    lab.gitlab.commit(edit, "ci: the unit tests in their own stage")
+
+
 @dataclass(frozen=True)
 class Chapter:
     number: int
@@ -67,7 +77,8 @@ CHAPTERS: dict[int, Chapter] = {c.number: c for c in (
     Chapter(1, "haproxy", "L4/L7 load balancing", "HA PROXY · HAPROXY on K8S", 40, (haproxy_in_front,),
             wrong_health_check),
     Chapter(2, "kubernetes", "Orchestration", "Kubernetes (RKE2)", 60, fault=orphaned_service),
-    Chapter(3, "gitlab-ci", "Git + CI/CD", "Continuous Integration / Deployment · Gitlab CI/CD", 50),
+    Chapter(3, "gitlab-ci", "Git + CI/CD", "Continuous Integration / Deployment · Gitlab CI/CD", 50,
+            fault=stage_typo),
     Chapter(4, "nexus", "Dependency cache", "Nexus", 30),
     Chapter(5, "docker-harbor", "Images + registry", "Dockerizing · Harbor", 40),
     Chapter(6, "argocd", "GitOps", "Argo CD", 45),

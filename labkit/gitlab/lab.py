@@ -8,12 +8,12 @@ lab seeded (its default branch, no broken ``.gitlab-ci.yml`` left by an interrup
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,7 +124,8 @@ class GitLabView(ProductView):
         """A project's pipelines, newest first (GitLab's list fields; ``filters`` as the API takes them)."""
         import pandas as pd
 
-        rows = [p.attributes for p in self.project(project).pipelines.list(get_all=True, **filters)]
+        filters.setdefault("get_all", True)
+        rows = [p.attributes for p in self.project(project).pipelines.list(**filters)]
         columns = ["id", "iid", "status", "source", "ref", "sha", "created_at", "updated_at"]
         return pd.DataFrame(rows, columns=columns).set_index("id") if rows else pd.DataFrame(columns=columns)
 
@@ -229,35 +230,41 @@ class GitLabView(ProductView):
             done += self._restore(project, Checkout.find().root / folder)
         return done
 
+    def commit(self, edit: Callable[[Path], Any], message: str, project: str = SHOP) -> str | None:
+        """Change ``project``'s default branch as a person would: clone it, let ``edit(work)`` change the working
+        copy, commit and ``git push`` (a pipeline follows, unless the message says ``[skip ci]``). The new commit,
+        or None when ``edit`` changed nothing."""
+        with tempfile.TemporaryDirectory(prefix="labkit-gitlab-") as tmp:
+            work = self.clone(Path(tmp) / "work", project)
+            edit(work)
+            self.git("add", "--all", cwd=work)
+            if not self.git("status", "--porcelain", cwd=work).stdout.strip():
+                return None
+            self.git("commit", "--quiet", "-m", message, cwd=work)
+            self.git("push", "--quiet", "origin", "HEAD", cwd=work)
+            return self.git("rev-parse", "HEAD", cwd=work).stdout.strip()
+
     def _restore(self, project: str, folder: Path) -> list[str]:
         record = self.lab.paths.state / "gitlab-seeded.json"
         seen = read_json(record, {}) or {}
         head = self.head(project)
         if seen.get(project) == head:
             return []
-        done = []
-        with tempfile.TemporaryDirectory(prefix="labkit-gitlab-") as tmp:
-            work = self.clone(Path(tmp) / "work", project)
-            want = files_of(folder)
-            have = {p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file() and ".git" not in
-                    p.relative_to(work).parts}
-            changed = sorted(p for p in want if p not in have or _digest((work / p).read_bytes()) != _digest(want[p]))
-            extra = sorted(have - set(want))
-            if changed or extra:
-                for path in extra:
-                    (work / path).unlink()
-                for path in changed:
-                    (work / path).parent.mkdir(parents=True, exist_ok=True)
-                    (work / path).write_bytes(want[path])
-                self.git("add", "--all", cwd=work)
-                self.git("commit", "--quiet", "-m", REPAIR_MESSAGE, cwd=work)
-                self.git("push", "--quiet", "origin", "HEAD", cwd=work)
-                head = self.git("rev-parse", "HEAD", cwd=work).stdout.strip()
-                done.append(f"{project} restored as seeded ({len(changed)} files back, {len(extra)} removed)")
-        seen[project] = head
+        want = files_of(folder)
+
+        def restore(work: Path) -> None:
+            for path in work.rglob("*"):
+                rel = path.relative_to(work)
+                if path.is_file() and ".git" not in rel.parts and rel.as_posix() not in want:
+                    path.unlink()
+            for rel, data in want.items():
+                (work / rel).parent.mkdir(parents=True, exist_ok=True)
+                if not (work / rel).is_file() or (work / rel).read_bytes() != data:
+                    (work / rel).write_bytes(data)
+
+        restored = self.commit(restore, REPAIR_MESSAGE, project)
+        seen[project] = restored or head
         write_json(record, seen)
-        return done
+        return [f"{project} restored as the lab seeded it"] if restored else []
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
