@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..core.errors import LabError
 from ..core.live import LiveTable
 from ..core.sampling import Sampler as BaseSampler
 from ..kubeclient import is_ready
@@ -101,7 +102,13 @@ def hpa_history(lab: Any, namespace: str, name: str, until: Callable[[dict[str, 
     objects = kubernetes.client.CustomObjectsApi(lab.kubernetes.api_client())
     started, rows = time.monotonic(), []
     while True:
-        hpa = objects.get_namespaced_custom_object("autoscaling", "v2", namespace, "horizontalpodautoscalers", name)
+        try:
+            hpa = objects.get_namespaced_custom_object("autoscaling", "v2", namespace, "horizontalpodautoscalers", name)
+        except kubernetes.client.ApiException as err:
+            if err.status != 404:
+                raise
+            raise LabError(f"there is no HorizontalPodAutoscaler {name} in {namespace}: create it first "
+                           f"(`kubectl apply -f -` with its YAML; `kubectl get hpa -n {namespace}`)") from None
         status, spec = hpa.get("status") or {}, hpa["spec"]
         cpu = next((m["resource"]["current"].get("averageUtilization") for m in status.get("currentMetrics") or []
                     if m.get("type") == "Resource" and m["resource"]["name"] == "cpu"), None)
