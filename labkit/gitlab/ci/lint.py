@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..model import JobPlan, PipelineRequest, Project, Repos
-from .config import CiConfig, flatten_commands
+from .config import CiConfig
+from .keywords import flatten_commands
 from .plan import _matrix, load, plan_config
 
 

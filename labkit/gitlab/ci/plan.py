@@ -20,8 +20,9 @@ from typing import Any
 
 from ..model import JobPlan, Need, PipelinePlan, PipelineRequest, Repos
 from . import expressions, globs
-from .config import CiConfig, flatten_commands, load_config, need_names, scalar, variables_of
+from .config import CiConfig, load_config, need_names
 from .durations import duration
+from .keywords import flatten_commands, scalar, variables_of
 from .variables import expand, expand_all, pipeline_variables, push_option_variables, skip_ci
 
 CI_FILE = ".gitlab-ci.yml"
