@@ -406,6 +406,12 @@ class PipelineService:
         variables = dict(pipeline["_variables"])
         variables.update(job_variables(job, project.web_url, str(project_dir), str(self.runner.config.builds_dir),
                                        token, slot, job["_plan"]["image"], timeout))
+        matrix = re.match(r"^(.+): \[.*\]$", job["name"])
+        if matrix:  # parallel:matrix: the job's place among its set, as for parallel: N
+            siblings = [j["id"] for j in self._latest(pipeline["id"])
+                        if j["name"].startswith(f"{matrix.group(1)}: [") and j["name"].endswith("]")]
+            siblings = sorted(set(siblings) | {job["id"]})
+            variables.update(CI_NODE_INDEX=str(siblings.index(job["id"]) + 1), CI_NODE_TOTAL=str(len(siblings)))
         variables = expand_all(job["_plan"]["variables"], variables)
         variables.update(dotenv)
         variables = expand_all(pipeline["_request_variables"], variables)

@@ -543,3 +543,21 @@ def test_artifacts_expire(kit: Kit) -> None:
     job = kit.service.job(kit.project.id, job["id"])
     assert job["artifacts_file"] is None and "archive" not in {a["file_type"] for a in job["artifacts"]}
     assert job["pipeline"]["web_url"] == pipeline["web_url"]
+
+
+def test_parallel_jobs_know_their_place(kit: Kit) -> None:
+    config = """
+shard:
+  parallel: 2
+  script: [echo "node $CI_NODE_INDEX of $CI_NODE_TOTAL"]
+build:
+  parallel:
+    matrix:
+      - ARCH: [amd64, arm64]
+  script: [echo "arch $ARCH node $CI_NODE_INDEX of $CI_NODE_TOTAL"]
+"""
+    pipeline = kit.wait(kit.push({".gitlab-ci.yml": config}))
+    jobs = kit.jobs(pipeline)
+    assert "node 2 of 2" in kit.trace(jobs["shard 2/2"])
+    assert "arch arm64 node 2 of 2" in kit.trace(jobs["build: [arm64]"])
+    assert "arch amd64 node 1 of 2" in kit.trace(jobs["build: [amd64]"])
