@@ -375,7 +375,8 @@ class PipelineService:
             with self._cond:
                 job = None
                 while not self._stopping:
-                    pending = [j for j in self._jobs.values() if j["status"] == "pending"]
+                    pending = [j for j in self._jobs.values() if j["status"] == "pending"
+                               and self.runner.config.can_run(j["_plan"]["tags"])]
                     if pending:
                         job = min(pending, key=lambda j: j["id"])
                         break

@@ -561,3 +561,21 @@ build:
     assert "node 2 of 2" in kit.trace(jobs["shard 2/2"])
     assert "arch arm64 node 2 of 2" in kit.trace(jobs["build: [arm64]"])
     assert "arch amd64 node 1 of 2" in kit.trace(jobs["build: [amd64]"])
+
+
+def test_tagged_jobs_wait_for_a_runner_with_their_tags_and_untracked_artifacts(kit: Kit) -> None:
+    config = """
+gpu: {tags: [gpu], script: [echo never]}
+files:
+  script: [echo a > a.log, mkdir -p out, echo b > out/b.txt]
+  artifacts: {untracked: true, exclude: ["*.log"]}
+"""
+    started = kit.push({".gitlab-ci.yml": config})
+    kit.wait_job(started, "files", ("success",))
+    time.sleep(0.5)
+    jobs = kit.jobs(started)
+    assert jobs["gpu"]["status"] == "pending" and jobs["gpu"]["started_at"] is None
+    archive = kit.service.artifacts(kit.project.id, jobs["files"]["id"])
+    assert archive is not None and zipfile.ZipFile(archive).namelist() == ["out/b.txt"]
+    kit.service.cancel(kit.project.id, started["id"])
+    assert kit.wait(started)["status"] == "canceled"

@@ -4,6 +4,8 @@
     [[runners]]
       name = "labkit-runner"
       executor = "labkit"
+      tag_list = []            # a job with tags runs only on a runner with all of them
+      run_untagged = true
       builds_dir = "/path/to/builds"
       cache_dir = "/path/to/cache"
       [runners.labkit]
@@ -30,6 +32,12 @@ class RunnerConfig:
     cache_dir: Path
     name: str = "labkit-runner"
     image: str = DEFAULT_IMAGE
+    tags: tuple[str, ...] = ()  # [[runners]] tag_list: a job with tags runs only if the runner has them all
+    run_untagged: bool = True
+
+    def can_run(self, tags: list[str]) -> bool:
+        """Whether this runner picks up a job with these tags (GitLab leaves the others pending: stuck)."""
+        return set(tags) <= set(self.tags) if tags else self.run_untagged
 
     @classmethod
     def load(cls, path: Path) -> RunnerConfig:
@@ -51,4 +59,5 @@ class RunnerConfig:
                    builds_dir=Path(runner.get("builds_dir") or base / "builds"),
                    cache_dir=Path(runner.get("cache_dir") or base / "cache"),
                    name=runner.get("name", "labkit-runner"),
-                   image=(runner.get("labkit") or {}).get("image", DEFAULT_IMAGE))
+                   image=(runner.get("labkit") or {}).get("image", DEFAULT_IMAGE),
+                   tags=tuple(runner.get("tag_list") or ()), run_untagged=bool(runner.get("run_untagged", True)))

@@ -321,7 +321,12 @@ class Runner:
         job.artifacts_dir.mkdir(parents=True, exist_ok=True)
         paths = list(spec.get("paths") or [])
         exclude = list(spec.get("exclude") or [])
-        files = [f for f in _matches(project_dir, paths)
+        found = _matches(project_dir, paths)
+        if spec.get("untracked"):  # every file git does not track, ignored ones included
+            listed = subprocess.run(["git", "-C", str(project_dir), "ls-files", "--others", "-z"],
+                                    capture_output=True, check=False).stdout.decode(errors="replace")
+            found += [project_dir / p for p in listed.split("\0") if p]
+        files = [f for f in dict.fromkeys(found)
                  if not any(fnmatch.fnmatch(f.relative_to(project_dir).as_posix(), e) for e in exclude)]
         for pattern in paths:
             trace.line(f"{pattern}: found {len(_matches(project_dir, [pattern]))} matching artifact files and "
