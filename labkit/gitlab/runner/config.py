@@ -11,7 +11,9 @@
       [runners.labkit]
         image = "python:3.12-slim"
 
-Missing keys take these defaults; the file is written with them the first time the lab starts.
+Missing keys take these defaults; the file is written with them the first time the lab starts. ``tag_list`` and
+``run_untagged`` are what ``gitlab-runner register --tag-list ... --run-untagged`` records with a real GitLab
+(the runner's tags live on the server there); the sim has no registration, so they are read from here.
 """
 
 from __future__ import annotations
