@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...core.procs import kill_group
+from ...core.procs import _child_setup, kill_group
 from ...images.run import make_shims, run_env
 from ..ci.variables import expand
 from ..model import Project, Repos
@@ -236,7 +236,8 @@ class Runner:
         shell = shutil.which("bash") or "/bin/sh"
         proc = subprocess.Popen([shell, "--noprofile", "--norc", str(script)] if shell.endswith("bash")
                                 else [shell, str(script)], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                preexec_fn=_child_setup)  # own process group; killed if the daemon dies
         assert proc.stdout is not None
         out = proc.stdout
 
