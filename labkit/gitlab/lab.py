@@ -209,15 +209,23 @@ class GitLabView(ProductView):
         ``errors``, ``warnings``."""
         return dict(self.project(project).ci_lint.create({"content": content}).attributes)
 
-    def cancel_running(self, project: str = SHOP) -> list[str]:
-        """Cancel the project's unfinished pipelines; what it cancelled."""
+    def cancel_running(self, project: str = SHOP, timeout: float = 60) -> list[str]:
+        """Cancel the project's unfinished pipelines and wait until they are (their jobs' processes stopped);
+        what it cancelled."""
         p = self.project(project)
-        done = []
-        for status in ("running", "pending", "created"):
+        cancelled = []
+        for status in ("running", "pending", "created", "waiting_for_resource", "preparing", "scheduled"):
             for pl in p.pipelines.list(status=status, get_all=True):
                 pl.cancel()
-                done.append(f"pipeline {pl.id} of {project} cancelled")
-        return done
+                cancelled.append(pl.id)
+        deadline = time.monotonic() + timeout
+        for pid in cancelled:
+            while (status := p.pipelines.get(pid).status) not in FINISHED:
+                if time.monotonic() > deadline:
+                    raise LabError(f"pipeline {pid} of {project} was still {status} {timeout:.0f} s after it was "
+                                   "cancelled: its jobs' logs say what they are doing")
+                time.sleep(0.2)
+        return [f"pipeline {pid} of {project} cancelled" for pid in cancelled]
 
     # -- repair ------------------------------------------------------------------------------------
     def repair(self) -> list[str]:
