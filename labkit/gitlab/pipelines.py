@@ -444,6 +444,8 @@ class PipelineService:
 
     def _finish(self, job: dict[str, Any], result: JobResult) -> None:
         plan = job["_plan"]
+        if job["status"] == "canceled":  # canceled while it ran: whatever the runner saw last
+            result.status, result.failure_reason = "canceled", None
         job["_token"] = None
         job["_exit_code"] = result.exit_code
         job["_dotenv"] = result.dotenv
@@ -649,9 +651,10 @@ class PipelineService:
         return p
 
     def _cancel_job(self, job: dict[str, Any]) -> None:
+        """Canceled at once, as GitLab records it; a running job's processes are killed by its worker."""
         if job["status"] == "running":
-            self._cancels.setdefault(job["id"], threading.Event()).set()  # the worker records the end
-        elif job["status"] in CANCELABLE:
+            self._cancels.setdefault(job["id"], threading.Event()).set()
+        if job["status"] in CANCELABLE:
             self._set(job, "canceled")
 
     def _cancel_pipeline(self, pipeline: dict[str, Any]) -> None:
