@@ -224,6 +224,9 @@ next: {{stage: test, script: [echo next]}}
     while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
+    deadline = time.monotonic() + 5  # the job is canceled at once; its worker writes the trace's end after the kill
+    while "ERROR: Job failed: canceled" not in kit.trace(jobs["long"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert "ERROR: Job failed: canceled" in kit.trace(jobs["long"])
 
 
