@@ -21,11 +21,11 @@ import gitlab
 import pytest
 
 from labkit.core.secrets import REGISTRY_PASSWORD
+from labkit.core.standalone import standalone_context
 from labkit.gitlab.component import GitLab
 from labkit.gitlab.seed import root_token
 from labkit.images.client import RegistryClient
 from labkit.registry.component import Registry
-from labkit.registry.standalone import standalone_context
 
 IDENT = ["-c", "user.name=Attendee", "-c", "user.email=attendee@example.com"]
 BEFORE_DEPLOY = {"build: [catalog]", "build: [orders]", "build: [gateway]", "test", "hadolint", "trivy-config",
