@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import matplotlib
+import pytest
 
 from labkit.core.checkout import Checkout
 from labkit.gitlab.views import STATUS_COLOURS, job_frame, plot_pipeline
@@ -90,3 +91,36 @@ def test_the_pipeline_plot_has_jobs_by_stage_over_time_coloured_by_status() -> N
     bars = {round(p.get_width(), 1): p.get_facecolor() for p in ax.patches if hasattr(p, "get_width")}
     assert matplotlib.colors.to_hex(bars[8.0]) == STATUS_COLOURS["failed"]
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"success", "failed", "running", "skipped"}
+
+
+def test_the_live_plot_refreshes_in_place_in_its_own_cell_output(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a kernel a person uses (not CI), ``LivePipeline`` shows one output in the cell that creates it and
+    replaces it at every call: the chart while the pipeline runs, then the final one."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    source = '''
+from datetime import UTC, datetime, timedelta
+from labkit.gitlab.views import LivePipeline, job_frame, plot_pipeline
+zero = datetime(2026, 1, 1, tzinfo=UTC)
+at = lambda s: (zero + timedelta(seconds=s)).isoformat()
+jobs = [{"id": 1, "name": "build", "stage": "build", "status": "running", "created_at": at(0), "started_at": at(1),
+         "finished_at": None}]
+live = LivePipeline("pipeline #1", ["build"])
+live(job_frame({"created_at": at(0)}, jobs, now=zero + timedelta(seconds=3)), "running")
+jobs[0].update(status="success", finished_at=at(4))
+final = job_frame({"created_at": at(0)}, jobs)
+kept = live.close(plot_pipeline(final, "pipeline #1", ["build"], "success"))
+print("kept:", kept)
+'''
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source)]
+    for name in ("LABKIT_NONINTERACTIVE", "CI"):  # the kernel inherits these: a person's kernel has neither
+        monkeypatch.delenv(name, raising=False)
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[0].outputs
+    shown = [o for o in outputs if o.output_type == "display_data"]
+    assert len(shown) == 1, outputs
+    assert "image/png" in shown[0].data, "the live HTML placeholder was replaced by the chart, in place"
+    assert any(o.output_type == "stream" and "kept: None" in o.text for o in outputs)
