@@ -23,6 +23,7 @@ from .traffic import Traffic
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .gitlab.lab import GitLabView
     from .haproxy.lab import HAProxyView
     from .kube.lab import KubernetesView
     from .registry.lab import RegistryView
@@ -33,7 +34,7 @@ class Lab:
     """A connection to one running lab (sim or kind), found through its home folder.
 
     ``lab.<product>`` is that product's view (``lab.kubernetes``, ``lab.haproxy``, ``lab.shop``,
-    ``lab.registry``), the same on every backend.
+    ``lab.registry``, ``lab.gitlab``), the same on every backend.
     """
 
     if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class Lab:
         haproxy: HAProxyView
         registry: RegistryView
         shop: ShopView
+        gitlab: GitLabView
 
     def __init__(self, paths: LabPaths, endpoints: LabEndpoints) -> None:
         self.paths = paths
