@@ -167,3 +167,21 @@ elsewhere:
     assert refused["status"] == "failed" and refused["failure_reason"] == "runner_system_failure"
     assert 'failed to pull image "docker.io/library/nginx:1.27"' in kit.trace(refused)
     assert "not supported by the labkit simulator" in kit.trace(refused)
+
+
+def test_config_toml_is_written_with_defaults_and_read_back(tmp_path: Path) -> None:
+    from labkit.gitlab.runner import RunnerConfig
+
+    path = tmp_path / "runner" / "config.toml"
+    config = RunnerConfig.load(path)
+    assert path.read_text().startswith("concurrent = 2\n")
+    assert (config.concurrent, config.image, config.builds_dir) == (2, "python:3.12-slim", path.parent / "builds")
+    assert config.can_run([]) and not config.can_run(["gpu"])
+    path.write_text('concurrent = 4\n[[runners]]\n  name = "big"\n  tag_list = ["gpu", "docker"]\n'
+                    '  run_untagged = false\n')
+    config = RunnerConfig.load(path)
+    assert (config.concurrent, config.name) == (4, "big")
+    assert config.can_run(["gpu"]) and not config.can_run([]) and not config.can_run(["arm"])
+    path.write_text("concurrent = 0\n")
+    with pytest.raises(ValueError, match="concurrent must be at least 1"):
+        RunnerConfig.load(path)
