@@ -18,6 +18,7 @@ from .accounts import Accounts
 from .errors import render
 from .git import GitHttp, Push
 from .hooks import Webhooks
+from .instance_variables import InstanceVariables
 from .model import PipelineRequest, Pipelines
 from .projects import Projects
 from .repos import BRANCH, TAG, ZERO, GitRepos
@@ -65,6 +66,8 @@ class GitLab(Component):
                       logger=ctx.logger(self.name or "gitlab"))
         api.install(app, self.services, self.hooks)
         pipelines = self.services.pipelines
+        if pipelines is not None and hasattr(pipelines, "instance_variables"):
+            pipelines.instance_variables = InstanceVariables(self.store)  # every job gets them
         GitHttp(self.accounts, self.projects, self.repos, self.after_push,
                 pipelines.job_for_token if pipelines is not None else None).install(app)
         self.listeners = Listeners(app, [self.address])

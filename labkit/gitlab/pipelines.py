@@ -34,6 +34,7 @@ from ..images.pull import ImagePuller
 from . import junit
 from .ci.plan import plan
 from .ci.variables import expand_all, pipeline_variables, push_option_variables, skip_ci
+from .instance_variables import InstanceVariables
 from .model import FINISHED, PipelineError, PipelinePlan, PipelineRequest, Project, Repos
 from .runner import JobResult, JobRun, Runner, RunnerConfig
 from .statuses import CANCELABLE, COMPLETED, composite, runs_after
@@ -120,6 +121,7 @@ class PipelineService:
         self.settings = settings
         self.runner = runner
         self.planner = planner or self._plan
+        self.instance_variables: InstanceVariables | None = None  # the instance's CI/CD variables (the component's)
         self.db = Database(state_dir / "pipelines.sqlite", SCHEMA)
         self.traces = state_dir / "traces"
         self.artifact_root = state_dir / "artifacts"
@@ -176,6 +178,13 @@ class PipelineService:
     def _plan(self, req: PipelineRequest, variables: dict[str, str]) -> PipelinePlan:
         return plan(self.repos, req, predefined=variables)
 
+    def _instance(self, protected_ref: bool, variables: dict[str, str]) -> dict[str, str]:
+        """``variables`` with the instance's CI/CD variables over them (GitLab's precedence: above the
+        ``.gitlab-ci.yml`` variables, dotenv reports and predefined variables, below the pipeline's own)."""
+        if self.instance_variables is None:
+            return variables
+        return self.instance_variables.env(protected_ref, variables)
+
     # -- creation ------------------------------------------------------------------------------------------
     def create(self, req: PipelineRequest) -> dict[str, Any] | None:
         with self._creating:  # one at a time: the id is taken before the planner reads the repository
@@ -195,7 +204,8 @@ class PipelineService:
                 self._pipelines[pid] = pipeline
                 self._save(pipeline)
                 return _public(pipeline)
-        plan = self.planner(req, variables)  # reads the repository: outside the lock
+        protected = req.ref == req.project.default_branch and not req.tag
+        plan = self.planner(req, self._instance(protected, variables))  # reads the repository: outside the lock
         with self._cond:
             if plan.workflow_blocked or (not plan.errors and not plan.jobs):
                 if req.source == "push":
@@ -415,6 +425,7 @@ class PipelineService:
             variables.update(CI_NODE_INDEX=str(siblings.index(job["id"]) + 1), CI_NODE_TOTAL=str(len(siblings)))
         variables = expand_all(job["_plan"]["variables"], variables)
         variables.update(dotenv)
+        variables = self._instance(pipeline["ref"] == project.default_branch and not pipeline["tag"], variables)
         variables = expand_all(pipeline["_request_variables"], variables)
         cancel = self._cancels.setdefault(job["id"], threading.Event())
         return JobRun(job=copy.deepcopy(job), project=project, sha=pipeline["sha"], ref=pipeline["ref"],

@@ -109,3 +109,56 @@ def test_ci_lint_gives_the_planners_answer(gitlab_server: RunningGitLab) -> None
     assert good.valid and [j["name"] for j in good.jobs] == ["test"]
     bad = project.ci_lint.create({"content": "test:\n  script: [echo hi]\n  when: sometimes\n"})
     assert not bad.valid and bad.errors
+
+
+def test_instance_ci_variables_admin_only_and_in_every_job(gitlab_server: RunningGitLab) -> None:
+    gl = gitlab_server.client()
+    registry = gl.variables.create({"key": "LAB_REGISTRY", "value": "registry.example:5000"})
+    assert registry.asdict() == {"key": "LAB_REGISTRY", "variable_type": "env_var", "value": "registry.example:5000",
+                                 "protected": False, "masked": False, "raw": False, "description": None}
+    gl.variables.create({"key": "ONLY_PROTECTED", "value": "yes", "protected": True})
+    gl.variables.create({"key": "TAG", "value": "from-instance"})  # above the .gitlab-ci.yml's variables
+    with pytest.raises(gitlab.GitlabCreateError) as dup:
+        gl.variables.create({"key": "LAB_REGISTRY", "value": "x"})
+    assert dup.value.response_code == 400 and "(LAB_REGISTRY) has already been taken" in str(dup.value)
+    bad = requests.post(f"{gitlab_server.url}/api/v4/admin/ci/variables", json={"key": "NO-DASH", "value": "1"},
+                        headers={"PRIVATE-TOKEN": gitlab_server.token}, timeout=10)
+    assert (bad.status_code, bad.json()) == (400, {"message": {"key": ["can contain only letters, digits and '_'."]}})
+    masked = requests.post(f"{gitlab_server.url}/api/v4/admin/ci/variables",
+                           json={"key": "SHORT", "value": "abc", "masked": True},
+                           headers={"PRIVATE-TOKEN": gitlab_server.token}, timeout=10)
+    assert (masked.status_code, masked.json()) == (400, {"message": {"value": ["is invalid"]}})
+    missing = requests.get(f"{gitlab_server.url}/api/v4/admin/ci/variables/NOPE",
+                           headers={"PRIVATE-TOKEN": gitlab_server.token}, timeout=10)
+    assert (missing.status_code, missing.json()) == (404, {"message": "404 Variable Not Found"})
+    user = gl.users.create({"username": "bob", "name": "Bob", "email": "bob@example.com", "password": "bob-password"})
+    bob = gitlab_server.client(user.personal_access_tokens.create({"name": "t", "scopes": ["api"]}).token)
+    with pytest.raises(gitlab.GitlabListError) as forbidden:
+        bob.variables.list()
+    assert forbidden.value.response_code == 403
+    assert requests.get(f"{gitlab_server.url}/api/v4/admin/ci/variables", timeout=10).status_code == 401
+    updated = gl.variables.get("LAB_REGISTRY")
+    updated.value = "registry.lab:5000"
+    updated.save()
+    assert gl.variables.get("LAB_REGISTRY").value == "registry.lab:5000"
+    # a pipeline on the default (protected) branch and one on a feature branch: what each job printed
+    project = gl.projects.create({"name": "instance-vars", "initialize_with_readme": True})
+    ci = ("variables:\n  TAG: from-yaml\nshow:\n  script:\n"
+          "    - echo \"reg=$LAB_REGISTRY tag=$TAG prot=${ONLY_PROTECTED:-none} server=$CI_SERVER_NAME\"\n")
+    project.files.create({"file_path": ".gitlab-ci.yml", "branch": "main", "content": ci,
+                          "commit_message": "ci"})
+    project.branches.create({"branch": "feature", "ref": "main"})
+    traces = {}
+    for ref in ("main", "feature"):
+        pipeline = project.pipelines.create({"ref": ref, "variables": [{"key": "TAG", "value": "from-api"}]}) \
+            if ref == "feature" else project.pipelines.create({"ref": ref})
+        gitlab_server.component.services.pipelines.wait(project.id, pipeline.id, timeout=120)
+        job = project.jobs.get(pipeline.jobs.list()[0].id)
+        traces[ref] = job.trace().decode()
+    assert "reg=registry.lab:5000 tag=from-instance prot=yes server=GitLab" in traces["main"]
+    # the pipeline's own variables win over the instance's; protected ones stay on protected branches
+    assert "reg=registry.lab:5000 tag=from-api prot=none server=GitLab" in traces["feature"]
+    for key in ("LAB_REGISTRY", "ONLY_PROTECTED", "TAG"):
+        gl.variables.delete(key)
+    assert gl.variables.list(get_all=True) == []
+    project.delete()

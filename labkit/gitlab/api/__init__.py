@@ -6,7 +6,9 @@ from aiohttp import web
 
 from ..accounts import api_caller
 from ..hooks import Webhooks
+from ..instance_variables import InstanceVariables
 from .accounts import AccountRoutes
+from .admin import AdminRoutes
 from .ci import CiRoutes
 from .common import CALLER
 from .context import Services
@@ -30,5 +32,5 @@ def install(app: web.Application, services: Services, hooks: Webhooks) -> None:
     app.middlewares.append(authenticate)
     projects = ProjectRoutes(services)
     for routes in (InstanceRoutes(services), AccountRoutes(services), projects, CiRoutes(services, projects),
-                   HookRoutes(hooks, projects)):
+                   HookRoutes(hooks, projects), AdminRoutes(services, InstanceVariables(services.accounts.store))):
         routes.install(app)
