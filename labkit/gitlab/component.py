@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..core.addresses import GITLAB
@@ -41,6 +42,7 @@ class GitLab(Component):
     bind: tuple[str, int] | None = None
     external_url: str | None = None
     root_password: str | None = None
+    runner_env: Path | None = None  # a JSON file of job environment the runner reads per job (standalone.py)
     fresh: bool = False  # only the root user, as a new GitLab CE (the kind harness provisions it through the API)
 
     async def start(self, ctx: Context) -> None:
@@ -68,6 +70,8 @@ class GitLab(Component):
         pipelines = self.services.pipelines
         if pipelines is not None and hasattr(pipelines, "instance_variables"):
             pipelines.instance_variables = InstanceVariables(self.store)  # every job gets them
+        if pipelines is not None and self.runner_env is not None:
+            pipelines.runner.env_file = self.runner_env
         GitHttp(self.accounts, self.projects, self.repos, self.after_push,
                 pipelines.job_for_token if pipelines is not None else None).install(app)
         self.listeners = Listeners(app, [self.address])

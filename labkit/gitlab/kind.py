@@ -1,7 +1,8 @@
 """GitLab on the kind backend: GitLab CE as the compose service ``gitlab`` (profile ``gitlab``) with the
 memory-constrained ``gitlab.rb`` of ``omnibus.py``, and gitlab-runner in the cluster (its helm chart, the
 Kubernetes executor). Once GitLab answers, ``provision.py`` makes it the lab's through its API (root's token,
-the shop's projects, the runner's token in the chart's values); then the chart is installed with them.
+the shop's projects, the instance variable ``CI_REGISTRY``, the runner's token in the chart's values); then the
+job pods' service account gets its rights in namespace ``shop`` (``RBAC``) and the chart is installed.
 
 ``external_url`` is ``http://127.0.0.1:<port>`` and the container listens on that same port, so clone URLs work
 from this machine and, by the container's name on kind's network, from the runner's pods (``clone_url``).
@@ -21,6 +22,7 @@ from .omnibus import render
 from .seed import MANIFESTS, SHOP
 
 CHART = "gitlab-runner"
+RBAC = "manifests/kind/gitlab-runner-rbac.yaml"  # the job pods' service account and its rights
 
 
 class GitLabKind(KindPart):
@@ -42,10 +44,15 @@ class GitLabKind(KindPart):
     def configure(self, lab: KindLab) -> list[Command]:
         chart = lab.versions["charts"][CHART]
         cluster_url = f"http://{lab.container('gitlab')}:{lab.ports['gitlab']}"
+        registry = lab.versions["registry"]["cluster_name"]
         return [
-            Command("provisioning GitLab (root's token, the shop's projects, a runner token)", [
+            Command("provisioning GitLab (root's token, the shop's projects, CI_REGISTRY, a runner token)", [
                 sys.executable, "-m", "labkit.gitlab.provision", "--home", str(lab.paths.home), "--url",
-                self.url(lab), "--cluster-url", cluster_url, "--out", str(self.folder(lab))]),
+                self.url(lab), "--cluster-url", cluster_url, "--out", str(self.folder(lab)),
+                "--registry", registry, "--registry-target", f"{lab.container('registry')}:5000",
+                "--relay-image", chart["registry_relay_image"]]),
+            Command("letting the runner's job pods deploy the shop (RBAC in namespace shop)",
+                    lab.kubectl("apply", "-f", str(lab.checkout.root / RBAC))),
             Command("installing gitlab-runner (helm, Kubernetes executor)", [
                 "helm", "upgrade", "--install", CHART, chart["chart"], "--repo", chart["repo"],
                 "--version", str(chart["version"]), "--namespace", chart["namespace"], "--create-namespace",

@@ -4,7 +4,12 @@
   written to a 0600 file;
 * the ``shop`` group with ``shop/shop`` (``apps/``) and ``shop/manifests`` (``manifests/apps/``), whose job
   token allowlist lets the shop's jobs in;
-* an instance runner's authentication token, written into the gitlab-runner chart's values.
+* the instance CI/CD variables the shop's pipeline needs (``CI_REGISTRY``: the lab registry as the cluster names
+  it; GitLab CE's own registry is off, so GitLab leaves it unset), set through the admin API;
+* an instance runner's authentication token, written into the gitlab-runner chart's values: the Kubernetes
+  executor, its job pods under the ``shop-deployer`` service account (the kind backend binds it to a Role in
+  namespace ``shop``) with a registry relay beside each job (``localhost:5001`` in the pod is the registry
+  container, as it is for containerd on the nodes).
 
 Each step is skipped when already done, so ``labkit up`` may run it again.
 ``python -m labkit.gitlab.provision --home H --url U --cluster-url C --out DIR``.
@@ -28,6 +33,7 @@ from ..core.secrets import GITLAB_ROOT_PASSWORD, Secrets
 from .seed import MANIFESTS, SHOP, files_of
 
 SCOPES = ["api", "read_repository", "write_repository"]
+JOB_SERVICE_ACCOUNT = "shop-deployer"  # the job pods' service account (manifests/kind/gitlab-runner-rbac.yaml)
 
 
 def _session() -> requests.Session:
@@ -80,15 +86,41 @@ def seed_projects(gl: gitlab.Gitlab, checkout: Checkout) -> None:
         allowlist.create({"target_project_id": shop.id})
 
 
-def runner_values(gl: gitlab.Gitlab, cluster_url: str, values_file: Path, concurrent: int = 2) -> None:
-    """The gitlab-runner chart's values: an instance runner's token, the Kubernetes executor."""
+def instance_variables(gl: gitlab.Gitlab, wanted: dict[str, str]) -> None:
+    """Set the instance's CI/CD variables (Admin area → CI/CD → Variables), creating or updating each."""
+    have = {v.key: v for v in gl.variables.list(get_all=True)}
+    for key, value in wanted.items():
+        if key not in have:
+            gl.variables.create({"key": key, "value": value, "raw": True,
+                                 "description": "set by labkit's provisioning for the shop's pipeline"})
+        elif have[key].value != value:
+            have[key].value = value
+            have[key].save()
+
+
+def relay_command(listen_port: int, target: str) -> list[str]:
+    """socat's arguments for a job pod's relay: ``localhost:<listen_port>`` → ``target`` (host:port)."""
+    return [f"TCP-LISTEN:{listen_port},fork,reuseaddr", f"TCP:{target}"]
+
+
+def runner_values(gl: gitlab.Gitlab, cluster_url: str, values_file: Path, registry: str = "",
+                  registry_target: str = "", relay_image: str = "", concurrent: int = 2) -> None:
+    """The gitlab-runner chart's values: an instance runner's token, the Kubernetes executor (job pods under the
+    ``shop-deployer`` service account; with ``registry_target``, a relay service so that ``registry``, a
+    ``localhost:<port>`` name, reaches it from the job's containers, which share the pod's network)."""
     if values_file.is_file():
         return
     runner = gl.user.runners.create({"runner_type": "instance_type", "description": "labkit kind runner",
                                      "run_untagged": True})
     config = (f'[[runners]]\n  clone_url = "{cluster_url}"\n  [runners.kubernetes]\n'
               '    namespace = "gitlab-runner"\n    image = "python:3.12-slim"\n'
+              f'    service_account = "{JOB_SERVICE_ACCOUNT}"\n'
               '    cpu_request = "100m"\n    memory_request = "128Mi"\n')
+    if registry_target:
+        port = int(registry.rpartition(":")[2])
+        command = ", ".join(f'"{a}"' for a in relay_command(port, registry_target))
+        config += (f'    [[runners.kubernetes.services]]\n      name = "{relay_image}"\n'
+                   f'      alias = "registry-relay"\n      command = [{command}]\n')
     values = {"gitlabUrl": cluster_url.rstrip("/") + "/", "runnerToken": runner.token, "concurrent": concurrent,
               "rbac": {"create": True}, "runners": {"config": config}}
     write_atomic(values_file, yaml.safe_dump(values, sort_keys=False), mode=0o600)
@@ -100,11 +132,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url", required=True, help="GitLab from this machine")
     parser.add_argument("--cluster-url", required=True, help="GitLab from the cluster's pods (the runner's URL)")
     parser.add_argument("--out", type=Path, required=True, help="folder for root-token and runner-values.yaml")
+    parser.add_argument("--registry", default="", help="the lab registry as pods name it (CI_REGISTRY)")
+    parser.add_argument("--registry-target", default="",
+                        help="host:port of the registry on the cluster's network (a job pod's relay goes there)")
+    parser.add_argument("--relay-image", default="", help="the relay service's image (socat)")
     args = parser.parse_args(argv)
     password = Secrets(LabPaths(args.home).secrets).get(GITLAB_ROOT_PASSWORD)
     gl = root_client(args.url.rstrip("/"), password, args.out / "root-token")
     seed_projects(gl, Checkout.find())
-    runner_values(gl, args.cluster_url, args.out / "runner-values.yaml")
+    if args.registry:
+        instance_variables(gl, {"CI_REGISTRY": args.registry})
+    runner_values(gl, args.cluster_url, args.out / "runner-values.yaml", args.registry, args.registry_target,
+                  args.relay_image)
     print(f"GitLab at {args.url} is provisioned: root's token in {args.out / 'root-token'}")
 
 

@@ -2,7 +2,9 @@
 
 ``--listen HOST:PORT`` picks the listener and ``--omnibus-config gitlab.rb`` reads what GitLab CE would
 (its ``external_url`` and ``initial_root_password``): the kind contract harness runs it for the
-``gitlab/gitlab-ce`` image, fresh as a new GitLab CE (the root user only). Prints the endpoint as one JSON
+``gitlab/gitlab-ce`` image, fresh as a new GitLab CE (the root user only); ``--runner-env FILE`` is what its
+runner's job environment gets once a runner is installed (the harness writes it from the gitlab-runner chart's
+values: the job pods' service account credentials, the registry relay). Prints the endpoint as one JSON
 line, serves until SIGTERM or SIGINT.
 """
 
@@ -23,7 +25,8 @@ from .component import GitLab
 from .omnibus import parse
 
 
-async def serve(home: Path, listen: tuple[str, int] | None, omnibus: Path | None) -> None:
+async def serve(home: Path, listen: tuple[str, int] | None, omnibus: Path | None,
+                runner_env: Path | None = None) -> None:
     ctx = standalone_context(home)
     gitlab = GitLab()
     gitlab.name, gitlab.title = "gitlab", "GitLab"
@@ -32,6 +35,7 @@ async def serve(home: Path, listen: tuple[str, int] | None, omnibus: Path | None
         settings = parse(omnibus.read_text())
         gitlab.external_url, gitlab.root_password = settings.external_url, settings.root_password
         gitlab.fresh = True  # as a new GitLab CE: the root user only
+    gitlab.runner_env = runner_env
     await gitlab.start(ctx)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -57,7 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--listen", type=_address, help="loopback HOST:PORT (default: the lab's address plan)")
     parser.add_argument("--omnibus-config", type=Path, help="a gitlab.rb to take external_url and the root "
                                                             "password from")
+    parser.add_argument("--runner-env", type=Path, help="a JSON file {\"env\": {...}} of what the runner's job "
+                        "environment has beside the job's variables (read for each job, when it exists)")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.home.resolve(), args.listen, args.omnibus_config))
+        asyncio.run(serve(args.home.resolve(), args.listen, args.omnibus_config, args.runner_env))
     sys.exit(0)

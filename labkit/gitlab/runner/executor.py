@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import gzip
+import json
 import os
 import shlex
 import shutil
@@ -143,6 +144,14 @@ class Runner:
         self.mirrors = mirrors or {}
         self.pull = pull
         self.extra_env = extra_env or {}  # e.g. PIP_NO_INDEX/PIP_FIND_LINKS, the registry for kaniko, KUBECONFIG
+        self.env_file: Path | None = None  # JSON {"env": {...}} read for each job when it exists (standalone.py)
+
+    def job_env(self) -> dict[str, str]:
+        """What every job's environment gets beside its variables: ``extra_env``, then ``env_file``'s."""
+        env = dict(self.extra_env)
+        if self.env_file is not None and self.env_file.is_file():
+            env.update({str(k): str(v) for k, v in json.loads(self.env_file.read_text()).get("env", {}).items()})
+        return env
 
     # -- the job -------------------------------------------------------------------------------------------
     def run(self, job: JobRun, slot: int) -> JobResult:
@@ -190,7 +199,7 @@ class Runner:
             shims = make_shims(Path(tmp) / "shims")
             env = run_env(image.env, {}, image.rootfs, shims)
             env.update({k: os.environ[k] for k in _PASS_THROUGH if k in os.environ})
-            env.update(self.extra_env)
+            env.update(self.job_env())
             env.update(job.variables)
             env.update(CI_PROJECT_DIR=str(project_dir), CI_BUILDS_DIR=str(self.config.builds_dir),
                        TMPDIR=tmp, CI_JOB_STATUS="running")

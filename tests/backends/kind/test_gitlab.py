@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from pathlib import Path
 
 import gitlab
+import yaml
 
 from labkit.backends.kind.backend import render
 from labkit.backends.kind.lab import KindLab
@@ -27,7 +29,8 @@ def test_gitlab_ce_is_provisioned_and_the_runner_chart_installed(harness: Harnes
     for cmd in KubernetesKind().create(rendered, False):
         rendered.run(cmd.argv)
     # HAProxy fronts the API servers (the kubeconfig's server) for helm; GitLab is the profile's service
-    rendered.run(rendered.compose("up", "--detach", "--wait", "haproxy", "gitlab", profiles=("gitlab",)))
+    rendered.run(rendered.compose("up", "--detach", "--wait", "haproxy", "registry", "gitlab",
+                                  profiles=("gitlab",)))
     for cmd in part.configure(rendered):
         rendered.run(cmd.argv)
     ep = part.endpoint(rendered)
@@ -49,6 +52,28 @@ def test_gitlab_ce_is_provisioned_and_the_runner_chart_installed(harness: Harnes
     calls = [c for c in harness.calls() if Path(c[0]).name == "helm"]
     assert calls and "--values" in calls[-1] and calls[-1][calls[-1].index("--values") + 1].endswith(
         "gitlab/runner-values.yaml")
+    # what the shop's pipeline needs, set as an admin would: CI_REGISTRY (GitLab CE's own registry is off), the
+    # job pods' service account with rights in namespace shop only, a relay to the registry beside each job
+    assert {v.key: v.value for v in gl.variables.list(get_all=True)} == {
+        "CI_REGISTRY": rendered.versions["registry"]["cluster_name"]}
+    values = yaml.safe_load((part.folder(rendered) / "runner-values.yaml").read_text())
+    kube = tomllib.loads(values["runners"]["config"])["runners"][0]["kubernetes"]
+    assert kube["service_account"] == "shop-deployer"
+    assert kube["services"][0]["command"] == ["TCP-LISTEN:5001,fork,reuseaddr",
+                                              f"TCP:{rendered.container('registry')}:5000"]
+    sa = ["--as", "system:serviceaccount:gitlab-runner:shop-deployer"]
+    can = rendered.run(rendered.kubectl("auth", "can-i", "patch", "deployments", "-n", "shop", *sa))
+    assert can.strip() == "yes"
+    cannot = subprocess.run(rendered.kubectl("auth", "can-i", "patch", "deployments", "-n", "kube-system", *sa),
+                            capture_output=True, text=True, timeout=60)
+    assert cannot.stdout.strip() == "no"
+    # the harness's GitLab runs the jobs as those pods would: the service account's token, the relay's target
+    env = json.loads((harness.root / "state" / "containers" / rendered.container("gitlab") / "runner-env.json")
+                     .read_text())["env"]
+    pod = yaml.safe_load(Path(env["KUBECONFIG"]).read_text())
+    assert pod["contexts"][0]["context"]["namespace"] == "gitlab-runner" and pod["users"][0]["user"]["token"]
+    registry_url = rendered.host_url("registry")
+    assert env["LABKIT_REGISTRY_HOSTS"] == f"localhost:5001={registry_url}"
     # a second provisioning keeps the token and the runner
     for cmd in part.configure(rendered):
         rendered.run(cmd.argv)

@@ -183,8 +183,10 @@ def _gitlab_command(container: dict[str, Any], home: Path) -> list[str]:
     host, port = next(iter(container["addresses"].values()))
     data = Path(container["mounts"].get(GITLAB_DATA, home / "data"))
     data.mkdir(parents=True, exist_ok=True)
+    from .runnerpods import runner_env
+
     return [sys.executable, "-m", "labkit.gitlab", "--home", str(data), "--listen", f"{host}:{port}",
-            "--omnibus-config", str(config)]
+            "--omnibus-config", str(config), "--runner-env", str(runner_env(home))]
 
 
 def container_ports(image: str) -> list[str]:

@@ -32,7 +32,8 @@ VERSION = "v3.21.4+g1b2e1b4"
 CHARTS = {"https://kubernetes-sigs.github.io/metrics-server/": {
     "metrics-server": {"versions": ["3.13.1", "3.13.0", "3.12.2"], "app_version": "0.8.0",
                        "ready": "/apis/metrics.k8s.io/v1beta1/nodes"}},
-          # the runner of the GitLab chapter: its release is recorded; the sim's GitLab runs the jobs itself
+          # the runner of the GitLab chapter: its release is recorded; the sim's GitLab runs the jobs itself, with
+          # what the chart's job pods would have (runnerpods.py)
           "https://charts.gitlab.io/": {
     "gitlab-runner": {"versions": ["0.76.0"], "app_version": "v17.11.0", "ready": "/version"}}}
 RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -206,6 +207,10 @@ def upgrade(state: State, opts: Parsed) -> int:
                      "--overwrite")
             raise Failure(f"{failed}: context deadline exceeded\n(the kind harness waited for GET {entry['ready']}: "
                           f"{last[0] if last else ''})")
+    if chart == "gitlab-runner":  # its job pods' credentials and relays, for the GitLab stand-in's runner
+        from . import runnerpods
+
+        runnerpods.provide(state, kube.run, values)
     deployed = datetime.now().strftime("%a %b %e %H:%M:%S %Y")
     if not installing:
         print(f'Release "{name}" has been upgraded. Happy Helming!')
