@@ -122,6 +122,7 @@ class Lab:
         repairs what an interrupted lesson left (``ProductView.repair``), then the steps of chapters 0..n run
         (each idempotent). What was repaired is listed in ``self.repaired``."""
         _chapter(number)  # an unknown number is an error before anything changes
+        self._require(number)
         self.repaired = [done for name in self.endpoints.products if BY_NAME[name].view is not None
                          for done in getattr(self, name).repair()]
         for earlier in range(number + 1):
@@ -129,6 +130,23 @@ class Lab:
         write_json(self.paths.home / "chapter.json", {"chapter": number})
         self._chapter = number
         return self
+
+    def _require(self, number: int) -> None:
+        """A chapter needs its own products running: say how to start them when this lab does not run them."""
+        missing = [p.name for p in _chapter(number).products if p.view is not None
+                   and p.name not in self.endpoints.products]
+        if not missing:
+            return
+        names = ", ".join(missing)
+        if self.backend == "kind":
+            from .backends.kind.lab import profiles_including
+
+            how = (f"start a kind profile that includes it: `LABKIT_KIND_PROFILE={profiles_including(missing)[0]} "
+                   "labkit up --backend kind` (the cluster and what runs are kept; `labkit doctor --backend kind` "
+                   "says how much memory Docker needs)")
+        else:
+            how = "start it: `labkit up` (and remove it from `skip` in the lab's settings.json if it is there)"
+        raise LabError(f"chapter {number} needs {names}, which this lab does not run: {how}")
 
     @property
     def interactive(self) -> bool:

@@ -185,3 +185,17 @@ def test_config_toml_is_written_with_defaults_and_read_back(tmp_path: Path) -> N
     path.write_text("concurrent = 0\n")
     with pytest.raises(ValueError, match="concurrent must be at least 1"):
         RunnerConfig.load(path)
+
+
+def test_the_runner_env_file_is_read_for_each_job_and_variables_win(kit: Kit) -> None:
+    """``Runner.env_file`` (the standalone server's ``--runner-env``): what a job's environment has beside its
+    variables once a runner is installed (the kind harness writes the job pods' credentials there); read anew
+    for each job, missing at first; the job's variables override it."""
+    env_file = kit.root / "runner-env.json"
+    kit.service.runner.env_file = env_file
+    config = "show:\n  script:\n    - echo \"pod=${POD_THING:-none} tag=$TAG_FROM\"\n  variables:\n    TAG_FROM: yaml\n"
+    first = kit.jobs(kit.wait(kit.push({".gitlab-ci.yml": config})))["show"]
+    assert "pod=none tag=yaml" in kit.trace(first)
+    env_file.write_text('{"env": {"POD_THING": "kubeconfig-of-the-pod", "TAG_FROM": "env-file"}}')
+    second = kit.jobs(kit.wait(kit.push({"README": "again\n"})))["show"]
+    assert "pod=kubeconfig-of-the-pod tag=yaml" in kit.trace(second)

@@ -44,6 +44,13 @@ def profile_modules(versions: dict[str, Any], profile: str) -> list[str]:
     return list(profiles[profile]["modules"])
 
 
+def profiles_including(modules: list[str], versions: dict[str, Any] | None = None) -> list[str]:
+    """The profiles that start all of ``modules``, smallest first."""
+    versions = versions or Checkout.find().versions
+    found = [p for p in versions["profiles"] if set(modules) <= set(profile_modules(versions, p))]
+    return sorted(found, key=lambda p: profile_ram_mb(versions, p))
+
+
 def profile_ram_mb(versions: dict[str, Any], profile: str) -> int:
     return sum(versions["modules"][m]["ram_mb"] for m in profile_modules(versions, profile))
 
