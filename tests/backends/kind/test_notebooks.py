@@ -1,9 +1,15 @@
-"""Notebooks 00-02 with ``backend="kind"``, through the contract harness: the kind backend's own code (its
+"""Notebooks 00-03 with ``backend="kind"``, through the contract harness: the kind backend's own code (its
 command plan, endpoints, actions through ``docker`` and HAProxy's TCP Runtime API) under every check."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
+
+import gitlab
+import yaml
 
 from labkit.backends.kind.lab import cluster_name
 from labkit.notebooks import checks_per_chapter
@@ -27,3 +33,36 @@ def test_notebooks_00_to_02_pass_on_the_kind_backend(kind_lab: KindLab, tmp_path
     assert ["docker", "stop", f"{cluster}-worker"] in calls and ["docker", "start", f"{cluster}-worker"] in calls
     assert ["docker", "stop", f"{cluster}-control-plane"] in calls
     assert ["docker", "kill", "--signal", "USR2", f"{cluster}-haproxy"] in calls
+
+
+def test_notebook_03_passes_on_the_kind_backend_with_gitlab(kind_lab: KindLab, tmp_path: Path) -> None:
+    """Chapter 03 needs GitLab: on the minimal profile ``lab.chapter(3)`` says how to start it; the attendee's
+    ``LABKIT_KIND_PROFILE=standard labkit up --backend kind`` adds GitLab CE and the runner to the same cluster;
+    then the pipelines build (to the lab registry via CI_REGISTRY), test, scan and deploy (as the runner's job
+    service account) through the kind backend's GitLab provisioning."""
+    refused = subprocess.run([sys.executable, "-c", "from labkit import Lab; Lab.connect('kind').chapter(3)"],
+                             capture_output=True, text=True, env=kind_lab.env, timeout=120)
+    assert refused.returncode != 0 and "LABKIT_KIND_PROFILE=standard labkit up --backend kind" in refused.stderr, \
+        refused.stderr[-2000:]
+    up = labkit({**kind_lab.env, "LABKIT_KIND_PROFILE": "standard"}, "up", "--backend", "kind", timeout=900)
+    assert "gitlab       http://127.0.0.1:" in up.stdout + up.stderr, up.stdout + up.stderr
+    kind_lab.harness.records()
+    res = labkit(kind_lab.env, "notebooks", "run", "03", "--backend", "kind", "--out", str(tmp_path / "executed"),
+                 check=False, timeout=1800)
+    table = " ".join(res.stdout.split())
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    assert "03-gitlab-ci │" in table and f"│ {checks_per_chapter()[3]} │ 0 │ ok │" in table, table
+    # the jobs ran as the kind runner's pods would: kaniko pushed to CI_REGISTRY (the instance variable) through
+    # the relay, and deploy's kubectl, with the job service account's token only, rolled the shop out
+    ep = json.loads(kind_lab.home.endpoints.read_text())["products"]["gitlab"]
+    gl = gitlab.Gitlab(ep["url"], private_token=Path(ep["token_file"]).read_text().strip())
+    project = gl.projects.get("shop/shop")
+    shipped = next(p for p in project.pipelines.list(ref="main", status="success", get_all=True))
+    jobs = {j.name: j for j in shipped.jobs.list(get_all=True)}
+    build = project.jobs.get(jobs["build: [catalog]"].id).trace().decode()
+    assert f"INFO Pushed localhost:5001/shop/catalog:{shipped.sha[:8]}@sha256:" in build, build[-2000:]
+    deploy = project.jobs.get(jobs["deploy"].id).trace().decode()
+    assert 'deployment "catalog" successfully rolled out' in deploy, deploy[-2000:]
+    pod = kind_lab.harness.root / "state" / "containers" / f"{cluster_name(kind_lab.home.home)}-gitlab"
+    pod_kubeconfig = yaml.safe_load((pod / "job-pod-kubeconfig").read_text())
+    assert pod_kubeconfig["users"][0]["name"] == "shop-deployer"
