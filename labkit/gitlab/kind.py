@@ -23,6 +23,7 @@ from .seed import MANIFESTS, SHOP
 
 CHART = "gitlab-runner"
 RBAC = "manifests/kind/gitlab-runner-rbac.yaml"  # the job pods' service account and its rights
+SHOP_NAMESPACE = "manifests/apps/namespace.yaml"  # the shop's own namespace object, which RBAC's Role lives in
 
 
 class GitLabKind(KindPart):
@@ -52,7 +53,8 @@ class GitLabKind(KindPart):
                 "--registry", registry, "--registry-target", f"{lab.container('registry')}:5000",
                 "--relay-image", chart["registry_relay_image"]]),
             Command("letting the runner's job pods deploy the shop (RBAC in namespace shop)",
-                    lab.kubectl("apply", "-f", str(lab.checkout.root / RBAC))),
+                    lab.kubectl("apply", "-f", str(lab.checkout.root / SHOP_NAMESPACE), "-f",
+                                str(lab.checkout.root / RBAC))),
             Command("installing gitlab-runner (helm, Kubernetes executor)", [
                 "helm", "upgrade", "--install", CHART, chart["chart"], "--repo", chart["repo"],
                 "--version", str(chart["version"]), "--namespace", chart["namespace"], "--create-namespace",
