@@ -128,6 +128,10 @@ def test_instance_ci_variables_admin_only_and_in_every_job(gitlab_server: Runnin
                            json={"key": "SHORT", "value": "abc", "masked": True},
                            headers={"PRIVATE-TOKEN": gitlab_server.token}, timeout=10)
     assert (masked.status_code, masked.json()) == (400, {"message": {"value": ["is invalid"]}})
+    file_type = requests.post(f"{gitlab_server.url}/api/v4/admin/ci/variables",
+                              json={"key": "KUBE_FILE", "value": "x", "variable_type": "file"},
+                              headers={"PRIVATE-TOKEN": gitlab_server.token}, timeout=10)
+    assert file_type.status_code == 501 and "not supported by the labkit simulator" in file_type.json()["message"]
     missing = requests.get(f"{gitlab_server.url}/api/v4/admin/ci/variables/NOPE",
                            headers={"PRIVATE-TOKEN": gitlab_server.token}, timeout=10)
     assert (missing.status_code, missing.json()) == (404, {"message": "404 Variable Not Found"})
