@@ -8,8 +8,8 @@
   it; GitLab CE's own registry is off, so GitLab leaves it unset), set through the admin API;
 * an instance runner's authentication token, written into the gitlab-runner chart's values: the Kubernetes
   executor, its job pods under the ``shop-deployer`` service account (the kind backend binds it to a Role in
-  namespace ``shop``) with a registry relay beside each job (``localhost:5001`` in the pod is the registry
-  container, as it is for containerd on the nodes).
+  namespace ``shop``) with relays beside each job: ``localhost:5001`` in the pod is the registry container, as
+  it is for containerd on the nodes, and GitLab's port on ``127.0.0.1`` (its external URL's) is GitLab's.
 
 Each step is skipped when already done, so ``labkit up`` may run it again.
 ``python -m labkit.gitlab.provision --home H --url U --cluster-url C --out DIR``.
@@ -21,6 +21,7 @@ import argparse
 import base64
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import gitlab
 import requests
@@ -107,7 +108,8 @@ def runner_values(gl: gitlab.Gitlab, cluster_url: str, values_file: Path, regist
                   registry_target: str = "", relay_image: str = "", concurrent: int = 2) -> None:
     """The gitlab-runner chart's values: an instance runner's token, the Kubernetes executor (job pods under the
     ``shop-deployer`` service account; with ``registry_target``, a relay service so that ``registry``, a
-    ``localhost:<port>`` name, reaches it from the job's containers, which share the pod's network)."""
+    ``localhost:<port>`` name, reaches it from the job's containers, which share the pod's network; and one to
+    GitLab, whose external URL, and so the jobs' ``CI_SERVER_HOST``, is ``127.0.0.1``)."""
     if values_file.is_file():
         return
     runner = gl.user.runners.create({"runner_type": "instance_type", "description": "labkit kind runner",
@@ -116,11 +118,16 @@ def runner_values(gl: gitlab.Gitlab, cluster_url: str, values_file: Path, regist
               '    namespace = "gitlab-runner"\n    image = "python:3.12-slim"\n'
               f'    service_account = "{JOB_SERVICE_ACCOUNT}"\n'
               '    cpu_request = "100m"\n    memory_request = "128Mi"\n')
+    relays = []
     if registry_target:
-        port = int(registry.rpartition(":")[2])
-        command = ", ".join(f'"{a}"' for a in relay_command(port, registry_target))
+        relays.append(("registry-relay", int(registry.rpartition(":")[2]), registry_target))
+    if relay_image:  # the jobs' CI_SERVER_HOST is external_url's 127.0.0.1: in a pod, GitLab's container at that port
+        gitlab_host = urlsplit(cluster_url)
+        relays.append(("gitlab-relay", gitlab_host.port or 80, gitlab_host.netloc))
+    for alias, port, target in relays:
+        command = ", ".join(f'"{a}"' for a in relay_command(port, target))
         config += (f'    [[runners.kubernetes.services]]\n      name = "{relay_image}"\n'
-                   f'      alias = "registry-relay"\n      command = [{command}]\n')
+                   f'      alias = "{alias}"\n      command = [{command}]\n')
     values = {"gitlabUrl": cluster_url.rstrip("/") + "/", "runnerToken": runner.token, "concurrent": concurrent,
               "rbac": {"create": True}, "runners": {"config": config}}
     write_atomic(values_file, yaml.safe_dump(values, sort_keys=False), mode=0o600)

@@ -59,8 +59,10 @@ def test_gitlab_ce_is_provisioned_and_the_runner_chart_installed(harness: Harnes
     values = yaml.safe_load((part.folder(rendered) / "runner-values.yaml").read_text())
     kube = tomllib.loads(values["runners"]["config"])["runners"][0]["kubernetes"]
     assert kube["service_account"] == "shop-deployer"
-    assert kube["services"][0]["command"] == ["TCP-LISTEN:5001,fork,reuseaddr",
-                                              f"TCP:{rendered.container('registry')}:5000"]
+    port = rendered.ports["gitlab"]
+    assert [s["command"] for s in kube["services"]] == [
+        ["TCP-LISTEN:5001,fork,reuseaddr", f"TCP:{rendered.container('registry')}:5000"],
+        [f"TCP-LISTEN:{port},fork,reuseaddr", f"TCP:{rendered.container('gitlab')}:{port}"]]
     sa = ["--as", "system:serviceaccount:gitlab-runner:shop-deployer"]
     can = rendered.run(rendered.kubectl("auth", "can-i", "patch", "deployments", "-n", "shop", *sa))
     assert can.strip() == "yes"

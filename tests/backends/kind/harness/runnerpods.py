@@ -39,7 +39,8 @@ def _runner(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def relays(state: State, kube: dict[str, Any]) -> dict[str, str]:
-    """``localhost:P`` → the URL behind it, for each socat relay service of the job pods whose target runs."""
+    """``localhost:P`` → the registry URL behind it, for each socat relay of the job pods to a running registry
+    (a relay to another container published on the same loopback port, GitLab's, needs nothing here)."""
     out = {}
     for service in kube.get("services") or []:
         command = service.get("command") or []
@@ -49,8 +50,15 @@ def relays(state: State, kube: dict[str, Any]) -> dict[str, str]:
             raise Failure(f"the kind harness runs job pod services that relay TCP (socat TCP-LISTEN → TCP) only, "
                           f"not {service.get('name')} {command}")
         found = containers.resolve(state, target[1], int(target[2]))
-        if found is not None:  # else, as in a pod, the relay has nothing to connect to
+        if found is None:  # as in a pod, the relay has nothing to connect to
+            continue
+        container = state.containers().get(target[1]) or {}
+        if container and containers.image_kind(container["image"]) == "registry":
             out[f"localhost:{listen[1]}"] = f"http://{found[0]}:{found[1]}"
+        elif found != ("127.0.0.1", int(listen[1])):  # the job's processes share the host's loopback
+            raise Failure(f"the kind harness relays a job pod's localhost:{listen[1]} to a registry, or to a "
+                          f"container published on that same port; {target[1]}:{target[2]} is at "
+                          f"{found[0]}:{found[1]}")
     return out
 
 
