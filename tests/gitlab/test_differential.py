@@ -69,6 +69,21 @@ class Case:
     blocked: bool = False
 
 
+# workflow:rules variables, run on the default branch and on a feature branch
+WORKFLOW_VARIABLES = """
+workflow:
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main"
+      variables: {TARGET: prod}
+    - if: $CI_COMMIT_BRANCH
+      variables: {TARGET: dev}
+deploy:
+  script: x
+  rules: [{if: $TARGET == "prod"}]
+test:
+  script: x
+"""
+
 CORPUS = [
     Case("stages-default", """
 lint: {stage: .pre, script: x}
@@ -163,32 +178,8 @@ d: {stage: .post, script: x, when: on_failure}
 e: {script: x, allow_failure: true}
 f: {script: x, allow_failure: {exit_codes: [2]}}
 """),
-    Case("workflow-variables", """
-workflow:
-  rules:
-    - if: $CI_COMMIT_BRANCH == "main"
-      variables: {TARGET: prod}
-    - if: $CI_COMMIT_BRANCH
-      variables: {TARGET: dev}
-deploy:
-  script: x
-  rules: [{if: $TARGET == "prod"}]
-test:
-  script: x
-"""),
-    Case("workflow-variables-branch", """
-workflow:
-  rules:
-    - if: $CI_COMMIT_BRANCH == "main"
-      variables: {TARGET: prod}
-    - if: $CI_COMMIT_BRANCH
-      variables: {TARGET: dev}
-deploy:
-  script: x
-  rules: [{if: $TARGET == "prod"}]
-test:
-  script: x
-""", branch="feature/x"),
+    Case("workflow-variables", WORKFLOW_VARIABLES),
+    Case("workflow-variables-branch", WORKFLOW_VARIABLES, branch="feature/x"),
     Case("workflow-blocked", """
 workflow:
   rules:
