@@ -532,8 +532,6 @@ def test_ci_lint_and_yaml_errors_through_python_gitlab(gitlab_server: RunningGit
     message = ("test job: chosen stage tests does not exist; available stages are .pre, build, test, deploy, "
                ".post")
     assert not lint_answer.valid and lint_answer.errors == [message]
-    if gitlab_server.component.services.pipelines is None:
-        pytest.skip("the pipeline service is not installed")
     work = WorkRepo.clone(gitlab_server.clone_url("shop/shop"), tmp_path / "shop", branch="lint-demo")
     work.commit({".gitlab-ci.yml": BROKEN}, "a typo in a stage")
     work.git("push", "-q", "origin", "lint-demo")

@@ -155,7 +155,6 @@ def test_local_path_volume_keeps_data_on_its_node_until_the_claim_goes(runtime_l
     first = get(runtime_lab, "-n", ns, "get", "pods", "-l", "app=db")["items"][0]
     assert first["spec"]["nodeName"] == node
     assert first["metadata"]["name"] in k(runtime_lab, "-n", ns, "describe", "pvc", "data")  # Used By
-    _require_claim_mounts()
     k(runtime_lab, "-n", ns, "exec", "-i", first["metadata"]["name"], "--", "tee", "/data/note.txt",
       input="kept across pods\n")
     assert (folder / "note.txt").read_text() == "kept across pods\n"
@@ -172,14 +171,6 @@ def test_local_path_volume_keeps_data_on_its_node_until_the_claim_goes(runtime_l
     k(runtime_lab, "-n", ns, "delete", "pvc", "data", "--timeout=60s")
     until(lambda: not get(runtime_lab, "get", "pv")["items"], what="the PersistentVolume's deletion")
     assert not folder.exists()
-
-
-def _require_claim_mounts() -> None:
-    """The kubelet's side (node/kubelet.py mounting persistentVolumeClaim volumes with claim_path) is another
-    session's; until it is there, the data checks cannot run."""
-    source = (Path(__file__).resolve().parents[2] / "labkit" / "kube" / "node")
-    if not any("claim_path" in f.read_text() for f in source.glob("*.py") if f.name != "claims.py"):
-        pytest.skip("the kubelet does not mount persistentVolumeClaim volumes yet (node/claims.py is unused)")
 
 
 def test_claim_in_use_stays_terminating_until_its_pod_is_gone(runtime_lab: Lab, ns: str) -> None:
