@@ -13,7 +13,6 @@ from aiohttp import web
 
 from ...core.errors import ApiError
 from ...core.http import USER, UserInfo
-from . import rbacvalidation
 from .authn import ANONYMOUS, AUTHENTICATED, with_authenticated
 from .rbac import GROUP, Attributes, Authorizer, compact, compact_string, forbidden, missing_rules, quoted_list
 from .resources import ResourceType
@@ -40,7 +39,6 @@ class Access:
 
     def __init__(self, store: Store) -> None:
         self.authorizer = Authorizer(store)
-        rbacvalidation.register()
 
     def require(self, a: Attributes) -> None:
         """Raise 403 Forbidden, worded as the API server words it, unless ``a`` is allowed."""

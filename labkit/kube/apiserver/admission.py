@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...core.errors import ApiError
-from . import storage, validation
+from . import validation
 from .defaults import apply_defaults
 from .resources import ResourceType
 from .status import invalid
@@ -50,7 +50,7 @@ def _unknown_fields(unknown: list[str], field_validation: str) -> list[str]:
 # The API server's admission chain after defaulting and schema validation: every create and update of a stored
 # object passes each plugin's ``admit`` (mutating, in order) and then each ``validate``. A plugin raises ApiError
 # (Forbidden/Invalid, worded as the real plugin words it) to refuse; it returns warnings, if any.
-# Register a plugin in PLUGINS with one line; ``Objects`` runs them.
+# The chain itself, in order, is ``plugins.CHAIN``; ``Objects`` runs it.
 
 
 @dataclass
@@ -83,15 +83,3 @@ class Plugin:
     def validate(self, req: Request) -> list[str]:
         return []
 
-
-PLUGINS: list[Plugin] = [*storage.PLUGINS]  # type: ignore[list-item]  # duck-typed: storage.py cannot import us
-
-
-def run_plugins(req: Request) -> list[str]:
-    """Every plugin's admit, then every plugin's validate, as the real chain orders them; their warnings."""
-    warnings: list[str] = []
-    for p in PLUGINS:
-        warnings += p.admit(req)
-    for p in PLUGINS:
-        warnings += p.validate(req)
-    return warnings

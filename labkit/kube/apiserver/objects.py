@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...core.errors import ApiError
-from . import admission, conversion, merge, podadmission, policy
+from . import admission, conversion, merge, plugins, policy
 from .resources import Registry, ResourceType, from_crd
 from .status import already_exists, bad_request, conflict, not_found
 from .store import Store
@@ -51,8 +51,6 @@ class Objects:
         self._ensure_namespace("kube-system")
         self._ensure_namespace("kube-public")
         self._ensure_namespace("kube-node-lease")
-        policy.register()
-        podadmission.register()
         policy.ensure_priority_classes(self, WriteOptions())
 
     def _ensure_namespace(self, name: str) -> None:
@@ -142,7 +140,7 @@ class Objects:
             self._allocate_service(obj)
         warnings = decoded + admission.validate(rt, obj, self.registry.crds(), opts.field_validation)
         self._check_namespace(rt, ns)
-        warnings += admission.run_plugins(admission.Request(self, rt, obj, None, opts.dry_run))
+        warnings += plugins.run(admission.Request(self, rt, obj, None, opts.dry_run))
         if self.store.get(rt.key, ns, meta["name"]) is not None:
             raise already_exists(rt, meta["name"])
         self._record_manager(None, obj, opts, stored_rt, "")
@@ -219,7 +217,7 @@ class Objects:
         admission.defaults(new)
         warnings = decoded + admission.validate(rt, new, self.registry.crds(), opts.field_validation)
         if subresource != "status":
-            warnings += admission.run_plugins(admission.Request(self, rt, new, old, opts.dry_run))
+            warnings += plugins.run(admission.Request(self, rt, new, old, opts.dry_run))
         if rt.has_generation and _spec_part(new) != _spec_part(old):
             new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         self._record_manager(old, new, opts, stored_rt, subresource)

@@ -9,7 +9,7 @@ import random
 from typing import Any
 
 from ...core.errors import ApiError
-from .admission import PLUGINS, Plugin, Request
+from .admission import Plugin, Request
 from .tokens import MOUNTED_SECONDS
 
 Obj = dict[str, Any]
@@ -89,9 +89,3 @@ class ServiceAccountAdmission(Plugin):
                 if not any(m.get("mountPath") == TOKEN_MOUNT for m in mounts):
                     mounts.append({"name": volume, "readOnly": True, "mountPath": TOKEN_MOUNT})
         return []
-
-
-def register() -> None:
-    """Add the plugin to the admission chain (once)."""
-    if not any(p.name == ServiceAccountAdmission.name for p in PLUGINS):
-        PLUGINS.append(ServiceAccountAdmission())

@@ -14,7 +14,7 @@ from typing import Any
 
 from ...core.errors import ApiError
 from . import quantity
-from .admission import PLUGINS, Plugin, Request
+from .admission import Plugin, Request
 from .resources import ResourceType
 
 Obj = dict[str, Any]
@@ -390,14 +390,6 @@ class NetworkPolicyNotice(Plugin):
 
     def validate(self, req: Request) -> list[str]:
         return [NETWORK_POLICY_WARNING] if req.rt.key == "networking.k8s.io/networkpolicies" else []
-
-
-def register() -> None:
-    """Add this module's plugins to the admission chain (once)."""
-    names = {p.name for p in PLUGINS}
-    for plugin in (LimitRanger(), Priority(), ResourceQuotaAdmission(), NetworkPolicyNotice()):
-        if plugin.name not in names:
-            PLUGINS.append(plugin)
 
 
 def quota_keys() -> Iterable[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .admission import PLUGINS, Plugin, Request
+from .admission import Plugin, Request
 from .fielderrors import Cause, invalid, not_supported, required
 from .rbac import GROUP
 from .status import invalid as invalid_error
@@ -128,9 +128,3 @@ class RBACValidation(Plugin):
         if causes:
             raise invalid_error(req.rt, obj.get("metadata", {}).get("name", ""), causes)
         return []
-
-
-def register() -> None:
-    """Add the RBAC checks to the admission chain (once)."""
-    if not any(p.name == RBACValidation.name for p in PLUGINS):
-        PLUGINS.append(RBACValidation())

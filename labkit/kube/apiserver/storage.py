@@ -2,8 +2,8 @@
 (their class, access modes, the default class), the registry checks of the three kinds, and the admission
 plugins DefaultStorageClass and StorageObjectInUseProtection.
 
-The plugins follow ``admission.Plugin`` (``name``, ``admit``, ``validate``) and are listed in
-``admission.PLUGINS``; this module does not import ``admission``, so that ``admission`` may import it.
+The plugins follow ``admission.Plugin`` (``name``, ``admit``, ``validate``) and take their place in
+``plugins.CHAIN``.
 """
 
 from __future__ import annotations
@@ -260,5 +260,3 @@ class StorageObjectInUseProtection:
     def validate(self, req: Request) -> list[str]:
         return []
 
-
-PLUGINS = (DefaultStorageClass(), StorageObjectInUseProtection(), StorageValidation())
