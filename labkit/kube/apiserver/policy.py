@@ -207,14 +207,19 @@ def _counts_pod(pod: Obj) -> bool:
         and not pod["metadata"].get("deletionTimestamp")
 
 
-def _store_key(resource: str) -> str | None:
-    """The store key a quota resource name counts: ``pods``, or ``count/deployments.apps``."""
+def _store_key(resource: str) -> str:
+    """The store key whose objects a quota resource name charges: ``pods``, ``count/deployments.apps``,
+    ``requests.cpu`` (pods), ``services.nodeports``, ``requests.storage`` (claims)."""
     if resource in COUNTED:
         return COUNTED[resource]
     if resource.startswith("count/"):
         plural, _, group = resource.removeprefix("count/").partition(".")
         return f"{group}/{plural}"
-    return None
+    if resource.startswith("services."):
+        return "/services"
+    if resource.endswith(("storage", "persistentvolumeclaims")) and not resource.endswith("ephemeral-storage"):
+        return "/persistentvolumeclaims"
+    return "/pods"  # cpu, memory, requests.*, limits.*
 
 
 def usage_of(key: str, obj: Obj) -> dict[str, Decimal]:
@@ -258,8 +263,7 @@ def quota_used(store: Any, quota: Obj) -> dict[str, Decimal]:
     ns = quota["metadata"]["namespace"]
     hard = (quota.get("spec") or {}).get("hard") or {}
     used = dict.fromkeys(hard, Decimal(0))
-    keys = {k for r in hard if (k := _store_key(r))} | {"/pods", "/services", "/persistentvolumeclaims"}
-    for key in keys:
+    for key in {_store_key(r) for r in hard}:
         for obj in store.items(key, ns):
             for r, v in usage_of(key, obj).items():
                 if r in used:
