@@ -38,12 +38,7 @@ def _q(value: Any) -> Decimal:
 def format_quantity(value: Decimal, resource: str) -> str:
     """A sum as Quantity.String() writes it: binary suffixes for bytes, decimal SI for the rest."""
     if resource.endswith(("memory", "storage")) and value == value.to_integral_value() and value:
-        n = int(value)
-        for suffix, size in (("Ei", 2**60), ("Pi", 2**50), ("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20),
-                             ("Ki", 2**10)):
-            if n % size == 0:
-                return f"{n // size}{suffix}"
-        return str(n)
+        return quantity.format_binary(int(value))
     return quantity.format_milli(quantity.milli(str(value)))
 
 

@@ -59,3 +59,12 @@ def format_milli(value: int) -> str:
             break
         units, suffix = units // 1000, next_suffix
     return f"{units}{suffix}"
+
+
+def format_binary(value: int) -> str:
+    """The canonical binary-SI string of a whole number of bytes: ``256Mi``, ``1Gi``, ``1500``."""
+    for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
+        size = int(_SUFFIXES[suffix])
+        if value and value % size == 0:
+            return f"{value // size}{suffix}"
+    return str(value)
