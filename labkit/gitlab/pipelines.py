@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from .instance_variables import InstanceVariables
 from .model import FINISHED, PipelineError, PipelinePlan, PipelineRequest, Project, Repos
 from .runner import JobResult, JobRun, Runner, RunnerConfig
 from .statuses import CANCELABLE, COMPLETED, composite, runs_after
+from .store import now
 from .variables import job_variables, server_variables
 
 SCHEMA = """
@@ -51,10 +52,6 @@ RETRY_REASONS = {"always", "unknown_failure", "script_failure", "api_failure", "
 NO_JOBS = ("Pipeline will not run for the selected trigger. The rules configuration prevented any jobs from "
            "being added to the pipeline.")
 Planner = Callable[[PipelineRequest, dict[str, str]], PipelinePlan]
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _epoch(stamp: str | None) -> float | None:
@@ -311,8 +308,7 @@ class PipelineService:
             self._set(job, "manual")
         elif when == "delayed":
             at = time.time() + _seconds(job["_plan"]["start_in"])
-            job["scheduled_at"] = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace(
-                "+00:00", "Z")
+            job["scheduled_at"] = now(at)
             self._set(job, "scheduled")
         else:
             self._enqueue(job)
@@ -514,8 +510,7 @@ class PipelineService:
         expire = (job["_plan"]["artifacts"] or {}).get("expire_in")
         if files and expire and expire != "never":
             at = time.time() + _seconds(str(expire))
-            job["artifacts_expire_at"] = datetime.fromtimestamp(at, UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z")
+            job["artifacts_expire_at"] = now(at)
 
     def _auto_retry(self, job: dict[str, Any], result: JobResult) -> bool:
         retry = job["_plan"]["retry"] or {}

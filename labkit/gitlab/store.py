@@ -21,9 +21,10 @@ CREATE TABLE IF NOT EXISTS secrets (digest TEXT PRIMARY KEY, token_id INTEGER NO
 """
 
 
-def now() -> str:
-    """A timestamp as GitLab writes them: ``2026-11-26T13:40:00.123Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def now(at: float | None = None) -> str:
+    """A timestamp as GitLab writes them: ``2026-11-26T13:40:00.123Z`` (now, or the Unix time ``at``)."""
+    stamp = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def digest(secret: str) -> str:
