@@ -29,7 +29,7 @@ from .apiserver.status import render
 from .apiserver.store import Store
 from .apiserver.streaming import PodStreams
 from .apiserver.tokens import TokenIssuer
-from .controllers.base import EventRecorder
+from .controllers.base import Cluster, EventRecorder
 from .controllers.certificates import CertificateSigningController
 from .controllers.cronjob import CronJobController
 from .controllers.deployment import DeploymentController
@@ -129,15 +129,9 @@ class KubeApiServer(Component):
         for ref in ctx.preload:  # as RKE2 imports its airgap images when a node starts
             self.puller.pull_async(ref).add_done_callback(lambda f: f.exception())
         self.controllers = [c(self.api.objects, recorder) for c in CONTROLLERS]
+        cluster = Cluster(metrics=self._metrics, ca=ctx.ca, volumes=volumes)
         for c in self.controllers:
-            if isinstance(c, HorizontalPodAutoscalerController):
-                c.metrics = self._metrics  # metrics.k8s.io, as metrics-server serves it from the kubelets
-            if isinstance(c, CertificateSigningController):
-                c.ca = ctx.ca  # the cluster CA signs kube-apiserver-client certificates
-            if isinstance(c, LocalPathProvisioner):
-                c.root = volumes
-            if isinstance(c, RootCACertPublisher):
-                c.ca_pem = ctx.ca.pem.decode()  # kube-root-ca.crt: the CA of the API server's certificate
+            c.configure(cluster)
             c.start()
 
     def _kubeconfig_server(self) -> str:

@@ -7,7 +7,9 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ...core.errors import ApiError
@@ -52,6 +54,15 @@ def ready_since(pod: Obj) -> float:
 def active(pod: Obj) -> bool:
     phase = (pod.get("status") or {}).get("phase")
     return not pod["metadata"].get("deletionTimestamp") and phase not in ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What a controller may need beyond the API objects, handed over by the kube component before start."""
+
+    metrics: Callable[[str, str], list[Obj]]  # metrics.k8s.io as metrics-server serves it: (plural, namespace)
+    ca: Any  # core.tls.LabCA: the cluster CA (signs client certificates, is kube-root-ca.crt)
+    volumes: Path  # where the local-path provisioner keeps its folders, one per node
 
 
 class Controller:
@@ -101,6 +112,9 @@ class Controller:
 
     def reconcile(self, key: Key) -> None:
         raise NotImplementedError
+
+    def configure(self, cluster: Cluster) -> None:
+        """Take what this controller needs from ``cluster`` (most need nothing)."""
 
     def start(self) -> None:
         for store_key in self.watches:

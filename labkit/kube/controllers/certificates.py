@@ -11,7 +11,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ..apiserver.csr import GROUP, KEY, conditions, has_condition
 from ..apiserver.objects import now
-from .base import MANAGER, Controller, Key, Obj
+from .base import MANAGER, Cluster, Controller, Key, Obj
 
 SIGNER = "kubernetes.io/kube-apiserver-client"
 DEFAULT_SECONDS = 365 * 24 * 3600  # kube-controller-manager's --cluster-signing-duration (8760h)
@@ -38,7 +38,10 @@ def validation_error(csr: Obj) -> str:
 class CertificateSigningController(Controller):
     name = "csrsigning-controller"
     watches = (KEY,)
-    ca: Any = None  # the cluster CA (core.tls.LabCA), set by the kube component
+    ca: Any = None  # the cluster CA (core.tls.LabCA), from configure()
+
+    def configure(self, cluster: Cluster) -> None:
+        self.ca = cluster.ca  # the cluster CA signs kube-apiserver-client certificates
 
     def reconcile(self, key: Key) -> None:
         csr = self.store.get(KEY, "", key[1])

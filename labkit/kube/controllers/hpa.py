@@ -30,7 +30,7 @@ from ..apiserver.objects import now
 from ..apiserver.resources import ResourceType
 from ..apiserver.scale import scale_of
 from ..apiserver.selectors import label_matcher
-from .base import MANAGER, Controller, EventRecorder, Key, Obj, parse_time
+from .base import MANAGER, Cluster, Controller, EventRecorder, Key, Obj, parse_time
 
 COMPONENT = "horizontal-pod-autoscaler"
 HPA_KEY = "autoscaling/horizontalpodautoscalers"
@@ -152,6 +152,9 @@ class HorizontalPodAutoscalerController(Controller):
         self.scale_ups: dict[Key, list[ScaleEvent]] = {}
         self.scale_downs: dict[Key, list[ScaleEvent]] = {}
         self.selectors: dict[Key, str] = {}  # each HPA's target selector, to find pods claimed twice
+
+    def configure(self, cluster: Cluster) -> None:
+        self.metrics = cluster.metrics  # metrics.k8s.io, as metrics-server serves it from the kubelets
 
     def keys_for(self, ev: Any) -> Iterable[Key]:
         return ()  # each HPA is synced once a sync period (a rate-limited queue), not on every change

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..apiserver.objects import Objects
 from ..apiserver.storage import PV_KEY, PVC_KEY, SC_KEY, claim_class, storage_request
 from ..apiserver.store import Event
-from .base import MANAGER, EventRecorder, Key, Obj
+from .base import MANAGER, Cluster, EventRecorder, Key, Obj
 from .volumes import PROVISIONED_BY, SELECTED_NODE, STORAGE_PROVISIONER, VolumeWriter, annotations, claim_ref
 
 PROVISIONER = "rancher.io/local-path"
@@ -32,9 +32,12 @@ class LocalPathProvisioner(VolumeWriter):
 
     def __init__(self, objects: Objects, recorder: EventRecorder) -> None:
         super().__init__(objects, recorder)
-        self.root: Path | None = None  # set by the kube component: where the nodes' volume folders live
+        self.root: Path | None = None  # where the nodes' volume folders live, from configure()
         # the event source, as the provisioner's leader names itself: <provisioner>_<pod>_<uuid>
         self.identity = f"{PROVISIONER}_local-path-provisioner_{uuid.uuid4()}"
+
+    def configure(self, cluster: Cluster) -> None:
+        self.root = cluster.volumes
 
     def keys_for(self, ev: Event) -> Iterable[Key]:
         meta = ev.obj["metadata"]

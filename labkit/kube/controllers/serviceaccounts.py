@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from ..apiserver.podadmission import ROOT_CA, ensure_default_service_account
 from ..apiserver.store import Event
-from .base import MANAGER, Controller, Key
+from .base import MANAGER, Cluster, Controller, Key
 
 DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints "
                "such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across "
@@ -45,7 +45,10 @@ class RootCACertPublisher(_PerNamespace):
 
     name = "root-ca-cert-publisher"
     watches = ("/namespaces", "/configmaps")
-    ca_pem = ""  # set by the kube component: the lab CA that signs the API server's certificate
+    ca_pem = ""  # the lab CA that signs the API server's certificate, from configure()
+
+    def configure(self, cluster: Cluster) -> None:
+        self.ca_pem = cluster.ca.pem.decode()  # kube-root-ca.crt: the CA of the API server's certificate
 
     def keys_for(self, ev: Event) -> Iterable[Key]:
         if ev.key == "/configmaps" and ev.obj["metadata"]["name"] != ROOT_CA:
