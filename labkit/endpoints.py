@@ -50,6 +50,25 @@ class RegistryEndpoint(Endpoint):
     push: str = ""
     pull: str = ""
     user: str | None = None
+    api: str = ""  # Harbor's REST API (``{url}/api/v2.0``); "" where the registry has none
+
+
+@dataclass(frozen=True)
+class DockerEndpoint(Endpoint):
+    """``url``: the Docker Engine API as ``DOCKER_HOST`` names it (``unix:///…/docker.sock``), for the ``docker``
+    SDK (``docker.DockerClient(base_url=url)``) and the ``docker`` CLI."""
+
+
+@dataclass(frozen=True)
+class NexusEndpoint(Endpoint):
+    """``url``: Nexus (``/repository/<name>/…``, REST API under ``/service/rest/v1``); ``pypi``: the PyPI group's
+    simple index, what ``PIP_INDEX_URL`` is set to; ``maven``: the Maven proxy repository's URL; ``user`` and
+    ``password_file``: the administrator and a file (mode 0600) holding its password (Nexus' ``admin.password``)."""
+
+    pypi: str = ""
+    maven: str = ""
+    user: str = "admin"
+    password_file: str = ""
 
 
 @dataclass(frozen=True)

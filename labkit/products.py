@@ -19,11 +19,13 @@ from .backends.kind.parts import KindPart
 from .core.component import Component
 from .core.view import ProductView
 from .endpoints import (
+    DockerEndpoint,
     Endpoint,
     GitLabEndpoint,
     HAProxyEndpoint,
     JupyterEndpoint,
     KubernetesEndpoint,
+    NexusEndpoint,
     RegistryEndpoint,
     ShopEndpoint,
 )
@@ -66,9 +68,15 @@ class Product:
 
 
 PRODUCTS: tuple[Product, ...] = (
-    Product("registry", "Container registry", 5, "the images every node pulls (Harbor's API arrives in chapter 05)",
-            "OCI distribution emulator (token auth)", "CNCF Distribution registry:3 (compose)",
+    Product("registry", "Harbor (container registry)", 5,
+            "private image registry: projects, robot accounts, audit log; the images every node pulls",
+            "OCI distribution + Harbor /api/v2.0 emulator (token auth)", "CNCF Distribution registry:3 (compose)",
             Registry, RegistryKind(), RegistryView, RegistryEndpoint),
+    Product("docker", "Docker Engine", 5, "builds images from Dockerfiles, runs containers (the `docker` SDK)",
+            "Docker Engine API on a unix socket, over labkit's image builder", "the laptop's Docker Engine",
+            endpoint=DockerEndpoint),
+    Product("nexus", "Nexus", 4, "dependency cache (proxy repositories for PyPI and Maven)",
+            "PyPI/Maven proxy emulator with Nexus REST API", "Sonatype Nexus 3 (compose)", endpoint=NexusEndpoint),
     Product("shop", "Demo shop", 1, "the microservices the platform runs: gateway → catalog, orders",
             "images built by labkit's Dockerfile builder", "docker build + push",
             ShopImages, ShopKind(), ShopView, ShopEndpoint),
@@ -82,10 +90,6 @@ PRODUCTS: tuple[Product, ...] = (
     Product("gitlab", "GitLab + Runner", 3, "git repositories and CI/CD pipelines",
             "git smart HTTP + GitLab v4 API emulator, local runner", "GitLab CE + gitlab-runner (compose)",
             GitLab, GitLabKind(), GitLabView, GitLabEndpoint),
-    Product("nexus", "Nexus", 4, "dependency cache (proxy repository)",
-            "PyPI/Maven proxy emulator with Nexus REST API", "Sonatype Nexus 3 (compose)"),
-    Product("harbor", "Harbor", 5, "private image registry with audit log",
-            "Harbor /api/v2.0 on the lab registry", "Harbor (compose)"),
     Product("argocd", "Argo CD", 6, "GitOps continuous deployment", "Application controller emulator",
             "Argo CD (helm)"),
     Product("prometheus", "Prometheus + Grafana", 7, "metrics collection, PromQL and dashboards",

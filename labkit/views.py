@@ -27,7 +27,7 @@ _EDGES = [
     ("manifests", "argocd"), ("harbor", "cluster"), ("argocd", "cluster"), ("users", "haproxy"),
     ("haproxy", "cluster"), ("cluster", "prometheus"), ("cluster", "efk"), ("cluster", "tracing"),
 ]
-_PART_OF = {"gitlab": "gitlab", "manifests": "gitlab", "nexus": "nexus", "harbor": "harbor",
+_PART_OF = {"gitlab": "gitlab", "manifests": "gitlab", "nexus": "nexus", "harbor": "registry",
             "argocd": "argocd", "haproxy": "haproxy", "prometheus": "prometheus",
             "efk": "logging", "tracing": "mesh", "cluster": "kubernetes"}  # box -> product (labkit.products)
 _W, _H = 2.3, 1.3

@@ -75,6 +75,11 @@ class LabPaths:
         return self.home / "settings.json"
 
     @property
+    def docker_socket(self) -> Path:
+        """The sim's Docker Engine API (``DOCKER_HOST=unix://<this>``)."""
+        return self.home / "docker.sock"
+
+    @property
     def kubeconfig(self) -> Path:
         return self.home / "kubeconfig"
 
