@@ -1,0 +1,1 @@
+"""Harbor in front of the lab registry: projects, users, robots, labels, immutability, quotas, the audit log."""
