@@ -139,9 +139,17 @@ def test_compose_file_matches_the_compose_spec(rendered: KindLab) -> None:
             assert host == "127.0.0.1", f"{port} is not loopback-only"
             published[int(host_port)] = int(container)
     assert sorted(published) == sorted(rendered.ports[k] for k in ("api", "http", "stats", "runtime", "registry",
-                                                                   "gitlab"))
+                                                                   "gitlab", "nexus"))
     assert services["gitlab"]["image"] == versions["images"]["gitlab"] and services["gitlab"]["profiles"] == ["gitlab"]
     assert published[rendered.ports["gitlab"]] == rendered.ports["gitlab"]  # external_url's port, inside too
+    nexus = services["nexus"]
+    assert nexus["image"] == versions["images"]["nexus"] and nexus["profiles"] == ["nexus"]
+    assert published[rendered.ports["nexus"]] == 8081 and nexus["user"] == "200:200"  # the image's nexus user
+    assert nexus["volumes"] == ["nexus-data:/nexus-data"] and "nexus-data" in compose["volumes"]
+    heap = re.search(r"-Xmx(\d+)([mg])", nexus["environment"]["INSTALL4J_ADD_VM_PARAMS"])
+    heap_mb = int(heap.group(1)) * (1024 if heap.group(2) == "g" else 1)
+    assert heap_mb < versions["modules"]["nexus"]["ram_mb"]  # the JVM fits what the profile table counts
+    assert "/service/rest/v1/status" in " ".join(nexus["healthcheck"]["test"])
     from labkit.haproxy.config import CONTAINER_PORTS
     haproxy_targets = {int(p.split(":")[2]) for p in services["haproxy"]["ports"]}
     assert haproxy_targets == set(CONTAINER_PORTS.values())
