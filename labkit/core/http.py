@@ -6,10 +6,12 @@ import base64
 import hmac
 import json
 import logging
+import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -161,16 +163,18 @@ def _name(user: object) -> str | None:
 
 
 class Listeners:
-    """Serves one aiohttp application on one or more loopback (host, port) pairs."""
+    """Serves one aiohttp application on one or more loopback (host, port) pairs and/or unix sockets (the
+    socket file is made mode 0600, for its owner only, and removed on stop)."""
 
     def __init__(self, app: web.Application, addresses: list[tuple[str, int]],
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, sockets: list[Path] | None = None) -> None:
         for host, _ in addresses:
             if not is_loopback(host):
                 raise ValueError(f"refusing to listen on non-loopback address {host}")
         self.app = app
         self.addresses = addresses
         self.ssl_context = ssl_context
+        self.sockets = list(sockets or [])
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         self._sites: list[web.TCPSite] = []
 
@@ -181,6 +185,10 @@ class Listeners:
                                reuse_address=True)
             await site.start()
             self._sites.append(site)
+        for path in self.sockets:
+            path.unlink(missing_ok=True)  # a socket left by a killed daemon
+            await web.UnixSite(self._runner, str(path)).start()
+            os.chmod(path, 0o600)
 
     async def stop_one(self, index: int) -> None:
         """Stop a single listener (e.g. one of several API servers)."""
@@ -195,6 +203,8 @@ class Listeners:
 
     async def stop(self) -> None:
         await self._runner.cleanup()
+        for path in self.sockets:
+            path.unlink(missing_ok=True)
 
     def urls(self) -> list[str]:
         scheme = "https" if self.ssl_context else "http"

@@ -26,6 +26,7 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
+from typing import Any
 
 HOST_ENV_PREFIXES = ("PIP_",)
 HOST_ENV = {"http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
@@ -107,3 +108,36 @@ def run(argv: list[str], rootfs: Path, workdir: str, env: dict[str, str], timeou
         proc = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, timeout=timeout, preexec_fn=lambda: os.umask(0o022))
     return proc.returncode, proc.stdout.decode(errors="replace")
+
+
+def rootfs_env_names(config: dict[str, Any]) -> list[str]:
+    """The variables whose entries are paths in the image: PATH, and what the image's label adds (PYTHONPATH)."""
+    from .builder import LABEL_ROOTFS_ENV
+
+    listed = ((config.get("Labels") or {}).get(LABEL_ROOTFS_ENV) or "").split(",")
+    return sorted({"PATH", *(v.strip() for v in listed if v.strip())})
+
+
+def image_env(config: dict[str, Any], rootfs: Path) -> dict[str, str]:
+    """A container's environment from its image config (``RUNTIME_CONTRACT`` step 4): the config's Env, its
+    path variables below ``rootfs``, then the host Python's folder and the host's PATH after the image's."""
+    env: dict[str, str] = {"PATH": os.environ.get("PATH", "")}
+    for item in config.get("Env") or []:
+        k, _, v = item.partition("=")
+        env[k] = v
+    for name in rootfs_env_names(config):
+        env[name] = os.pathsep.join(rebase_path_list(env.get(name, ""), rootfs))
+    env["PATH"] = os.pathsep.join(p for p in (env.get("PATH"), str(Path(sys.executable).parent),
+                                              os.environ.get("PATH", "")) if p)
+    return env
+
+
+def resolve_executable(exe: str, rootfs: Path) -> str:
+    """A container's first word (``RUNTIME_CONTRACT`` step 2): ``python*`` is the host's Python, an absolute
+    path that exists in the root filesystem is that file, anything else is looked up on PATH."""
+    if Path(exe).name.startswith("python"):
+        return sys.executable
+    inside = rootfs / exe.lstrip("/")
+    if exe.startswith("/") and inside.exists():
+        return str(inside)
+    return exe

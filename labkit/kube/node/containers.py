@@ -8,13 +8,12 @@ import base64
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...images import LABEL_ROOTFS_ENV
 from ...images.pull import Image
+from ...images.run import image_env, resolve_executable
 from ..apiserver.objects import Objects
 from ..controllers.base import Obj
 from .agent import NodeSpec
@@ -112,14 +111,7 @@ class ContainerConfig:
         if not argv:
             raise ValueError(f"no command specified for container {c.name!r}")
         rootfs = self._rootfs(c, image)
-        env: dict[str, str] = {"PATH": os.environ.get("PATH", "")}
-        for item in cfg.get("Env") or []:
-            k, _, v = item.partition("=")
-            env[k] = v
-        for name in _rootfs_env(cfg):  # image paths (PATH, PYTHONPATH) are below the container's rootfs
-            env[name] = os.pathsep.join(str(rootfs / p.lstrip("/")) for p in env.get(name, "").split(":") if p)
-        env["PATH"] = os.pathsep.join(p for p in (env.get("PATH"), str(Path(sys.executable).parent),
-                                                  os.environ.get("PATH", "")) if p)
+        env = image_env(cfg, rootfs)  # image paths (PATH, PYTHONPATH) are below the container's rootfs
         env.update(self._service_env())
         env.update(self._env(pod, rt, c))
         env.setdefault("HOSTNAME", pod["metadata"]["name"])
@@ -138,7 +130,7 @@ class ContainerConfig:
         if mounts:  # Python finds the mounts at their absolute paths (pathmap.sitecustomize)
             env["LABKIT_MOUNTS"] = os.pathsep.join(mounts)
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PATHMAP), env.get("PYTHONPATH")) if p)
-        return [self._resolve(argv[0], rootfs), *[_expand(a, env) for a in argv[1:]]], work, env
+        return [resolve_executable(argv[0], rootfs), *[_expand(a, env) for a in argv[1:]]], work, env
 
     def _service_env(self) -> dict[str, str]:
         """The ``kubernetes`` Service's variables, as the kubelet sets them in every container. Its ClusterIP
@@ -164,16 +156,6 @@ class ContainerConfig:
             shutil.copytree(image.rootfs, partial, symlinks=True, copy_function=os.link)
             partial.rename(root)
         return root
-
-    @staticmethod
-    def _resolve(exe: str, rootfs: Path) -> str:
-        name = Path(exe).name
-        if name.startswith("python"):
-            return sys.executable
-        inside = rootfs / exe.lstrip("/")
-        if exe.startswith("/") and inside.exists():
-            return str(inside)
-        return exe
 
     def _env(self, pod: Obj, rt: PodRuntime, c: Container) -> dict[str, str]:
         ns = pod["metadata"]["namespace"]
@@ -222,12 +204,6 @@ class ContainerConfig:
                 raise KeyError(f'secret "{secret_ref["name"]}" not found')
             return {k: base64.b64decode(v).decode(errors="replace") for k, v in (sec.get("data") or {}).items()}
         return {}
-
-
-def _rootfs_env(config: Obj) -> list[str]:
-    """The variables whose entries are paths in the image: PATH, and what the image's label adds (PYTHONPATH)."""
-    listed = ((config.get("Labels") or {}).get(LABEL_ROOTFS_ENV) or "").split(",")
-    return sorted({"PATH", *(v.strip() for v in listed if v.strip())})
 
 
 
