@@ -1,0 +1,5 @@
+"""``python -m labkit.nexus --home DIR``: Nexus alone."""
+
+from .standalone import main
+
+main()
