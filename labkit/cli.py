@@ -108,13 +108,15 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
 @app.command()
 def env() -> None:
     """Shell exports for this lab: eval "$(labkit env)"."""
-    from .endpoints import RegistryEndpoint
+    from .endpoints import DockerEndpoint, RegistryEndpoint
     from .toolenv import tool_env
 
     paths = _paths()
     ep = control.endpoints(paths)
     registry = ep.products.get("registry") if ep else None
-    exports = tool_env(paths, registry if isinstance(registry, RegistryEndpoint) else None)
+    docker = ep.products.get("docker") if ep else None
+    exports = tool_env(paths, registry if isinstance(registry, RegistryEndpoint) else None,
+                       docker if isinstance(docker, DockerEndpoint) else None)
     for key, value in exports.items():
         print(f"export {key}={shlex.quote(value)}")
 

@@ -207,7 +207,9 @@ class Lab:
         return res
 
     def env(self) -> dict[str, str]:
-        """Environment for tools run from a notebook (kubectl on PATH, KUBECONFIG)."""
+        """Environment for tools run from a notebook (kubectl on PATH, KUBECONFIG, DOCKER_HOST)."""
         bin_dir = str(Path(sys.executable).parent)
+        docker = self.endpoints.products.get("docker")
         return {**os.environ, "KUBECONFIG": self.kubeconfig, "LABKIT_HOME": str(self.paths.home),
-                "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+                "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+                **({"DOCKER_HOST": docker.url} if docker is not None and docker.url else {})}

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from .backends.kind.parts import KindPart
 from .core.component import Component
 from .core.view import ProductView
+from .docker.component import DockerEngine
+from .docker.kind import DockerKind
+from .docker.lab import DockerView
 from .endpoints import (
     DockerEndpoint,
     Endpoint,
@@ -70,11 +73,11 @@ class Product:
 PRODUCTS: tuple[Product, ...] = (
     Product("registry", "Harbor (container registry)", 5,
             "private image registry: projects, robot accounts, audit log; the images every node pulls",
-            "OCI distribution + Harbor /api/v2.0 emulator (token auth)", "CNCF Distribution registry:3 (compose)",
+            "OCI distribution + Harbor /api/v2.0 emulator (token auth)", "Harbor (helm chart goharbor/harbor, in the cluster)",
             Registry, RegistryKind(), RegistryView, RegistryEndpoint),
     Product("docker", "Docker Engine", 5, "builds images from Dockerfiles, runs containers (the `docker` SDK)",
             "Docker Engine API on a unix socket, over labkit's image builder", "the laptop's Docker Engine",
-            endpoint=DockerEndpoint),
+            DockerEngine, DockerKind(), DockerView, DockerEndpoint),
     Product("nexus", "Nexus", 4, "dependency cache (proxy repositories for PyPI and Maven)",
             "PyPI/Maven proxy emulator with Nexus REST API", "Sonatype Nexus 3 (compose)", endpoint=NexusEndpoint),
     Product("shop", "Demo shop", 1, "the microservices the platform runs: gateway → catalog, orders",

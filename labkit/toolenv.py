@@ -13,7 +13,7 @@ from pathlib import Path
 from .core.files import read_json, write_atomic, write_json
 from .core.paths import LabPaths
 from .core.secrets import REGISTRY_PASSWORD, Secrets
-from .endpoints import RegistryEndpoint
+from .endpoints import DockerEndpoint, RegistryEndpoint
 
 GITCONFIG = """\
 # git for the MSA Lab workshop (GIT_CONFIG_GLOBAL points here): yours to change with `git config --global`.
@@ -49,11 +49,13 @@ def _docker_config(paths: LabPaths, registry: RegistryEndpoint | None) -> Path:
     return folder
 
 
-def tool_env(paths: LabPaths, registry: RegistryEndpoint | None = None) -> dict[str, str]:
+def tool_env(paths: LabPaths, registry: RegistryEndpoint | None = None,
+             docker: DockerEndpoint | None = None) -> dict[str, str]:
     """``LABKIT_HOME``, ``KUBECONFIG`` (the lab's admin), ``PATH`` (labkit's ``kubectl`` first),
-    ``GIT_CONFIG_GLOBAL`` and ``DOCKER_CONFIG`` (logged in to ``registry``, the lab's registry)."""
+    ``GIT_CONFIG_GLOBAL``, ``DOCKER_CONFIG`` (logged in to ``registry``, the lab's registry) and ``DOCKER_HOST``
+    (the lab's Docker Engine, ``docker``, for the ``docker`` SDK's ``from_env()`` and the CLI)."""
     paths.home.mkdir(parents=True, exist_ok=True)
-    return {
+    return {**({"DOCKER_HOST": docker.url} if docker is not None and docker.url else {}),
         "LABKIT_HOME": str(paths.home),
         "KUBECONFIG": str(paths.kubeconfig),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",

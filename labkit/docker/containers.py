@@ -27,7 +27,7 @@ from aiohttp import web
 from ..core.http import json_response
 from ..core.procs import _child_setup
 from ..images.builder import unpack
-from ..images.run import image_env, resolve_executable
+from ..images.run import container_argv, image_env
 from .daemon import Daemon
 from .engine import add_route, bad_request, conflict, error, flag, json_param, not_found, unsupported
 from .store import NotFound, normalize
@@ -238,11 +238,11 @@ class Containers:
         env.update(HOSTNAME=c.record.config["Hostname"], LABKIT_ROOTFS=str(rootfs))
         cwd = rootfs / (c.record.config.get("WorkingDir") or "/").lstrip("/")
         cwd.mkdir(parents=True, exist_ok=True)
-        exe = resolve_executable(c.record.path, rootfs)
+        argv = container_argv([c.record.path, *c.record.args], rootfs)
         c.exited.clear()
         try:
             proc = await asyncio.create_subprocess_exec(
-                exe, *c.record.args, cwd=cwd, env={**env, "PATH": env.get("PATH", "")},
+                *argv, cwd=cwd, env={**env, "PATH": env.get("PATH", "")},
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 preexec_fn=_child_setup, limit=1 << 20)
         except OSError as err:
@@ -476,6 +476,6 @@ def _signal_number(name: str) -> int:
     if name.isdigit():
         return int(name)
     try:
-        return int(signal.Signals(name if name.startswith("SIG") else f"SIG{name}"))
-    except ValueError:
+        return int(signal.Signals[name if name.startswith("SIG") else f"SIG{name}"])
+    except KeyError:
         raise bad_request(f"Invalid signal: {name}") from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -132,7 +133,11 @@ async def progress_stream(request: web.Request, executor: ThreadPoolExecutor,
 
 async def fallback(request: web.Request) -> web.StreamResponse:
     """Any path no route serves: a real Engine endpoint we lack says so (501), anything else is 404."""
-    first = request.path.strip("/").split("/", 1)[0]
+    parts = request.path.strip("/").split("/")
+    if re.fullmatch(r"v\d+\.\d+", parts[0]):
+        check_version(parts[0][1:])
+        parts = parts[1:] or [""]
+    first = parts[0]
     if first in RESOURCES:
         raise unsupported(f"{request.method} {request.path}")
     raise not_found("page not found")

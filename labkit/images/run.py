@@ -141,3 +141,11 @@ def resolve_executable(exe: str, rootfs: Path) -> str:
     if exe.startswith("/") and inside.exists():
         return str(inside)
     return exe
+
+
+def container_argv(argv: list[str], rootfs: Path) -> list[str]:
+    """A container's command line on the host: the first word as ``resolve_executable`` says, and every other
+    word that is an absolute path existing in the root filesystem (``python /app/main.py``) as that file."""
+    rest = [str(rootfs / a.lstrip("/")) if a.startswith("/") and (rootfs / a.lstrip("/")).exists() else a
+            for a in argv[1:]]
+    return [resolve_executable(argv[0], rootfs), *rest]

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..core.addresses import JUPYTER
 from ..core.checkout import Checkout
 from ..core.component import Context, ProcessComponent
-from ..endpoints import JupyterEndpoint, RegistryEndpoint
+from ..endpoints import DockerEndpoint, JupyterEndpoint, RegistryEndpoint
 
 
 def notebooks_dir() -> Path:
@@ -32,7 +32,9 @@ class JupyterLab(ProcessComponent):
         for line in Workspace.of(ctx.paths.workspace).sync():
             ctx.logger(self.name).info("workspace: %s", line)
         registry = ctx.endpoints.get("registry")
-        env = configure(ctx.paths, registry if isinstance(registry, RegistryEndpoint) else None)
+        docker = ctx.endpoints.get("docker")
+        env = configure(ctx.paths, registry if isinstance(registry, RegistryEndpoint) else None,
+                        docker if isinstance(docker, DockerEndpoint) else None)
         argv = [
             sys.executable, "-m", "jupyterlab", "--no-browser",
             f"--ServerApp.ip={self.host}", f"--ServerApp.port={self.port}",

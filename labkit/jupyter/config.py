@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..core.files import write_json
 from ..core.paths import LabPaths
-from ..endpoints import RegistryEndpoint
+from ..endpoints import DockerEndpoint, RegistryEndpoint
 from ..toolenv import tool_env
 from .kernel import KERNEL_NAME, write_kernelspec
 
@@ -32,9 +32,10 @@ def _user_settings(folder: Path) -> None:
             shutil.copyfile(source, target)
 
 
-def configure(paths: LabPaths, registry: RegistryEndpoint | None = None) -> dict[str, str]:
+def configure(paths: LabPaths, registry: RegistryEndpoint | None = None,
+              docker: DockerEndpoint | None = None) -> dict[str, str]:
     """Write JupyterLab's configuration for this lab; returns the environment to start JupyterLab with."""
-    root, tools = paths.jupyter, tool_env(paths, registry)
+    root, tools = paths.jupyter, tool_env(paths, registry, docker)
     write_json(root / "config" / "jupyter_server_config.json", {
         "ServerApp": {"root_dir": str(paths.workspace), "open_browser": False},
         "LabApp": {"default_url": f"/lab/tree/{FIRST_NOTEBOOK}", "news_url": None,
