@@ -6,6 +6,7 @@ import re
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
@@ -24,6 +25,23 @@ CATALOG_MAX = 1000  # the reference registry's page size limit
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 
 Handler = Callable[[web.Request, Caller | None, str, str], Awaitable[web.StreamResponse]]
+
+
+class Events(Protocol):
+    """What the registry tells the product in front of it (Harbor: ``harbor/events.py``); a ``before_*`` hook
+    refuses by raising a registry error, the others record what was done before the registry answers."""
+
+    def check_quota(self, repo: str, digest: str, size: int) -> None: ...
+
+    def before_push(self, user: str, repo: str, digest: str, body: bytes, tags: list[str]) -> None: ...
+
+    def pushed(self, user: str, repo: str, digest: str, media_type: str, body: bytes, tags: list[str]) -> None: ...
+
+    def pulled(self, user: str, repo: str, digest: str, tag: str | None) -> None: ...
+
+    def before_delete(self, user: str, repo: str, digest: str, tag: str | None) -> None: ...
+
+    def deleted(self, user: str, repo: str, digest: str, tag: str | None) -> None: ...
 
 
 def _digest(value: str) -> str:
@@ -60,9 +78,10 @@ def _location(name: str, kind: str, ref: str) -> str:
 class RegistryApi:
     """Routes ``/v2/...`` requests; each handler checks what the caller may do first."""
 
-    def __init__(self, storage: RegistryStorage, authority: Authority) -> None:
+    def __init__(self, storage: RegistryStorage, authority: Authority, events: Events | None = None) -> None:
         self.storage = storage
         self.auth = authority
+        self.events = events
         self._handlers: dict[str, Handler] = {
             "blobs": self._blob, "blobs/uploads": self._upload, "manifests": self._manifest,
             "tags": self._tags, "referrers": self._referrers}
@@ -143,6 +162,8 @@ class RegistryApi:
                 raise registry_error("DIGEST_INVALID", detail="digest missing")
             _digest(digest)
             await self._append(request, name, path)
+            if self.events is not None:
+                self.events.check_quota(name, digest, self.storage.uploads.size(path))
             try:
                 self.storage.uploads.finish(name, path, digest)
             except DigestMismatch as exc:
@@ -157,6 +178,8 @@ class RegistryApi:
         digest = request.query.get("digest")
         if digest:  # monolithic: the whole blob in the POST
             _digest(digest)
+            if self.events is not None:  # a chunked-encoded body's size is unknown until stored: not counted
+                self.events.check_quota(name, digest, request.content_length or 0)
             try:
                 await self.storage.uploads.monolithic(name, request.content.iter_chunked(1 << 20), digest)
             except DigestMismatch as exc:
@@ -172,8 +195,10 @@ class RegistryApi:
         source = source or self.storage.meta.any_repo_with(digest)  # `from` is optional (distribution-spec 1.1)
         if not source or not NAME.match(source) or not self.storage.meta.linked(source, digest):
             return False
-        if caller is None or not caller.may("repository", source, "pull", self.auth.users):
+        if caller is None or not caller.may("repository", source, "pull", self.auth.policy):
             return False
+        if self.events is not None:
+            self.events.check_quota(name, digest, self.storage.blobs.path(digest).stat().st_size)
         self.storage.meta.link(name, digest)
         return True
 
@@ -218,15 +243,21 @@ class RegistryApi:
         elif not TAG.match(ref):
             raise registry_error("MANIFEST_INVALID", detail={"tag": ref}, message="invalid tag")
         if request.method == "PUT":
-            return await self._put_manifest(request, name, ref, is_digest)
+            return await self._put_manifest(request, caller, name, ref, is_digest)
         digest = self.storage.meta.resolve(name, ref)
         if digest is None:
             raise registry_error("MANIFEST_UNKNOWN", detail={"name": name, "reference": ref})
+        user = caller.user if caller else ""
+        tag = None if is_digest else ref
         if request.method == "DELETE":
+            if self.events is not None:
+                self.events.before_delete(user, name, digest, tag)
             if is_digest:
                 self.storage.delete_manifest(name, digest)
             else:
                 self.storage.meta.delete_tag(name, ref)
+            if self.events is not None:
+                self.events.deleted(user, name, digest, tag)
             return web.Response(status=202)
         row = self.storage.meta.manifest(name, digest)
         assert row is not None
@@ -238,9 +269,13 @@ class RegistryApi:
             return web.Response(status=304, headers=headers)
         if request.method == "HEAD":
             return web.Response(headers={**headers, "Content-Length": str(row.size)})
-        return web.Response(body=self.storage.blobs.read(digest), headers=headers)
+        body = self.storage.blobs.read(digest)
+        if self.events is not None:
+            self.events.pulled(user, name, digest, tag)
+        return web.Response(body=body, headers=headers)
 
-    async def _put_manifest(self, request: web.Request, name: str, ref: str, is_digest: bool) -> web.Response:
+    async def _put_manifest(self, request: web.Request, caller: Caller | None, name: str, ref: str,
+                            is_digest: bool) -> web.Response:
         if (request.content_length or 0) > MAX_MANIFEST:
             raise registry_error("SIZE_INVALID", status=413, message=f"manifest is larger than {MAX_MANIFEST} bytes")
         body = await request.content.read(MAX_MANIFEST + 1)
@@ -261,7 +296,12 @@ class RegistryApi:
         for tag in extra:
             if not TAG.match(tag):
                 raise registry_error("MANIFEST_INVALID", detail={"tag": tag}, message="invalid tag")
+        user = caller.user if caller else ""
+        if self.events is not None:
+            self.events.before_push(user, name, ref if is_digest else digest_of(body, "sha256"), body, tags + extra)
         digest = self.storage.put_manifest(name, body, manifest, tags + extra)
+        if self.events is not None:
+            self.events.pushed(user, name, digest, manifest.media_type, body, tags + extra)
         headers = {"Location": _location(name, "manifests", digest), "Docker-Content-Digest": digest}
         if manifest.subject:
             headers["OCI-Subject"] = manifest.subject

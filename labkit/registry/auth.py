@@ -3,8 +3,8 @@
 ``GET /service/token?service=...&scope=repository:shop/web:pull,push`` (basic auth, or anonymous)
 returns a JWT-shaped token signed with HMAC-SHA256 whose ``access`` claim lists what was granted. The
 registry accepts that token, or basic auth directly (as distribution with htpasswd does), and answers
-401 with ``WWW-Authenticate: Bearer realm=...,service=...,scope=...`` otherwise. Policy: the admin may
-do everything; anyone, signed in or not, may pull (a public project, like Harbor's ``library``).
+401 with ``WWW-Authenticate: Bearer realm=...,service=harbor-registry,scope=...`` otherwise. What a caller
+may do is a ``Policy``'s answer (Harbor's projects, members and robot accounts: ``harbor/policy.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from aiohttp import web
 
@@ -25,7 +26,7 @@ from ..core.errors import ApiError
 from ..core.http import USER
 from .errors import registry_error
 
-SERVICE = "labkit-registry"
+SERVICE = "harbor-registry"  # Harbor's token service name
 ISSUER = "labkit-registry-token-issuer"
 TOKEN_TTL = 1800  # seconds, Harbor's default
 LEEWAY = 60
@@ -56,6 +57,20 @@ class Scope:
         return {"type": self.type, "name": self.name, "actions": list(self.actions)}
 
 
+class Policy(Protocol):
+    """Who may sign in and what they may do (Harbor's projects, members and robots: ``harbor/policy.py``)."""
+
+    def authenticate(self, name: str, password: str) -> bool: ...
+
+    def may(self, user: str, kind: str, name: str, action: str) -> bool:
+        """``user`` ("" for anonymous) may do ``action`` on ``kind:name`` (``repository:shop/web``)."""
+        ...
+
+    def refusal(self, kind: str, name: str) -> str | None:
+        """A message for refusals whatever the caller (e.g. the project does not exist), or None."""
+        ...
+
+
 @dataclass
 class Caller:
     """Who sent a request: a user name ("" for anonymous) and, for a bearer token, what it grants."""
@@ -64,15 +79,12 @@ class Caller:
     granted: dict[tuple[str, str], set[str]] | None = None  # None: basic auth, the user's full rights
     token: bool = False
 
-    def may(self, kind: str, name: str, action: str, users: dict[str, str]) -> bool:
-        if kind == "repository" and action == "pull":
-            return True  # public: pulls need no grant
-        if self.user not in users:
-            return False
+    def may(self, kind: str, name: str, action: str, policy: Policy) -> bool:
         if self.granted is None:
-            return True
+            return policy.may(self.user, kind, name, action)
         actions = self.granted.get((kind, name), set())
-        return action in actions or ALL in actions
+        # what anyone may do (a public project's pulls) needs no grant
+        return action in actions or ALL in actions or policy.may("", kind, name, action)
 
 
 def _b64(data: bytes) -> str:
@@ -87,7 +99,7 @@ def _unb64(text: str) -> bytes:
 class Authority:
     """Checks credentials, issues and verifies tokens, writes challenges."""
 
-    users: dict[str, str]  # user -> password (the admin)
+    policy: Policy
     key: bytes
     service: str = SERVICE
     ttl: int = TOKEN_TTL
@@ -99,8 +111,7 @@ class Authority:
             name, _, password = base64.b64decode(value, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
-        expected = self.users.get(name)
-        return name if expected is not None and hmac.compare_digest(expected.encode(), password.encode()) else None
+        return name if name and self.policy.authenticate(name, password) else None
 
     def caller(self, request: web.Request) -> Caller | None:
         """The caller of ``request``: anonymous without credentials, None when credentials are invalid."""
@@ -122,7 +133,7 @@ class Authority:
         caller = Caller(user)
         out = []
         for s in scopes:
-            actions = tuple(a for a in s.actions if caller.may(s.type, s.name, a, self.users))
+            actions = tuple(a for a in s.actions if caller.may(s.type, s.name, a, self.policy))
             if actions:
                 out.append(Scope(s.type, s.name, actions))
         return out
@@ -172,10 +183,12 @@ class Authority:
 
     def require(self, request: web.Request, caller: Caller | None, kind: str, name: str, action: str) -> None:
         """Raise the challenge unless ``caller`` may do ``action`` on ``kind:name``."""
-        if caller is not None and caller.may(kind, name, action, self.users):
+        if caller is not None and caller.may(kind, name, action, self.policy):
             return
         actions = ("pull", "push") if action == "push" else (action,)
-        raise self.challenge(request, Scope(kind, name, actions), self.error(request, caller))
+        err = self.challenge(request, Scope(kind, name, actions), self.error(request, caller))
+        err.message = self.policy.refusal(kind, name) or err.message
+        raise err
 
     @staticmethod
     def error(request: web.Request, caller: Caller | None) -> str | None:
@@ -199,8 +212,7 @@ class Authority:
                     f"OAuth2 grant_type {grant_type!r} is not supported by the labkit simulator "
                     "(use password, or GET with basic auth)"))
             username, password = str(form.get("username", "")), str(form.get("password", ""))
-            expected = self.users.get(username)
-            user = username if expected is not None and hmac.compare_digest(expected, password) else None
+            user = username if username and self.policy.authenticate(username, password) else None
             if user is None:
                 raise registry_error("UNAUTHORIZED", message="invalid username or password")
             scopes_text = str(form.get("scope", "")).split(" ")

@@ -23,6 +23,7 @@ CODES: dict[str, tuple[int, str]] = {
     "SIZE_INVALID": (400, "provided length did not match content length"),
     "UNAUTHORIZED": (401, "authentication required"),
     "DENIED": (403, "requested access to the resource is denied"),
+    "PRECONDITION": (412, "precondition failed"),  # Harbor: a push or delete an immutability rule forbids
     "UNSUPPORTED": (405, "The operation is unsupported."),
     "PAGINATION_NUMBER_INVALID": (400, "invalid number of results requested"),
     "RANGE_INVALID": (416, "invalid content range"),

@@ -13,14 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from labkit.images.client import RegistryClient
 from labkit.registry.component import Registry
 from labkit.registry.standalone import standalone_context
 
+# The Harbor projects the registry tests push to (Harbor refuses pushes to a project that does not exist);
+# public, so their anonymous-pull checks hold.
+TEST_PROJECTS = ("t", "a", "b", "c", "lab")
+
 
 class RunningRegistry:
-    """A started Registry component and the loop thread serving it."""
+    """A started Registry component and the loop thread serving it, with the test projects."""
 
     def __init__(self, home: Path) -> None:
         self.ctx = standalone_context(home)
@@ -30,6 +35,17 @@ class RunningRegistry:
         self.component = Registry()
         self.component.name = "registry"
         self.run(self.component.start(self.ctx))
+        for name in TEST_PROJECTS:
+            self.project(name, public=True)
+
+    def project(self, name: str, public: bool = False) -> None:
+        """Create a Harbor project through the API (as the admin), unless it exists."""
+        if requests.head(f"{self.api}/projects", params={"project_name": name}, auth=self.auth,
+                         timeout=10).status_code == 200:
+            return
+        resp = requests.post(f"{self.api}/projects", auth=self.auth, timeout=10, json={
+            "project_name": name, "metadata": {"public": "true" if public else "false"}})
+        assert resp.status_code == 201, resp.text
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
@@ -37,6 +53,11 @@ class RunningRegistry:
     @property
     def url(self) -> str:
         return self.component.endpoint().url
+
+    @property
+    def api(self) -> str:
+        """Harbor's API, ``http://host:port/api/v2.0``."""
+        return self.component.endpoint().api
 
     @property
     def host(self) -> str:

@@ -229,7 +229,7 @@ def test_tags_pagination_catalog_and_delete(fresh_registry: RunningRegistry) -> 
     assert zero.json()["tags"] == [] and "Link" not in zero.headers
     assert code(requests.get(f"{url}/v2/a/one/tags/list?n=x", timeout=5)) == "PAGINATION_NUMBER_INVALID"
     assert client.tags("a/one", page_size=2) == ["base", "latest", "v1", "v2", "v3"]
-    unknown = requests.get(f"{url}/v2/no/such/tags/list", timeout=5)
+    unknown = requests.get(f"{url}/v2/t/no-such/tags/list", timeout=5)
     assert unknown.status_code == 404 and code(unknown) == "NAME_UNKNOWN"
     catalog = s.get(f"{url}/v2/_catalog?n=2", timeout=5)
     assert catalog.json() == {"repositories": ["a/one", "b/two"]}

@@ -27,7 +27,7 @@ def claims(token: str) -> dict[str, object]:
 
 
 def token(registry: RunningRegistry, scope: str, auth: tuple[str, str] | None = None) -> requests.Response:
-    return requests.get(f"{registry.url}/service/token", params={"service": "labkit-registry", "scope": scope},
+    return requests.get(f"{registry.url}/service/token", params={"service": "harbor-registry", "scope": scope},
                         auth=auth, timeout=5)
 
 
@@ -36,7 +36,7 @@ def test_ping_challenges_and_token_flow(registry: RunningRegistry) -> None:
     ping = requests.get(f"{url}/v2/", timeout=5)
     assert ping.status_code == 401 and ping.json()["errors"][0]["code"] == "UNAUTHORIZED"
     params = challenge(ping)
-    assert params == {"realm": f"{url}/service/token", "service": "labkit-registry"}
+    assert params == {"realm": f"{url}/service/token", "service": "harbor-registry"}
     anon = token(registry, "repository:t/auth:pull,push")
     assert anon.status_code == 200
     body = anon.json()
@@ -46,7 +46,7 @@ def test_ping_challenges_and_token_flow(registry: RunningRegistry) -> None:
     assert requests.get(f"{url}/v2/", headers=bearer, timeout=5).status_code == 200
     refused = requests.post(f"{url}/v2/t/auth/blobs/uploads/", headers=bearer, timeout=5)
     assert refused.status_code == 401
-    assert challenge(refused) == {"realm": f"{url}/service/token", "service": "labkit-registry",
+    assert challenge(refused) == {"realm": f"{url}/service/token", "service": "harbor-registry",
                                   "scope": "repository:t/auth:pull,push", "error": "insufficient_scope"}
     admin = token(registry, "repository:t/auth:pull,push", auth=registry.auth).json()["token"]
     assert claims(admin)["sub"] == "admin"
@@ -92,11 +92,11 @@ def test_bad_tokens_and_catalog_scope(registry: RunningRegistry) -> None:
     forged_claims = claims(admin) | {"access": [{"type": "repository", "name": "t/other", "actions": ["push"]}]}
     forged_body = base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).rstrip(b"=").decode()
     for bad in (f"{head}.{forged_body}.{sig}", "garbage",
-                Authority({"admin": "x"}, b"another key").issue("admin", [])["token"]):
+                Authority(registry.component.harbor.policy, b"another key").issue("admin", [])["token"]):
         resp = requests.get(f"{url}/v2/", headers={"Authorization": f"Bearer {bad}"}, timeout=5)
         assert resp.status_code == 401 and challenge(resp)["error"] == "invalid_token"
     key = registry.ctx.secrets.get("registry-token-key", 32).encode()
-    expired = Authority({"admin": registry.password}, key, ttl=-3600).issue("admin", [])["token"]
+    expired = Authority(registry.component.harbor.policy, key, ttl=-3600).issue("admin", [])["token"]
     assert requests.get(f"{url}/v2/", headers={"Authorization": f"Bearer {expired}"}, timeout=5).status_code == 401
     anonymous = requests.get(f"{url}/v2/_catalog", timeout=5)
     assert anonymous.status_code == 401 and challenge(anonymous)["scope"] == "registry:catalog:*"
@@ -110,7 +110,7 @@ def test_bad_tokens_and_catalog_scope(registry: RunningRegistry) -> None:
 def test_oauth2_password_grant(registry: RunningRegistry) -> None:
     url = registry.url
     form = {"grant_type": "password", "username": "admin", "password": registry.password,
-            "service": "labkit-registry", "scope": "repository:t/oauth:pull,push", "client_id": "test"}
+            "service": "harbor-registry", "scope": "repository:t/oauth:pull,push", "client_id": "test"}
     ok = requests.post(f"{url}/service/token", data=form, timeout=5)
     assert ok.status_code == 200 and ok.json()["scope"] == "repository:t/oauth:pull,push"
     assert claims(ok.json()["access_token"])["sub"] == "admin"

@@ -49,6 +49,9 @@ def test_reset_forgets_everything(fresh_registry: RunningRegistry) -> None:
     fresh_registry.run(fresh_registry.component.reset())
     assert client.catalog() == []
     assert not list((fresh_registry.state / "blobs").glob("sha256/*/*"))
+    projects = requests.get(f"{fresh_registry.api}/projects", auth=fresh_registry.auth, timeout=5).json()
+    assert [p["name"] for p in projects] == ["library", "shop"]  # Harbor's projects are forgotten too, but the seeded
+    fresh_registry.project("t")
     assert client.push_image("t/reset", "1", image.config, list(image.layers))  # usable again
 
 

@@ -168,6 +168,16 @@ class HarborStore:
             c.execute("UPDATE projects SET metadata=?, update_time=? WHERE project_id=?",
                       (json.dumps(merged), time.time(), project_id))
 
+    def drop_project_metadata(self, project_id: int, key: str) -> None:
+        """Remove one metadata key (``retention_id`` when the project's retention policy is deleted)."""
+        with self.db.transaction() as c:
+            row = c.execute("SELECT metadata FROM projects WHERE project_id=?", (project_id,)).fetchone()
+            if row is not None:
+                metadata = json.loads(row["metadata"])
+                metadata.pop(key, None)
+                c.execute("UPDATE projects SET metadata=?, update_time=? WHERE project_id=?",
+                          (json.dumps(metadata), time.time(), project_id))
+
     def delete_project(self, project_id: int) -> None:
         with self.db.transaction() as c:
             for table in ("members", "immutable_rules", "robots"):
