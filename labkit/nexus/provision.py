@@ -6,8 +6,8 @@
 * anonymous read access switched on (``PUT /v1/security/anonymous``), so that ``pip`` needs no credentials;
 * the repositories of chapter 04 (``REPOSITORIES``): ``pypi-proxy`` (PyPI's upstream), ``pypi-hosted``,
   ``pypi-group`` (hosted first, then the proxy) and ``maven-central`` (a maven2 proxy; a new Nexus has one
-  already), each created (``POST /v1/repositories/<format>/<type>``) or brought back to the lab's settings
-  (``PUT .../<name>``).
+  already), each created (``POST /v1/repositories/<format>/<type>``) or brought back online, unblocked and with
+  the group's members (``PUT .../<name>``); an existing proxy keeps its remote.
 
 Each step is skipped when already done, so ``labkit up`` may run it again.
 ``python -m labkit.nexus.provision --home H --url U --container C --out DIR``.
@@ -143,9 +143,11 @@ class NexusAdmin:
 
     @staticmethod
     def _matches(have: dict[str, Any], want: dict[str, Any]) -> bool:
-        """True when the settings the lab relies on are as wanted (online, upstream, not blocked, members)."""
+        """True when the settings the lab relies on are as wanted: online, not blocked, the group's members. An
+        existing proxy keeps its remote (an administrator may have pointed it at a mirror)."""
+        if "proxy" in want:
+            want["proxy"]["remoteUrl"] = (have.get("proxy") or {}).get("remoteUrl") or want["proxy"]["remoteUrl"]
         return (have.get("online") == want["online"]
-                and (have.get("proxy") or {}).get("remoteUrl") == (want.get("proxy") or {}).get("remoteUrl")
                 and bool((have.get("httpClient") or {}).get("blocked")) is False
                 and (have.get("group") or {}).get("memberNames") == (want.get("group") or {}).get("memberNames"))
 
