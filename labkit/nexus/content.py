@@ -72,7 +72,7 @@ class Content:
         as_json = wants_json(request.headers.get("Accept", ""))
         if path in ("", "simple", "simple/"):
             body, content_type = render_root(await self.pypi.root(config), as_json)
-            return web.Response(text=body, headers={"Content-Type": content_type})
+            return web.Response(body=body.encode(), headers={"Content-Type": content_type})
         parts = path.split("/")
         if parts[0] == "simple" and len(parts) in (2, 3) and parts[1]:
             if len(parts) == 2:
@@ -81,7 +81,7 @@ class Content:
             if links is None:
                 raise ApiError(404, "NotFound", f"Not Found: project {parts[1]} in {config['name']}")
             body, content_type = render_project(normalize(parts[1]), links, as_json)
-            return web.Response(text=body, headers={"Content-Type": content_type})
+            return web.Response(body=body.encode(), headers={"Content-Type": content_type})
         if parts[0] == "packages":
             return self._answer(await self.pypi.package(config, path), path)
         raise ApiError(404, "NotFound", f"Not Found: {path}")
