@@ -1,0 +1,66 @@
+"""The maven2 proxy as Maven and Gradle see it: the layout, maven-metadata.xml, the checksum files beside every file,
+the group the slide's ``maven { url … }`` points at, and Nexus' refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import xml.etree.ElementTree as ET
+import zipfile
+from io import BytesIO
+
+import pytest
+
+from labkit.nexus.upstream import FIXTURE
+
+from .conftest import RunningNexus
+
+ARTIFACT = "io/msalab/hello/1.0.0/hello-1.0.0"
+
+
+@pytest.mark.parametrize("repository", ["maven-central", "maven-public"])
+def test_artifact_pom_and_checksums(nexus: RunningNexus, repository: str) -> None:
+    s = nexus.session()
+    base = f"{nexus.url}/repository/{repository}/{ARTIFACT}"
+    jar = s.get(base + ".jar")
+    assert jar.status_code == 200 and jar.content == (FIXTURE / f"{ARTIFACT}.jar").read_bytes()
+    assert "io/msalab/hello/Greeting.class" in zipfile.ZipFile(BytesIO(jar.content)).namelist()
+    pom = ET.fromstring(s.get(base + ".pom").content)
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    assert [pom.findtext(f"m:{k}", namespaces=ns) for k in ("groupId", "artifactId", "version")] == \
+        ["io.msalab", "hello", "1.0.0"]
+    for algorithm in ("sha1", "md5", "sha256", "sha512"):
+        answer = s.get(f"{base}.jar.{algorithm}")
+        assert answer.status_code == 200 and answer.text.strip() == hashlib.new(algorithm, jar.content).hexdigest()
+
+
+def test_maven_metadata_and_fetch_once(fresh_nexus: RunningNexus) -> None:
+    s = fresh_nexus.session()
+    url = f"{fresh_nexus.url}/repository/maven-central/io/msalab/hello/maven-metadata.xml"
+    metadata = ET.fromstring(s.get(url).content)
+    assert metadata.findtext("versioning/release") == "1.0.0"
+    assert s.get(url + ".sha1").text == hashlib.sha1(s.get(url).content).hexdigest()
+    for _ in range(3):
+        assert s.get(f"{fresh_nexus.url}/repository/maven-central/{ARTIFACT}.jar").status_code == 200
+    counts = fresh_nexus.stand_in_requests()
+    assert counts["/maven2/io/msalab/hello/maven-metadata.xml"] == 1 and counts[f"/maven2/{ARTIFACT}.jar"] == 1
+    fresh_nexus.clock.offset = 1441 * 60  # past metadataMaxAge: metadata is asked again, the jar never
+    s.get(url)
+    s.get(f"{fresh_nexus.url}/repository/maven-central/{ARTIFACT}.jar")
+    counts = fresh_nexus.stand_in_requests()
+    assert counts["/maven2/io/msalab/hello/maven-metadata.xml"] == 2 and counts[f"/maven2/{ARTIFACT}.jar"] == 1
+    component = s.get(f"{fresh_nexus.url}/service/rest/v1/search",
+                      params={"repository": "maven-central", "group": "io.msalab", "name": "hello"}).json()["items"]
+    assert [(c["group"], c["name"], c["version"], c["format"]) for c in component] == \
+        [("io.msalab", "hello", "1.0.0", "maven2")]
+
+
+def test_refusals(nexus: RunningNexus) -> None:
+    s = nexus.session()
+    missing = s.get(f"{nexus.url}/repository/maven-central/io/msalab/hello/9.9/hello-9.9.jar")
+    assert missing.status_code == 404
+    assert s.get(f"{nexus.url}/repository/maven-central/not-a-maven-path").status_code == 400
+    snapshot = s.get(f"{nexus.url}/repository/maven-central/io/msalab/hello/1.1-SNAPSHOT/hello-1.1-SNAPSHOT.jar")
+    assert snapshot.status_code == 400 and "RELEASE" in snapshot.text
+    deploy = nexus.session(auth=True).put(f"{nexus.url}/repository/maven-central/{ARTIFACT}.jar", data=b"x")
+    assert deploy.status_code == 405 and "not supported by the labkit simulator" in deploy.text
+    assert s.get(f"{nexus.url}/repository/no-such-repository/x").status_code == 404
