@@ -58,9 +58,12 @@ class DockerEngine(Component):
         self.daemon.close()
 
     async def reset(self) -> None:
+        """Forget containers, images and the build cache (its steps, the unpacked root filesystems)."""
         assert self.daemon.containers is not None
         self.daemon.containers.wipe()
         self.daemon.store.wipe()
+        for folder in ("steps", "oci", "rootfs"):
+            shutil.rmtree(self.daemon.root / folder, ignore_errors=True)
 
     def endpoint(self) -> DockerEndpoint:
         return DockerEndpoint(self.title or "Docker Engine", f"unix://{self.socket}")

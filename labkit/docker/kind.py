@@ -1,16 +1,20 @@
 """Docker on the kind backend: the laptop's own Docker Engine (the one kind and compose run on), nothing to start.
 
-Its endpoint is what the ``docker`` CLI uses: ``DOCKER_HOST`` when set, else the current context's host
-(``docker context inspect``: Docker Desktop's socket is not ``/var/run/docker.sock``), else the default socket.
+Its endpoint is what the ``docker`` CLI uses: ``DOCKER_HOST`` when set, else the current context's host (Docker
+Desktop's socket is not ``/var/run/docker.sock``: its context ``desktop-linux`` names it), else the default socket.
+The kind contract harness sets ``DOCKER_HOST`` to its stand-in daemon: the Engine API of the sim lab behind the
+cluster.
 Health is ``GET /_ping``, over the unix socket or TCP.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import json
 import os
 import socket
-import subprocess
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..backends.kind.lab import KindLab
@@ -22,17 +26,26 @@ TITLE = "Docker Engine"
 
 
 def context_host() -> str | None:
-    """The current ``docker context``'s Engine endpoint, or None when the CLI cannot say."""
+    """The Engine endpoint of the ``docker`` CLI's current context (``DOCKER_CONTEXT``, else ``currentContext`` in
+    ``$DOCKER_CONFIG/config.json``), read as the CLI reads it: ``contexts/meta/<sha256 of the name>/meta.json``.
+    None for the ``default`` context or when there is none."""
+    folder = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
     try:
-        res = subprocess.run(["docker", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}"],
-                             capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
+        name = os.environ.get("DOCKER_CONTEXT") or json.loads((folder / "config.json").read_text()).get(
+            "currentContext")
+    except (OSError, ValueError):
+        name = os.environ.get("DOCKER_CONTEXT")
+    if not name or name == "default":
         return None
-    host = res.stdout.strip()
-    return host if res.returncode == 0 and host else None
+    meta = folder / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
+    try:
+        return json.loads(meta.read_text())["Endpoints"]["docker"]["Host"] or None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def docker_host() -> str:
+    """What the ``docker`` CLI and SDK connect to: ``DOCKER_HOST``, the current context's host, the default."""
     return os.environ.get("DOCKER_HOST") or context_host() or DEFAULT_HOST
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tarfile
 import threading
 from dataclasses import asdict, dataclass, field
@@ -111,8 +112,9 @@ class ImageStore:
     def tagged(self, repository: str) -> list[tuple[str, ImageRecord]]:
         """(tag, image) for every tag of ``repository``."""
         repo = split(repository + ":x")[0]
-        return [(t.rpartition(":")[2], i) for i in self.images.values() for t in i.repo_tags
-                if t.rpartition(":")[0] == repo]
+        with self._lock:
+            return [(t.rpartition(":")[2], i) for i in self.images.values() for t in i.repo_tags
+                    if t.rpartition(":")[0] == repo]
 
     # -- writing -------------------------------------------------------------------------------------------
     def add(self, manifest_digest: str, tags: tuple[str, ...] = (), repo_digest: str = "") -> ImageRecord:
@@ -163,8 +165,13 @@ class ImageStore:
             self._save()
 
     def wipe(self) -> None:
+        """Forget every image and blob (``labkit reset``)."""
         with self._lock:
             self.images.clear()
+            self._sizes.clear()
+            self._sizes_file.unlink(missing_ok=True)
+            shutil.rmtree(self.blobs.dir, ignore_errors=True)
+            self.blobs.dir.mkdir(parents=True)
             self._save()
 
     def relabel(self, manifest_digest: str, labels: dict[str, str]) -> str:

@@ -222,3 +222,18 @@ def test_absolute_paths_in_the_command_are_the_images_files(client: docker.Docke
     dockerfile = dockerfile.replace("COPY app.py /srv/", "COPY app.py greeting.txt /srv/")
     image, _ = client.images.build(path=str(context(tmp_path, dockerfile)), tag="shop/absolute:1")
     assert client.containers.run(image.id, remove=True) == b"absolute\n"
+
+
+def test_reset_forgets_images_and_the_build_cache(tmp_path: Path) -> None:
+    running = RunningDocker(tmp_path / "home")
+    try:
+        client = running.client()
+        ctx = context(tmp_path / "ctx" if (tmp_path / "ctx").mkdir() is None else tmp_path)
+        client.images.build(path=str(ctx), tag="shop/reset:1", target="base")
+        running.run(running.engine.reset())
+        assert client.images.list() == []
+        _, logs = client.images.build(path=str(ctx), tag="shop/reset:1", target="base")
+        assert not any(entry.get("stream") == " ---> Using cache\n" for entry in logs)
+        client.close()
+    finally:
+        running.close()

@@ -103,7 +103,23 @@ def test_the_nodes_are_ready_through_haproxy(kind_lab: KindLab) -> None:
 def test_the_status_is_healthy(kind_lab: KindLab) -> None:
     status = json.loads(labkit(kind_lab.env, "status", "--json").stdout)
     assert status["backend"] == "kind" and status["healthy"]
-    assert {r["name"] for r in status["products"]} == {"registry", "shop", "kubernetes", "haproxy"}
+    assert {r["name"] for r in status["products"]} == {"registry", "docker", "shop", "kubernetes", "haproxy"}
+
+
+def test_the_docker_sdk_reaches_the_harness_daemon(kind_lab: KindLab, tmp_path: Path) -> None:
+    """The kind backend's Docker endpoint is DOCKER_HOST (the harness's: the sim lab's Engine API behind the
+    cluster); the docker SDK builds and runs there as on the laptop's Docker."""
+    import docker
+
+    url = _endpoint(kind_lab, "docker")["url"]
+    assert url == kind_lab.env["DOCKER_HOST"]
+    (tmp_path / "Dockerfile").write_text('FROM python:3.12-slim\nCMD ["python", "-c", "print(42)"]\n')
+    client = docker.DockerClient(base_url=url)
+    try:
+        image, _ = client.images.build(path=str(tmp_path), tag="kind/answer:1")
+        assert client.containers.run(image.id, remove=True) == b"42\n"
+    finally:
+        client.close()
 
 
 def test_the_shop_pulls_from_the_harness_registry_and_answers_through_haproxy(kind_lab: KindLab) -> None:

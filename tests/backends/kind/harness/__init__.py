@@ -58,7 +58,8 @@ class Harness:
         state.mkdir(parents=True, exist_ok=True)
         kubectl = real_kubectl()
         env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", STATE_ENV: str(state),
-               KUBECTL_ENV: kubectl, "LABKIT_KUBECTL": str(bin_dir / "kubectl")}
+               KUBECTL_ENV: kubectl, "LABKIT_KUBECTL": str(bin_dir / "kubectl"),
+               "DOCKER_HOST": f"unix://{State(state).docker_socket}"}  # the docker SDK's daemon, see State
         return cls(root, env)
 
     @property

@@ -261,6 +261,8 @@ def create_cluster(state: State, opts: Parsed) -> int:
     home = folder / "home"
     try:
         simlab.start(home, {"skip": SKIP, "registry_mirrors": mirrors})
+        state.docker_socket.unlink(missing_ok=True)  # the docker SDK's daemon: this sim lab's Docker Engine API
+        state.docker_socket.symlink_to(home / "docker.sock")
         _log(opts, " ✓ Preparing nodes (a sim lab in the harness)")
         addresses = simlab.node_addresses(home, os.environ[KUBECTL_ENV])
         api = dict(zip(simlab.SERVERS, simlab.api_servers(home), strict=True))
@@ -293,6 +295,8 @@ def _delete(state: State, name: str) -> list[str]:
     state.stop(f"network-{name}", grace=2.0)
     if (folder / "home").exists():
         simlab.stop(folder / "home")
+    if state.docker_socket.is_symlink() and state.docker_socket.readlink() == folder / "home" / "docker.sock":
+        state.docker_socket.unlink()
     shutil.rmtree(folder, ignore_errors=True)
     return list(info.get("containers") or [])
 

@@ -73,6 +73,12 @@ class State:
     def volumes(self) -> Path:
         return self.root / "volumes"
 
+    @property
+    def docker_socket(self) -> Path:
+        """The stand-in Docker Engine's socket (``DOCKER_HOST``): a link to the Engine API of the sim lab behind
+        the newest cluster, made by ``kind create cluster``, removed with that cluster."""
+        return self.root / "docker.sock"
+
     def cluster_dir(self, name: str) -> Path:
         return self.root / "clusters" / name
 
