@@ -152,7 +152,7 @@ class Nexus(Component):
 
     def actions(self) -> dict[str, Any]:
         return {"upstream-off": lambda: self.switch_upstream(False), "upstream-on": lambda: self.switch_upstream(True),
-                "upstream": self.describe_upstream}
+                "stand_in": self.switch_stand_in, "upstream": self.describe_upstream}
 
     async def switch_upstream(self, on: bool) -> dict[str, Any]:
         """The outage lesson (the kind backend's ``upstream-off``/``upstream-on``): the stand-in upstream is stopped
@@ -168,6 +168,13 @@ class Nexus(Component):
         if self.upstream.stand_in:
             await (self.stand_in.start() if on else self.stand_in.stop())
         return await self.describe_upstream()
+
+    async def switch_stand_in(self, running: bool) -> dict[str, Any]:
+        """Start or stop the stand-in upstream (only where the lab uses it)."""
+        if not self.upstream.stand_in:
+            raise LabError(f"this lab's proxies use {self.upstream.source}, not the stand-in: block the remote "
+                           "through the REST API (httpClient.blocked) instead")
+        return await self.switch_upstream(running)
 
     async def describe_upstream(self) -> dict[str, Any]:
         return {"pypi": self.upstream.pypi, "maven": self.upstream.maven, "source": self.upstream.source,

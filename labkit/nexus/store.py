@@ -180,6 +180,16 @@ class NexusStore:
                              "ORDER BY id LIMIT ?", (*params, limit))
         return [ComponentRow(*r) for r in rows]
 
+    def delete_component(self, component_id: int) -> None:
+        """Forget a component and its assets; files no other asset uses leave the blob store."""
+        with self.db.transaction() as c:
+            digests = [r[0] for r in c.execute("SELECT sha256 FROM assets WHERE component = ?", (component_id,))]
+            c.execute("DELETE FROM assets WHERE component = ?", (component_id,))
+            c.execute("DELETE FROM components WHERE id = ?", (component_id,))
+            unused = [d for d in digests if not c.execute("SELECT 1 FROM assets WHERE sha256 = ?", (d,)).fetchone()]
+        for digest in unused:
+            self.blobs.path(digest).unlink(missing_ok=True)
+
     def component_assets(self, component_id: int) -> list[Asset]:
         return [Asset(**dict(r)) for r in self.db.query("SELECT * FROM assets WHERE component = ? ORDER BY id",
                                                         (component_id,))]

@@ -136,3 +136,18 @@ def test_change_password_removes_admin_password(fresh_nexus: RunningNexus) -> No
     assert nexus.session().get(nexus.url + V1 + "/security/anonymous", auth=("admin", "n3w-secret")).ok
     nexus.restart()
     assert nexus.session().get(nexus.url + V1 + "/security/anonymous", auth=("admin", "n3w-secret")).ok
+
+
+def test_deleting_a_proxied_component_makes_the_next_request_fetch_it_again(fresh_nexus: RunningNexus,
+                                                                           tmp_path: Path) -> None:
+    nexus = fresh_nexus
+    pip("download", "--no-deps", "--index-url", nexus.index(), "-d", str(tmp_path / "a"), "idna")
+    wheel = next((tmp_path / "a").iterdir()).name
+    assert nexus.stand_in_requests()[f"/files/{wheel}"] == 1
+    items = nexus.session().get(nexus.url + V1 + "/components", params={"repository": "pypi-proxy"}).json()["items"]
+    idna = next(c for c in items if c["name"] == "idna")
+    assert nexus.session().delete(nexus.url + V1 + f"/components/{idna['id']}").status_code == 401
+    assert nexus.session(auth=True).delete(nexus.url + V1 + f"/components/{idna['id']}").status_code == 204
+    assert nexus.session().get(nexus.url + V1 + f"/components/{idna['id']}").status_code == 404
+    pip("download", "--no-deps", "--index-url", nexus.index(), "-d", str(tmp_path / "b"), "idna")
+    assert nexus.stand_in_requests()[f"/files/{wheel}"] == 2

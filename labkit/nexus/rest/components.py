@@ -105,7 +105,11 @@ def install(app: web.Application, s: Services) -> None:
         return json_response({"items": items, "continuationToken": token(rows[SEARCH_PAGE - 1].id) if more else None})
 
     async def delete_component(request: web.Request) -> web.Response:
-        raise not_supported("deleting components", 405)
+        row = s.store.component(decode_id(request.match_info["id"]))
+        if row is None:
+            raise ApiError(404, "NotFound", "Component not found")
+        s.store.delete_component(row.id)
+        return web.Response(status=204)
 
     app.router.add_get(f"{V1}/components", components)
     app.router.add_get(f"{V1}/components/{{id}}", component)
