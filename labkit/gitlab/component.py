@@ -13,7 +13,7 @@ from ..core.addresses import GITLAB
 from ..core.component import Component, Context, Health
 from ..core.files import write_atomic
 from ..core.http import Listeners, api_app
-from ..endpoints import GitLabEndpoint
+from ..endpoints import GitLabEndpoint, RegistryEndpoint
 from . import api
 from .accounts import Accounts
 from .errors import render
@@ -22,6 +22,7 @@ from .hooks import Webhooks
 from .instance_variables import InstanceVariables
 from .model import PipelineRequest, Pipelines
 from .projects import Projects
+from .registry_access import sim_variables
 from .repos import BRANCH, TAG, ZERO, GitRepos
 from .seed import MANIFESTS, SHOP, root_token, seed
 from .store import GitLabStore
@@ -70,12 +71,21 @@ class GitLab(Component):
         pipelines = self.services.pipelines
         if pipelines is not None and hasattr(pipelines, "instance_variables"):
             pipelines.instance_variables = InstanceVariables(self.store)  # every job gets them
+        registry = ctx.endpoints.get("registry")
+        if not self.fresh and isinstance(registry, RegistryEndpoint):  # HARBOR_USER/HARBOR_PASSWORD for the build
+            await asyncio.to_thread(self._registry_variables, registry)
         if pipelines is not None and self.runner_env is not None:
             pipelines.runner.env_file = self.runner_env
         GitHttp(self.accounts, self.projects, self.repos, self.after_push,
                 pipelines.job_for_token if pipelines is not None else None).install(app)
         self.listeners = Listeners(app, [self.address])
         await self.listeners.start()
+
+    def _registry_variables(self, registry: RegistryEndpoint) -> None:
+        """Set the instance variables a pipeline pushes to the lab registry with (``registry_access``)."""
+        variables = InstanceVariables(self.store)
+        for v in sim_variables(registry, self.ctx.secrets):
+            variables.set(v.key, {"value": v.value, "masked": v.masked, "raw": True, "description": v.description})
 
     def after_push(self, push: Push) -> None:
         """What GitLab does after a push lands: a pipeline per pushed branch or tag, then the webhooks."""

@@ -80,6 +80,10 @@ class InstanceVariables:
                 doc[name] = _flag(p[name])
         return self.store.put(KIND, self._validated(doc))
 
+    def set(self, key: str, p: dict[str, Any]) -> dict[str, Any]:
+        """Create ``key`` or update it (what a provisioning script does through the API)."""
+        return self.create({"key": key, **p}) if self._find(key) is None else self.update(key, p)
+
     def delete(self, key: str) -> None:
         self.store.delete(KIND, self.get(key)["id"])
 

@@ -27,9 +27,8 @@ from typing import Any
 
 from ..core.checkout import Checkout
 from ..core.component import Context
-from ..core.secrets import REGISTRY_PASSWORD
 from ..core.store import Database
-from ..endpoints import RegistryEndpoint
+from ..endpoints import NexusEndpoint, RegistryEndpoint
 from ..images.pull import ImagePuller
 from . import junit
 from .ci.plan import plan
@@ -731,7 +730,8 @@ class PipelineService:
 def for_lab(ctx: Context, repos: Repos, base_url: str) -> PipelineService:
     """The lab's pipeline service: its runner's ``config.toml`` in the state folder, job images from the lab
     registry, kaniko's stand-in pushing there, the lab's kubeconfig for ``kubectl`` (as a Kubernetes executor's
-    service account), the shop's wheelhouse for ``pip install`` (no index is asked)."""
+    service account), ``PIP_INDEX_URL``: the lab's Nexus group (``pypi-group``), else the shop's wheelhouse for
+    ``pip install`` (no index is asked)."""
     state = ctx.state_dir("gitlab") / "ci"
     config = RunnerConfig.load(state / "runner" / "config.toml")
     registry = ctx.endpoints.get("registry")
@@ -741,14 +741,15 @@ def for_lab(ctx: Context, repos: Repos, base_url: str) -> PipelineService:
     if isinstance(registry, RegistryEndpoint):
         image_host = registry.pull or registry.push
         mirrors = {h: registry.url for h in {registry.pull, registry.push} if h}
-        extra["LABKIT_REGISTRY_HOSTS"] = ",".join(f"{h}={u}" for h, u in mirrors.items())
-        if registry.user:
-            extra.update(LABKIT_REGISTRY_USER=registry.user,
-                         LABKIT_REGISTRY_PASSWORD=ctx.secrets.get(REGISTRY_PASSWORD) or "")
+        extra["LABKIT_REGISTRY_HOSTS"] = ",".join(f"{h}={u}" for h, u in mirrors.items())  # kaniko pushes with the
+        # job's own Docker config (HARBOR_USER/HARBOR_PASSWORD, registry_access.py), never the runner's
     if ctx.paths.kubeconfig.exists() or "kubernetes" in ctx.endpoints:
         extra["KUBECONFIG"] = str(ctx.paths.kubeconfig)
+    nexus = ctx.endpoints.get("nexus")
     wheelhouse = Checkout.find().wheelhouse
-    if wheelhouse.is_dir():
+    if isinstance(nexus, NexusEndpoint) and nexus.pypi:  # every pip install of a job goes through Nexus' group
+        extra["PIP_INDEX_URL"] = nexus.pypi
+    elif wheelhouse.is_dir():
         extra.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse))
     puller = ImagePuller(state / "images", mirrors) if mirrors else None
     runner = Runner(config, repos, mirrors, puller.pull if puller else None, extra)

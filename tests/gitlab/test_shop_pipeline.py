@@ -151,21 +151,29 @@ def test_a_high_severity_finding_keeps_the_deploy_from_running(shop: ShopGitLab,
     assert "B602" in project.jobs.get(jobs["bandit"].id).trace().decode()
 
 
-def test_a_job_runs_in_an_image_an_earlier_job_pushed(shop: ShopGitLab, tmp_path: Path) -> None:
+# kaniko's credentials as GitLab's kaniko documentation writes them, from the lab's HARBOR_USER/HARBOR_PASSWORD
+DOCKER_LOGIN = """- printf '{"auths":{"%s":{"auth":"%s"}}}' "$CI_REGISTRY"
+      "$(printf '%s:%s' "$HARBOR_USER" "$HARBOR_PASSWORD" | base64 | tr -d '\\n')" > "$DOCKER_CONFIG/config.json"
+"""
+
+
+def image_pipeline(shop: ShopGitLab, tmp_path: Path, name: str, login: str) -> tuple[Any, dict[str, Any]]:
+    """A project whose pipeline builds an image with kaniko (``login``: the script lines before it) and runs a job
+    in it; the finished pipeline and its jobs by name."""
     gl = gitlab.Gitlab(shop.url, private_token=shop.token)
-    project = gl.projects.create({"name": "hello-image"})
+    project = gl.projects.create({"name": name})
     host = shop.url.removeprefix("http://")
-    work = tmp_path / "hello"
+    work = tmp_path / name
     git("clone", "-q", f"http://root:{shop.token}@{host}/{project.path_with_namespace}.git", str(work))
     (work / "hello").write_text('#!/bin/sh\necho "hello from the image, $1"\n')
     (work / "hello").chmod(0o755)
     (work / "Dockerfile").write_text("FROM python:3.12-slim\nCOPY hello /usr/local/bin/hello\n")
-    (work / ".gitlab-ci.yml").write_text("""
+    (work / ".gitlab-ci.yml").write_text(f"""
 image-build:
   stage: build
   image: gcr.io/kaniko-project/executor:debug
   script:
-    - executor --context . --dockerfile Dockerfile --destination "$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA"
+    {login}    - executor --context . --dockerfile Dockerfile --destination "$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA"
 use-it:
   stage: test
   image: $CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA
@@ -179,7 +187,23 @@ use-it:
     while pipeline.status not in ("success", "failed") and time.monotonic() < deadline:
         time.sleep(0.5)
         pipeline = project.pipelines.get(pipeline.id)
-    jobs = {j.name: j for j in pipeline.jobs.list(get_all=True)}
+    return project, {j.name: j for j in pipeline.jobs.list(get_all=True)} | {"": pipeline}
+
+
+def test_a_job_runs_in_an_image_an_earlier_job_pushed(shop: ShopGitLab, tmp_path: Path) -> None:
+    project, jobs = image_pipeline(shop, tmp_path, "hello-image", DOCKER_LOGIN)
     log = project.jobs.get(jobs["use-it"].id).trace().decode()
-    assert pipeline.status == "success", log
+    assert jobs[""].status == "success", log
     assert "Using registry image" in log and "hello from the image, attendee" in log
+
+
+def test_kaniko_pushes_with_the_jobs_docker_config_not_the_runners(shop: ShopGitLab, tmp_path: Path) -> None:
+    """Without a Docker config the push is anonymous, and the registry refuses it: the runner lends kaniko no
+    credentials of its own (the lab's HARBOR_* variables are the only way in)."""
+    gl = gitlab.Gitlab(shop.url, private_token=shop.token)
+    masked = {v.key: v.masked for v in gl.variables.list(get_all=True)}
+    assert masked.items() >= {"HARBOR_USER": False, "HARBOR_PASSWORD": True}.items()
+    project, jobs = image_pipeline(shop, tmp_path, "no-login", "")
+    log = project.jobs.get(jobs["image-build"].id).trace().decode()
+    assert jobs[""].status == "failed" and jobs["image-build"].status == "failed", log
+    assert "error pushing image" in log and "401" in log, log

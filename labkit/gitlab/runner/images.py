@@ -89,7 +89,11 @@ def _tool(ref: str, rootfs: Path) -> JobImage | None:
             script = f"#!/bin/sh\nexec {shlex.quote(found)} \"$@\"\n"
         (bindir / command).write_text(script)
         (bindir / command).chmod(0o755)
-    return JobImage(ref, rootfs, {"PATH": TOOL_PATH}, "tool")
+    env = {"PATH": TOOL_PATH}
+    if "executor" in tools:  # kaniko's image: DOCKER_CONFIG=/kaniko/.docker/, where the job writes its config.json
+        (rootfs / "kaniko" / ".docker").mkdir(parents=True, exist_ok=True)
+        env["DOCKER_CONFIG"] = f"{rootfs / 'kaniko' / '.docker'}/"
+    return JobImage(ref, rootfs, env, "tool")
 
 
 def resolve(ref: str, scratch: Path, mirrors: dict[str, str], pull: object | None) -> JobImage:

@@ -3,24 +3,49 @@
 It takes kaniko's flags (``--context``, ``--dockerfile``, ``--destination`` (repeatable), ``--build-arg``,
 ``--target``, ``--no-push``); ``--cache*``, ``--snapshot-mode``, ``--insecure*`` and the like are accepted and
 ignored: the builder always caches, the lab registry is plain HTTP on loopback. Destinations must be in the lab
-registry: the runner passes its address and credentials as ``LABKIT_REGISTRY_HOSTS`` (``host=url`` pairs),
-``LABKIT_REGISTRY_USER`` and ``LABKIT_REGISTRY_PASSWORD``.
+registry, whose address the runner passes as ``LABKIT_REGISTRY_HOSTS`` (``host=url`` pairs). A push is made with
+the credentials kaniko reads, ``$DOCKER_CONFIG/config.json`` (kaniko's image sets ``DOCKER_CONFIG=/kaniko/.docker/``;
+the job writes the file, as GitLab's kaniko documentation shows): ``auths`` by registry host, ``auth`` (base64 of
+``user:password``) or ``username``/``password``. Without an entry the push is anonymous, and the registry decides.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import sys
 from pathlib import Path
 
 from ...images.builder import BuildError, build, push, split_tag
+from ...images.client import RegistryError
 
 _IGNORED = ("--cache", "--cache-repo", "--cache-dir", "--snapshot-mode", "--single-snapshot", "--use-new-run",
             "--reproducible", "--cleanup", "--compressed-caching", "--skip-tls-verify", "--verbosity",
             "--log-format", "--log-timestamp", "--insecure", "--insecure-pull", "--insecure-registry",
             "--skip-tls-verify-pull", "--skip-tls-verify-registry", "--push-retry", "--image-name-with-digest-file",
             "--digest-file")
+
+
+def docker_credentials(host: str) -> tuple[str, str] | None:
+    """(user, password) for ``host`` from ``$DOCKER_CONFIG/config.json`` (kaniko's default folder
+    ``/kaniko/.docker``), or None: kaniko then pushes anonymously."""
+    path = Path(os.environ.get("DOCKER_CONFIG") or "/kaniko/.docker") / "config.json"
+    try:
+        auths = json.loads(path.read_text()).get("auths") or {}
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"error: reading {path}: {err}") from None
+    entry = next((v for k, v in auths.items() if k.removeprefix("https://").removeprefix("http://")
+                  .rstrip("/").removesuffix("/v1").removesuffix("/v2") == host), None)
+    if not entry:
+        return None
+    if entry.get("auth"):
+        user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+        return user, password
+    return (entry["username"], entry.get("password", "")) if entry.get("username") else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +68,6 @@ def main(argv: list[str] | None = None) -> int:
         print("error: you must provide --destination, or use --no-push", file=sys.stderr)
         return 1
     hosts = dict(p.split("=", 1) for p in os.environ.get("LABKIT_REGISTRY_HOSTS", "").split(",") if "=" in p)
-    user, password = os.environ.get("LABKIT_REGISTRY_USER"), os.environ.get("LABKIT_REGISTRY_PASSWORD")
     for dest in args.destination:  # before building: a wrong destination fails at once
         if dest.partition("/")[0] not in hosts:
             print(f"error pushing image: {dest.partition('/')[0]} is not the lab registry "
@@ -65,8 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     for dest in args.destination:
         host, _, rest = dest.partition("/")
         repo, ref = split_tag(rest)
-        digest = push(result.layout_dir, hosts[host], repo, ref, (user, password) if user else None,
-                      ref=result.ref_name)
+        try:
+            digest = push(result.layout_dir, hosts[host], repo, ref, docker_credentials(host), ref=result.ref_name)
+        except (RegistryError, OSError) as err:  # the registry's refusal (401/403: a robot without push), its words
+            print(f"error pushing image: failed to push to destination {dest}: {err}", file=sys.stderr)
+            return 1
         print(f"INFO Pushed {dest}@{digest}", flush=True)
     return 0
 
