@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import tarfile
+import urllib.error
 import urllib.request
 
 SERVER = b'''import http.server, json, os, sys
@@ -52,6 +53,8 @@ def push_image(registry: str, repo: str, tag: str, version: str = "1", auth: tup
     headers = {}
     if auth:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    if auth:
+        public_project(registry, repo.partition("/")[0], headers)
     raw = _tar({"app/server.py": b"VERSION = %r\n" % version + SERVER})
     layer = gzip.compress(raw, mtime=0)
     config = json.dumps({
@@ -81,3 +84,19 @@ def push_image(registry: str, repo: str, tag: str, version: str = "1", auth: tup
         f"{registry}/v2/{repo}/manifests/{tag}", data=manifest, method="PUT",
         headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json", **headers}), timeout=10)
     return res.headers["Docker-Content-Digest"]
+
+
+def public_project(registry: str, name: str, headers: dict[str, str]) -> None:
+    """Create the public Harbor project ``name`` unless it exists (Harbor takes no push to an unknown project;
+    public: the kubelets pull anonymously)."""
+    api = f"{registry}/api/v2.0/projects"
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{api}?project_name={name}", method="HEAD", headers=headers),
+                               timeout=10)
+        return
+    except urllib.error.HTTPError as err:
+        if err.code != 404:
+            raise
+    body = json.dumps({"project_name": name, "metadata": {"public": "true"}}).encode()
+    urllib.request.urlopen(urllib.request.Request(api, data=body, method="POST", headers={
+        "Content-Type": "application/json", **headers}), timeout=10)
