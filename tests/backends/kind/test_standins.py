@@ -25,9 +25,9 @@ CONFIG = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": "la
                         f"kind: JoinConfiguration\nnodeRegistration:\n  name: agent-{i}\n"]} for i in (1, 2))]}
 
 
-def run(harness: Harness, *argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), capture_output=True, text=True, env={**os.environ, **harness.env}, timeout=60,
-                          cwd=cwd)
+def run(harness: Harness, *argv: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, env={**os.environ, **harness.env},
+                          timeout=timeout, cwd=cwd)
 
 
 def test_go_durations_and_pflag_parsing() -> None:
