@@ -42,6 +42,9 @@ from .jupyter.component import JupyterLab
 from .kube.component import KubeApiServer
 from .kube.kind import KubernetesKind
 from .kube.lab import KubernetesView
+from .nexus.component import Nexus
+from .nexus.kind import NexusKind
+from .nexus.lab import NexusView
 from .registry.component import Registry
 from .registry.kind import RegistryKind
 from .registry.lab import RegistryView
@@ -79,7 +82,8 @@ PRODUCTS: tuple[Product, ...] = (
             "Docker Engine API on a unix socket, over labkit's image builder", "the laptop's Docker Engine",
             DockerEngine, DockerKind(), DockerView, DockerEndpoint),
     Product("nexus", "Nexus", 4, "dependency cache (proxy repositories for PyPI and Maven)",
-            "PyPI/Maven proxy emulator with Nexus REST API", "Sonatype Nexus 3 (compose)", endpoint=NexusEndpoint),
+            "PyPI/Maven proxy emulator with Nexus REST API", "Sonatype Nexus 3 (compose)",
+            Nexus, NexusKind(), NexusView, NexusEndpoint),
     Product("shop", "Demo shop", 1, "the microservices the platform runs: gateway → catalog, orders",
             "images built by labkit's Dockerfile builder", "docker build + push",
             ShopImages, ShopKind(), ShopView, ShopEndpoint),
