@@ -15,6 +15,8 @@ import requests
 
 from labkit.images.client import RegistryClient
 from labkit.registry.harbor.sbom import SBOM_TYPE
+from labkit.registry.harbor.scan import vulnerability
+from labkit.registry.harbor.scan.reports import Report
 
 from .conftest import RunningRegistry
 from .images import OCI_MANIFEST, Image, make_image
@@ -185,3 +187,63 @@ def test_the_registered_scanner(harbor: RunningRegistry) -> None:
     added = requests.post(f"{harbor.api}/scanners", auth=harbor.auth, timeout=10,
                           json={"name": "clair", "url": "http://clair:6060"})
     assert added.status_code == 501 and "not supported by the labkit simulator" in added.json()["errors"][0]["message"]
+
+
+def test_a_scan_cut_short_by_a_restart_runs_again(fresh_registry: RunningRegistry) -> None:
+    image, _ = python_image("restart")
+    push(fresh_registry.client(), "lab/restart", image, "v1")
+    url = artifact_url(fresh_registry, "lab", "restart", "v1")
+    assert requests.post(f"{url}/scan", json={"scan_type": "sbom"}, auth=fresh_registry.auth,
+                         timeout=10).status_code == 202
+    reports = fresh_registry.component.harbor.scans.reports
+    (pending,) = reports.unfinished()  # Syft takes a second or more: the restart cuts it short
+    fresh_registry.restart()
+    art = wait_for(fresh_registry, artifact_url(fresh_registry, "lab", "restart", "v1"), "sbom_overview")
+    assert art["sbom_overview"]["scan_status"] == "Success"
+    assert art["sbom_overview"]["report_id"] == pending.uuid
+
+
+def test_trivy_findings_map_to_harbors_report_and_overview() -> None:
+    """With Trivy's database present (a laptop that downloaded it), its JSON maps to Harbor's shapes; the
+    findings below are as Trivy 0.59 reports them for requests 2.31.0 and idna 3.6."""
+    layer = {"Digest": "sha256:" + "1" * 64, "DiffID": "sha256:" + "2" * 64}
+    trivy_json = {"SchemaVersion": 2, "ArtifactType": "container_image", "Results": [
+        {"Target": "usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA", "Class": "lang-pkgs",
+         "Type": "python-pkg", "Vulnerabilities": [
+             {"VulnerabilityID": "CVE-2024-35195", "PkgName": "requests", "InstalledVersion": "2.31.0",
+              "FixedVersion": "2.32.0", "Status": "fixed", "Layer": layer, "SeveritySource": "ghsa",
+              "PrimaryURL": "https://avd.aquasec.com/nvd/cve-2024-35195", "Severity": "MEDIUM",
+              "Description": "Requests Session object does not verify requests after making first request with "
+                             "verify=False", "CweIDs": ["CWE-670"],
+              "CVSS": {"ghsa": {"V3Vector": "CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:H/I:H/A:N", "V3Score": 5.6}},
+              "References": ["https://github.com/psf/requests/pull/6655"]}]},
+        {"Target": "usr/local/lib/python3.11/site-packages/idna-3.6.dist-info/METADATA", "Class": "lang-pkgs",
+         "Type": "python-pkg", "Vulnerabilities": [
+             {"VulnerabilityID": "CVE-2024-3651", "PkgName": "idna", "InstalledVersion": "3.6", "FixedVersion": "3.7",
+              "Status": "fixed", "Layer": layer, "SeveritySource": "ghsa", "Severity": "MEDIUM",
+              "PrimaryURL": "https://avd.aquasec.com/nvd/cve-2024-3651", "CweIDs": ["CWE-400"],
+              "CVSS": {"ghsa": {"V3Vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H", "V3Score": 6.2},
+                       "nvd": {"V3Vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H", "V3Score": 7.5}}},
+             {"VulnerabilityID": "GHSA-0000-0000-0000", "PkgName": "idna", "InstalledVersion": "3.6",
+              "Severity": "CRITICAL", "Status": "affected", "References": ["https://example.invalid/advisory"]}]},
+        {"Target": "app", "Class": "lang-pkgs", "Type": "python-pkg"}]}
+    digest = "sha256:" + "3" * 64
+    data = vulnerability.harbor_report(trivy_json, "shop/app", digest, OCI_MANIFEST)
+    assert data["severity"] == "Critical" and data["scanner"]["name"] == "Trivy"
+    first, second, third = data["vulnerabilities"]
+    assert (first["id"], first["package"], first["version"], first["fix_version"], first["severity"]) == (
+        "CVE-2024-35195", "requests", "2.31.0", "2.32.0", "Medium")
+    assert first["links"] == ["https://avd.aquasec.com/nvd/cve-2024-35195"]  # the primary URL first
+    assert first["preferred_cvss"]["score_v3"] == 5.6 and first["layer"]["digest"] == layer["Digest"]
+    assert second["preferred_cvss"]["score_v3"] == 6.2  # the severity's source (ghsa), not NVD
+    assert third["links"] == ["https://example.invalid/advisory"] and third["fix_version"] == ""
+    assert first["artifact_digests"] == [digest] and first["vendor_attributes"]["CVSS"]["ghsa"]["V3Score"] == 5.6
+    now = time.time()
+    report = Report("r-1", "shop/app", digest, "vulnerability", "Success", "admin", now - 3, now - 3, now, data, "",
+                    None)
+    overview = vulnerability.overview(report)
+    assert overview["scan_status"] == "Success" and overview["severity"] == "Critical"
+    assert overview["summary"] == {"total": 3, "fixable": 2, "summary": {"Medium": 2, "Critical": 1}}
+    assert overview["complete_percent"] == 100 and overview["duration"] == 3
+    clean = vulnerability.harbor_report({"SchemaVersion": 2, "Results": []}, "shop/app", digest, OCI_MANIFEST)
+    assert clean["severity"] == "None" and clean["vulnerabilities"] == []
