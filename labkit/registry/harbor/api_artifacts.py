@@ -14,7 +14,7 @@ from aiohttp import web
 from ...core.http import json_response
 from ..blobs import InvalidDigest, parse_digest
 from ..manifests import INDEX_TYPES, TAG
-from . import shapes
+from . import sbom, shapes
 from .errors import harbor_error, not_found
 from .events import artifact_type
 from .policy import api_may
@@ -146,6 +146,12 @@ def _shape(call: Call, project: sqlite3.Row, repo: sqlite3.Row, row: sqlite3.Row
         overview = harbor.scan_overview(repo["name"], row["digest"], [a.strip() for a in accept.split(",")])
         if overview:
             out["scan_overview"] = overview
+    if _flag(call, "with_sbom_overview", False):
+        sbom_overview = harbor.scans.sbom_overview(repo["name"], row["digest"])
+        if sbom_overview:
+            out["sbom_overview"] = sbom_overview
+    if _flag(call, "with_accessory", False):
+        out["accessories"] = sbom.accessories(harbor.storage, harbor.store, repo["name"], row["digest"]) or None
     return out
 
 
@@ -181,6 +187,9 @@ async def list_artifacts(call: Call) -> web.Response:
     store = call.harbor.store
     rows = []
     for a in store.artifacts(repo["name"]):
+        manifest = call.harbor.storage.meta.manifest(repo["name"], a["digest"])
+        if manifest is not None and manifest.subject:  # an accessory: listed under its subject's accessories
+            continue
         item = dict(a)
         item["tags"] = " ".join(t["name"] for t in store.tags(repo["name"], a["digest"]))
         item["labels"] = " ".join(str(label["id"]) for label in store.artifact_labels(repo["name"], a["digest"]))
