@@ -4,8 +4,8 @@ Both run as separate processes on 127.0.0.1 in one temporary folder, and the sam
 (labkit.registry.client, one keep-alive connection) drives both with the same workload: push and
 pull of large blobs (MB/s; pulls verified into a file, and read raw), push and pull of many small
 blobs (blobs/s), and HEAD latency.
-The lab registry runs with auth on (the client holds a bearer token, as docker would); the reference
-runs without auth. Prints a table with the ratio lab/reference (goal >= 0.8).
+The lab registry runs with Harbor's auth on (a robot account of a private project; the client holds a bearer
+token, as docker would); the reference runs without auth. Prints a table with the ratio lab/reference (goal >= 0.8).
 Usage: python benchmarks/registry.py [--big-mb 50] [--big-count 3] [--small 200] [--heads 500] [--dir /dev/shm]
 """
 
@@ -82,9 +82,26 @@ def lab_registry(folder: Path) -> Iterator[RegistryClient]:
         endpoints = json.loads(proc.stdout.readline() or "{}")
         if "url" not in endpoints:
             raise RuntimeError("the lab registry did not start")
-        yield RegistryClient(endpoints["url"], endpoints["user"], endpoints["password"])
+        yield RegistryClient(endpoints["url"], *harbor_robot(endpoints["api"], endpoints["user"],
+                                                            endpoints["password"]))
     finally:
         stop(proc)
+
+
+def harbor_robot(api: str, user: str, password: str) -> tuple[str, str]:
+    """A private Harbor project ``bench`` and a robot account that may push and pull there: the credentials CI
+    uses, so Harbor's auth is in the path (a private project: no anonymous shortcut)."""
+    import requests
+
+    auth = (user, password)
+    requests.post(f"{api}/projects", auth=auth, timeout=10,
+                  json={"project_name": "bench", "metadata": {"public": "false"}}).raise_for_status()
+    robot = requests.post(f"{api}/robots", auth=auth, timeout=10, json={
+        "name": "bench", "duration": -1, "level": "project", "permissions": [
+            {"kind": "project", "namespace": "bench", "access": [{"resource": "repository", "action": "push"},
+                                                                 {"resource": "repository", "action": "pull"}]}]})
+    robot.raise_for_status()
+    return robot.json()["name"], robot.json()["secret"]
 
 
 @contextmanager
