@@ -193,15 +193,35 @@ def test_stop_a_running_container(client: docker.DockerClient, tmp_path: Path) -
     container.remove()
 
 
+def test_kill_and_a_stopped_containers_refusal(client: docker.DockerClient, tmp_path: Path) -> None:
+    image, _ = client.images.build(path=str(context(tmp_path)), tag="shop/killed:1", target="base")
+    container = client.containers.run(image.id, ["python", "-c", "import time; time.sleep(60)"], detach=True)
+    container.kill()
+    assert container.wait(timeout=30)["StatusCode"] == 137
+    with pytest.raises(APIError) as err:
+        container.kill()
+    assert err.value.status_code == 409 and "is not running" in err.value.explanation
+    container.remove()
+
+
 def test_state_survives_a_daemon_restart(lab_docker: RunningDocker, tmp_path: Path) -> None:
     client = lab_docker.client()
     image, _ = client.images.build(path=str(context(tmp_path)), tag="shop/durable:1", target="base")
+    done = client.containers.run(image.id, ["python", "-c", "print('kept')"], detach=True, name="durable-done")
+    done.wait(timeout=30)
+    running = client.containers.run(image.id, ["python", "-c", "import time; time.sleep(60)"], detach=True,
+                                    name="durable-running")
     client.close()
-    lab_docker.restart_engine()
+    lab_docker.restart_engine()  # stops its containers, as a daemon without live-restore does
     client = lab_docker.client()
     try:
         assert client.images.get("shop/durable:1").id == image.id
         assert os.path.exists(lab_docker.url.removeprefix("unix://"))
+        assert client.containers.get("durable-done").logs() == b"kept\n"
+        after = client.containers.get(running.id)
+        assert after.status == "exited" and after.attrs["State"]["ExitCode"] == 143
+        for name in ("durable-done", "durable-running"):
+            client.containers.get(name).remove()
     finally:
         client.close()
 
