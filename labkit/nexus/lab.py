@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from ..core.errors import LabError
 from ..core.view import ProductView
 from ..endpoints import NexusEndpoint
+from .lessons import NexusLessons
 
 if TYPE_CHECKING:
     import requests
@@ -49,7 +50,7 @@ class NexusRest:
         self.session.close()
 
 
-class NexusView(ProductView):
+class NexusView(NexusLessons, ProductView):
     @property
     def endpoint(self) -> NexusEndpoint:
         return self.lab.endpoints.get(NexusEndpoint)

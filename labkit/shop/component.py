@@ -1,8 +1,8 @@
 """The lab daemon's shop images: ``labkit up`` builds the demo shop and pushes it to the lab registry, cached.
 
-The first ``up`` builds each service from ``apps/<service>/Dockerfile`` (``pip install`` from the
-wheelhouse that ``scripts/venv.sh`` fills, so no index is asked); later ones are all cache hits and push
-nothing the registry already has.
+The first ``up`` builds each service from ``apps/<service>/Dockerfile`` (``pip install`` through the lab's
+Nexus group when the lab runs Nexus, else from the wheelhouse that ``scripts/venv.sh`` fills, so no index is
+asked); later ones are all cache hits and push nothing the registry already has.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
 from ..core.secrets import REGISTRY_PASSWORD
-from ..endpoints import RegistryEndpoint, ShopEndpoint
+from ..endpoints import NexusEndpoint, RegistryEndpoint, ShopEndpoint
 from ..images.builder import BuildEvent
 from .images import Published, publish_shop
 
@@ -31,6 +31,8 @@ class ShopImages(Component):
         if not isinstance(registry, RegistryEndpoint):
             raise RuntimeError("the shop's images need the lab registry, which this lab does not run")
         credentials = (registry.user, ctx.secrets.get(REGISTRY_PASSWORD)) if registry.user else None
+        nexus = ctx.endpoints.get("nexus")  # started before the shop: pip in the Dockerfiles goes through it
+        index_url = nexus.pypi if isinstance(nexus, NexusEndpoint) and nexus.pypi else None
         log = ctx.logger(self.name)
 
         def progress(event: BuildEvent) -> None:
@@ -38,7 +40,7 @@ class ShopImages(Component):
             ctx.report(f"building the shop images: {event}")
 
         self.published = await asyncio.to_thread(publish_shop, checkout, registry.url, credentials,
-                                                 progress=progress)
+                                                 progress=progress, index_url=index_url)
         ctx.preload.extend(p.image for p in self.published)
         for p in self.published:
             log.info(f"{p.image} {p.digest} {'pushed' if p.pushed else 'already in the registry'} "

@@ -29,17 +29,30 @@ class Published:
     build_seconds: float
 
 
+def pip_env(wheelhouse: Path, index_url: str | None) -> dict[str, str]:
+    """The pip settings a Dockerfile's ``pip install`` gets from the build host (the builder's ``env``, which is not
+    part of any step's cache key): through ``index_url`` only (the lab's Nexus group), whatever pip settings this
+    machine has; else from ``wheelhouse`` when there is one, without asking any index."""
+    if index_url:
+        return {"PIP_INDEX_URL": index_url, "PIP_NO_INDEX": "0", "PIP_FIND_LINKS": "", "PIP_EXTRA_INDEX_URL": ""}
+    return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)} if wheelhouse.is_dir() else {}
+
+
 def publish_shop(checkout: Checkout, registry_url: str, credentials: tuple[str, str] | None = None,
-                 cache_dir: Path | None = None, progress: Callable[[BuildEvent], None] | None = None
-                 ) -> list[Published]:
+                 cache_dir: Path | None = None, progress: Callable[[BuildEvent], None] | None = None,
+                 index_url: str | None = None) -> list[Published]:
     """Build every shop service (``apps/*/Dockerfile``) and push the ones the registry does not have yet,
-    tagged as ``manifests/versions.yaml`` says. ``pip install`` in the Dockerfiles installs from the
-    checkout's wheelhouse when it has one, and never asks an index then."""
+    tagged as ``manifests/versions.yaml`` says. ``pip install`` in the Dockerfiles installs through
+    ``index_url`` (the lab's Nexus group), else from the checkout's wheelhouse when it has one, and never asks an
+    index then. The index reaches pip as the build host's pip setting (the Dockerfiles' ``ARG PIP_INDEX_URL`` is
+    left unset), not as a build arg: a build arg is part of the step's cache key, as in Docker, and each lab's
+    Nexus has its own address, so every new lab would install the shop's requirements again; this way a lab's
+    first start reuses the pip layer any lab on this machine built (a restart of one lab hits either way)."""
     from ..images.client import RegistryClient
 
-    apps, wheelhouse = checkout.root / "apps", checkout.wheelhouse
+    apps = checkout.root / "apps"
     tag, image_host = str(checkout.versions["shop"]["tag"]), checkout.versions["registry"]["cluster_name"]
-    env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)} if wheelhouse.is_dir() else {}
+    env = pip_env(checkout.wheelhouse, index_url)
     client = RegistryClient(registry_url, *(credentials or (None, None)))
     out = []
     try:

@@ -10,6 +10,8 @@ harness tracks. What runs depends on the image, as it would in Docker:
   its storage the volume mounted at ``/var/lib/registry``;
 * ``gitlab/gitlab-ce:*``: labkit's GitLab simulator (``python -m labkit.gitlab``), fresh as a new GitLab CE,
   configured by the ``gitlab.rb`` mounted at ``/omnibus_config.rb``, its data the ``/var/opt/gitlab`` volume.
+* ``sonatype/nexus3:*``: labkit's Nexus simulator (``python -m labkit.nexus``), its ``admin.password`` in the
+  ``/nexus-data`` volume, its proxies on the simulator's stand-in upstream (the harness has no internet).
 
 Every container port is served on 127.0.0.1: at its published port, or at a free port when unpublished
 (reachable on the network only). Names on the network resolve (:func:`resolve`) to compose containers and
@@ -40,6 +42,7 @@ HAPROXY_CONFIG = "/usr/local/etc/haproxy"
 REGISTRY_STORAGE = "/var/lib/registry"
 GITLAB_OMNIBUS = "/omnibus_config.rb"  # where compose.yaml mounts the gitlab.rb labkit renders
 GITLAB_DATA = "/var/opt/gitlab"
+NEXUS_DATA = "/nexus-data"  # the sonatype/nexus3 image's data folder: admin.password, blobs, database
 API_PORT = 6443
 
 
@@ -52,9 +55,11 @@ def image_kind(image: str) -> str:
         return name
     if name == "gitlab/gitlab-ce":
         return "gitlab"
+    if name == "sonatype/nexus3":
+        return "nexus"
     raise Failure(f"Error response from daemon: the kind harness cannot run image {image}: it runs haproxy:* "
-                  "(the HAProxy binary), registry:* (docker-registry) and gitlab/gitlab-ce:* (labkit's GitLab "
-                  "simulator) only")
+                  "(the HAProxy binary), registry:* (docker-registry), gitlab/gitlab-ce:* (labkit's GitLab "
+                  "simulator) and sonatype/nexus3:* (labkit's Nexus simulator) only")
 
 
 def resolve(state: State, name: str, port: int) -> tuple[str, int] | None:
@@ -154,6 +159,8 @@ def command(state: State, container: dict[str, Any]) -> list[str]:
         return [binary, "-W", "-db", "-f", str(translated)]
     if kind == "gitlab":
         return _gitlab_command(container, home)
+    if kind == "nexus":
+        return _nexus_command(container, home)
     binary = shutil.which("docker-registry")
     if binary is None:
         raise Failure("Error response from daemon: the kind harness runs registry:* with Debian's docker-registry, "
@@ -187,6 +194,22 @@ def _gitlab_command(container: dict[str, Any], home: Path) -> list[str]:
 
     return [sys.executable, "-m", "labkit.gitlab", "--home", str(data), "--listen", f"{host}:{port}",
             "--omnibus-config", str(config), "--runner-env", str(runner_env(home))]
+
+
+def _nexus_command(container: dict[str, Any], home: Path) -> list[str]:
+    """Nexus 3 → labkit's Nexus simulator on the published port, writing ``admin.password`` into the volume
+    mounted at ``/nexus-data`` as a new Nexus does. The harness has no internet: its proxies fetch from the
+    simulator's stand-in upstream (the wheelhouse, the Maven fixture), on which it starts with the lab's PyPI
+    repositories already there (a new Nexus has its Maven ones only; provisioning keeps an existing proxy's
+    remote)."""
+    if set(container["addresses"]) != {"8081"}:
+        raise Failure(f"the kind harness runs sonatype/nexus3 with its port 8081 published: container "
+                      f"{container['name']} has {sorted(container['addresses'])}")
+    host, port = container["addresses"]["8081"]
+    data = Path(container["mounts"].get(NEXUS_DATA, home / "nexus-data"))
+    data.mkdir(parents=True, exist_ok=True)
+    return [sys.executable, "-m", "labkit.nexus", "--home", str(data), "--listen", f"{host}:{port}",
+            "--data-dir", str(data), "--offline"]
 
 
 def container_ports(image: str) -> list[str]:

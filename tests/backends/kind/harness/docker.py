@@ -1,9 +1,11 @@
 """The ``docker`` stand-in: the engine's answers, image builds and pushes, and containers the harness runs.
 
 * ``info --format TEMPLATE``: a server version (and the other fields labkit might ask);
-* ``build --file F --tag T CONTEXT``: labkit's own image builder (``labkit.images.build``), ``pip install``
-  reading the checkout's wheelhouse, into the harness's image store; ``push T``: that image to the registry
+* ``build [--network host] [--build-arg PIP_INDEX_URL=U] --file F --tag T CONTEXT``: labkit's own image builder
+  (``labkit.images.build``), ``pip install`` reading the checkout's wheelhouse (PyPI's stand-in) or, on the host's
+  network, the index the build arg names, into the harness's image store; ``push T``: that image to the registry
   at T's host (``localhost:PORT`` is 127.0.0.1:PORT, plain HTTP as Docker allows for loopback);
+* ``cp CONTAINER:SRC DEST``: a file out of a compose container's volumes (Nexus' ``admin.password``);
 * ``stop|start|kill [--signal S] CONTAINER...``: a kind node container stops or starts its sim node (and,
   for a control plane, its API server); a compose container stops, starts or gets the signal;
 * ``compose ...``: :mod:`.compose`.
@@ -15,12 +17,15 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from labkit.core.files import read_json, write_json
+from labkit.core.network import is_loopback
 
 from . import compose, containers, simlab
 from .flags import Command, Failure, Parsed, UsageError, flags, parse, subcommand
@@ -44,9 +49,11 @@ COMMANDS = {
                      flags("attach/a:bool detach-keys interactive/i:bool"), 1, None),
     "kill": Command("docker kill", "docker kill [OPTIONS] CONTAINER [CONTAINER...]", flags("signal/s"), 1, None),
     "ps": Command("docker ps", "docker ps [OPTIONS]", flags("all/a:bool format quiet/q:bool")),
+    "cp": Command("docker cp", "docker cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tdocker cp [OPTIONS] "
+                  "SRC_PATH|- CONTAINER:DEST_PATH", flags("archive/a:bool follow-link/L:bool quiet/q:bool"), 2, 2),
     "compose": Command("docker compose", "docker compose [OPTIONS] COMMAND", (), 0, None),
 }
-BUILD_SUPPORTED = {"file", "tag", "build-arg", "target", "no-cache", "quiet", "progress", "load"}
+BUILD_SUPPORTED = {"file", "tag", "build-arg", "target", "no-cache", "quiet", "progress", "load", "network"}
 
 
 def main(argv: list[str]) -> int:
@@ -118,9 +125,19 @@ def build(state: State, opts: Parsed) -> int:
     tags = opts.get("tag") or []
     if not tags:
         raise Failure("the kind harness builds tagged images only: pass --tag")
-    wheelhouse = REPO / ".wheelhouse"
-    env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)} if wheelhouse.is_dir() else {}
+    if opts.get("network") not in (None, "default", "host"):
+        raise Failure(f"the kind harness builds on this machine's network only (--network host), not "
+                      f"{opts.get('network')}")
+    from labkit.shop.images import pip_env
+
     args = dict(a.partition("=")[::2] for a in opts.get("build-arg") or [])
+    # pip reaches PyPI as the checkout's wheelhouse, or the index a build arg names (the lab's Nexus: its published
+    # port is reachable from a build on the host's network, which is this machine's)
+    index = args.get("PIP_INDEX_URL")
+    if index and opts.get("network") != "host" and is_loopback(urlsplit(index).hostname or ""):
+        raise Failure(f"ERROR: failed to build: pip cannot reach {index}: a build's own network has its own loopback "
+                      "(build with --network host to reach this machine's published ports)")
+    env = pip_env(REPO / ".wheelhouse", index if opts.get("network") == "host" else None)
     quiet = opts.get("quiet")
     folder = state.images / re.sub(r"[^A-Za-z0-9_.-]+", "_", tags[0])
     try:
@@ -274,6 +291,33 @@ def kill(state: State, opts: Parsed) -> int:
     return _each(state, opts, act)
 
 
+def cp(state: State, opts: Parsed) -> int:
+    """``docker cp CONTAINER:SRC DEST``: a file or folder out of a compose container's mounted volumes (where
+    the harness's containers keep every file they write); copying into a container or to ``-`` (a tar stream)
+    is not emulated."""
+    source, dest = opts.args
+    name, sep, path = source.partition(":")
+    if not sep or "/" in name or dest == "-" or ":" in dest:
+        raise Failure("the kind harness copies files out of a container only: docker cp CONTAINER:SRC_PATH DEST_PATH")
+    container = _compose_container(state, name.lstrip("/"))
+    mounts = sorted(container["mounts"].items(), key=lambda m: len(m[0]), reverse=True)
+    target = next((Path(host) / os.path.relpath(path, inside) for inside, host in mounts
+                   if path == inside or path.startswith(inside.rstrip("/") + "/")), None)
+    if target is None:
+        raise Failure(f"the kind harness copies from a container's mounted volumes only: {path} is in none of "
+                      f"{', '.join(m for m, _ in mounts) or 'its (no) mounts'}")
+    if not target.exists():
+        raise Failure(f"Error response from daemon: Could not find the file {path} in container {name}")
+    out = Path(dest) / target.name if Path(dest).is_dir() else Path(dest)
+    if target.is_dir():
+        shutil.copytree(target, out, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(target, out)
+    if not opts.get("quiet"):
+        print(f"Successfully copied {out.stat().st_size if out.is_file() else 0}B to {dest}", file=sys.stderr)
+    return 0
+
+
 def ps(state: State, opts: Parsed) -> int:
     rows = [(n, c["image"], "running" if c["running"] else "exited") for n, c in state.containers().items()]
     for cluster in state.clusters():
@@ -291,4 +335,4 @@ def ps(state: State, opts: Parsed) -> int:
 
 
 HANDLERS = {"docker info": info, "docker buildx build": build, "docker push": push, "docker stop": stop,
-            "docker start": start, "docker kill": kill, "docker ps": ps}
+            "docker start": start, "docker kill": kill, "docker ps": ps, "docker cp": cp}
