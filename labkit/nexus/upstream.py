@@ -44,7 +44,10 @@ def pip_configuration() -> dict[str, str]:
 
         config = Configuration(isolated=False)
         config.load()
-        return {key: str(value) for key, value in config.items()}
+        values: dict[str, str] = {}
+        for key, value in config.items():  # recent pip: per file, in pip's order (later files win)
+            values.update({k: str(v) for k, v in value.items()} if isinstance(value, dict) else {key: str(value)})
+        return values
     except Exception:  # pip's internals moved: ask pip itself
         out = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
                              timeout=30, check=False).stdout
