@@ -11,6 +11,7 @@ from typing import Any
 import requests
 
 from labkit.images.client import RegistryClient
+from labkit.registry.harbor.retention.policy import Candidate, retained, rules_for
 
 from .conftest import RunningRegistry
 from .images import OCI_MANIFEST, Image, make_image
@@ -144,3 +145,37 @@ def test_retention_policy_validation_and_access(registry: RunningRegistry) -> No
     assert requests.get(f"{api}/{policy_id}", auth=registry.auth, timeout=10).status_code == 404
     project = requests.get(f"{registry.api}/projects/rules", auth=registry.auth, timeout=10).json()
     assert "retention_id" not in project["metadata"]
+
+
+def candidate(digest: str, tags: tuple[str, ...], pushed_days_ago: float, pulled_days_ago: float | None = None
+              ) -> Candidate:
+    now = time.time()
+    pulled = now - pulled_days_ago * 86400 if pulled_days_ago is not None else 0.0
+    return Candidate("p", "app", digest, tags, (), now - pushed_days_ago * 86400, pulled, now - pushed_days_ago * 86400)
+
+
+def rule(template: str, value: int | None = None, pattern: str = "**", decoration: str = "matches",
+         extras: str = "") -> dict[str, Any]:
+    return {"template": template, "params": {template: value} if value is not None else {},
+            "tag_selectors": [{"kind": "doublestar", "decoration": decoration, "pattern": pattern, "extras": extras}],
+            "scope_selectors": ALL_REPOS}
+
+
+def test_rule_templates_and_selectors() -> None:
+    items = [candidate("a", ("v1",), 40, 1), candidate("b", ("v2", "latest"), 20, 35), candidate("c", ("dev-1",), 2),
+             candidate("d", (), 1)]
+    assert retained([rule("latestPushedK", 2)], items) == {"c", "d"}  # untagged taken by default
+    assert retained([rule("latestPushedK", 2, extras='{"untagged": false}')], items) == {"b", "c"}
+    assert retained([rule("latestPulledN", 1)], items) == {"a"}
+    assert retained([rule("nDaysSinceLastPush", 30)], items) == {"b", "c", "d"}
+    assert retained([rule("nDaysSinceLastPull", 30)], items) == {"a"}
+    assert retained([rule("always", pattern="v*")], items) == {"a", "b", "d"}
+    assert retained([rule("always", pattern="dev-*", decoration="excludes")], items) == {"a", "b"}
+    assert retained([rule("always", pattern="{latest,dev-*}")], items) == {"b", "c", "d"}
+    # OR: what any rule keeps; a disabled rule keeps nothing
+    assert retained([rule("latestPushedK", 1, extras='{"untagged": false}'), rule("latestPulledN", 1)], items) == {
+        "a", "c"}
+    assert retained([{**rule("always"), "disabled": True}], items) == set()
+    scoped = {**rule("always"), "scope_selectors": {"repository": [
+        {"kind": "doublestar", "decoration": "repoExcludes", "pattern": "tools/**"}]}}
+    assert rules_for([scoped], "app") == [scoped] and rules_for([scoped], "tools/lint") == []

@@ -94,14 +94,15 @@ def document(storage: RegistryStorage, repo: str, accessory: str) -> bytes | Non
 
 
 def overview(report: Report) -> dict[str, Any]:
-    """Harbor's ``sbom_overview`` of an artifact."""
-    out: dict[str, Any] = {"start_time": iso(report.start_time or report.created), "end_time": iso(report.end_time),
-                           "scan_status": report.status, "report_id": report.uuid, "duration": report.duration}
-    if report.accessory:
-        out["sbom_digest"] = report.accessory
-    if report.data and report.data.get("scanner"):
-        out["scanner"] = report.data["scanner"]
-    return out
+    """Harbor's ``sbom_overview``: while the job runs or when it failed, only its report id and status; once it
+    succeeded, the summary the job wrote (times, duration, the accessory, the scanner; no report id)."""
+    keys = ("start_time", "end_time", "scan_status", "sbom_digest", "duration", "report_id", "scanner")
+    out: dict[str, Any] = dict.fromkeys(keys)
+    if report.status != "Success" or not report.data:
+        return {**out, "report_id": report.uuid, "scan_status": report.status}
+    return {**out, "start_time": iso(report.start_time or report.created), "end_time": iso(report.end_time),
+            "scan_status": report.status, "sbom_digest": report.accessory, "duration": report.duration,
+            "scanner": report.data.get("scanner")}
 
 
 # artifactType of a referrer -> Harbor's accessory type
