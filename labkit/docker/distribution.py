@@ -32,9 +32,16 @@ def registry_auth(request: web.Request) -> dict[str, Any]:
         raise bad_request(f"invalid X-Registry-Auth header: {err}") from err
 
 
+_STATUS_WORDS = {401: "unauthorized: authentication required",
+                 403: "denied: requested access to the resource is denied", 404: "not found"}
+
+
 def reported(err: RegistryError) -> str:
-    """A registry error as the daemon words it: ``unauthorized: authentication required``."""
-    return f"{err.code.lower()}: {err.message}" if err.code else str(err)
+    """A registry error as the daemon words it: ``<code>: <message>`` from the body (``unauthorized: authentication
+    required``), else what its status means (a HEAD answer has no body)."""
+    if err.code:
+        return f"{err.code.lower()}: {err.message}"
+    return _STATUS_WORDS.get(err.status, f"received unexpected HTTP status: {err.status}")
 
 
 def _short(digest: str) -> str:
