@@ -131,6 +131,7 @@ class Nexus(Component):
         self.store.wipe()
         self.engine.forget_all()
         self._seed()
+        self.credentials.users = {ADMIN: self._password()}
 
     def endpoint(self) -> NexusEndpoint:
         return NexusEndpoint(self.title or "Nexus", self.base_url,

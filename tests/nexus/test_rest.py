@@ -151,3 +151,16 @@ def test_deleting_a_proxied_component_makes_the_next_request_fetch_it_again(fres
     assert nexus.session().get(nexus.url + V1 + f"/components/{idna['id']}").status_code == 404
     pip("download", "--no-deps", "--index-url", nexus.index(), "-d", str(tmp_path / "b"), "idna")
     assert nexus.stand_in_requests()[f"/files/{wheel}"] == 2
+
+
+def test_unsupported_endpoints_say_so_and_reset_forgets_content(fresh_nexus: RunningNexus, tmp_path: Path) -> None:
+    nexus = fresh_nexus
+    r = nexus.session(auth=True).get(nexus.url + V1 + "/blobstores")
+    assert r.status_code == 404 and "not supported by the labkit simulator" in r.text
+    _upload(nexus, make_wheel(tmp_path, "kappa", "1.0"), "kappa", "1.0")
+    nexus.session(auth=True).delete(nexus.url + V1 + "/repositories/maven-public")
+    nexus.run(nexus.component.reset())
+    names = [r["name"] for r in nexus.session().get(nexus.url + V1 + "/repositories").json()]
+    assert names == ["pypi-proxy", "pypi-hosted", "pypi-group", "maven-central", "maven-public"]
+    assert nexus.session().get(nexus.url + V1 + "/search", params={"name": "kappa"}).json()["items"] == []
+    assert nexus.session(auth=True).get(nexus.url + V1 + "/security/anonymous").ok

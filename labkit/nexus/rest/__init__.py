@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ...core.errors import not_supported
 from .base import Services
 from .components import install as install_components
 from .repositories import install as install_repositories
@@ -16,3 +17,8 @@ def install(app: web.Application, services: Services) -> None:
     install_repositories(app, services)
     install_components(app, services)
     install_system(app, services)
+
+    async def unknown(request: web.Request) -> web.Response:
+        raise not_supported(f"{request.method} {request.path}", 404)
+
+    app.router.add_route("*", "/service/{tail:.*}", unknown)
