@@ -73,6 +73,12 @@ def test_retention_keeps_the_latest_k_and_deletes_the_rest(registry: RunningRegi
     policy_id = int(resp.headers["Location"].rsplit("/", 1)[1])
     project = requests.get(f"{registry.api}/projects/keep", auth=registry.auth, timeout=10).json()
     assert project["metadata"]["retention_id"] == str(policy_id)
+    # a project update may repeat its retention_id, not change it (Harbor's check)
+    same = {"metadata": {"retention_id": str(policy_id), "auto_scan": "false"}}
+    assert requests.put(f"{registry.api}/projects/keep", json=same, auth=registry.auth, timeout=10).status_code == 200
+    other = requests.put(f"{registry.api}/projects/keep", json={"metadata": {"retention_id": "999"}},
+                         auth=registry.auth, timeout=10)
+    assert other.status_code == 400 and "retention_id" in other.json()["errors"][0]["message"]
     policy = requests.get(f"{registry.api}/retentions/{policy_id}", auth=registry.auth, timeout=10).json()
     assert policy["id"] == policy_id and policy["rules"][0]["template"] == "latestPushedK"
 

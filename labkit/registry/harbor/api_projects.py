@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from typing import Any
@@ -36,6 +37,8 @@ def _metadata(body: dict[str, Any]) -> dict[str, str]:
         elif key == "severity":
             if str(value) not in SEVERITIES:
                 raise harbor_error("BAD_REQUEST", f"invalid severity {value!r}")
+            out[key] = str(value)
+        elif key == "retention_id":  # set by /retentions; a request may only repeat it (checked by the caller)
             out[key] = str(value)
         else:
             raise harbor_error("BAD_REQUEST", f"metadata {key!r} is not supported by the labkit simulator")
@@ -98,6 +101,9 @@ async def create_project(call: Call) -> web.Response:
         raise harbor_error("BAD_REQUEST", "proxy cache projects (registry_id) are not supported by the labkit "
                                           "simulator")
     metadata = _metadata(body)
+    if metadata.pop("retention_id", ""):
+        raise harbor_error("BAD_REQUEST", "the retention_id in the request's payload when creating a project should "
+                                          "be omitted, alternatively passing an empty string")
     public = metadata.pop("public", "false") == "true"
     limit = _storage_limit(body.get("storage_limit", UNLIMITED))
     store = call.harbor.store
@@ -127,6 +133,10 @@ async def update_project(call: Call) -> web.Response:
     body = await call.json()
     metadata = _metadata(body)
     public = metadata.pop("public", None)
+    if "retention_id" in metadata and metadata["retention_id"] != json.loads(row["metadata"]).get("retention_id"):
+        raise harbor_error("BAD_REQUEST", "the retention_id in the request's payload when updating a project should "
+                                          "be omitted, alternatively passing the one that has already been "
+                                          "associated to this project")
     call.harbor.store.update_project(row["project_id"], None if public is None else public == "true", metadata)
     call.harbor.store.record(call.user, row["name"], "project", "update", row["project_id"],
                              description=f"update project: {row['name']}")
