@@ -113,6 +113,13 @@ def test_sbom_is_an_accessory_listing_the_images_python_packages(harbor: Running
     listed = requests.get(f"{harbor.api}/projects/scans/repositories/app/artifacts", auth=harbor.auth,
                           timeout=10).json()
     assert [a["digest"] for a in listed] == [image.digest]
+    # deleting the artifact takes its SBOM accessory (and report) with it, as Harbor deletes hard accessories
+    assert requests.delete(url, auth=harbor.auth, timeout=10).status_code == 200
+    gone = requests.get(f"{harbor.url}/v2/scans/app/manifests/{sbom_digest}", auth=harbor.auth, timeout=10,
+                        headers={"Accept": OCI_MANIFEST})
+    assert gone.status_code == 404
+    assert requests.get(f"{harbor.url}/v2/scans/app/referrers/{image.digest}", auth=harbor.auth,
+                        timeout=10).json()["manifests"] == []
 
 
 def test_vulnerability_scan_offline_ends_in_error_with_trivys_message(harbor: RunningRegistry) -> None:
