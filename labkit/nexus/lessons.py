@@ -78,6 +78,13 @@ class NexusLessons:
 
     # -- pip through the group ---------------------------------------------------------------------------------
     @property
+    def shop_requirements(self) -> Path:
+        """The shop's ``requirements.txt`` (the same in every service): what its images ``pip install``."""
+        from ..core.checkout import Checkout
+
+        return Checkout.find().root / "apps" / "catalog" / "requirements.txt"
+
+    @property
     def index_url(self) -> str:
         """The PyPI group's simple index: what ``PIP_INDEX_URL`` is in the lab's builds and jobs."""
         return self.endpoint.pypi
