@@ -1,9 +1,11 @@
 """The maven2 format: ``<group path>/<artifactId>/<version>/<file>``, ``maven-metadata.xml`` (re-validated as
 metadata) and the checksum files Maven and Gradle ask for beside every file (``.sha1``, ``.md5``, ``.sha256``,
-``.sha512``), computed from the stored file."""
+``.sha512``), computed from the stored file; a group merges its members' ``maven-metadata.xml``."""
 
 from __future__ import annotations
 
+import copy
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
 
@@ -50,21 +52,7 @@ class Maven:
 
     async def file(self, config: Config, path: str) -> Asset | None:
         if config["type"] == "group":
-            errors: list[RemoteUnavailable] = []
-            for name in config["group"]["memberNames"]:
-                member = self.repository(name)
-                if member is None:
-                    continue
-                try:
-                    asset = await self.file(member, path)
-                except RemoteUnavailable as err:
-                    errors.append(err)
-                    continue
-                if asset is not None:
-                    return asset
-            if errors:
-                raise errors[0]
-            return None
+            return await self._group_file(config, path)
         metadata = is_metadata(path)
         found = None if metadata else coordinates(path)
         if not metadata and found is None and config["maven"].get("layoutPolicy", "STRICT") == "STRICT":
@@ -77,3 +65,50 @@ class Maven:
                                                   f"{found[2]}")
         url = config["proxy"]["remoteUrl"].rstrip("/") + "/" + path
         return await self.engine.get(config, path, url, metadata=metadata, component=found)
+
+    async def _group_file(self, config: Config, path: str) -> Asset | None:
+        """The first member's file; ``maven-metadata.xml`` merged from every member that has one, as Nexus does."""
+        found: list[Asset] = []
+        errors: list[RemoteUnavailable] = []
+        for name in config["group"]["memberNames"]:
+            member = self.repository(name)
+            if member is None:
+                continue
+            try:
+                asset = await self.file(member, path)
+            except RemoteUnavailable as err:
+                errors.append(err)
+                continue
+            if asset is not None:
+                found.append(asset)
+                if not is_metadata(path):
+                    break
+        if not found:
+            if errors:
+                raise errors[0]
+            return None
+        return found[0] if len(found) == 1 else self._merged(config["name"], path, found)
+
+    def _merged(self, group: str, path: str, parts: list[Asset]) -> Asset:
+        """The members' metadata merged (versions united; latest, release and lastUpdated from the newest),
+        stored as the group's asset until a member's metadata changes."""
+        key = ",".join(a.sha256 for a in parts)
+        stored = self.store.asset(group, path)
+        if stored is not None and stored.etag == key:
+            return stored
+        documents = [ET.fromstring(self.store.blobs.read(a.sha256)) for a in parts]
+        newest = max(documents, key=lambda d: d.findtext("versioning/lastUpdated") or "")
+        merged = copy.deepcopy(newest)
+        versions = list(dict.fromkeys(v.text for d in documents for v in d.iterfind("versioning/versions/version")
+                                      if v.text))
+        versioning = merged.find("versioning")
+        if versioning is not None and versions:
+            holder = versioning.find("versions")
+            if holder is None:
+                holder = ET.SubElement(versioning, "versions")
+            for child in list(holder):
+                holder.remove(child)
+            for version in versions:
+                ET.SubElement(holder, "version").text = version
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(merged, encoding="unicode")).encode()
+        return self.store.put_asset(group, path, self.store.blobs.put(body), "application/xml", etag=key)

@@ -4,9 +4,13 @@ the group the slide's ``maven { url … }`` points at, and Nexus' refusals."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import xml.etree.ElementTree as ET
 import zipfile
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +68,36 @@ def test_refusals(nexus: RunningNexus) -> None:
     deploy = nexus.session(auth=True).put(f"{nexus.url}/repository/maven-central/{ARTIFACT}.jar", data=b"x")
     assert deploy.status_code == 405 and "not supported by the labkit simulator" in deploy.text
     assert s.get(f"{nexus.url}/repository/no-such-repository/x").status_code == 404
+
+
+def test_the_group_merges_maven_metadata_of_its_members(fresh_nexus: RunningNexus, tmp_path: Path) -> None:
+    """A second remote has hello 2.0.0: the group's metadata lists both versions, the newest as release."""
+    folder = tmp_path / "m2" / "io" / "msalab" / "hello"
+    folder.mkdir(parents=True)
+    (folder / "maven-metadata.xml").write_text(
+        "<?xml version='1.0' encoding='UTF-8'?>\n<metadata><groupId>io.msalab</groupId><artifactId>hello</artifactId>"
+        "<versioning><latest>2.0.0</latest><release>2.0.0</release><versions><version>2.0.0</version></versions>"
+        "<lastUpdated>20270101000000</lastUpdated></versioning></metadata>\n")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path / "m2")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        admin = fresh_nexus.session(auth=True)
+        v1 = fresh_nexus.url + "/service/rest/v1/repositories/maven"
+        body = {"name": "maven-other", "online": True, "storage": {"blobStoreName": "default",
+                                                                   "strictContentTypeValidation": True},
+                "proxy": {"remoteUrl": f"http://127.0.0.1:{server.server_address[1]}/"},
+                "negativeCache": {"enabled": True, "timeToLive": 1440}, "httpClient": {"blocked": False},
+                "maven": {"versionPolicy": "RELEASE", "layoutPolicy": "STRICT"}}
+        assert admin.post(v1 + "/proxy", json=body).status_code == 201
+        group = {"name": "maven-public", "online": True, "storage": {"blobStoreName": "default"},
+                 "group": {"memberNames": ["maven-central", "maven-other"]}}
+        assert admin.put(v1 + "/group/maven-public", json=group).status_code == 204
+        url = f"{fresh_nexus.url}/repository/maven-public/io/msalab/hello/maven-metadata.xml"
+        merged = fresh_nexus.session().get(url)
+        doc = ET.fromstring(merged.content)
+        assert [v.text for v in doc.iterfind("versioning/versions/version")] == ["1.0.0", "2.0.0"]
+        assert doc.findtext("versioning/release") == "2.0.0" and doc.findtext("artifactId") == "hello"
+        assert fresh_nexus.session().get(url + ".sha1").text == hashlib.sha1(merged.content).hexdigest()
+    finally:
+        server.shutdown()
+        server.server_close()
