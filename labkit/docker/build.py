@@ -5,7 +5,6 @@ Dockerfile subset and its step cache), streaming progress as the classic builder
 
 from __future__ import annotations
 
-import platform as host_platform
 import shutil
 import tarfile
 import tempfile
@@ -18,8 +17,7 @@ from ..images.builder import BuildError, BuildEvent, build
 from .daemon import Daemon
 from .engine import Emit, StreamFailed, add_route, bad_request, flag, json_param, progress_stream, unsupported
 from .store import normalize
-
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "amd64": "amd64"}
+from .system import host_arch
 
 
 class BuildRoutes:
@@ -41,7 +39,7 @@ class BuildRoutes:
             raise unsupported("BuildKit (version=2)")
         if flag(request, "squash"):
             raise unsupported("squashing layers (squash=1)")
-        arch = _ARCH.get(host_platform.machine().lower(), host_platform.machine().lower())
+        arch = host_arch()
         if q.get("platform") and q["platform"] not in (f"linux/{arch}", "linux"):
             raise unsupported(f"building for platform {q['platform']} (the host is linux/{arch})")
         tags = [normalize(t) for t in q.getall("t", []) if t]

@@ -17,6 +17,7 @@ from .daemon import Daemon
 from .engine import Emit, StreamFailed, add_route, bad_request, error, not_found, progress_stream, unsupported
 from .images import find
 from .store import ImageRecord, normalize
+from .system import host_arch
 
 _INDEXES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 
@@ -121,6 +122,9 @@ class DistributionRoutes:
 
     # -- pull ----------------------------------------------------------------------------------------------
     async def create(self, request: web.Request) -> web.StreamResponse:
+        """Pull ``fromImage`` at ``tag`` (a tag or digest); with neither a tag nor one in ``fromImage``, every tag
+        of the repository, as the Engine API says. A missing image or refused credentials are the answer's status;
+        what fails once the layers stream is an error line."""
         q = request.query
         if q.get("fromSrc"):
             raise unsupported("importing an image from a tarball or URL (fromSrc)")
@@ -130,27 +134,28 @@ class DistributionRoutes:
         tag = q.get("tag") or ""
         if q.get("platform"):
             raise unsupported(f"pulling for a given platform ({q['platform']})")
+        every = not tag and "@" not in image and ":" not in image.rsplit("/", 1)[-1]
         ref = f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}" if tag else normalize(image)
         host, path, reference = parse_ref(ref)
         if host == "docker.io":
             raise unsupported(f"pulling {normalize(ref)} from Docker Hub (the lab is offline; build from a "
                               "python base or pull from the lab registry)")
         client = self._client(host, registry_auth(request))
+        repo = normalize(ref).split("@")[0].rpartition(":")[0] if "@" not in ref else ref.split("@")[0]
         shown = normalize(ref)
-        try:  # the manifest first: a missing image or refused credentials are the answer's status, not a stream
-            body, media_type, digest = await self._in_thread(client.manifest, path, reference)
-            if media_type in _INDEXES:
-                entries = json.loads(body)["manifests"]
-                pick = next((m for m in entries if (m.get("platform") or {}).get("architecture") in ("amd64",)),
-                            entries[0])
-                body, media_type, digest = await self._in_thread(client.manifest, path, pick["digest"])
+        try:
+            refs = sorted(await self._in_thread(client.tags, path)) if every else [reference]
+            if not refs:
+                raise RegistryError("GET", f"/v2/{path}/tags/list", 404, b"")
+            first = await self._in_thread(self._manifest, client, path, refs[0])
         except RegistryError as err:
             client.close()
             if err.status == 404:
-                raise not_found(f"manifest for {shown} not found: manifest unknown: {err.message}") from None
+                raise not_found(f"manifest for {shown} not found: manifest unknown: {err.message or 'manifest unknown'}"
+                                ) from None
             if err.status in (401, 403):
-                raise not_found(f"pull access denied for {shown.rsplit(':', 1)[0] if '@' not in shown else shown}, "
-                                f"repository does not exist or may require 'docker login': {reported(err)}") from None
+                raise not_found(f"pull access denied for {repo}, repository does not exist or may require "
+                                f"'docker login': {reported(err)}") from None
             raise error(500, reported(err)) from None
         except OSError as err:
             client.close()
@@ -158,12 +163,28 @@ class DistributionRoutes:
 
         def work(emit: Emit) -> None:
             try:
-                self._pull(client, path, shown, tag if tag and not tag.startswith("sha256:") else reference, body,
-                           digest, emit)
+                for i, one in enumerate(refs):
+                    try:
+                        body, digest = first if i == 0 else self._manifest(client, path, one)
+                    except RegistryError as err:
+                        raise StreamFailed(reported(err)) from err
+                    name = shown if not every else f"{repo}:{one}"
+                    self._pull(client, path, name, one, body, digest, emit)
             finally:
                 client.close()
 
         return await progress_stream(request, self.daemon.executor, work)
+
+    @staticmethod
+    def _manifest(client: RegistryClient, path: str, reference: str) -> tuple[bytes, str]:
+        """(image manifest, its digest) for a tag or digest; of an index, the host platform's image."""
+        body, media_type, digest = client.manifest(path, reference)
+        if media_type in _INDEXES:
+            entries = json.loads(body)["manifests"]
+            pick = next((m for m in entries if (m.get("platform") or {}).get("architecture") == host_arch()),
+                        entries[0])
+            body, _, digest = client.manifest(path, pick["digest"])
+        return body, digest
 
     async def _in_thread(self, fn: Any, *args: Any) -> Any:
         import asyncio

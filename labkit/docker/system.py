@@ -12,8 +12,13 @@ from ..core.http import json_response
 from .daemon import Daemon
 from .engine import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, add_route
 
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 PLATFORM = "labkit Docker Engine simulator"
+
+
+def host_arch() -> str:
+    """The host's architecture as image platforms name it (amd64, arm64)."""
+    return _ARCH.get(platform.machine().lower(), platform.machine().lower())
 
 
 def _ping_headers() -> dict[str, str]:
@@ -36,7 +41,7 @@ class SystemRoutes:
         return web.Response(body=body, content_type="text/plain", charset="utf-8", headers=_ping_headers())
 
     async def version(self, request: web.Request) -> web.Response:
-        arch = _ARCH.get(platform.machine(), platform.machine())
+        arch = host_arch()
         details = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch,
                    "KernelVersion": platform.release(), "GoVersion": f"python{platform.python_version()}",
                    "GitCommit": "labkit", "BuildTime": "", "Experimental": False}

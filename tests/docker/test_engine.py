@@ -142,6 +142,11 @@ def test_push_needs_credentials_then_pull_back(lab_docker: RunningDocker, client
     assert client.containers.run(f"{repo}:1", remove=True) == b"hello\n"
     with pytest.raises(NotFound):
         client.images.pull(repo, tag="missing", auth_config=lab_docker.auth)
+    image.tag(repo, "2")
+    client.images.push(repo, "2", auth_config=lab_docker.auth)
+    client.images.remove(image.id, force=True)
+    every = client.images.pull(repo, all_tags=True, auth_config=lab_docker.auth)  # no tag: every tag
+    assert sorted(t for i in every for t in i.tags) == [f"{repo}:1", f"{repo}:2"]
 
 
 def test_run_prints_hi_quickly(client: docker.DockerClient, tmp_path: Path) -> None:
