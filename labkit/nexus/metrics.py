@@ -28,8 +28,15 @@ class Metrics:
     def get(self, counter: str, repository: str) -> float:
         return self.values[counter].get(repository, 0.0)
 
-    def render(self) -> str:
+    def render(self, stored: dict[str, tuple[int, int]] | None = None) -> str:
+        """The counters, and ``stored`` (repository -> (assets, bytes)) as gauges."""
         lines = []
+        for index, (metric, help_text) in enumerate((("nexus_repository_assets", "Files stored in the repository"),
+                                                     ("nexus_repository_stored_bytes",
+                                                      "Bytes of the files stored in the repository"))):
+            lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge"]
+            lines += [f'{metric}{{repository="{name}"}} {values[index]}'
+                      for name, values in sorted((stored or {}).items())]
         for counter, help_text in COUNTERS.items():
             metric = f"nexus_repository_{counter}_total"
             lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter"]

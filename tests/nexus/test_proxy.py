@@ -6,6 +6,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from .conftest import RunningNexus, pip
 from .upstream import TinyIndex, make_wheel
 
@@ -96,6 +98,10 @@ def test_concurrent_requests_for_a_cold_file_fetch_it_once(fresh_nexus: RunningN
     upstream_bytes = wheel.stat().st_size + len(tiny_index.answer("/simple/delta/")[0] or b"")
     assert f'nexus_repository_upstream_bytes_total{{repository="tiny"}} {upstream_bytes}' in metrics
     assert 'nexus_repository_requests_total{repository="tiny"} 21' in metrics
+    assert f'nexus_repository_stored_bytes{{repository="tiny"}} {upstream_bytes}' in metrics
+    assert 'nexus_repository_assets{repository="tiny"} 2' in metrics
+    families = {f.name: f for f in text_string_to_metric_families(metrics)}  # Prometheus' own parser reads it
+    assert families["nexus_repository_cache_misses"].type == "counter"
 
 
 def test_a_restart_loses_nothing(fresh_nexus: RunningNexus, tiny_index: TinyIndex, tmp_path: Path) -> None:

@@ -54,7 +54,8 @@ def install(app: web.Application, s: Services) -> None:
         return json_response(rows)
 
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(text=s.metrics.render(), headers={"Content-Type": PROMETHEUS_TEXT})
+        stored = {c["name"]: s.store.stats(c["name"]) for c in s.store.repositories()}
+        return web.Response(text=s.metrics.render(stored), headers={"Content-Type": PROMETHEUS_TEXT})
 
     app.router.add_get(f"{V1}/status", status)
     app.router.add_get(f"{V1}/status/writable", status)
