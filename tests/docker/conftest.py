@@ -1,10 +1,9 @@
-"""The Docker Engine component with the lab registry beside it, in one temporary lab home, served on a
-background asyncio loop as the lab daemon serves them; tests drive it with the real ``docker`` SDK."""
+"""The Docker Engine component with the lab registry beside it, in one temporary lab home, served on the
+registry tests' background asyncio loop as the lab daemon serves them; tests drive it with the real ``docker``
+SDK."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,22 +12,17 @@ import docker
 import pytest
 
 from labkit.docker.component import DockerEngine
-from labkit.registry.component import Registry
-from labkit.registry.standalone import standalone_context
+
+from ..registry.conftest import RunningRegistry
 
 
 class RunningDocker:
-    """A started registry and Docker Engine, and the loop thread serving them."""
+    """A started registry (``RunningRegistry``: its loop thread and lab home) and a Docker Engine beside it."""
 
     def __init__(self, home: Path) -> None:
-        self.ctx = standalone_context(home)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="docker-loop", daemon=True)
-        self.thread.start()
-        self.registry = Registry()
-        self.registry.name = "registry"
-        self.run(self.registry.start(self.ctx))
-        self.ctx.endpoints["registry"] = self.registry.endpoint()
+        self.registry = RunningRegistry(home)
+        self.ctx = self.registry.ctx
+        self.ctx.endpoints["registry"] = self.registry.component.endpoint()
         self.start_engine()
 
     def start_engine(self) -> None:
@@ -37,7 +31,7 @@ class RunningDocker:
         self.run(self.engine.start(self.ctx))
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
+        return self.registry.run(coro)
 
     @property
     def url(self) -> str:
@@ -49,11 +43,12 @@ class RunningDocker:
     @property
     def registry_host(self) -> str:
         """``host:port`` of the lab registry, as image names spell it."""
-        return self.registry.endpoint().push
+        return self.registry.host
 
     @property
     def auth(self) -> dict[str, str]:
-        return {"username": "admin", "password": self.ctx.secrets.get("registry-admin-password")}
+        user, password = self.registry.auth
+        return {"username": user, "password": password}
 
     def restart_engine(self) -> None:
         self.run(self.engine.stop())
@@ -62,11 +57,8 @@ class RunningDocker:
     def close(self) -> None:
         try:
             self.run(self.engine.stop())
-            self.run(self.registry.stop())
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=10)
-            self.loop.close()
+            self.registry.close()
 
 
 @pytest.fixture(scope="module")
