@@ -63,6 +63,7 @@ def trivy() -> Path:
     return Path(found)
 
 
+NICE = shutil.which("nice")
 QUIET_ENV = {"SYFT_CHECK_FOR_APP_UPDATE": "false", "TRIVY_DISABLE_VEX_NOTICE": "true", "NO_COLOR": "1"}
 
 
@@ -76,9 +77,11 @@ def version(binary: Path) -> str:
 
 
 async def run(argv: list[str], timeout: float = TIMEOUT, env: dict[str, str] | None = None) -> ToolRun:
-    """Run ``argv`` in its own process group; killed on timeout or when the awaiting task is cancelled."""
+    """Run ``argv`` in its own process group, at a lower CPU priority than the registry (a scan must not slow
+    pushes and pulls); killed on timeout or when the awaiting task is cancelled."""
+    nice = [NICE, "-n", "10"] if NICE else []
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+        *nice, *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
         env={**os.environ, **QUIET_ENV, **(env or {})}, start_new_session=True)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
