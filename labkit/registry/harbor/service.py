@@ -67,7 +67,7 @@ class Harbor:
             self.store.delete_artifact(repo, accessory.digest)
         self.storage.delete_manifest(repo, digest)
         self.events.deleted(user, repo, digest, None)
-        self.scans.reports.forget(repo, digest)
+        self.scans.forget(repo, digest)
 
     def _auto_scan(self, repo: str, digest: str) -> None:
         project = self.store.project(project_of(repo))

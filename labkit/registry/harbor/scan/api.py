@@ -5,7 +5,6 @@ registered scanner, Trivy, the default), ``/projects/{p}/scanner``; and the over
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
@@ -31,16 +30,18 @@ def jobs(call: Call) -> ScanJobs:
     return call.harbor.scans  # type: ignore[attr-defined,no-any-return]
 
 
-def artifact(call: Call) -> tuple[sqlite3.Row, str, str]:
-    """The route's (project, repository name, digest); 404 as Harbor words it."""
+def artifact(call: Call, resource: str, action: str) -> tuple[str, str]:
+    """The route's (repository name, digest), once the caller may do ``action`` on ``resource`` of its project
+    (401/403 before 404, as Harbor checks access first)."""
     project = call.project()
+    call.require(project, resource, action)
     repo = f"{project['name']}/{call.params['repo']}"
     reference = call.params["ref"]
     digest = call.harbor.storage.meta.resolve(repo, reference)
     if digest is None:
         sep = "@" if ":" in reference else ":"
         raise not_found(f"artifact {repo}{sep}{reference}")
-    return project, repo, digest
+    return repo, digest
 
 
 async def _scan_type(call: Call, required: bool) -> str:
@@ -65,8 +66,7 @@ def scannable(call: Call, repo: str, digest: str) -> None:
 
 async def scan_artifact(call: Call) -> web.Response:
     scan_type = await _scan_type(call, required=False)
-    project, repo, digest = artifact(call)
-    call.require(project, "sbom" if scan_type == SBOM else "scan", "create")
+    repo, digest = artifact(call, "sbom" if scan_type == SBOM else "scan", "create")
     scannable(call, repo, digest)
     jobs(call).submit(repo, digest, scan_type, call.user)
     return web.Response(status=202)
@@ -74,15 +74,13 @@ async def scan_artifact(call: Call) -> web.Response:
 
 async def stop_scan(call: Call) -> web.Response:
     scan_type = await _scan_type(call, required=True)
-    project, repo, digest = artifact(call)
-    call.require(project, "sbom" if scan_type == SBOM else "scan", "stop")
+    repo, digest = artifact(call, "sbom" if scan_type == SBOM else "scan", "stop")
     jobs(call).stop_scan(repo, digest, scan_type)
     return web.Response(status=202)
 
 
 async def scan_log(call: Call) -> web.Response:
-    project, repo, digest = artifact(call)
-    call.require(project, "scan", "read")
+    repo, digest = artifact(call, "scan", "read")
     report = jobs(call).reports.get(call.params["report_id"])
     if report is None or (report.repo, report.digest) != (repo, digest):
         raise not_found(f"report with uuid {call.params['report_id']}")
@@ -98,8 +96,7 @@ def _accepted(call: Call) -> list[str]:
 
 
 async def vulnerabilities_addition(call: Call) -> web.Response:
-    project, repo, digest = artifact(call)
-    call.require(project, "artifact", "read")
+    repo, digest = artifact(call, "artifact", "read")
     report = jobs(call).reports.current(repo, digest, VULNERABILITY)
     body: dict[str, Any] = {}
     if report is not None and report.status == "Success" and report.data is not None:
@@ -108,8 +105,7 @@ async def vulnerabilities_addition(call: Call) -> web.Response:
 
 
 async def sbom_addition(call: Call) -> web.Response:
-    project, repo, digest = artifact(call)
-    call.require(project, "artifact", "read")
+    repo, digest = artifact(call, "artifact", "read")
     document = sbom.document(call.harbor.storage, repo, digest)
     if document is None:
         raise not_found("The sbom")

@@ -91,9 +91,23 @@ class ScanJobs:
         if current is not None and not current.final:
             what = "sbom generate" if scan_type == SBOM else "scan"
             raise ApiError(409, "CONFLICT", f"a previous {what} process is running")
+        if scan_type == SBOM:  # the previous SBOM goes when a new one is asked for, as Harbor does
+            self._drop_accessories(repo, digest)
         report = self.reports.create(repo, digest, scan_type, operator)
         self._queue.put_nowait(report.uuid)
         return report
+
+    def forget(self, repo: str, digest: str) -> None:
+        """The artifact was deleted: stop its scans and drop its reports."""
+        for report in self.reports.forget(repo, digest):
+            job = self._jobs.get(report.uuid)
+            if job is not None:
+                job.cancel()
+
+    def _drop_accessories(self, repo: str, digest: str) -> None:
+        for old in sbom.sbom_accessories(self.storage, repo, digest):
+            self.storage.delete_manifest(repo, old)
+            self.artifacts.accessory_deleted(repo, old)
 
     def stop_scan(self, repo: str, digest: str, scan_type: str) -> None:
         """Stop the artifact's queued or running scan; 400 BAD_REQUEST when there is none (Harbor's answer)."""
@@ -178,9 +192,10 @@ class ScanJobs:
         if document is None:
             self.reports.finish(report.uuid, ERROR, log)
             return
-        for old in sbom.sbom_accessories(self.storage, report.repo, report.digest):
-            self.storage.delete_manifest(report.repo, old)
-            self.artifacts.accessory_deleted(report.repo, old)
+        if self.storage.meta.manifest(report.repo, report.digest) is None:
+            self.reports.finish(report.uuid, ERROR, log + "the artifact was deleted while its SBOM was made\n")
+            return
+        self._drop_accessories(report.repo, report.digest)
         digest = sbom.store_accessory(self.storage, report.repo, report.digest, document,
                                       self.artifacts.accessory_pushed)
         data = {"sbom_repository": report.repo, "sbom_digest": digest, "scanner": sbom.scanner(),
