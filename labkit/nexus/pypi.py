@@ -22,6 +22,7 @@ class PyPI:
 
     def __init__(self, store: NexusStore, engine: ProxyEngine, repository: Callable[[str], Config | None]) -> None:
         self.store, self.engine, self.repository = store, engine, repository
+        self._linked: dict[tuple[str, str], str] = {}  # (repository, page path) -> the page content linked
 
     @staticmethod
     def _remote(config: Config, path: str) -> str:
@@ -61,9 +62,9 @@ class PyPI:
             return None
         links = parse_project(self.store.blobs.read(asset.sha256), asset.content_type, url)
         ours = {package_path(name, link.filename): link for link in links}
-        known = {p for p in ours if self.store.link(config["name"], p) == ours[p].url}
-        if len(known) != len(ours):
+        if self._linked.get((config["name"], path)) != asset.sha256:  # a page not seen since it was fetched
             self.store.save_links(config["name"], {p: link.url for p, link in ours.items()})
+            self._linked[(config["name"], path)] = asset.sha256
         return [relinked(link, f"../../{p}") for p, link in ours.items()]
 
     async def root(self, config: Config) -> list[str]:
@@ -106,6 +107,7 @@ class PyPI:
             return None
         url = self.store.link(config["name"], path)
         if url is None and self.store.asset(config["name"], path) is None:
+            self._linked.pop((config["name"], f"simple/{normalize(parts[1])}/"), None)
             await self._proxy_project(config, parts[1])  # a link we have not seen: read the project's page
             url = self.store.link(config["name"], path)
             if url is None:
