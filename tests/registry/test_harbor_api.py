@@ -234,6 +234,18 @@ def test_users_members_and_project_roles(registry: RunningRegistry) -> None:
     assert sorted(u["username"] for u in listed) == ["dev1", "guest1"]
     me = requests.get(f"{api}/users/current", auth=dev, timeout=5).json()
     assert me["username"] == "dev1" and me["sysadmin_flag"] is False and me["email"] == "dev1@lab.test"
+    changer = user(registry, "changer1")
+    uid = requests.get(f"{api}/users/current", auth=changer, timeout=5).json()["user_id"]
+    wrong = requests.put(f"{api}/users/{uid}/password", auth=changer, timeout=5,
+                         json={"old_password": "nope", "new_password": "Changed12345"})
+    assert errors(wrong)[:2] == (403, "FORBIDDEN")
+    assert requests.put(f"{api}/users/{uid}/password", auth=changer, timeout=5, json={
+        "old_password": changer[1], "new_password": "Changed12345"}).status_code == 200
+    assert errors(requests.get(f"{api}/users/current", auth=changer, timeout=5))[0] == 401
+    assert requests.get(f"{api}/users/current", auth=("changer1", "Changed12345"), timeout=5).status_code == 200
+    assert errors(requests.get(f"{api}/users/{uid}", auth=dev, timeout=5))[0] == 403  # another user's profile
+    assert requests.delete(f"{api}/users/{uid}", auth=auth, timeout=5).status_code == 200
+    assert errors(requests.get(f"{api}/users/current", auth=("changer1", "Changed12345"), timeout=5))[0] == 401
     project(registry, "team")
     for who, role in ((dev, 2), (guest, 3)):
         added = requests.post(f"{api}/projects/team/members", auth=auth, timeout=5,
@@ -441,3 +453,18 @@ def test_audit_log(registry: RunningRegistry) -> None:
     assert [e["username"] for e in anon] == ["anonymous"]
     assert errors(requests.get(f"{api}/audit-logs", timeout=5))[0] == 401
     assert errors(requests.get(f"{api}/audit-logs", auth=user(registry, "audit-peek"), timeout=5))[0] == 403
+
+
+def test_rule_selectors() -> None:
+    """Doublestar patterns as Harbor's immutability and retention rules read them."""
+    from labkit.registry.harbor.selectors import matches, rule_applies
+
+    assert matches("**", "team/app") and matches("*", "app") and not matches("*", "team/app")
+    assert matches("v?.*", "v1.2") and not matches("v?.*", "v10.2")
+    assert matches("{latest,stable}", "stable") and not matches("{latest,stable}", "dev")
+    assert matches("release-**", "release-1/x") and not matches("release-*", "release-1/x")
+    rule = {"tag_selectors": [{"kind": "doublestar", "decoration": "excludes", "pattern": "dev*"}],
+            "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches",
+                                                "pattern": "team/**"}]}}
+    assert rule_applies(rule, "team/app", "v1") and not rule_applies(rule, "team/app", "dev-3")
+    assert not rule_applies(rule, "other", "v1") and not rule_applies({**rule, "disabled": True}, "team/app", "v1")

@@ -94,6 +94,35 @@ async def get_user(call: Call) -> web.Response:
     return json_response(shapes.user(_user(call)))
 
 
+async def update_user(call: Call) -> web.Response:
+    """The profile: email, realname, comment (the user or the admin)."""
+    row = _user(call)
+    body = await call.json()
+    call.harbor.store.update_user(row["user_id"], str(body.get("email", row["email"] or "")),
+                                  str(body.get("realname", row["realname"] or "")),
+                                  str(body.get("comment", row["comment"] or "")))
+    return web.Response()
+
+
+async def change_password(call: Call) -> web.Response:
+    """The user gives the old password; the admin need not. The admin's own password is the lab's secret."""
+    row = _user(call)
+    if row["user_id"] == ADMIN_ID:
+        raise harbor_error("BAD_REQUEST", "the admin's password is the lab's secret (registry-admin-password): "
+                                          "changing it is not supported by the labkit simulator")
+    body = await call.json()
+    new = str(body.get("new_password") or "")
+    if not call.harbor.policy.is_admin(call.user) and not call.harbor.store.check_user(
+            row["username"], str(body.get("old_password") or "")):
+        raise harbor_error("FORBIDDEN", "the old password is wrong")
+    _check_password(new)
+    call.harbor.store.set_password(row["user_id"], new)
+    call.harbor.policy.forget()
+    call.harbor.store.record(call.user, row["username"], "user", "update",
+                             description=f"change the password of user: {row['username']}")
+    return web.Response()
+
+
 async def delete_user(call: Call) -> web.Response:
     call.admin()
     row = _user(call)
@@ -297,6 +326,8 @@ def install(router: Router) -> None:
     add("GET", "/users/search", search_users)
     add("GET", "/users/current", current_user)
     add("GET", "/users/{uid}", get_user)
+    add("PUT", "/users/{uid}", update_user)
+    add("PUT", "/users/{uid}/password", change_password)
     add("DELETE", "/users/{uid}", delete_user)
     add("GET", "/robots", list_robots)
     add("POST", "/robots", create_robot)

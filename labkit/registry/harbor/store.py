@@ -206,6 +206,15 @@ class HarborStore:
                             (username, email, realname, comment, salt, hash_password(password, salt), now, now))
             return int(cur.lastrowid or 0)
 
+    def update_user(self, user_id: int, email: str, realname: str, comment: str) -> None:
+        self.db.execute("UPDATE users SET email=?, realname=?, comment=?, update_time=? WHERE user_id=?",
+                        (email, realname, comment, time.time(), user_id))
+
+    def set_password(self, user_id: int, password: str) -> None:
+        salt = secrets.token_hex(16)
+        self.db.execute("UPDATE users SET salt=?, password=?, update_time=? WHERE user_id=?",
+                        (salt, hash_password(password, salt), time.time(), user_id))
+
     def delete_user(self, user_id: int) -> None:
         with self.db.transaction() as c:
             c.execute("DELETE FROM members WHERE user_id=?", (user_id,))
