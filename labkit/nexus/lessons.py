@@ -160,13 +160,23 @@ class NexusLessons:
         return pd.DataFrame(rows, columns=["repository", "type", "format", "status", "reason"]).set_index("repository")
 
     # -- Maven, as the slide's Gradle snippet -----------------------------------------------------------------
-    def maven_example(self) -> str:
-        """An artifact (``group:artifact``) this lab's Maven upstream has: the fixture's on the stand-in, else a
-        small one on Maven Central."""
-        info = self.upstream()
-        fixture = info.get("stand_in") or (info.get("stand_in_url") and
-                                           str(info.get("maven", "")).startswith(info["stand_in_url"]))
-        return STAND_IN_ARTIFACT if fixture else CENTRAL_ARTIFACT
+    def maven_example(self, repository: str = "maven-public") -> str:
+        """An artifact (``group:artifact``) this lab's Maven upstream has, asked through ``repository``: the stand-in
+        fixture's, else a small one on Maven Central (the first whose ``maven-metadata.xml`` Nexus serves)."""
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False
+        try:
+            for candidate in (STAND_IN_ARTIFACT, CENTRAL_ARTIFACT):
+                group, artifact = candidate.split(":")
+                path = f"{group.replace('.', '/')}/{artifact}/maven-metadata.xml"
+                if session.get(f"{self.url}/repository/{repository}/{path}", timeout=60).status_code == 200:
+                    return candidate
+        finally:
+            session.close()
+        raise LabError(f"{repository} serves neither {STAND_IN_ARTIFACT} (the stand-in's) nor {CENTRAL_ARTIFACT} "
+                       f"(Maven Central's): its upstream, {self.upstream().get('maven')}, does not answer from here")
 
     def gradle_snippet(self, repository: str = "maven-public") -> str:
         """The slide's ``repositories { … }`` block, switched from ``mavenCentral()`` to this lab's Nexus."""
