@@ -4,6 +4,7 @@ error shapes and ``X-Request-Id``."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import time
@@ -54,6 +55,9 @@ def test_health_systeminfo_request_ids_and_error_shape(registry: RunningRegistry
     anonymous = requests.get(f"{registry.api}/systeminfo", timeout=5).json()
     assert anonymous["auth_mode"] == "db_auth" and anonymous["harbor_version"].startswith("v2.")
     assert "registry_url" not in anonymous
+    assert requests.get(f"{registry.api}/ping", timeout=5).text == "Pong"
+    stats = requests.get(f"{registry.api}/statistics", auth=registry.auth, timeout=5).json()
+    assert stats["total_project_count"] == stats["public_project_count"] + stats["private_project_count"] >= 2
     admin = requests.get(f"{registry.api}/systeminfo", auth=registry.auth, timeout=5).json()
     assert admin["registry_url"] == registry.host and admin["project_creation_restriction"] == "everyone"
     missing = requests.get(f"{registry.api}/projects/no-such-project", auth=registry.auth, timeout=5)
@@ -153,6 +157,8 @@ def test_repositories_artifacts_and_tags_with_double_encoded_names(registry: Run
     assert art["extra_attrs"]["architecture"] == "amd64" and art["labels"] is None
     assert [t["name"] for t in art["tags"]] == ["v1"] and art["tags"][0]["immutable"] is False
     assert art["pull_time"] == "0001-01-01T00:00:00.000Z" and art["push_time"].endswith("Z")
+    history = requests.get(f"{registry.url}{art['addition_links']['build_history']['href']}", auth=auth, timeout=5)
+    assert history.status_code == 200 and history.json() == json.loads(image.config).get("history", [])
     no_tags = requests.get(f"{base}/artifacts", auth=auth, params={"with_tag": "false"}, timeout=5).json()
     assert no_tags[0]["tags"] is None
     # a pull sets pull_time (the artifact's and the tag's) and counts on the repository

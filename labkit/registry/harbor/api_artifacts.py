@@ -133,8 +133,10 @@ def _shape(call: Call, project: sqlite3.Row, repo: sqlite3.Row, row: sqlite3.Row
         "pull_time": shapes.iso(row["pull_time"]), "extra_attrs": _extra(harbor, config),
         "annotations": doc.get("annotations") or {}, "references": _references(repo, doc, row),
         "tags": None, "labels": None, "accessories": None,
-        "addition_links": {"build_history": {"href": f"{_base(project, repo)}/artifacts/{row['digest']}/additions/"
-                                                     "build_history", "absolute": False}}}
+        "addition_links": {}}
+    if out["extra_attrs"]:  # an image: its config holds the build history
+        out["addition_links"]["build_history"] = {
+            "href": f"{_base(project, repo)}/artifacts/{row['digest']}/additions/build_history", "absolute": False}
     if _flag(call, "with_tag", True):
         out["tags"] = [shapes.tag(t, repo["id"], row["id"], harbor.events.immutable(repo["name"], t["name"]))
                        for t in harbor.store.tags(repo["name"], row["digest"])] or None
@@ -215,6 +217,18 @@ async def delete_artifact(call: Call) -> web.Response:
     row = _artifact(call, repo)
     call.harbor.delete_artifact(call.user, repo["name"], row["digest"])
     return web.Response()
+
+
+async def build_history(call: Call) -> web.Response:
+    """An image's build history: its config's ``history`` (one entry per Dockerfile step)."""
+    _, repo = _repo(call, "read", "artifact")
+    row = _artifact(call, repo)
+    config = (json.loads(call.harbor.storage.blobs.read(row["digest"])).get("config") or {})
+    image = _extra(call.harbor, config)
+    if not image:
+        raise not_found(f"build history of {repo['name']}@{row['digest']} (not an image)")
+    history = json.loads(call.harbor.storage.blobs.read(config["digest"])).get("history") or []
+    return json_response(history)
 
 
 # -- tags -------------------------------------------------------------------------------------------
@@ -302,6 +316,7 @@ def install(router: Router) -> None:
     add("GET", base + "/artifacts", list_artifacts)
     add("GET", base + "/artifacts/{ref}", get_artifact)
     add("DELETE", base + "/artifacts/{ref}", delete_artifact)
+    add("GET", base + "/artifacts/{ref}/additions/build_history", build_history)
     add("GET", base + "/artifacts/{ref}/tags", list_tags)
     add("POST", base + "/artifacts/{ref}/tags", create_tag)
     add("DELETE", base + "/artifacts/{ref}/tags/{tag}", delete_tag)

@@ -40,6 +40,32 @@ async def systeminfo(call: Call) -> web.Response:
     return json_response(info)
 
 
+async def ping(call: Call) -> web.Response:
+    return web.Response(text="Pong")
+
+
+async def statistics(call: Call) -> web.Response:
+    """Counts of the projects and repositories the caller may see (``/statistics``)."""
+    call.signed_in()
+    store, policy = call.harbor.store, call.harbor.policy
+    stats = dict.fromkeys(("private_project_count", "private_repo_count", "public_project_count",
+                           "public_repo_count", "total_project_count", "total_repo_count"), 0)
+    for project in store.projects():
+        public = project["public"] == "true"
+        user = store.user(call.user)
+        if not (public or policy.is_admin(call.user) or (user is not None and store.role(
+                project["project_id"], user["user_id"]) is not None)):
+            continue
+        kind = "public" if public else "private"
+        stats[f"{kind}_project_count"] += 1
+        stats[f"{kind}_repo_count"] += store.repo_count(project["project_id"])
+    stats["total_project_count"] = stats["public_project_count"] + stats["private_project_count"]
+    stats["total_repo_count"] = stats["public_repo_count"] + stats["private_repo_count"]
+    if policy.is_admin(call.user):
+        stats["total_storage_consumption"] = sum(call.harbor.events.usage(p["name"]) for p in store.projects())
+    return json_response(stats)
+
+
 # -- labels ---------------------------------------------------------------------------------------
 def _label_project(call: Call, scope: str, project_id: int) -> sqlite3.Row | None:
     if scope == "g":
@@ -164,6 +190,8 @@ def install(router: Router) -> None:
     add = router.add
     add("GET", "/health", health)
     add("GET", "/systeminfo", systeminfo)
+    add("GET", "/ping", ping)
+    add("GET", "/statistics", statistics)
     add("GET", "/labels", list_labels)
     add("POST", "/labels", create_label)
     add("GET", "/labels/{lid}", get_label)
