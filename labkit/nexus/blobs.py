@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import uuid
@@ -68,7 +69,7 @@ class Blobs:
                     hashes.update(chunk)
                     f.write(chunk)
                 f.flush()
-                os.fsync(f.fileno())
+                await asyncio.to_thread(os.fsync, f.fileno())  # a big file's fsync must not stall the server
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

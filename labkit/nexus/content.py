@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from .store import Asset, NexusStore
 
 Config = dict[str, Any]
 UNAVAILABLE = "Not Found (remote unavailable and not cached)"
+DOWNLOADED_EVERY = 3600.0  # an asset's lastDownloaded is written at most this often (seconds)
 
 
 class Content:
@@ -64,6 +66,9 @@ class Content:
             raise ApiError(404, "NotFound", f"Not Found: {path}")
         if isinstance(found, bytes):
             return web.Response(body=found, content_type="text/plain")
+        now = time.time()
+        if found.downloaded is None or now - found.downloaded > DOWNLOADED_EVERY:
+            self.store.downloaded(found, now)
         response = web.FileResponse(self.store.blobs.path(found.sha256))
         response.content_type = found.content_type.split(";")[0].strip() or "application/octet-stream"
         return response

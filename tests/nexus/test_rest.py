@@ -82,8 +82,11 @@ def test_components_search_and_assets_page_with_a_continuation_token(fresh_nexus
     asset = item["assets"][0]
     assert asset["downloadUrl"] == f"{nexus.url}/repository/pypi-hosted/{asset['path']}"
     assert set(asset["checksum"]) >= {"sha1", "sha256", "md5"} and asset["fileSize"] > 0
+    assert asset["lastDownloaded"] is None and asset["uploader"] == "admin"
     assert s.get(nexus.url + V1 + f"/components/{item['id']}").json() == item
     assert s.get(nexus.url + V1 + f"/assets/{asset['id']}").json()["path"] == asset["path"]
+    assert s.get(asset["downloadUrl"]).ok
+    assert s.get(nexus.url + V1 + f"/assets/{asset['id']}").json()["lastDownloaded"] is not None
     found = s.get(nexus.url + V1 + "/search", params={"name": "pkg-00"}).json()["items"]
     assert sorted(c["version"] for c in found) == ["1.0", "2.0"]
     assert [c["name"] for c in s.get(nexus.url + V1 + "/search",
