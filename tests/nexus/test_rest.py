@@ -167,3 +167,20 @@ def test_unsupported_endpoints_say_so_and_reset_forgets_content(fresh_nexus: Run
     assert names == ["pypi-proxy", "pypi-hosted", "pypi-group", "maven-central", "maven-public"]
     assert nexus.session().get(nexus.url + V1 + "/search", params={"name": "kappa"}).json()["items"] == []
     assert nexus.session(auth=True).get(nexus.url + V1 + "/security/anonymous").ok
+
+
+def test_head_and_an_offline_repository(fresh_nexus: RunningNexus) -> None:
+    nexus = fresh_nexus
+    s, admin = nexus.session(), nexus.session(auth=True)
+    url = f"{nexus.url}/repository/maven-central/io/msalab/hello/1.0.0/hello-1.0.0.jar"
+    body = s.get(url).content
+    head = s.head(url)
+    assert head.status_code == 200 and int(head.headers["Content-Length"]) == len(body) and head.content == b""
+    config = admin.get(nexus.url + V1 + "/repositories/maven/proxy/maven-central").json()
+    assert admin.put(nexus.url + V1 + "/repositories/maven/proxy/maven-central",
+                     json={**config, "online": False}).status_code == 204
+    offline = s.get(url)
+    assert offline.status_code == 503 and "offline" in offline.text
+    rows = admin.get(nexus.url + "/service/rest/internal/ui/repositories/details").json()
+    assert next(r for r in rows if r["name"] == "maven-central")["status"] == \
+        {"online": False, "description": "Offline", "reason": None}
