@@ -101,3 +101,21 @@ def test_the_group_merges_maven_metadata_of_its_members(fresh_nexus: RunningNexu
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_search_and_download_one_asset(nexus: RunningNexus) -> None:
+    s = nexus.session()
+    for suffix in (".jar", ".pom"):
+        assert s.get(f"{nexus.url}/repository/maven-central/{ARTIFACT}{suffix}").ok
+    query = {"repository": "maven-central", "maven.groupId": "io.msalab", "maven.artifactId": "hello",
+             "maven.baseVersion": "1.0.0"}
+    v1 = nexus.url + "/service/rest/v1"
+    assets = s.get(v1 + "/search/assets", params=query).json()["items"]
+    assert sorted(a["path"].rsplit(".", 1)[1] for a in assets) == ["jar", "pom"]
+    jars = s.get(v1 + "/search/assets", params={**query, "maven.extension": "jar"}).json()["items"]
+    assert [a["path"] for a in jars] == [f"{ARTIFACT}.jar"]
+    many = s.get(v1 + "/search/assets/download", params=query, allow_redirects=False)
+    assert many.status_code == 400 and "multiple assets" in many.text
+    one = s.get(v1 + "/search/assets/download", params={**query, "maven.extension": "jar", "maven.classifier": ""})
+    assert one.status_code == 200 and one.content == (FIXTURE / f"{ARTIFACT}.jar").read_bytes()
+    assert s.get(v1 + "/search/assets/download", params={**query, "maven.extension": "war"}).status_code == 404

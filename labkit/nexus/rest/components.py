@@ -15,7 +15,9 @@ from .base import V1, Services, after, decode_id, encode_id, iso, token
 COMPONENT_PAGE = 10  # Nexus' page sizes
 SEARCH_PAGE = 50
 UNSUPPORTED_SEARCH = ("sort", "direction", "prerelease", "keyword", "md5", "sha1", "sha256", "sha512")
-SEARCH_FIELDS = {"group": "grp", "name": "name", "version": "version"}
+SEARCH_FIELDS = {"group": "grp", "name": "name", "version": "version", "maven.groupId": "grp",
+                 "maven.artifactId": "name", "maven.baseVersion": "version", "pypi.name": "name"}
+ASSET_FILTERS = ("maven.extension", "maven.classifier")
 
 
 def asset_json(s: Services, asset: Asset, fmt: str) -> dict[str, Any]:
@@ -62,8 +64,24 @@ def _search_rows(request: web.Request, s: Services, size: int) -> list[Component
         repositories = [r for r in (repositories or list(formats)) if formats.get(r) == wanted]
     filters = {"name": f"*{request.query['q']}*"} if "q" in request.query else {}
     filters |= {SEARCH_FIELDS[k]: v for k, v in request.query.items() if k in SEARCH_FIELDS}
-    renamed = {("grp" if k == "group" else k): v for k, v in filters.items()}
-    return s.store.components_page(after(request), size + 1, repositories, **renamed)
+    return s.store.components_page(after(request), size + 1, repositories, **filters)
+
+
+def _asset_matches(request: web.Request, asset: Asset) -> bool:
+    """``maven.extension`` and ``maven.classifier`` (empty: none) on ``<artifactId>-<version>[-classifier].<ext>``."""
+    if not any(k in request.query for k in ASSET_FILTERS):
+        return True
+    parts = asset.path.split("/")
+    if len(parts) < 4:
+        return False
+    base, filename = f"{parts[-3]}-{parts[-2]}", parts[-1]
+    if not filename.startswith(base):
+        return False
+    rest = filename[len(base):]  # "[-classifier].ext"
+    classifier, _, extension = rest.lstrip("-").partition(".") if rest.startswith("-") else ("", "", rest[1:])
+    if "maven.extension" in request.query and extension != request.query["maven.extension"]:
+        return False
+    return "maven.classifier" not in request.query or classifier == request.query["maven.classifier"]
 
 
 def install(app: web.Application, s: Services) -> None:
@@ -100,9 +118,22 @@ def install(app: web.Application, s: Services) -> None:
         rows = _search_rows(request, s, SEARCH_PAGE)
         formats = _formats(s)
         items = [asset_json(s, a, formats.get(r.repository, "")) for r in rows[:SEARCH_PAGE]
-                 for a in s.store.component_assets(r.id)]
+                 for a in s.store.component_assets(r.id) if _asset_matches(request, a)]
         more = len(rows) > SEARCH_PAGE
         return json_response({"items": items, "continuationToken": token(rows[SEARCH_PAGE - 1].id) if more else None})
+
+    async def search_download(request: web.Request) -> web.Response:
+        """A redirect to the one asset the search finds (``curl -L``), as Nexus answers it."""
+        rows = _search_rows(request, s, SEARCH_PAGE)
+        found = [a for r in rows for a in s.store.component_assets(r.id) if _asset_matches(request, a)]
+        if not found:
+            raise ApiError(404, "NotFound", "Search returned no assets")
+        if len(found) > 1:
+            raise ApiError(400, "BadRequest", f"Search returned multiple assets ({len(found)}), please refine "
+                                              "search criteria to find a single asset or use the sort query "
+                                              "parameter to retrieve the first result.")
+        asset = found[0]
+        raise web.HTTPFound(f"{s.base_url}/repository/{asset.repository}/{asset.path}")
 
     async def delete_component(request: web.Request) -> web.Response:
         row = s.store.component(decode_id(request.match_info["id"]))
@@ -118,3 +149,4 @@ def install(app: web.Application, s: Services) -> None:
     app.router.add_get(f"{V1}/assets/{{id}}", asset)
     app.router.add_get(f"{V1}/search", search)
     app.router.add_get(f"{V1}/search/assets", search_assets)
+    app.router.add_get(f"{V1}/search/assets/download", search_download)
