@@ -129,10 +129,10 @@ def test_retention_policy_validation_and_access(registry: RunningRegistry) -> No
     bad["rules"][0]["template"] = "latestPushedForever"
     resp = requests.post(api, json=bad, auth=registry.auth, timeout=10)
     assert resp.status_code == 400 and resp.json()["errors"][0]["code"] == "BAD_REQUEST"
-    scheduled = latest_k(project_id, 1)
-    scheduled["trigger"]["settings"]["cron"] = "0 0 0 * * *"
-    resp = requests.post(api, json=scheduled, auth=registry.auth, timeout=10)
-    assert resp.status_code == 400 and "not supported by the labkit simulator" in resp.json()["errors"][0]["message"]
+    five_fields = latest_k(project_id, 1)
+    five_fields["trigger"]["settings"]["cron"] = "0 0 * * *"  # Harbor's cron has a seconds field first
+    resp = requests.post(api, json=five_fields, auth=registry.auth, timeout=10)
+    assert resp.status_code == 400 and "expected exactly 6 fields" in resp.json()["errors"][0]["message"]
     twice = latest_k(project_id, 1)
     twice["rules"].append(dict(twice["rules"][0]))
     assert requests.post(api, json=twice, auth=registry.auth, timeout=10).status_code == 409
@@ -185,3 +185,25 @@ def test_rule_templates_and_selectors() -> None:
     scoped = {**rule("always"), "scope_selectors": {"repository": [
         {"kind": "doublestar", "decoration": "repoExcludes", "pattern": "tools/**"}]}}
     assert rules_for([scoped], "app") == [scoped] and rules_for([scoped], "tools/lint") == []
+
+
+def test_a_scheduled_policy_runs_on_its_cron(registry: RunningRegistry) -> None:
+    registry.project("nightly")
+    project_id = requests.get(f"{registry.api}/projects/nightly", auth=registry.auth, timeout=10).json()["project_id"]
+    client = registry.client()
+    for i in range(1, 4):
+        push(client, "nightly/app", make_image(f"nightly-{i}"), f"v{i}")
+        time.sleep(0.02)
+    policy = latest_k(project_id, 1)
+    policy["trigger"]["settings"]["cron"] = "*/2 * * * * *"  # every two seconds
+    resp = requests.post(f"{registry.api}/retentions", json=policy, auth=registry.auth, timeout=10)
+    assert resp.status_code == 201, resp.text
+    base = f"{registry.api}/retentions/{int(resp.headers['Location'].rsplit('/', 1)[1])}/executions"
+    deadline = time.monotonic() + 30
+    while not [e for e in requests.get(base, auth=registry.auth, timeout=10).json() if e["status"] == "Success"]:
+        assert time.monotonic() < deadline, "the schedule never ran the policy"
+        time.sleep(0.2)
+    execution = requests.get(base, auth=registry.auth, timeout=10).json()[-1]
+    assert execution["trigger"] == "SCHEDULE" and execution["dry_run"] is False
+    assert tags(registry, "nightly/app") == ["v3"]
+    assert requests.delete(base.removesuffix("/executions"), auth=registry.auth, timeout=10).status_code == 200

@@ -16,10 +16,12 @@ from ....core.tasks import cancel
 from ...storage import RegistryStorage
 from ..store import HarborStore
 from . import policy as rules
+from . import schedule
 from .store import ERROR, STOPPED, SUCCESS, RetentionStore
 
 JOBSERVICE = "harbor-jobservice"  # who Harbor's retention job deletes as (its secret's user)
-MANUAL = "MANUAL"
+MANUAL, SCHEDULED = "MANUAL", "SCHEDULE"
+SCHEDULER_TICK = 0.5  # seconds; Harbor's cron has a seconds field
 DEL, RETAIN, IMMUTABLE, ERR = "DEL", "RETAIN", "IMMUTABLE", "ERR"
 
 Delete = Callable[[str, str, str], None]  # (user, repo, digest); raises ApiError when Harbor refuses
@@ -37,14 +39,37 @@ class RetentionRunner:
 
     def __post_init__(self) -> None:
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._scheduler: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        for execution_id in self.policies.interrupted():  # a stop of the daemon cut these short
+        """Close what a stop of the daemon cut short; start the scheduler (in the running event loop)."""
+        for execution_id in self.policies.interrupted():
             self.policies.end_execution(execution_id, STOPPED)
+        self._scheduler = asyncio.get_running_loop().create_task(self._schedule(), name="retention-scheduler")
 
     async def stop(self) -> None:
+        await cancel(self._scheduler)  # type: ignore[arg-type]
         for task in list(self._running.values()):
             await cancel(task)  # type: ignore[arg-type]
+
+    async def _schedule(self) -> None:
+        """Run each scheduled policy when its cron comes due (as Harbor's jobservice user, trigger SCHEDULE)."""
+        due: dict[int, tuple[str, float]] = {}
+        while True:
+            now = time.time()
+            crons = self.policies.scheduled()
+            for policy_id, cron in crons.items():
+                if policy_id not in due or due[policy_id][0] != cron:
+                    due[policy_id] = (cron, schedule.next_run(cron, now))
+                elif now >= due[policy_id][1]:
+                    due[policy_id] = (cron, schedule.next_run(cron, now))
+                    try:
+                        self.trigger(policy_id, False, JOBSERVICE, SCHEDULED)
+                    except Exception:
+                        self.logger.exception("scheduled retention of policy %s failed", policy_id)
+            for gone in set(due) - set(crons):
+                del due[gone]
+            await asyncio.sleep(SCHEDULER_TICK)
 
     def trigger(self, policy_id: int, dry_run: bool, operator: str, trigger: str = MANUAL) -> int:
         """Start an execution of the policy in the background; returns its id."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from ....core.errors import ApiError
 from ..selectors import matches as doublestar
+from . import schedule
 
 ALGORITHM = "or"
 MAX_RULES = 15
@@ -169,9 +170,9 @@ def validate(body: Any) -> dict[str, Any]:
             raise _bad("Trigger.Settings.cron: Can not be empty")
         if not isinstance(settings["cron"], str):
             raise _bad("invalid cron type for scheduled tag retention: must be a string")
-        if settings["cron"]:
-            raise ApiError(400, "BAD_REQUEST", "a scheduled tag retention (cron) is not supported by the labkit "
-                                               "simulator; run the policy with POST /retentions/{id}/executions")
+        problem = schedule.check(settings["cron"]) if settings["cron"] else None
+        if problem:
+            raise _bad(f"invalid cron string for scheduled tag retention: {settings['cron']}, error: {problem}")
     seen: dict[str, int] = {}
     out_rules = []
     for n, rule in enumerate(rules):

@@ -48,6 +48,16 @@ class RetentionStore:
         rows = self.db.query("SELECT id FROM retention_policies WHERE project_id=?", (project_id,))
         return int(rows[0]["id"]) if rows else None
 
+    def scheduled(self) -> dict[int, str]:
+        """Policy id -> cron, for the policies a schedule triggers."""
+        out = {}
+        for row in self.db.query("SELECT id, policy FROM retention_policies"):
+            trigger = json.loads(row["policy"]).get("trigger") or {}
+            cron = (trigger.get("settings") or {}).get("cron")
+            if trigger.get("kind") == "Schedule" and cron:
+                out[int(row["id"])] = str(cron)
+        return out
+
     def update(self, policy_id: int, policy: dict[str, Any]) -> None:
         self.db.execute("UPDATE retention_policies SET policy=?, update_time=? WHERE id=?",
                         (json.dumps(policy), time.time(), policy_id))
