@@ -76,7 +76,8 @@ class Product:
 PRODUCTS: tuple[Product, ...] = (
     Product("registry", "Harbor (container registry)", 5,
             "private image registry: projects, robot accounts, audit log; the images every node pulls",
-            "OCI distribution + Harbor /api/v2.0 emulator (token auth)", "Harbor (helm chart goharbor/harbor, in the cluster)",
+            "OCI distribution + Harbor /api/v2.0 emulator (token auth)",
+            "Harbor (helm chart goharbor/harbor, in the cluster)",
             Registry, RegistryKind(), RegistryView, RegistryEndpoint),
     Product("docker", "Docker Engine", 5, "builds images from Dockerfiles, runs containers (the `docker` SDK)",
             "Docker Engine API on a unix socket, over labkit's image builder", "the laptop's Docker Engine",

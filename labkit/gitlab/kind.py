@@ -18,6 +18,7 @@ from ..backends.kind.parts import KindPart
 from ..core.component import http_check
 from ..core.secrets import GITLAB_ROOT_PASSWORD, Secrets
 from ..endpoints import Endpoint, GitLabEndpoint
+from ..images.harbor import service_address
 from .omnibus import render
 from .seed import MANIFESTS, SHOP
 
@@ -47,10 +48,11 @@ class GitLabKind(KindPart):
         cluster_url = f"http://{lab.container('gitlab')}:{lab.ports['gitlab']}"
         registry = lab.versions["registry"]["cluster_name"]
         return [
-            Command("provisioning GitLab (root's token, the shop's projects, CI_REGISTRY, a runner token)", [
+            Command("provisioning GitLab (root's token, the shop's projects, CI_REGISTRY and Harbor's CI robot, a "
+                    "runner token)", [
                 sys.executable, "-m", "labkit.gitlab.provision", "--home", str(lab.paths.home), "--url",
                 self.url(lab), "--cluster-url", cluster_url, "--out", str(self.folder(lab)),
-                "--registry", registry, "--registry-target", f"{lab.container('registry')}:5000",
+                "--registry", registry, "--registry-target", service_address(lab.versions), "--harbor-robot",
                 "--relay-image", chart["registry_relay_image"]]),
             Command("letting the runner's job pods deploy the shop (RBAC in namespace shop)",
                     lab.kubectl("apply", "-f", str(lab.checkout.root / SHOP_NAMESPACE), "-f",

@@ -5,11 +5,13 @@
 * the ``shop`` group with ``shop/shop`` (``apps/``) and ``shop/manifests`` (``manifests/apps/``), whose job
   token allowlist lets the shop's jobs in;
 * the instance CI/CD variables the shop's pipeline needs (``CI_REGISTRY``: the lab registry as the cluster names
-  it; GitLab CE's own registry is off, so GitLab leaves it unset), set through the admin API;
+  it; GitLab CE's own registry is off, so GitLab leaves it unset; ``HARBOR_USER``/``HARBOR_PASSWORD``: Harbor's CI
+  robot, which ``python -m labkit.registry.provision`` made, masked), set through the admin API;
 * an instance runner's authentication token, written into the gitlab-runner chart's values: the Kubernetes
   executor, its job pods under the ``shop-deployer`` service account (the kind backend binds it to a Role in
-  namespace ``shop``) with relays beside each job: ``localhost:5001`` in the pod is the registry container, as
-  it is for containerd on the nodes, and GitLab's port on ``127.0.0.1`` (its external URL's) is GitLab's.
+  namespace ``shop``) with relays beside each job: ``localhost:5001`` in the pod is Harbor's Service, as
+  ``localhost:5001`` is Harbor for containerd on the nodes, and GitLab's port on ``127.0.0.1`` (its external
+  URL's) is GitLab's.
 
 Each step is skipped when already done, so ``labkit up`` may run it again.
 ``python -m labkit.gitlab.provision --home H --url U --cluster-url C --out DIR``.
@@ -31,6 +33,8 @@ from ..core.checkout import Checkout
 from ..core.files import write_atomic
 from ..core.paths import LabPaths
 from ..core.secrets import GITLAB_ROOT_PASSWORD, Secrets
+from ..images.harbor import CI_ROBOT, SHOP_PROJECT, ci_secret, robot_name
+from .registry_access import harbor_variables
 from .seed import MANIFESTS, SHOP, files_of
 
 SCOPES = ["api", "read_repository", "write_repository"]
@@ -87,12 +91,13 @@ def seed_projects(gl: gitlab.Gitlab, checkout: Checkout) -> None:
         allowlist.create({"target_project_id": shop.id})
 
 
-def instance_variables(gl: gitlab.Gitlab, wanted: dict[str, str]) -> None:
-    """Set the instance's CI/CD variables (Admin area → CI/CD → Variables), creating or updating each."""
+def instance_variables(gl: gitlab.Gitlab, wanted: dict[str, str], masked: frozenset[str] = frozenset()) -> None:
+    """Set the instance's CI/CD variables (Admin area → CI/CD → Variables), creating or updating each; ``masked``
+    names the ones GitLab hides in job logs."""
     have = {v.key: v for v in gl.variables.list(get_all=True)}
     for key, value in wanted.items():
         if key not in have:
-            gl.variables.create({"key": key, "value": value, "raw": True,
+            gl.variables.create({"key": key, "value": value, "raw": True, "masked": key in masked,
                                  "description": "set by labkit's provisioning for the shop's pipeline"})
         elif have[key].value != value:
             have[key].value = value
@@ -143,12 +148,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--registry-target", default="",
                         help="host:port of the registry on the cluster's network (a job pod's relay goes there)")
     parser.add_argument("--relay-image", default="", help="the relay service's image (socat)")
+    parser.add_argument("--harbor-robot", action="store_true",
+                        help="set HARBOR_USER/HARBOR_PASSWORD to Harbor's CI robot (labkit.registry.provision)")
     args = parser.parse_args(argv)
     password = Secrets(LabPaths(args.home).secrets).get(GITLAB_ROOT_PASSWORD)
     gl = root_client(args.url.rstrip("/"), password, args.out / "root-token")
     seed_projects(gl, Checkout.find())
     if args.registry:
         instance_variables(gl, {"CI_REGISTRY": args.registry})
+    if args.harbor_robot:
+        secrets = Secrets(LabPaths(args.home).secrets)
+        robot = harbor_variables(robot_name(SHOP_PROJECT, CI_ROBOT), ci_secret(secrets))
+        instance_variables(gl, {v.key: v.value for v in robot}, frozenset(v.key for v in robot if v.masked))
     runner_values(gl, args.cluster_url, args.out / "runner-values.yaml", args.registry, args.registry_target,
                   args.relay_image)
     print(f"GitLab at {args.url} is provisioned: root's token in {args.out / 'root-token'}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..core.secrets import REGISTRY_PASSWORD, Secrets
 from ..endpoints import RegistryEndpoint
-from ..registry.provision import provision
+from ..images.harbor import provision
 
 USER, PASSWORD = "HARBOR_USER", "HARBOR_PASSWORD"
 

@@ -24,12 +24,23 @@ HELM_TIMEOUT = "5m"
 
 
 def cluster_nodes(lab: KindLab) -> list[dict[str, Any]]:
-    """The nodes of the kind config, in kind's order; the gateway NodePort of agent-1 is published."""
-    nodeport = int(lab.versions["shop"]["gateway_nodeport"])
+    """The nodes of the kind config, in kind's order; the gateway NodePort of agent-1 is published, and Harbor's
+    NodePort (the registry port, the same on the host and the node) on the node Harbor lives on."""
+    nodeport, harbor = int(lab.versions["shop"]["gateway_nodeport"]), lab.versions["charts"]["harbor"]["node"]
+    registry = lab.ports["registry"]
+
+    def mappings(name: str) -> list[dict[str, int]]:
+        return ([{"container": nodeport, "host": lab.ports["gateway"]}] if name == AGENTS[0] else []) + \
+            ([{"container": registry, "host": registry}] if name == harbor else [])
+
     return [{"name": name, "role": "control-plane" if name in SERVERS else "worker",
-             "kubeadm_kind": "InitConfiguration" if i == 0 else "JoinConfiguration",
-             "port_mappings": [{"container": nodeport, "host": lab.ports["gateway"]}] if name == AGENTS[0] else []}
+             "kubeadm_kind": "InitConfiguration" if i == 0 else "JoinConfiguration", "port_mappings": mappings(name)}
             for i, name in enumerate(NODES)]
+
+
+def node_port_range(lab: KindLab) -> str:
+    """The API server's ``service-node-port-range``: the stock 30000-32767, widened down to the registry's port."""
+    return f"{min(lab.ports['registry'], 30000)}-{max(lab.ports['registry'], 32767)}"
 
 
 class KubernetesKind(KindPart):
@@ -41,7 +52,8 @@ class KubernetesKind(KindPart):
         t = timings("kind")
         return {self.config_file(lab): lab.checkout.template("cluster.yaml.j2").render(
             cluster=lab.cluster, node_image=lab.versions["kind"]["node_image"], haproxy_host=lab.container("haproxy"),
-            certs_dir=str(lab.certs_dir), nodes=cluster_nodes(lab),
+            certs_dir=str(lab.certs_dir), nodes=cluster_nodes(lab), registry_port=lab.ports["registry"],
+            node_port_range=node_port_range(lab),
             node_monitor_grace_period=int(t.not_ready_seconds), node_lease_seconds=int(t.heartbeat_seconds * 4))}
 
     def create(self, lab: KindLab, exists: bool) -> list[Command]:

@@ -1,5 +1,6 @@
 """The demo shop on the kind backend: ``docker build`` of every ``apps/<service>/Dockerfile`` (the context
-is ``apps/``, which holds shopkit too) and ``docker push`` to the lab registry; pods pull them by the name
+is ``apps/``, which holds shopkit too) and ``docker push`` to the lab registry (Harbor's project ``shop``, with
+the Docker configuration the registry part writes: Harbor takes no anonymous pushes); pods pull them by the name
 ``localhost:5001/shop/<service>:<tag>``. With Nexus in the profile, ``pip install`` in the Dockerfiles goes through
 its ``pypi-group`` (``--network host --build-arg PIP_INDEX_URL=…``)."""
 
@@ -32,7 +33,8 @@ class ShopKind(KindPart):
             cmds += [Command(f"building image {app}" + (" (pip through Nexus)" if index else ""),
                              ["docker", "build", *pip, "--file", str(lab.checkout.root / "apps" / app / "Dockerfile"),
                               "--tag", name, str(lab.checkout.root / "apps")]),
-                     Command(f"pushing image {app}", ["docker", "push", name])]
+                     Command(f"pushing image {app}",
+                             ["docker", "--config", str(lab.docker_config), "push", name])]
         return cmds
 
     def endpoint(self, lab: KindLab) -> Endpoint:

@@ -106,6 +106,12 @@ class KindLab:
         return self.dir / "certs.d"
 
     @property
+    def docker_config(self) -> Path:
+        """The lab's own Docker client configuration (``docker --config``): the lab registry's credentials, which
+        the registry part writes and the shop's pushes use; the laptop's ``~/.docker`` is left alone."""
+        return self.dir / "docker"
+
+    @property
     def kubeconfig(self) -> str:
         return str(self.paths.kubeconfig)
 

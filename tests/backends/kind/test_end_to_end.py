@@ -1,6 +1,7 @@
 """``labkit up --backend kind`` through the contract harness, used as a learner would, then ``labkit down``.
 
-One kind lab (a sim lab behind stand-in kind/docker/helm, the real HAProxy and registry beside it) is shared
+One kind lab (a sim lab behind stand-in kind/docker/helm, the real HAProxy beside it, the sim's Harbor behind
+the Harbor chart's NodePort) is shared
 by the module; the tests run in file order and the last one takes the lab down.
 """
 
@@ -130,12 +131,15 @@ def test_the_shop_pulls_from_the_harness_registry_and_answers_through_haproxy(ki
     images = {c["image"] for p in pods for c in p["spec"]["containers"]}
     assert images == {f"localhost:5001/shop/{app}:{Checkout.find().versions['shop']['tag']}"
                       for app in Checkout.find().apps()}
-    # the nodes pulled them from the compose registry (Debian's docker-registry), through hosts.toml's mirror
-    registry = _endpoint(kind_lab, "registry")["url"]
-    catalog = json.loads(http_get(f"{registry}/v2/_catalog")[1])["repositories"]
-    assert {f"shop/{app}" for app in Checkout.find().apps()} <= set(catalog)
-    log = (kind_lab.harness.state.logs / f"container-{variables(kind_lab.env)['CLUSTER']}-registry.log").read_text()
-    assert "GET /v2/shop/catalog/manifests/" in log or 'uri="/v2/shop/catalog/manifests/' in log
+    # the nodes pulled them from Harbor (the chart's NodePort on a node's localhost, hosts.toml's mirror),
+    # anonymously: project shop is public; Harbor records each artifact's last pull
+    api = _endpoint(kind_lab, "registry")["api"]
+    repos = json.loads(http_get(f"{api}/projects/shop/repositories?page_size=100")[1])
+    assert {f"shop/{app}" for app in Checkout.find().apps()} <= {r["name"] for r in repos}
+    artifacts = json.loads(http_get(f"{api}/projects/shop/repositories/catalog/artifacts")[1])
+    assert artifacts and all(a["pull_time"] and not a["pull_time"].startswith("0001") for a in artifacts), artifacts
+    project = json.loads(http_get(f"{api}/projects/shop")[1])
+    assert project["metadata"]["public"] == "true"
     edge = _endpoint(kind_lab, "haproxy")["url"]
     status, body = eventually(lambda: http_get(edge + "/"), 30, "answering through HAProxy's edge port")
     assert status == 200 and json.loads(body)["service"] == "gateway"

@@ -58,6 +58,11 @@ def test_kind_config_is_valid_and_names_the_nodes_like_rke2(rendered: KindLab) -
     cluster_patch = yaml.safe_load(config["kubeadmConfigPatches"][0])
     assert cluster_patch["kind"] == "ClusterConfiguration" and "apiVersion" not in cluster_patch
     assert rendered.container("haproxy") in cluster_patch["apiServer"]["certSANs"]
+    # Harbor's NodePort is the registry port itself: the range is widened down to it (and keeps the stock top)
+    registry_port = rendered.ports["registry"]
+    low, high = map(int, cluster_patch["apiServer"]["extraArgs"]["service-node-port-range"].split("-"))
+    assert low <= registry_port <= high and (low, high) == (min(registry_port, 30000), max(registry_port, 32767))
+    assert config["networking"]["kubeProxyMode"] == "iptables"  # NodePorts on a node's localhost (containerd's)
     # the lab's timings: a stopped node NotReady after 20 s, not 50 s (map form without apiVersion: kind v0.32
     # converts it to kubeadm v1beta4's name/value list and merges it by name)
     kind_timings = timings("kind")
@@ -71,9 +76,15 @@ def test_kind_config_is_valid_and_names_the_nodes_like_rke2(rendered: KindLab) -
     for node in nodes:
         assert node["extraMounts"] == [{"hostPath": str(rendered.certs_dir), "readOnly": True,
                                         "containerPath": "/etc/containerd/certs.d"}]
-    mappings = [m for n in nodes for m in n.get("extraPortMappings", [])]
-    assert mappings == [{"containerPort": versions["shop"]["gateway_nodeport"], "hostPort": rendered.ports["gateway"],
-                         "listenAddress": "127.0.0.1", "protocol": "TCP"}]
+    mappings = {name: n.get("extraPortMappings", []) for name, n in zip(names, nodes, strict=True)}
+    harbor_node = versions["charts"]["harbor"]["node"]
+    assert harbor_node in ("server-2", "server-3", "agent-2")  # never stopped by a lesson (server-1, agent-1 are)
+    assert mappings["agent-1"] == [{"containerPort": versions["shop"]["gateway_nodeport"],
+                                    "hostPort": rendered.ports["gateway"], "listenAddress": "127.0.0.1",
+                                    "protocol": "TCP"}]
+    assert mappings[harbor_node] == [{"containerPort": registry_port, "hostPort": registry_port,
+                                      "listenAddress": "127.0.0.1", "protocol": "TCP"}]
+    assert all(not m for name, m in mappings.items() if name not in ("agent-1", harbor_node))
     assert 'config_path = "/etc/containerd/certs.d"' in config["containerdConfigPatches"][0]
 
 
@@ -92,7 +103,7 @@ def test_registry_hosts_toml_and_configmap(rendered: KindLab) -> None:
     versions = Checkout.find().versions
     hosts = rendered.certs_dir / versions["registry"]["cluster_name"] / "hosts.toml"
     data = tomllib.loads(hosts.read_text())
-    upstream = f"http://{rendered.container('registry')}:5000"
+    upstream = f"http://localhost:{rendered.ports['registry']}"  # Harbor's NodePort on the node's own localhost
     assert data["server"] == upstream and data["host"][upstream]["capabilities"] == ["pull", "resolve"]
 
     manifest = yaml.safe_load(RegistryKind.hosting_manifest(rendered).read_text())
@@ -101,6 +112,46 @@ def test_registry_hosts_toml_and_configmap(rendered: KindLab) -> None:
     hosting = yaml.safe_load(manifest["data"]["localRegistryHosting.v1"])
     assert hosting["host"] == f"localhost:{rendered.ports['registry']}"
     assert hosting["hostFromContainerRuntime"] == versions["registry"]["cluster_name"]
+    assert hosting["hostFromClusterNetwork"] == "harbor.harbor.svc.cluster.local:80"
+
+
+def test_harbor_values_avoid_the_realm_and_x509_pitfalls(rendered: KindLab) -> None:
+    """The chart's values: a plain-HTTP NodePort that is the registry port, an externalURL (the token realm)
+    naming that same port on localhost, the lab's admin password, every component on the published node."""
+    from labkit.core.secrets import REGISTRY_PASSWORD, Secrets
+    from labkit.registry.kind import COMPONENTS
+
+    versions = Checkout.find().versions
+    path = RegistryKind.values_file(rendered)
+    values = yaml.safe_load(path.read_text())
+    port = rendered.ports["registry"]
+    assert values["expose"] == {"type": "nodePort", "tls": {"enabled": False},
+                                "nodePort": {"name": "harbor", "ports": {"http": {"port": 80, "nodePort": port}}}}
+    assert values["externalURL"] == f"http://localhost:{port}"
+    assert values["harborAdminPassword"] == Secrets(rendered.paths.secrets).get(REGISTRY_PASSWORD)
+    assert len(values["secretKey"]) == 16
+    node = versions["charts"]["harbor"]["node"]
+    for component in COMPONENTS:
+        spec = values[component]["internal"] if component in ("database", "redis") else values[component]
+        assert spec["nodeSelector"] == {"kubernetes.io/hostname": node}, component
+    # the push credentials the shop's images are pushed with (docker --config), for that same host name
+    config = json.loads((rendered.docker_config / "config.json").read_text())
+    assert list(config["auths"]) == [f"localhost:{port}"]
+
+
+def test_harbor_is_installed_then_provisioned_before_the_shop_pushes(rendered: KindLab) -> None:
+    commands = up_commands(rendered, cluster_exists=False)
+    titles = [c.title for c in commands]
+    helm = next(i for i, c in enumerate(commands) if c.argv[:4] == ["helm", "upgrade", "--install", "harbor"])
+    provision = next(i for i, c in enumerate(commands) if "labkit.registry.provision" in c.argv)
+    pushes = [i for i, c in enumerate(commands) if "push" in c.argv and c.argv[0] == "docker"]
+    assert helm < provision < min(pushes), titles
+    create = next(i for i, c in enumerate(commands) if c.argv[:3] == ["kind", "create", "cluster"])
+    assert create < helm  # Harbor lives in the cluster
+    argv = commands[provision].argv
+    assert argv[argv.index("--wait") + 1] == str(Checkout.find().versions["charts"]["harbor"]["ready_seconds"])
+    for i in pushes:  # with the lab's Docker configuration, not the laptop's ~/.docker
+        assert commands[i].argv[1:3] == ["--config", str(rendered.docker_config)]
 
 
 def _compose_env(path: Path) -> dict[str, str]:
@@ -129,7 +180,7 @@ def test_compose_file_matches_the_compose_spec(rendered: KindLab) -> None:
     versions = Checkout.find().versions
     services = compose["services"]
     assert services["haproxy"]["image"] == versions["images"]["haproxy"]
-    assert services["registry"]["image"] == versions["images"]["registry"]
+    assert "registry" not in services  # Harbor runs in the cluster (its helm chart), not beside it
     assert compose["networks"]["kind"] == {"external": True}
     published = {}
     for svc in services.values():
@@ -138,7 +189,7 @@ def test_compose_file_matches_the_compose_spec(rendered: KindLab) -> None:
             host, host_port, container = port.split(":")
             assert host == "127.0.0.1", f"{port} is not loopback-only"
             published[int(host_port)] = int(container)
-    assert sorted(published) == sorted(rendered.ports[k] for k in ("api", "http", "stats", "runtime", "registry",
+    assert sorted(published) == sorted(rendered.ports[k] for k in ("api", "http", "stats", "runtime",
                                                                    "gitlab", "nexus"))
     assert services["gitlab"]["image"] == versions["images"]["gitlab"] and services["gitlab"]["profiles"] == ["gitlab"]
     assert published[rendered.ports["gitlab"]] == rendered.ports["gitlab"]  # external_url's port, inside too
@@ -180,7 +231,7 @@ def test_planned_compose_profiles_are_not_pretended(rendered: KindLab, monkeypat
     compose_up = next(c.argv for c in commands if "compose" in c.argv)
     profiles = [compose_up[i + 1] for i, a in enumerate(compose_up) if a == "--profile"]
     assert profiles == ["gitlab", "nexus"]  # harbor has no service yet
-    assert [c.argv[3] for c in commands if c.argv[0] == "helm"] == ["metrics-server", "gitlab-runner"]
+    assert [c.argv[3] for c in commands if c.argv[0] == "helm"] == ["harbor", "metrics-server", "gitlab-runner"]
     monkeypatch.setenv(PROFILE_ENV, "huge")
     with pytest.raises(RuntimeError, match="unknown kind profile"):
         load(rendered.paths, checkout)

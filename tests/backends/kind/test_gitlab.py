@@ -13,8 +13,11 @@ import yaml
 
 from labkit.backends.kind.backend import render
 from labkit.backends.kind.lab import KindLab
+from labkit.core.secrets import Secrets
 from labkit.gitlab.kind import GitLabKind
+from labkit.images.harbor import ci_secret, service_address
 from labkit.kube.kind import KubernetesKind
+from labkit.registry.kind import RegistryKind
 
 from .harness import Harness
 
@@ -28,10 +31,10 @@ def test_gitlab_ce_is_provisioned_and_the_runner_chart_installed(harness: Harnes
     assert "puma['worker_processes'] = 0" in rb and "prometheus_monitoring['enable'] = false" in rb
     for cmd in KubernetesKind().create(rendered, False):
         rendered.run(cmd.argv)
-    # HAProxy fronts the API servers (the kubeconfig's server) for helm; GitLab is the profile's service
-    rendered.run(rendered.compose("up", "--detach", "--wait", "haproxy", "registry", "gitlab",
-                                  profiles=("gitlab",)))
-    for cmd in part.configure(rendered):
+    # HAProxy fronts the API servers (the kubeconfig's server) for helm; GitLab is the profile's service; Harbor
+    # (the registry part, before GitLab's) is installed and provisioned first, as `labkit up` does
+    rendered.run(rendered.compose("up", "--detach", "--wait", "haproxy", "gitlab", profiles=("gitlab",)))
+    for cmd in [*RegistryKind().configure(rendered), *part.configure(rendered)]:
         rendered.run(cmd.argv)
     ep = part.endpoint(rendered)
     assert part.health(rendered, ep)[0]
@@ -52,16 +55,19 @@ def test_gitlab_ce_is_provisioned_and_the_runner_chart_installed(harness: Harnes
     calls = [c for c in harness.calls() if Path(c[0]).name == "helm"]
     assert calls and "--values" in calls[-1] and calls[-1][calls[-1].index("--values") + 1].endswith(
         "gitlab/runner-values.yaml")
-    # what the shop's pipeline needs, set as an admin would: CI_REGISTRY (GitLab CE's own registry is off), the
-    # job pods' service account with rights in namespace shop only, a relay to the registry beside each job
-    assert {v.key: v.value for v in gl.variables.list(get_all=True)} == {
-        "CI_REGISTRY": rendered.versions["registry"]["cluster_name"]}
+    # what the shop's pipeline needs, set as an admin would: CI_REGISTRY (GitLab CE's own registry is off) and
+    # Harbor's CI robot (its secret masked), the job pods' service account with rights in namespace shop only, a
+    # relay to Harbor's Service beside each job
+    variables = {v.key: (v.value, v.masked, v.raw) for v in gl.variables.list(get_all=True)}
+    assert variables == {"CI_REGISTRY": (rendered.versions["registry"]["cluster_name"], False, True),
+                         "HARBOR_USER": ("robot$shop+ci", False, True),
+                         "HARBOR_PASSWORD": (ci_secret(Secrets(rendered.paths.secrets)), True, True)}
     values = yaml.safe_load((part.folder(rendered) / "runner-values.yaml").read_text())
     kube = tomllib.loads(values["runners"]["config"])["runners"][0]["kubernetes"]
     assert kube["service_account"] == "shop-deployer"
     port = rendered.ports["gitlab"]
     assert [s["command"] for s in kube["services"]] == [
-        ["TCP-LISTEN:5001,fork,reuseaddr", f"TCP:{rendered.container('registry')}:5000"],
+        ["TCP-LISTEN:5001,fork,reuseaddr", f"TCP:{service_address(rendered.versions)}"],
         [f"TCP-LISTEN:{port},fork,reuseaddr", f"TCP:{rendered.container('gitlab')}:{port}"]]
     sa = ["--as", "system:serviceaccount:gitlab-runner:shop-deployer"]
     can = rendered.run(rendered.kubectl("auth", "can-i", "patch", "deployments", "-n", "shop", *sa))
@@ -74,8 +80,9 @@ def test_gitlab_ce_is_provisioned_and_the_runner_chart_installed(harness: Harnes
                      .read_text())["env"]
     pod = yaml.safe_load(Path(env["KUBECONFIG"]).read_text())
     assert pod["contexts"][0]["context"]["namespace"] == "gitlab-runner" and pod["users"][0]["user"]["token"]
-    registry_url = rendered.host_url("registry")
-    assert env["LABKIT_REGISTRY_HOSTS"] == f"localhost:5001={registry_url}"
+    endpoints = json.loads(rendered.run(rendered.kubectl("get", "endpoints", "harbor", "-n", "harbor", "-o", "json")))
+    harbor = endpoints["subsets"][0]
+    assert env["LABKIT_REGISTRY_HOSTS"] == f"localhost:5001=http://{harbor['addresses'][0]['ip']}:{harbor['ports'][0]['port']}"
     # a second provisioning keeps the token and the runner
     for cmd in part.configure(rendered):
         rendered.run(cmd.argv)

@@ -5,10 +5,14 @@ the command plan, status, actions, the kubeconfig) runs unchanged above them:
 
 * ``kind create cluster`` starts a sim lab (the "cluster") from the kind config, validated as kind does;
 * ``docker compose up`` runs the compose services as host processes: the real HAProxy with the config the kind
-  backend rendered (translated as Docker's network would resolve it), Debian's ``docker-registry``;
-* ``docker build``/``push`` build with labkit's builder and push to that registry, which the sim's nodes pull
-  from as containerd's ``hosts.toml`` says; ``docker stop/start`` of a node container stops/starts the sim node;
-* ``helm upgrade --install`` records the release through the Kubernetes API.
+  backend rendered (translated as Docker's network would resolve it), labkit's GitLab simulator as GitLab CE;
+* ``helm upgrade --install`` records the release through the Kubernetes API; Harbor's chart also starts the
+  sim's Harbor behind the chart's NodePort Service (``harbor.py``);
+* ``docker build``/``push`` build with labkit's builder and push (with the ``--config`` credentials) to that
+  Harbor, which the sim's nodes pull from as containerd's ``hosts.toml`` says (the NodePort on a node's
+  localhost); ``docker stop/start`` of a node container stops/starts the sim node;
+* ``DOCKER_HOST`` (what the ``docker`` SDK and labkit's kind backend connect to) is the Docker Engine API of the
+  sim lab behind the newest cluster.
 
 The real ``kubectl`` runs through a recorder. Each call is recorded (argv, exit code) in the harness state
 folder; a call the real CLI would refuse exits non-zero with the real tool's message. :class:`Harness` sets

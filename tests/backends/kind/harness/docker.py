@@ -4,7 +4,9 @@
 * ``build [--network host] [--build-arg PIP_INDEX_URL=U] --file F --tag T CONTEXT``: labkit's own image builder
   (``labkit.images.build``), ``pip install`` reading the checkout's wheelhouse (PyPI's stand-in) or, on the host's
   network, the index the build arg names, into the harness's image store; ``push T``: that image to the registry
-  at T's host (``localhost:PORT`` is 127.0.0.1:PORT, plain HTTP as Docker allows for loopback);
+  at T's host (``localhost:PORT`` is 127.0.0.1:PORT, plain HTTP as Docker allows for loopback), with the
+  credentials of the client's configuration (``--config DIR``, ``$DOCKER_CONFIG``, ``~/.docker``: ``config.json``
+  ``auths``), as ``docker login`` leaves them;
 * ``cp CONTAINER:SRC DEST``: a file out of a compose container's volumes (Nexus' ``admin.password``);
 * ``stop|start|kill [--signal S] CONTAINER...``: a kind node container stops or starts its sim node (and,
   for a control plane, its API server); a compose container stops, starts or gets the signal;
@@ -32,6 +34,7 @@ from .flags import Command, Failure, Parsed, UsageError, flags, parse, subcomman
 from .state import REPO, State
 
 SERVER_VERSION = "28.2.2"
+GLOBAL = flags("config")  # the client's configuration folder (credentials), before the command
 BUILD_FLAGS = flags(
     "add-host:strings allow:strings annotation:stringArray attest:stringArray build-arg:stringArray "
     "build-context:stringArray builder cache-from:stringArray cache-to:stringArray call cgroup-parent check:bool "
@@ -42,7 +45,7 @@ COMMANDS = {
     "info": Command("docker info", "docker info [OPTIONS]", flags("format/f")),
     "build": Command("docker buildx build", "docker buildx build [OPTIONS] PATH | URL | -", BUILD_FLAGS, 1, 1),
     "push": Command("docker push", "docker push [OPTIONS] NAME[:TAG]",
-                    flags("all-tags/a:bool disable-content-trust:bool platform quiet/q:bool"), 1, 1),
+                    flags("all-tags/a:bool disable-content-trust:bool platform quiet/q:bool") + GLOBAL, 1, 1),
     "stop": Command("docker stop", "docker stop [OPTIONS] CONTAINER [CONTAINER...]",
                     flags("signal/s timeout/t:int time:int"), 1, None),
     "start": Command("docker start", "docker start [OPTIONS] CONTAINER [CONTAINER...]",
@@ -59,7 +62,7 @@ BUILD_SUPPORTED = {"file", "tag", "build-arg", "target", "no-cache", "quiet", "p
 def main(argv: list[str]) -> int:
     """``docker ARGS``: the exit code (125 for a command line the CLI refuses)."""
     try:
-        command, rest = subcommand(COMMANDS, "docker", argv)
+        command, rest = subcommand(COMMANDS, "docker", argv, GLOBAL)
         if command.path == "docker compose":
             return compose.main(State.from_env(), rest)
         return HANDLERS[command.path](State.from_env(), parse(command, rest))
@@ -171,6 +174,25 @@ def _registry(name: str) -> tuple[str, str, str, str]:
     return f"http://{ip}:{port or 80}", host, path, tag
 
 
+def _credentials(opts: Parsed, host: str) -> tuple[str, str] | None:
+    """The client's stored credentials for ``host`` (``auths`` of ``config.json``), or None: anonymous."""
+    import base64
+    import json
+
+    folder = Path(opts.get("config") or os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    try:
+        auths = json.loads((folder / "config.json").read_text()).get("auths") or {}
+    except FileNotFoundError:
+        return None
+    except ValueError as err:
+        raise Failure(f"WARNING: Error loading config file: {folder / 'config.json'}: {err}") from None
+    entry = auths.get(host) or auths.get(f"http://{host}") or {}
+    if not entry.get("auth"):
+        return None
+    user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+    return user, password
+
+
 def push(state: State, opts: Parsed) -> int:
     name = opts.args[0]
     image = _store(state).get(name) or _store(state).get(f"{name}:latest")
@@ -181,7 +203,7 @@ def push(state: State, opts: Parsed) -> int:
 
     print(f"The push refers to repository [{host}/{repo}]")
     try:
-        digest = push_image(Path(image["layout"]), url, repo, tag, ref=image["ref"])
+        digest = push_image(Path(image["layout"]), url, repo, tag, _credentials(opts, host), ref=image["ref"])
     except OSError as err:
         raise Failure(f'Get "{url}/v2/": dial tcp {url.removeprefix("http://")}: connect: connection refused '
                       f"({err})") from None

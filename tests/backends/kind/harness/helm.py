@@ -35,7 +35,11 @@ CHARTS = {"https://kubernetes-sigs.github.io/metrics-server/": {
           # the runner of the GitLab chapter: its release is recorded; the sim's GitLab runs the jobs itself, with
           # what the chart's job pods would have (runnerpods.py)
           "https://charts.gitlab.io/": {
-    "gitlab-runner": {"versions": ["0.76.0"], "app_version": "v17.11.0", "ready": "/version"}}}
+    "gitlab-runner": {"versions": ["0.76.0"], "app_version": "v17.11.0", "ready": "/version"}},
+          # the lab registry on kind: the sim's Harbor as the release's pods, behind the chart's NodePort (harbor.py);
+          # the install returns once it serves, so --wait has nothing more to wait for
+          "https://helm.goharbor.io/": {
+    "harbor": {"versions": ["1.19.1"], "app_version": "2.15.1", "ready": None}}}
 RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 GLOBAL = flags(
     "namespace/n kubeconfig kube-context kube-token kube-as-user kube-as-group:stringArray kube-apiserver "
@@ -194,7 +198,16 @@ def upgrade(state: State, opts: Parsed) -> int:
     for old in revisions:
         if old["metadata"]["labels"].get("status") == "deployed":
             kube.run("label", "secret", "-n", ns, old["metadata"]["name"], "status=superseded", "--overwrite")
-    if opts.get("wait") or opts.get("atomic"):
+    if chart == "harbor":
+        from . import harbor
+
+        try:
+            harbor.install(state, harbor.cluster_of(kube.run), kube.run, ns, name, values)
+        except Failure as err:
+            kube.run("label", "secret", "-n", ns, f"sh.helm.release.v1.{name}.v{revision}", "status=failed",
+                     "--overwrite")
+            raise Failure(f"{failed}: {err.message}") from None
+    if (opts.get("wait") or opts.get("atomic")) and entry["ready"]:
         last: list[str] = []
 
         def answers() -> bool:

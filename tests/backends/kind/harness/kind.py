@@ -212,7 +212,10 @@ def _mirrors(config: ClusterConfig) -> tuple[dict[str, str], list[dict[str, Any]
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         relay = free_port()
-        relays.append({"listen": ["127.0.0.1", relay], "target": {"container": parts.hostname, "port": port}})
+        # the node's own localhost: a NodePort there (kube-proxy's), else a container on the kind network
+        target = {"nodeport": port} if parts.hostname in ("localhost", "127.0.0.1") else \
+            {"container": parts.hostname, "port": port}
+        relays.append({"listen": ["127.0.0.1", relay], "target": target})
         mirrors[hosts.parent.name] = f"{parts.scheme}://127.0.0.1:{relay}"
     return mirrors, relays
 
@@ -293,6 +296,9 @@ def _delete(state: State, name: str) -> list[str]:
     folder = state.cluster_dir(name)
     info = read_json(folder / "cluster.json", {}) or {}
     state.stop(f"network-{name}", grace=2.0)
+    from . import harbor
+
+    harbor.stop_all(state, name)
     if (folder / "home").exists():
         simlab.stop(folder / "home")
     if state.docker_socket.is_symlink() and state.docker_socket.readlink() == folder / "home" / "docker.sock":

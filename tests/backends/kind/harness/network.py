@@ -7,7 +7,9 @@ up at connection time, as Docker resolves a container's name when a client conne
 * ``{"container": NAME, "port": P}``: a compose container on the network (the registry that containerd's
   ``hosts.toml`` names), wherever the harness runs that container's port P; refused while it is not running;
 * ``{"node": CONTAINER, "address": [HOST, PORT]}``: a node container's port (kind's ``extraPortMappings``),
-  on the sim node behind it; refused while that node container is stopped.
+  on the sim node behind it; refused while that node container is stopped;
+* ``{"nodeport": P}``: a node's own ``localhost:P`` (containerd's ``hosts.toml`` naming a NodePort, which
+  kube-proxy serves on a node's localhost): port P of a running sim node.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ def resolve(state: State, cluster: str, target: dict[str, Any]) -> tuple[str, in
     if "container" in target:
         return containers.resolve(state, target["container"], int(target["port"]))
     info = state.cluster(cluster) or {}
+    if "nodeport" in target:
+        stopped = {info["nodes"][c]["node"] for c in info.get("stopped") or [] if c in info.get("nodes", {})}
+        running = [a for n, a in (info.get("addresses") or {}).items() if n not in stopped]
+        return (running[0], int(target["nodeport"])) if running else None
     if target["node"] in (info.get("stopped") or []):
         return None
     return target["address"][0], int(target["address"][1])

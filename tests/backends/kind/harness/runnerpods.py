@@ -38,9 +38,27 @@ def _runner(values: dict[str, Any]) -> dict[str, Any]:
     return runners[0].get("kubernetes") or {}
 
 
-def relays(state: State, kube: dict[str, Any]) -> dict[str, str]:
+_SERVICE = re.compile(r"^([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?$")
+
+
+def _service(kube_run: Any, name: str, namespace: str, port: int) -> tuple[str, int] | None:
+    """Where a Service's ``port`` leads (its ready endpoint), as kube-proxy takes a pod's connection there."""
+    res = kube_run("get", "service,endpoints", name, "-n", namespace, "-o", "json", check=False)
+    if res.returncode != 0:
+        return None
+    items = {i["kind"]: i for i in json.loads(res.stdout).get("items", [])}
+    spec = next((p for p in items.get("Service", {}).get("spec", {}).get("ports", []) if p.get("port") == port), None)
+    if spec is None:
+        return None
+    return next(((a["ip"], int(p["port"])) for s in items.get("Endpoints", {}).get("subsets") or []
+                 for a in s.get("addresses") or [] for p in s.get("ports") or []
+                 if p.get("name", "") == spec.get("name", "")), None)
+
+
+def relays(state: State, kube: dict[str, Any], kube_run: Any = None) -> dict[str, str]:
     """``localhost:P`` → the registry URL behind it, for each socat relay of the job pods to a running registry
-    (a relay to another container published on the same loopback port, GitLab's, needs nothing here)."""
+    (a registry container, or a Service of the cluster: Harbor's) — a relay to another container published on
+    the same loopback port, GitLab's, needs nothing here."""
     out = {}
     for service in kube.get("services") or []:
         command = service.get("command") or []
@@ -49,6 +67,12 @@ def relays(state: State, kube: dict[str, Any]) -> dict[str, str]:
         if not (listen and target):
             raise Failure(f"the kind harness runs job pod services that relay TCP (socat TCP-LISTEN → TCP) only, "
                           f"not {service.get('name')} {command}")
+        service = _SERVICE.match(target[1])
+        if service and kube_run is not None:
+            found = _service(kube_run, service[1], service[2], int(target[2]))
+            if found is not None:
+                out[f"localhost:{listen[1]}"] = f"http://{found[0]}:{found[1]}"
+            continue
         found = containers.resolve(state, target[1], int(target[2]))
         if found is None:  # as in a pod, the relay has nothing to connect to
             continue
@@ -85,7 +109,7 @@ def provide(state: State, kube_run: Any, values: dict[str, Any]) -> list[Path]:
         home.mkdir(parents=True, exist_ok=True)
         kubeconfig = home / "job-pod-kubeconfig"
         write_atomic(kubeconfig, yaml.safe_dump(pod_kubeconfig(kube_run, namespace, account)), mode=0o600)
-        hosts = relays(state, kube)
+        hosts = relays(state, kube, kube_run)
         env = {"KUBECONFIG": str(kubeconfig)}
         if hosts:
             env["LABKIT_REGISTRY_HOSTS"] = ",".join(f"{h}={u}" for h, u in hosts.items())
