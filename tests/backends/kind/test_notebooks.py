@@ -1,4 +1,4 @@
-"""Notebooks 00-03 with ``backend="kind"``, through the contract harness: the kind backend's own code (its
+"""Notebooks 00-04 with ``backend="kind"``, through the contract harness: the kind backend's own code (its
 command plan, endpoints, actions through ``docker`` and HAProxy's TCP Runtime API) under every check."""
 
 from __future__ import annotations
@@ -66,3 +66,28 @@ def test_notebook_03_passes_on_the_kind_backend_with_gitlab(kind_lab: KindLab, t
     pod = kind_lab.harness.root / "state" / "containers" / f"{cluster_name(kind_lab.home.home)}-gitlab"
     pod_kubeconfig = yaml.safe_load((pod / "job-pod-kubeconfig").read_text())
     assert pod_kubeconfig["users"][0]["name"] == "shop-deployer"
+
+
+def test_notebook_04_passes_on_the_kind_backend_with_nexus(kind_lab: KindLab, tmp_path: Path) -> None:
+    """Chapter 04 needs Nexus, in the standard profile: ``labkit up`` with it runs ``sonatype/nexus3`` in compose
+    and provisions it through the REST API (the first password read with ``docker cp`` from ``/nexus-data``, the
+    PyPI and Maven repositories), and the shop's images are built through its group; then the notebook's checks
+    pass, the outage blocking the proxies' remote through the REST API."""
+    up = labkit({**kind_lab.env, "LABKIT_KIND_PROFILE": "standard"}, "up", "--backend", "kind", timeout=900)
+    assert "nexus        http://127.0.0.1:" in up.stdout + up.stderr, up.stdout + up.stderr
+    calls = [[Path(r["argv"][0]).name, *r["argv"][1:]] for r in kind_lab.harness.records()]
+    cluster = cluster_name(kind_lab.home.home)
+    # provisioned: the first password was read from the volume (docker cp) and changed, so Nexus deleted the file
+    volume = kind_lab.harness.state.volumes / f"{cluster}_nexus-data"
+    assert volume.is_dir() and not (volume / "admin.password").exists(), sorted(volume.iterdir())
+    builds = [c for c in calls if c[:2] == ["docker", "build"]]
+    assert builds and all("--network" in c and any(a.startswith("PIP_INDEX_URL=http://127.0.0.1:") and
+                                                   a.endswith("/repository/pypi-group/simple/") for a in c)
+                          for c in builds), builds
+    ep = json.loads(kind_lab.home.endpoints.read_text())["products"]["nexus"]
+    assert Path(ep["password_file"]).stat().st_mode & 0o777 == 0o600
+    res = labkit(kind_lab.env, "notebooks", "run", "04", "--backend", "kind", "--out", str(tmp_path / "executed"),
+                 check=False, timeout=1200)
+    table = " ".join(res.stdout.split())
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    assert "04-nexus │" in table and f"│ {checks_per_chapter()[4]} │ 0 │ ok │" in table, table
