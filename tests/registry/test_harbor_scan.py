@@ -5,6 +5,7 @@ own message on this offline machine (its database cannot be fetched), scan on pu
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from labkit.registry.harbor.scan import vulnerability
 from labkit.registry.harbor.scan.reports import Report
 
 from .conftest import RunningRegistry
-from .images import OCI_MANIFEST, Image, make_image
+from .images import OCI_INDEX, OCI_MANIFEST, Image, make_image
 
 SITE = "usr/local/lib/python3.11/site-packages"
 PACKAGES = ("requests", "idna", "certifi")  # real dist-info folders, copied from this interpreter's site-packages
@@ -257,3 +258,31 @@ def test_trivy_findings_map_to_harbors_report_and_overview() -> None:
     assert overview["complete_percent"] == 100 and overview["duration"] == 3
     clean = vulnerability.harbor_report({"SchemaVersion": 2, "Results": []}, "shop/app", digest, OCI_MANIFEST)
     assert clean["severity"] == "None" and clean["vulnerabilities"] == []
+
+
+def test_an_index_is_scanned_image_by_image(harbor: RunningRegistry) -> None:
+    client = harbor.client()
+    images = [python_image("index-amd64")[0], python_image("index-arm64")[0]]
+    for image in images:
+        for digest, blob in image.blobs().items():
+            client.push_blob("shop/multi", blob, digest)
+        client.push_manifest("shop/multi", image.digest, image.manifest, OCI_MANIFEST)
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": image.digest, "size": len(image.manifest),
+         "platform": {"architecture": arch, "os": "linux"}} for image, arch in zip(images, ("amd64", "arm64"),
+                                                                                    strict=True)]}).encode()
+    client.push_manifest("shop/multi", "v1", index, OCI_INDEX)
+    url = artifact_url(harbor, "shop", "multi", "v1")
+    for scan_type in ("sbom", "vulnerability"):
+        resp = requests.post(f"{url}/scan", json={"scan_type": scan_type}, auth=harbor.auth, timeout=10)
+        assert resp.status_code == 202, resp.text
+    art = wait_for(harbor, url, "sbom_overview")
+    assert art["sbom_overview"]["scan_status"] == "Success"
+    for image in images:  # each image got its own SBOM accessory
+        child = wait_for(harbor, artifact_url(harbor, "shop", "multi", image.digest), "sbom_overview")
+        assert [a["type"] for a in child["accessories"]] == ["sbom.harbor"]
+    art = wait_for(harbor, url, "scan_overview")
+    overview = art["scan_overview"][GENERIC]
+    assert overview["scan_status"] == "Error" and overview["complete_percent"] == 0
+    log = requests.get(f"{url}/scan/{overview['report_id']}/log", auth=harbor.auth, timeout=10).text
+    assert log.count("FATAL") == 2  # both images' Trivy runs, under the index's merged report id

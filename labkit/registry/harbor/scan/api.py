@@ -11,12 +11,12 @@ from typing import Any
 from aiohttp import web
 
 from ....core.http import json_response
-from ...manifests import DOCKER_MANIFEST, INDEX_TYPES, OCI_MANIFEST
+from ...manifests import DOCKER_MANIFEST, OCI_MANIFEST
 from .. import sbom
 from ..errors import harbor_error, not_found, unsupported
 from ..router import Call, Router
 from ..shapes import iso
-from . import tools, vulnerability
+from . import index, tools, vulnerability
 from .layout import is_image
 from .reports import SBOM, SCAN_TYPES, VULNERABILITY
 from .worker import ScanJobs
@@ -54,12 +54,10 @@ async def _scan_type(call: Call, required: bool) -> str:
 
 
 def scannable(call: Call, repo: str, digest: str) -> None:
-    """Harbor's answer for what Trivy cannot scan: an accessory or a non-image artifact, or an index."""
+    """Harbor's answer for what Trivy cannot scan: an accessory, a non-image artifact, an index of no images."""
     row = call.harbor.storage.meta.manifest(repo, digest)
     assert row is not None
-    if row.media_type in INDEX_TYPES:
-        raise unsupported("scanning an image index (scan its images by digest)")
-    if not is_image(row):
+    if not is_image(row) and not index.children(call.harbor.storage, repo, digest):
         raise harbor_error("BAD_REQUEST", "the configured scanner Trivy does not support scanning artifact with "
                                           f"mime type {row.media_type}")
 
@@ -68,7 +66,7 @@ async def scan_artifact(call: Call) -> web.Response:
     scan_type = await _scan_type(call, required=False)
     repo, digest = artifact(call, "sbom" if scan_type == SBOM else "scan", "create")
     scannable(call, repo, digest)
-    jobs(call).submit(repo, digest, scan_type, call.user)
+    jobs(call).scan(repo, digest, scan_type, call.user)
     return web.Response(status=202)
 
 
@@ -81,10 +79,11 @@ async def stop_scan(call: Call) -> web.Response:
 
 async def scan_log(call: Call) -> web.Response:
     repo, digest = artifact(call, "scan", "read")
-    report = jobs(call).reports.get(call.params["report_id"])
-    if report is None or (report.repo, report.digest) != (repo, digest):
-        raise not_found(f"report with uuid {call.params['report_id']}")
-    return web.Response(text=report.log, content_type="text/plain")
+    mine = {digest, *(index.children(call.harbor.storage, repo, digest) or [])}
+    reports = [jobs(call).reports.get(i) for i in index.report_ids(call.params["report_id"])]
+    if not reports or any(r is None or r.repo != repo or r.digest not in mine for r in reports):
+        raise not_found(f"scan log with uuid: {call.params['report_id']}")
+    return web.Response(text="".join(r.log for r in reports if r is not None), content_type="text/plain")
 
 
 def _accepted(call: Call) -> list[str]:
@@ -97,11 +96,9 @@ def _accepted(call: Call) -> list[str]:
 
 async def vulnerabilities_addition(call: Call) -> web.Response:
     repo, digest = artifact(call, "artifact", "read")
-    report = jobs(call).reports.current(repo, digest, VULNERABILITY)
-    body: dict[str, Any] = {}
-    if report is not None and report.status == "Success" and report.data is not None:
-        body[_accepted(call)[0]] = report.data
-    return json_response(body)
+    reports = jobs(call).reports_of(repo, digest, VULNERABILITY) or []
+    data = index.merged_data(reports)
+    return json_response({_accepted(call)[0]: data} if data is not None else {})
 
 
 async def sbom_addition(call: Call) -> web.Response:

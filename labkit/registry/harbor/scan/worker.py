@@ -23,7 +23,7 @@ from ...manifests import OCI_MANIFEST
 from ...storage import RegistryStorage
 from .. import sbom
 from ..store import HarborStore, project_of
-from . import vulnerability
+from . import index, vulnerability
 from .layout import NotScannable, is_image, write_layout
 from .reports import ERROR, PENDING, SBOM, STOPPED, SUCCESS, VULNERABILITY, Report, ScanReports
 
@@ -85,6 +85,28 @@ class ScanJobs:
         self._tasks = []
 
     # -- the API's side --------------------------------------------------------------
+    def scan(self, repo: str, digest: str, scan_type: str, operator: str) -> None:
+        """Queue a scan of an image, or of each image of an index (409 CONFLICT if every one is still busy)."""
+        kids = index.children(self.storage, repo, digest)
+        if kids is None:
+            self.submit(repo, digest, scan_type, operator)
+            return
+        conflicts = []
+        for kid in kids:
+            try:
+                self.submit(repo, kid, scan_type, operator)
+            except ApiError as exc:
+                conflicts.append(exc)
+        if conflicts and len(conflicts) == len(kids):
+            raise conflicts[0]
+
+    def reports_of(self, repo: str, digest: str, scan_type: str) -> list[Report] | None:
+        """The report of an image, or those of an index's images (None until each has one)."""
+        kids = index.children(self.storage, repo, digest)
+        found = [self.reports.current(repo, d, scan_type) for d in (kids if kids is not None else [digest])]
+        reports = [r for r in found if r is not None]
+        return reports if reports and len(reports) == len(found) else None
+
     def submit(self, repo: str, digest: str, scan_type: str, operator: str) -> Report:
         """Queue a scan of ``repo@digest``; 409 CONFLICT while the previous one has not finished."""
         current = self.reports.current(repo, digest, scan_type)
@@ -110,30 +132,35 @@ class ScanJobs:
             self.artifacts.accessory_deleted(repo, old)
 
     def stop_scan(self, repo: str, digest: str, scan_type: str) -> None:
-        """Stop the artifact's queued or running scan; 400 BAD_REQUEST when there is none (Harbor's answer)."""
-        report = self.reports.current(repo, digest, scan_type)
-        if report is None or report.final:
+        """Stop the artifact's (or its images') queued or running scans; 400 BAD_REQUEST when there is none."""
+        busy = [r for r in self.reports_of(repo, digest, scan_type) or [] if not r.final]
+        if not busy:
             raise ApiError(400, "BAD_REQUEST", f"no scan job for artifact digest={digest}")
-        self._stopped.add(report.uuid)
-        job = self._jobs.get(report.uuid)
-        if job is not None:
-            job.cancel()
-        else:
-            self.reports.finish(report.uuid, STOPPED, "the scan was stopped before it started\n")
+        for report in busy:
+            self._stopped.add(report.uuid)
+            job = self._jobs.get(report.uuid)
+            if job is not None:
+                job.cancel()
+            else:
+                self.reports.finish(report.uuid, STOPPED, "the scan was stopped before it started\n")
 
     def scan_overview(self, repo: str, digest: str, accept: list[str]) -> dict[str, Any] | None:
         """An artifact's ``scan_overview`` under the first report type asked for that Trivy produces, or None
         when it was never scanned (Harbor then leaves the field out)."""
-        report = self.reports.current(repo, digest, VULNERABILITY)
-        if report is None:
+        reports = self.reports_of(repo, digest, VULNERABILITY)
+        if reports is None:
             return None
         wanted = [m for m in accept if m in vulnerability.REPORT_TYPES] or [vulnerability.GENERIC_REPORT]
-        return {wanted[0]: vulnerability.overview(report)}
+        merged = index.children(self.storage, repo, digest) is not None
+        return {wanted[0]: index.overview(reports) if merged else vulnerability.overview(reports[0])}
 
     def sbom_overview(self, repo: str, digest: str) -> dict[str, Any] | None:
         """An artifact's ``sbom_overview``, or None when no SBOM was asked for."""
-        report = self.reports.current(repo, digest, SBOM)
-        return sbom.overview(report) if report is not None else None
+        reports = self.reports_of(repo, digest, SBOM)
+        if reports is None:
+            return None
+        merged = index.children(self.storage, repo, digest) is not None
+        return index.sbom_overview(reports) if merged else sbom.overview(reports[0])
 
     def on_push(self, repo: str, digest: str, project_metadata: dict[str, str]) -> None:
         """Scan on push, as the project's ``auto_scan`` and ``auto_sbom_generation`` metadata ask (queued:
