@@ -25,7 +25,7 @@ _STATUS_CODE = {PENDING: 0, RUNNING: 2, STOPPED: 3, ERROR: 3, SUCCESS: 3}
 
 
 def runner(call: Call) -> RetentionRunner:
-    return call.harbor.retention  # type: ignore[attr-defined,no-any-return]
+    return call.harbor.retention
 
 
 def _policy(call: Call) -> tuple[dict[str, Any], sqlite3.Row]:

@@ -1,9 +1,10 @@
 """The scan jobs: a small pool of workers in the registry's event loop, so a push never waits for a scan.
 
-``submit`` records a Pending report and queues it; a worker marks it Running, writes the artifact as an
-OCI layout in a scratch folder, runs the scanner (Syft for ``sbom``, Trivy for ``vulnerability``) and
-records Success or Error with the scanner's log. ``stop`` ends a queued or running job as Stopped (the
-scanner's process group is killed). Jobs left Pending or Running by a stopped daemon run again at start.
+``scan`` (an image, or each image of an index) records a Pending report and queues it; a worker marks it
+Running, writes the artifact as an OCI layout in a scratch folder, runs the scanner (Syft for ``sbom``, Trivy
+for ``vulnerability``) and records Success or Error with the scanner's log. ``stop_scan`` ends a queued or
+running job as Stopped (the scanner's process group is killed). Jobs left Pending or Running by a stopped
+daemon run again at start.
 """
 
 from __future__ import annotations
