@@ -66,6 +66,17 @@ def group_without_proxy(lab: Lab) -> None:
         rest.close()
 
 
+def harbor_ready(lab: Lab) -> None:
+    """Chapter 5: Harbor as the lab made it (project shop public, the CI robot with push and pull, no projects
+    left from an earlier run of the chapter)."""
+    lab.repaired += lab.registry.restore()
+
+
+def pull_only_ci_robot(lab: Lab) -> None:
+    """Chapter 5: the CI robot loses its push permission: the pipeline's build can no longer push."""
+    lab.registry.reduce_ci_robot(("pull",))
+
+
 @dataclass(frozen=True)
 class Chapter:
     number: int
@@ -97,7 +108,7 @@ CHAPTERS: dict[int, Chapter] = {c.number: c for c in (
     Chapter(3, "gitlab-ci", "Git + CI/CD", "Continuous Integration / Deployment · Gitlab CI/CD", 50,
             fault=stage_typo),
     Chapter(4, "nexus", "Dependency cache", "Nexus", 30, (nexus_ready,), group_without_proxy),
-    Chapter(5, "docker-harbor", "Images + registry", "Dockerizing · Harbor", 40),
+    Chapter(5, "docker-harbor", "Images + registry", "Dockerizing · Harbor", 40, (harbor_ready,), pull_only_ci_robot),
     Chapter(6, "argocd", "GitOps", "Argo CD", 45),
     Chapter(7, "prometheus-grafana", "Metrics", "메트릭 파이프라인 · Prometheus · Grafana", 45),
     Chapter(8, "efk-logging", "Logs", "로그 파이프라인 · Elasticsearch · Fluentbit · Kibana", 40),
