@@ -9,7 +9,11 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,10 +86,25 @@ def remote_base(index_url: str) -> str:
     return (base.removesuffix("/simple") if base.endswith("/simple") else base) + "/"
 
 
-def choose(settings: dict[str, Any], stand_in: StandIn) -> Upstream:
+def unreachable(url: str, timeout: float = 3.0) -> str | None:
+    """Why ``url`` cannot be reached from this machine (through its proxy settings, as pip would), or None when it
+    answers anything at all (even an error status: the remote is there)."""
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "labkit-nexus/probe"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except (OSError, ValueError) as err:
+        return str(getattr(err, "reason", err))
+
+
+def choose(settings: dict[str, Any], stand_in: StandIn,
+           probe: Callable[[str], str | None] = unreachable) -> Upstream:
     """The lab's upstream: ``settings`` (``nexus_offline``/``offline``, ``nexus_pypi_index``,
     ``nexus_maven_remote``) and ``$LABKIT_OFFLINE`` first, then pip's configuration; the stand-in when the lab is
-    offline or pip has no HTTP index."""
+    offline, pip has no HTTP index, or either remote does not answer ``probe`` (a machine without internet starts
+    its lab, and builds the shop, from the stand-in rather than from a proxy that cannot fetch)."""
     maven = settings.get("nexus_maven_remote") or os.environ.get("LABKIT_NEXUS_MAVEN_REMOTE") or MAVEN_CENTRAL
     offline = bool(settings.get("nexus_offline") or settings.get("offline")) or \
         os.environ.get("LABKIT_OFFLINE", "").lower() in TRUE
@@ -95,6 +114,11 @@ def choose(settings: dict[str, Any], stand_in: StandIn) -> Upstream:
     index, source = (configured, "the lab's settings") if configured else (pip_index(), "pip's configuration")
     if index is None or not index.startswith(("http://", "https://")):
         why = "pip has no index (no-index)" if index is None else f"pip's index {index} is not served over HTTP"
+        return Upstream(stand_in.pypi_url, stand_in.maven_url, f"stand-in: {why}", True)
+    with ThreadPoolExecutor(2) as pool:  # both at once: a machine without a network waits one timeout, not two
+        problems = {url: why for url, why in zip((index, maven), pool.map(probe, (index, maven)), strict=True) if why}
+    if problems:
+        why = "; ".join(f"{url} is not reachable from this machine ({reason})" for url, reason in problems.items())
         return Upstream(stand_in.pypi_url, stand_in.maven_url, f"stand-in: {why}", True)
     return Upstream(remote_base(index), maven, f"{index} ({source})")
 

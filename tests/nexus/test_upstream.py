@@ -18,6 +18,11 @@ from labkit.core.network import free_port
 from labkit.nexus.upstream import PYPI_DEFAULT, StandIn, choose, pip_index, remote_base
 
 
+def answers(url: str) -> None:
+    """A probe for which every remote answers (tests never touch the network)."""
+    return None
+
+
 @pytest.fixture
 def stand_in(tmp_path: Path) -> StandIn:
     return StandIn(tmp_path, ("127.0.0.1", free_port()))
@@ -38,13 +43,13 @@ def test_pip_configuration_picks_the_upstream(tmp_path: Path, monkeypatch: pytes
                                               stand_in: StandIn) -> None:
     _pip_config(tmp_path, "[global]\nindex-url = https://mirror.example.org/pypi/simple/\n", monkeypatch)
     assert pip_index() == "https://mirror.example.org/pypi/simple/"
-    chosen = choose({}, stand_in)
+    chosen = choose({}, stand_in, answers)
     assert chosen.pypi == "https://mirror.example.org/pypi/" and not chosen.stand_in
     assert "pip's configuration" in chosen.source
     monkeypatch.setenv("PIP_INDEX_URL", "https://other.example.org/simple")  # pip's environment wins
-    assert choose({}, stand_in).pypi == "https://other.example.org/"
+    assert choose({}, stand_in, answers).pypi == "https://other.example.org/"
     monkeypatch.setenv("LABKIT_OFFLINE", "1")
-    offline = choose({}, stand_in)
+    offline = choose({}, stand_in, answers)
     assert offline.stand_in and offline.pypi == stand_in.pypi_url and offline.maven == stand_in.maven_url
     assert offline.source.startswith("stand-in")
 
@@ -52,14 +57,27 @@ def test_pip_configuration_picks_the_upstream(tmp_path: Path, monkeypatch: pytes
 def test_no_index_or_a_file_index_means_the_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      stand_in: StandIn) -> None:
     _pip_config(tmp_path, "[global]\nno-index = true\n", monkeypatch)
-    assert pip_index() is None and choose({}, stand_in).stand_in
+    assert pip_index() is None and choose({}, stand_in, answers).stand_in
     _pip_config(tmp_path, "[install]\nindex-url = file:///srv/simple\n", monkeypatch)
-    chosen = choose({}, stand_in)
+    chosen = choose({}, stand_in, answers)
     assert chosen.stand_in and "file:///srv/simple" in chosen.source
     _pip_config(tmp_path, "[global]\ntimeout = 60\n", monkeypatch)
     assert pip_index() == PYPI_DEFAULT and remote_base(PYPI_DEFAULT) == "https://pypi.org/"
-    assert choose({"nexus_maven_remote": "https://maven.example.org/m2/"}, stand_in).maven == \
+    assert choose({"nexus_maven_remote": "https://maven.example.org/m2/"}, stand_in, answers).maven == \
         "https://maven.example.org/m2/"
+
+
+def test_an_unreachable_remote_means_the_stand_in_and_says_which(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  stand_in: StandIn) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    _pip_config(tmp_path, f"[global]\nindex-url = {closed}/simple/\n", monkeypatch)
+    chosen = choose({"nexus_maven_remote": closed + "/m2/"}, stand_in)  # the real probe, on loopback only
+    assert chosen.stand_in and chosen.pypi == stand_in.pypi_url
+    assert f"{closed}/simple/ is not reachable from this machine" in chosen.source
+    asked = []
+    chosen = choose({"nexus_maven_remote": closed + "/m2/"}, stand_in,
+                    lambda url: asked.append(url) or ("refused" if url.startswith(closed) else None))
+    assert chosen.stand_in and "m2/ is not reachable" in chosen.source and len(asked) == 2
 
 
 def test_standalone_server_as_the_nexus3_container(tmp_path: Path) -> None:
