@@ -286,3 +286,28 @@ def test_an_index_is_scanned_image_by_image(harbor: RunningRegistry) -> None:
     assert overview["scan_status"] == "Error" and overview["complete_percent"] == 0
     log = requests.get(f"{url}/scan/{overview['report_id']}/log", auth=harbor.auth, timeout=10).text
     assert log.count("FATAL") == 2  # both images' Trivy runs, under the index's merged report id
+
+
+def test_scan_all(harbor: RunningRegistry) -> None:
+    image, _ = python_image("scan-all")
+    push(harbor.client(), "shop/everything", image, "v1")
+    api = f"{harbor.api}/system/scanAll/schedule"
+    assert requests.post(api, json={"schedule": {"type": "Manual"}}, timeout=10).status_code == 401
+    resp = requests.post(api, json={"schedule": {"type": "Manual"}}, auth=harbor.auth, timeout=10)
+    assert resp.status_code == 201, resp.text
+    deadline = time.monotonic() + 180
+    while True:
+        stats = requests.get(f"{harbor.api}/scans/all/metrics", auth=harbor.auth, timeout=10).json()
+        if not stats["ongoing"]:
+            break
+        assert time.monotonic() < deadline, stats
+        time.sleep(0.5)
+    assert stats["trigger"] == "Manual" and stats["total"] >= 1 and stats["completed"] == stats["total"]
+    assert stats["metrics"]["Error"] == stats["total"]  # offline Trivy: every image's scan ends in Error
+    art = requests.get(artifact_url(harbor, "shop", "everything", "v1"), auth=harbor.auth, timeout=10,
+                       params=OVERVIEWS).json()
+    assert art["scan_overview"][GENERIC]["scan_status"] == "Error"
+    daily = requests.post(api, json={"schedule": {"type": "Daily", "cron": "0 0 0 * * *"}}, auth=harbor.auth,
+                          timeout=10)
+    assert daily.status_code == 501 and "not supported by the labkit simulator" in daily.json()["errors"][0]["message"]
+    assert requests.get(api, auth=harbor.auth, timeout=10).status_code == 200

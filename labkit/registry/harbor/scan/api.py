@@ -16,7 +16,7 @@ from .. import sbom
 from ..errors import harbor_error, not_found, unsupported
 from ..router import Call, Router
 from ..shapes import iso
-from . import index, tools, vulnerability
+from . import index, scan_all, tools, vulnerability
 from .layout import is_image
 from .reports import SBOM, SCAN_TYPES, VULNERABILITY
 from .worker import ScanJobs
@@ -185,6 +185,7 @@ async def scanners_unsupported(call: Call) -> web.Response:
 
 
 def install(router: Router) -> None:
+    scan_all.install(router)
     base = "/projects/{project}/repositories/{repo}/artifacts/{ref}"
     add = router.add
     add("POST", f"{base}/scan", scan_artifact)

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import shutil
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,6 +54,19 @@ class StoreArtifacts:
 
 
 @dataclass
+class ScanAll:
+    """The latest scan-all execution: its trigger and the reports it queued."""
+
+    trigger: str
+    started: float
+    report_ids: list[str] = field(default_factory=list)
+
+    def statuses(self, jobs: ScanJobs) -> list[str]:
+        found = (jobs.reports.get(i) for i in self.report_ids)
+        return [r.status for r in found if r is not None]
+
+
+@dataclass
 class ScanJobs:
     """The queue, its workers and the reports they write."""
 
@@ -70,6 +83,7 @@ class ScanJobs:
         self._tasks: list[asyncio.Task[None]] = []
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._stopped: set[str] = set()
+        self.latest_scan_all: ScanAll | None = None
         self.log = self.logger or logging.getLogger("labkit.registry.scan")
 
     async def start(self) -> None:
