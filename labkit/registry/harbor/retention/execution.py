@@ -14,14 +14,13 @@ from typing import Any
 from ....core.errors import ApiError
 from ....core.tasks import cancel
 from ...storage import RegistryStorage
+from .. import schedule
 from ..store import HarborStore
 from . import policy as rules
-from . import schedule
 from .store import ERROR, STOPPED, SUCCESS, RetentionStore
 
 JOBSERVICE = "harbor-jobservice"  # who Harbor's retention job deletes as (its secret's user)
 MANUAL, SCHEDULED = "MANUAL", "SCHEDULE"
-SCHEDULER_TICK = 0.5  # seconds; Harbor's cron has a seconds field
 DEL, RETAIN, IMMUTABLE, ERR = "DEL", "RETAIN", "IMMUTABLE", "ERR"
 
 Delete = Callable[[str, str, str], None]  # (user, repo, digest); raises ApiError when Harbor refuses
@@ -54,22 +53,9 @@ class RetentionRunner:
 
     async def _schedule(self) -> None:
         """Run each scheduled policy when its cron comes due (as Harbor's jobservice user, trigger SCHEDULE)."""
-        due: dict[int, tuple[str, float]] = {}
-        while True:
-            now = time.time()
-            crons = self.policies.scheduled()
-            for policy_id, cron in crons.items():
-                if policy_id not in due or due[policy_id][0] != cron:
-                    due[policy_id] = (cron, schedule.next_run(cron, now))
-                elif now >= due[policy_id][1]:
-                    due[policy_id] = (cron, schedule.next_run(cron, now))
-                    try:
-                        self.trigger(policy_id, False, JOBSERVICE, SCHEDULED)
-                    except Exception:
-                        self.logger.exception("scheduled retention of policy %s failed", policy_id)
-            for gone in set(due) - set(crons):
-                del due[gone]
-            await asyncio.sleep(SCHEDULER_TICK)
+        await schedule.run_schedules(self.policies.scheduled,
+                                     lambda policy_id: self.trigger(policy_id, False, JOBSERVICE, SCHEDULED),
+                                     self.logger)
 
     def trigger(self, policy_id: int, dry_run: bool, operator: str, trigger: str = MANUAL) -> int:
         """Start an execution of the policy in the background; returns its id."""

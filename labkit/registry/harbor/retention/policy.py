@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ....core.errors import ApiError
+from .. import schedule
 from ..selectors import matches as doublestar
-from . import schedule
 
 ALGORITHM = "or"
 MAX_RULES = 15
