@@ -11,6 +11,7 @@ are cached by manifest digest.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -25,6 +26,8 @@ from ..core.paths import machine_cache
 from .client import RegistryClient, RegistryError
 from .layers import LayerError, apply_layer, link_layer
 
+Auth = tuple[str, str] | None  # (user, password) for a registry, or anonymous
+
 
 class PullError(Exception):
     """The image cannot be pulled; the message is what the kubelet reports (ErrImagePull)."""
@@ -36,6 +39,31 @@ class Image:
     digest: str
     rootfs: Path
     config: dict[str, Any]  # the OCI image config's "config" (Env, Cmd, Entrypoint, WorkingDir, ...)
+
+
+def pull_secret_auth(secrets: list[dict[str, Any]], host: str) -> Auth:
+    """The credentials for ``host`` in a pod's image pull secrets (``kubernetes.io/dockerconfigjson`` or the legacy
+    ``kubernetes.io/dockercfg``), first match wins, as the kubelet's keyring looks them up; None: anonymous."""
+    for secret in secrets:
+        data = secret.get("data") or {}
+        try:
+            if ".dockerconfigjson" in data:
+                auths = json.loads(base64.b64decode(data[".dockerconfigjson"])).get("auths") or {}
+            elif ".dockercfg" in data:
+                auths = json.loads(base64.b64decode(data[".dockercfg"]))
+            else:
+                continue
+        except (ValueError, TypeError):
+            continue
+        for server, entry in auths.items():
+            if server.removeprefix("https://").removeprefix("http://").split("/")[0] != host:
+                continue
+            user, password = entry.get("username"), entry.get("password")
+            if not user and entry.get("auth"):
+                user, _, password = base64.b64decode(entry["auth"]).decode(errors="replace").partition(":")
+            if user:
+                return user, password or ""
+    return None
 
 
 def parse_ref(ref: str) -> tuple[str, str, str]:
@@ -61,16 +89,17 @@ class ImagePuller:
         self._lock = threading.Lock()
         self._unpacking: dict[str, threading.Lock] = {}  # one unpack per image or layer digest at a time
         # its own threads: pulls wait on the registry, which may need the default executor to answer
-        self._in_flight: dict[str, asyncio.Future[Image]] = {}
+        self._in_flight: dict[tuple[str, Auth], asyncio.Future[Image]] = {}
         self.present: dict[str, Image] = {}  # image ref -> the image this machine has for it
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="image-pull")
 
-    def pull_async(self, ref: str) -> asyncio.Future[Image]:
-        """The pull of ``ref`` in flight (every node that needs it shares it), or a new one."""
-        running = self._in_flight.get(ref)
+    def pull_async(self, ref: str, auth: Auth = None) -> asyncio.Future[Image]:
+        """The pull of ``ref`` with ``auth`` in flight (every node that needs it shares it), or a new one."""
+        key = (ref, auth)
+        running = self._in_flight.get(key)
         if running is None or running.done():
-            running = asyncio.get_running_loop().run_in_executor(self._executor, self.pull, ref)
-            self._in_flight[ref] = running
+            running = asyncio.get_running_loop().run_in_executor(self._executor, self.pull, ref, auth)
+            self._in_flight[key] = running
         return running
 
     def close(self) -> None:
@@ -107,8 +136,9 @@ class ImagePuller:
         meta = json.loads((folder / "layer.json").read_text())
         return folder / "files", meta["whiteouts"], meta["diff_id"]
 
-    def pull(self, ref: str) -> Image:
-        """Blocking pull (run it in a thread); raises PullError with the message containerd gives."""
+    def pull(self, ref: str, auth: Auth = None) -> Image:
+        """Blocking pull (run it in a thread), anonymous or as ``auth`` (user, password: a pod's image pull secret);
+        raises PullError with the message containerd gives."""
         host, repo, tag = parse_ref(ref)
         name = f"{host}/{repo}{'@' if tag.startswith('sha256:') else ':'}{tag}"
         failed = f'rpc error: code = {{}} desc = failed to pull and unpack image "{name}"'
@@ -116,7 +146,7 @@ class ImagePuller:
         if base is None:
             raise PullError(f"{failed.format('Unknown')}: the labkit simulator pulls images only from the lab "
                             f"registry ({', '.join(self.mirrors)}); build and push the image there first")
-        client = RegistryClient(base, timeout=30)
+        client = RegistryClient(base, *(auth or (None, None)), timeout=30)
         try:
             body, _, digest = client.manifest(repo, tag)
             manifest = json.loads(body)

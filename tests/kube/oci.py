@@ -48,13 +48,15 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def push_image(registry: str, repo: str, tag: str, version: str = "1", auth: tuple[str, str] | None = None) -> str:
-    """Push the test server image to ``registry`` (``http://host:port``); returns the manifest digest."""
+def push_image(registry: str, repo: str, tag: str, version: str = "1", auth: tuple[str, str] | None = None,
+               public: bool = True) -> str:
+    """Push the test server image to ``registry`` (``http://host:port``), into a Harbor project made public (or
+    private) if it does not exist; returns the manifest digest."""
     headers = {}
     if auth:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
     if auth:
-        public_project(registry, repo.partition("/")[0], headers)
+        public_project(registry, repo.partition("/")[0], headers, public)
     raw = _tar({"app/server.py": b"VERSION = %r\n" % version + SERVER})
     layer = gzip.compress(raw, mtime=0)
     config = json.dumps({
@@ -86,9 +88,9 @@ def push_image(registry: str, repo: str, tag: str, version: str = "1", auth: tup
     return res.headers["Docker-Content-Digest"]
 
 
-def public_project(registry: str, name: str, headers: dict[str, str]) -> None:
-    """Create the public Harbor project ``name`` unless it exists (Harbor takes no push to an unknown project;
-    public: the kubelets pull anonymously)."""
+def public_project(registry: str, name: str, headers: dict[str, str], public: bool = True) -> None:
+    """Create the Harbor project ``name``, public unless told otherwise, unless it exists (Harbor takes no push to an
+    unknown project; public: the kubelets pull anonymously)."""
     api = f"{registry}/api/v2.0/projects"
     try:
         urllib.request.urlopen(urllib.request.Request(f"{api}?project_name={name}", method="HEAD", headers=headers),
@@ -97,6 +99,6 @@ def public_project(registry: str, name: str, headers: dict[str, str]) -> None:
     except urllib.error.HTTPError as err:
         if err.code != 404:
             raise
-    body = json.dumps({"project_name": name, "metadata": {"public": "true"}}).encode()
+    body = json.dumps({"project_name": name, "metadata": {"public": str(public).lower()}}).encode()
     urllib.request.urlopen(urllib.request.Request(api, data=body, method="POST", headers={
         "Content-Type": "application/json", **headers}), timeout=10)

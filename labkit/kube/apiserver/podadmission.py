@@ -71,6 +71,8 @@ class ServiceAccountAdmission(Plugin):
             raise ApiError(403, "Forbidden", f'pods "{pod["metadata"].get("name", "")}" is forbidden: error looking '
                                              f'up service account {ns}/{name}: serviceaccount "{name}" not found',
                            {"name": pod["metadata"].get("name", ""), "kind": "pods"})
+        if not spec.get("imagePullSecrets") and sa.get("imagePullSecrets"):  # as the real plugin: the SA's, copied
+            spec["imagePullSecrets"] = [{"name": r["name"]} for r in sa["imagePullSecrets"] if r.get("name")]
         automount = spec.get("automountServiceAccountToken")
         if automount is None:
             automount = sa.get("automountServiceAccountToken")

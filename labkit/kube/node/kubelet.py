@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ...core.tasks import cancel
-from ...images.pull import Image, ImagePuller
+from ...images.pull import Image, ImagePuller, parse_ref, pull_secret_auth
 from ..apiserver.objects import Objects, now
 from ..apiserver.portforward import PodNet
 from ..apiserver.store import Watcher
@@ -301,9 +301,13 @@ class Kubelet:
         else:
             c.waiting = None
 
-    def _pull(self, ref: str) -> asyncio.Future[Image]:
-        """The pull of ``ref`` (shared with other pods and nodes); the kubelet syncs again when it ends."""
-        future = self.puller.pull_async(ref)
+    def _pull(self, pod: Obj, ref: str) -> asyncio.Future[Image]:
+        """The pull of ``ref`` with the pod's image pull secrets (shared with other pods and nodes that pull it the
+        same way); the kubelet syncs again when it ends."""
+        ns = pod["metadata"]["namespace"]
+        secrets = [s for r in pod["spec"].get("imagePullSecrets") or []
+                   if (s := self.objects.store.get("/secrets", ns, r.get("name", ""))) is not None]
+        future = self.puller.pull_async(ref, pull_secret_auth(secrets, parse_ref(ref)[0]))
         future.add_done_callback(lambda _: self._wake())
         return future
 
@@ -322,7 +326,7 @@ class Kubelet:
         if ref not in rt.image_refs:
             if ref not in rt.pulling:
                 self.recorder.emit(pod, "Normal", "Pulling", f'Pulling image "{ref}"', "kubelet", self.node.name)
-                rt.pulling[ref] = (time.monotonic(), self._pull(ref))
+                rt.pulling[ref] = (time.monotonic(), self._pull(pod, ref))
             started, task = rt.pulling[ref]
             if not task.done():
                 return  # the node's other pods go on; this one starts when its pull is done
