@@ -307,7 +307,21 @@ def test_scan_all(harbor: RunningRegistry) -> None:
     art = requests.get(artifact_url(harbor, "shop", "everything", "v1"), auth=harbor.auth, timeout=10,
                        params=OVERVIEWS).json()
     assert art["scan_overview"][GENERIC]["scan_status"] == "Error"
-    daily = requests.post(api, json={"schedule": {"type": "Daily", "cron": "0 0 0 * * *"}}, auth=harbor.auth,
-                          timeout=10)
-    assert daily.status_code == 501 and "not supported by the labkit simulator" in daily.json()["errors"][0]["message"]
-    assert requests.get(api, auth=harbor.auth, timeout=10).status_code == 200
+    empty = requests.get(api, auth=harbor.auth, timeout=10)
+    assert empty.status_code == 200 and not empty.content  # no schedule yet: Harbor's empty payload
+    # a periodic schedule: every two seconds here (Harbor's six-field cron), then removed
+    bad = requests.post(api, json={"schedule": {"type": "Custom", "cron": "0 0 * * *"}}, auth=harbor.auth, timeout=10)
+    assert bad.status_code == 400 and "expected exactly 6 fields" in bad.json()["errors"][0]["message"]
+    every = {"schedule": {"type": "Custom", "cron": "*/2 * * * * *"}}
+    assert requests.post(api, json=every, auth=harbor.auth, timeout=10).status_code == 201
+    assert requests.post(api, json=every, auth=harbor.auth, timeout=10).status_code == 412  # one schedule only
+    got = requests.get(api, auth=harbor.auth, timeout=10).json()
+    assert got["schedule"]["type"] == "Custom" and got["schedule"]["cron"] == "*/2 * * * * *"
+    deadline = time.monotonic() + 30
+    while requests.get(f"{harbor.api}/scans/all/metrics", auth=harbor.auth, timeout=10).json()["trigger"] != \
+            "Schedule":
+        assert time.monotonic() < deadline, "the schedule never ran a scan all"
+        time.sleep(0.3)
+    none = {"schedule": {"type": "None"}}
+    assert requests.put(api, json=none, auth=harbor.auth, timeout=10).status_code == 200
+    assert not requests.get(api, auth=harbor.auth, timeout=10).content

@@ -12,6 +12,7 @@ from typing import Any
 
 from croniter import croniter
 
+JOBSERVICE = "harbor-jobservice"  # who Harbor's jobservice acts as (scheduled runs, retention deletes)
 FIELDS = 6
 TICK = 0.5  # seconds between looks at the clock (the cron has a seconds field)
 # the cron of Harbor's preset schedule types

@@ -19,7 +19,6 @@ from ..store import HarborStore
 from . import policy as rules
 from .store import ERROR, STOPPED, SUCCESS, RetentionStore
 
-JOBSERVICE = "harbor-jobservice"  # who Harbor's retention job deletes as (its secret's user)
 MANUAL, SCHEDULED = "MANUAL", "SCHEDULE"
 DEL, RETAIN, IMMUTABLE, ERR = "DEL", "RETAIN", "IMMUTABLE", "ERR"
 
@@ -54,7 +53,7 @@ class RetentionRunner:
     async def _schedule(self) -> None:
         """Run each scheduled policy when its cron comes due (as Harbor's jobservice user, trigger SCHEDULE)."""
         await schedule.run_schedules(self.policies.scheduled,
-                                     lambda policy_id: self.trigger(policy_id, False, JOBSERVICE, SCHEDULED),
+                                     lambda policy_id: self.trigger(policy_id, False, schedule.JOBSERVICE, SCHEDULED),
                                      self.logger)
 
     def trigger(self, policy_id: int, dry_run: bool, operator: str, trigger: str = MANUAL) -> int:
@@ -142,7 +141,7 @@ class RetentionRunner:
                 marks[c.digest] = DEL
             else:
                 try:
-                    self.delete(JOBSERVICE, repo, c.digest)
+                    self.delete(schedule.JOBSERVICE, repo, c.digest)
                     marks[c.digest] = DEL
                 except ApiError as exc:
                     marks[c.digest] = ERR

@@ -26,6 +26,9 @@ CREATE TABLE IF NOT EXISTS scan_reports (
   uuid TEXT PRIMARY KEY, repo TEXT, digest TEXT, scan_type TEXT, status TEXT, operator TEXT,
   created REAL, start_time REAL, end_time REAL, report TEXT, log TEXT, accessory TEXT);
 CREATE INDEX IF NOT EXISTS scan_reports_artifact ON scan_reports (repo, digest, scan_type);
+CREATE TABLE IF NOT EXISTS scan_all_schedule (
+  id INTEGER PRIMARY KEY CHECK (id = 1), type TEXT NOT NULL, cron TEXT NOT NULL, creation_time REAL NOT NULL,
+  update_time REAL NOT NULL);
 """
 
 
@@ -109,7 +112,23 @@ class ScanReports:
         return [_report(r) for r in rows]
 
     def wipe(self) -> None:
-        self.db.execute("DELETE FROM scan_reports")
+        with self.db.transaction() as c:
+            c.execute("DELETE FROM scan_reports")
+            c.execute("DELETE FROM scan_all_schedule")
+
+    # -- the scan-all schedule (one) ---------------------------------------------------------
+    def schedule(self) -> dict[str, Any] | None:
+        rows = self.db.query("SELECT * FROM scan_all_schedule")
+        return dict(rows[0]) if rows else None
+
+    def set_schedule(self, kind: str, cron: str) -> None:
+        now = time.time()
+        self.db.execute("INSERT INTO scan_all_schedule VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                        "type=excluded.type, cron=excluded.cron, update_time=excluded.update_time",
+                        (kind, cron, now, now))
+
+    def drop_schedule(self) -> None:
+        self.db.execute("DELETE FROM scan_all_schedule")
 
 
 def _report(r: Any) -> Report:

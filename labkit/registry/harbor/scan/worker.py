@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,7 +24,7 @@ from ....core.errors import ApiError
 from ....core.tasks import cancel
 from ...manifests import OCI_MANIFEST
 from ...storage import RegistryStorage
-from .. import sbom
+from .. import sbom, schedule
 from ..store import HarborStore, project_of
 from . import index, vulnerability
 from .layout import NotScannable, is_image, write_layout
@@ -38,6 +40,10 @@ class Artifacts(Protocol):
 
     def accessory_deleted(self, repo: str, digest: str) -> None: ...
 
+    def artifacts(self) -> Iterator[tuple[str, str]]:
+        """Every artifact: (repository, digest)."""
+        ...
+
 
 class StoreArtifacts:
     """Harbor's artifact records (``HarborStore``) of the accessories the scan jobs push and delete."""
@@ -51,6 +57,12 @@ class StoreArtifacts:
 
     def accessory_deleted(self, repo: str, digest: str) -> None:
         self.store.delete_artifact(repo, digest)
+
+    def artifacts(self) -> Iterator[tuple[str, str]]:
+        for project in self.store.projects():
+            for repo in self.store.repositories(project["project_id"]):
+                for artifact in self.store.artifacts(repo["name"]):
+                    yield repo["name"], artifact["digest"]
 
 
 @dataclass
@@ -93,6 +105,27 @@ class ScanJobs:
             self.reports.requeue(report.uuid)
             self._queue.put_nowait(report.uuid)
         self._tasks = [asyncio.create_task(self._worker(), name=f"scan-worker-{i}") for i in range(self.workers)]
+        periodic = schedule.run_schedules(self._scan_all_cron, lambda _: self.scan_all("Schedule", schedule.JOBSERVICE),
+                                          self.log)
+        self._tasks.append(asyncio.create_task(periodic, name="scan-all-schedule"))
+
+    def _scan_all_cron(self) -> dict[str, str]:
+        found = self.reports.schedule()
+        return {"scan_all": found["cron"]} if found else {}
+
+    def scan_all(self, trigger: str, operator: str) -> ScanAll:
+        """A vulnerability scan of every image (one already being scanned is skipped), as the latest scan all."""
+        execution = ScanAll(trigger, time.time())
+        for repo, digest in self.artifacts.artifacts():
+            row = self.storage.meta.manifest(repo, digest)
+            if row is None or not is_image(row):
+                continue
+            try:
+                execution.report_ids.append(self.submit(repo, digest, VULNERABILITY, operator).uuid)
+            except ApiError:
+                continue
+        self.latest_scan_all = execution
+        return execution
 
     async def stop(self) -> None:
         for task in self._tasks:
