@@ -49,11 +49,6 @@ def stage_typo(lab: Lab) -> None:
     lab.gitlab.commit(edit, "ci: the unit tests in their own stage")
 
 
-def nexus_ready(lab: Lab) -> None:
-    """Chapter 4: Nexus as the lab made it (the upstream on, the repositories online, unblocked, the group whole)."""
-    lab.repaired += lab.nexus.restore()
-
-
 def group_without_proxy(lab: Lab) -> None:
     """Chapter 4: pypi-group loses its proxy member: pip through the group finds only what was uploaded."""
     rest = lab.nexus.rest()
@@ -107,7 +102,7 @@ CHAPTERS: dict[int, Chapter] = {c.number: c for c in (
     Chapter(2, "kubernetes", "Orchestration", "Kubernetes (RKE2)", 60, fault=orphaned_service),
     Chapter(3, "gitlab-ci", "Git + CI/CD", "Continuous Integration / Deployment · Gitlab CI/CD", 50,
             fault=stage_typo),
-    Chapter(4, "nexus", "Dependency cache", "Nexus", 30, (nexus_ready,), group_without_proxy),
+    Chapter(4, "nexus", "Dependency cache", "Nexus", 30, fault=group_without_proxy),  # lab.nexus.repair() restores
     Chapter(5, "docker-harbor", "Images + registry", "Dockerizing · Harbor", 40, (harbor_ready,), pull_only_ci_robot),
     Chapter(6, "argocd", "GitOps", "Argo CD", 45),
     Chapter(7, "prometheus-grafana", "Metrics", "메트릭 파이프라인 · Prometheus · Grafana", 45),

@@ -225,6 +225,11 @@ class NexusLessons:
         return version
 
     # -- the chapter's starting state ---------------------------------------------------------------------------
+    def repair(self) -> list[str]:
+        """``lab.chapter(n)`` for any chapter: every build goes through Nexus, so an outage or a broken group left
+        by an interrupted chapter 04 is undone first (``restore``)."""
+        return self.restore()
+
     def restore(self) -> list[str]:
         """Back to the lab's Nexus: the upstream on, every repository of the lab online, unblocked and the group
         with its members (``provision``), anonymous read on. Returns what it changed."""
