@@ -1,4 +1,4 @@
-"""Notebooks 00-04 with ``backend="kind"``, through the contract harness: the kind backend's own code (its
+"""Notebooks 00-05 with ``backend="kind"``, through the contract harness: the kind backend's own code (its
 command plan, endpoints, actions through ``docker`` and HAProxy's TCP Runtime API) under every check."""
 
 from __future__ import annotations
@@ -91,3 +91,19 @@ def test_notebook_04_passes_on_the_kind_backend_with_nexus(kind_lab: KindLab, tm
     table = " ".join(res.stdout.split())
     assert res.returncode == 0, res.stdout + res.stderr[-3000:]
     assert "04-nexus │" in table and f"│ {checks_per_chapter()[4]} │ 0 │ ok │" in table, table
+
+
+def test_notebook_05_passes_on_the_kind_backend_with_harbor(kind_lab: KindLab, tmp_path: Path) -> None:
+    """Chapter 05 on kind: Harbor is the chart in the cluster (the harness's NodePort stand-in), the docker SDK
+    talks to the Docker Engine of the kind backend (DOCKER_HOST), and the notebook's last section needs GitLab, in
+    the standard profile: the reviews pipeline's kaniko pushes through the job pod's relay to Harbor's Service
+    with robot$shop+ci, and the notebook's checks pass, the Diagnose fault included."""
+    labkit({**kind_lab.env, "LABKIT_KIND_PROFILE": "standard"}, "up", "--backend", "kind", timeout=900)
+    res = labkit(kind_lab.env, "notebooks", "run", "05", "--backend", "kind", "--out", str(tmp_path / "executed"),
+                 check=False, timeout=1200)
+    table = " ".join(res.stdout.split())
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    assert "05-docker-harbor │" in table and f"│ {checks_per_chapter()[5]} │ 0 │ ok │" in table, table
+    # the pushes went to the Harbor behind the chart's NodePort, as the audit log there says
+    api = json.loads(kind_lab.home.endpoints.read_text())["products"]["registry"]["api"]
+    assert api.startswith("http://127.0.0.1:") and api.endswith("/api/v2.0")
