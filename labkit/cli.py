@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -148,12 +149,14 @@ def logs(component: str, follow: Annotated[bool, typer.Option("--follow", "-f")]
         console.print(f"[red]no log for {component!r}[/red]; logs exist for: {', '.join(known) or 'none'}")
         raise typer.Exit(1)
     with path.open(errors="replace") as f:
-        for line in f.readlines()[-lines:]:
-            out.print(line.rstrip("\n"), markup=False, highlight=False)
+        for line in f.readlines()[-lines:]:  # as written: a log line is never wrapped to the terminal's width
+            sys.stdout.write(line)
+        sys.stdout.flush()
         while follow:
             line = f.readline()
             if line:
-                out.print(line.rstrip("\n"), markup=False, highlight=False)
+                sys.stdout.write(line)
+                sys.stdout.flush()
             else:
                 time.sleep(0.2)
 
