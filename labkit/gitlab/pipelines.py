@@ -29,6 +29,7 @@ from ..core.checkout import Checkout
 from ..core.component import Context
 from ..core.store import Database
 from ..endpoints import NexusEndpoint, RegistryEndpoint
+from ..images.pipindex import pip_env
 from ..images.pull import ImagePuller
 from . import junit
 from .ci.plan import plan
@@ -745,12 +746,8 @@ def for_lab(ctx: Context, repos: Repos, base_url: str) -> PipelineService:
         # job's own Docker config (HARBOR_USER/HARBOR_PASSWORD, registry_access.py), never the runner's
     if ctx.paths.kubeconfig.exists() or "kubernetes" in ctx.endpoints:
         extra["KUBECONFIG"] = str(ctx.paths.kubeconfig)
-    nexus = ctx.endpoints.get("nexus")
-    wheelhouse = Checkout.find().wheelhouse
-    if isinstance(nexus, NexusEndpoint) and nexus.pypi:  # every pip install of a job goes through Nexus' group
-        extra["PIP_INDEX_URL"] = nexus.pypi
-    elif wheelhouse.is_dir():
-        extra.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse))
+    nexus = ctx.endpoints.get("nexus")  # every pip install of a job goes through Nexus' group, else the wheelhouse
+    extra.update(pip_env(Checkout.find().wheelhouse, nexus.pypi if isinstance(nexus, NexusEndpoint) else None))
     puller = ImagePuller(state / "images", mirrors) if mirrors else None
     runner = Runner(config, repos, mirrors, puller.pull if puller else None, extra)
     return PipelineService(state, repos, CiSettings(base_url, image_host), runner)

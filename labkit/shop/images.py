@@ -13,6 +13,9 @@ from pathlib import Path
 
 from ..core.checkout import Checkout
 from ..images.builder import BuildEvent, build, push
+from ..images.pipindex import pip_env
+
+__all__ = ["Published", "image", "pip_env", "publish_shop"]
 
 
 def image(service: str, tag: str, host: str) -> str:
@@ -27,15 +30,6 @@ class Published:
     digest: str
     pushed: bool  # False: the registry already had this digest under the tag
     build_seconds: float
-
-
-def pip_env(wheelhouse: Path, index_url: str | None) -> dict[str, str]:
-    """The pip settings a Dockerfile's ``pip install`` gets from the build host (the builder's ``env``, which is not
-    part of any step's cache key): through ``index_url`` only (the lab's Nexus group), whatever pip settings this
-    machine has; else from ``wheelhouse`` when there is one, without asking any index."""
-    if index_url:
-        return {"PIP_INDEX_URL": index_url, "PIP_NO_INDEX": "0", "PIP_FIND_LINKS": "", "PIP_EXTRA_INDEX_URL": ""}
-    return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)} if wheelhouse.is_dir() else {}
 
 
 def publish_shop(checkout: Checkout, registry_url: str, credentials: tuple[str, str] | None = None,

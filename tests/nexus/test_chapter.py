@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from labkit.lab import Lab
 
 
@@ -30,3 +32,19 @@ def test_chapter_04_lessons_fault_and_repair(lab: Lab) -> None:
     assert nexus.resolve_maven(nexus.maven_example())["sha1_ok"].all()
     lab.chapter(4)
     assert lab.repaired == []
+
+
+def test_the_runners_jobs_install_through_the_group(lab: Lab) -> None:
+    """A CI job's pip asks Nexus only, though this machine's pip settings (the tests' PIP_NO_INDEX and
+    PIP_FIND_LINKS) reach the sim's jobs."""
+    lab.nexus.forget("pluggy")
+
+    def edit(work: Path) -> None:
+        (work / ".gitlab-ci.yml").write_text('fetch:\n  script: ["pip download --no-deps -d dl pluggy"]\n')
+
+    lab.gitlab.commit(edit, "ci: fetch pluggy")
+    pipeline = lab.gitlab.pipeline_for(lab.gitlab.head())["id"]
+    lab.gitlab.watch(pipeline)
+    trace = lab.gitlab.trace(lab.gitlab.jobs(pipeline)[0]["id"])
+    assert f"Looking in indexes: {lab.nexus.index_url}" in trace and "Successfully downloaded pluggy" in trace, trace
+    assert "pluggy" in lab.nexus.cached()
