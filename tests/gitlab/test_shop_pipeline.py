@@ -158,8 +158,8 @@ DOCKER_LOGIN = """- printf '{"auths":{"%s":{"auth":"%s"}}}' "$CI_REGISTRY"
 
 
 def image_pipeline(shop: ShopGitLab, tmp_path: Path, name: str, login: str) -> tuple[Any, dict[str, Any]]:
-    """A project whose pipeline builds an image with kaniko (``login``: the script lines before it) and runs a job
-    in it; the finished pipeline and its jobs by name."""
+    """A project whose pipeline builds an image with kaniko (``login``: the script lines before it) into Harbor's
+    project ``shop`` (the CI robot's) and runs a job in it; the finished pipeline and its jobs by name."""
     gl = gitlab.Gitlab(shop.url, private_token=shop.token)
     project = gl.projects.create({"name": name})
     host = shop.url.removeprefix("http://")
@@ -173,11 +173,13 @@ image-build:
   stage: build
   image: gcr.io/kaniko-project/executor:debug
   script:
-    {login}    - executor --context . --dockerfile Dockerfile --destination "$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA"
+    {login}    - executor --context . --dockerfile Dockerfile --destination "$CI_REGISTRY/shop/{name}:$TAG"
 use-it:
   stage: test
-  image: $CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA
+  image: $CI_REGISTRY/shop/{name}:$CI_COMMIT_SHORT_SHA
   script: [hello attendee]
+variables:
+  TAG: $CI_COMMIT_SHORT_SHA
 """)
     git("add", "-A", cwd=work)
     git("commit", "-qm", "an image", cwd=work)
