@@ -15,6 +15,7 @@ from ..images.harbor import CI_ROBOT, SHOP_PROJECT, Harbor, robot_name
 if TYPE_CHECKING:
     import pandas as pd
 
+CHAPTER_PROJECTS = ("team",)  # what notebook 05 creates, deleted by lab.chapter(5) and its clean-up
 # The audit log's columns, as Harbor's UI (and the talk's slide) shows them, and the API fields behind them
 AUDIT_COLUMNS = {"username": "Username", "resource": "Resource", "resource_type": "Resource Type",
                  "operation": "Operation", "op_time": "Timestamp"}
@@ -100,9 +101,9 @@ class RegistryView(ProductView):
         frame["op_time"] = pd.to_datetime(frame["op_time"], utc=True)
         return frame.rename(columns=AUDIT_COLUMNS)
 
-    def restore(self, keep: tuple[str, ...] = ("library", SHOP_PROJECT)) -> list[str]:
+    def restore(self, chapter_projects: tuple[str, ...] = CHAPTER_PROJECTS) -> list[str]:
         """Harbor as the lab made it: project ``shop`` public, the CI robot enabled with push and pull (and the
-        lab's secret), projects other than ``keep`` (the chapter's own) deleted with their repositories and robots.
+        lab's secret), the projects chapter 05 creates (``team``) deleted with their repositories and robots.
         Returns what was repaired."""
         from ..images.harbor import ci_secret
 
@@ -115,7 +116,7 @@ class RegistryView(ProductView):
             if harbor.set_robot_actions(robot.id, SHOP_PROJECT, ("push", "pull")):
                 repaired.append(f"Harbor: {robot.name} may push and pull on {SHOP_PROJECT} again")
             for other in harbor.call("GET", "/projects", params={"page_size": 100}).json():
-                if other["name"] not in keep:
+                if other["name"] in chapter_projects:
                     self._delete_project(harbor, other["name"])
                     repaired.append(f"Harbor: project {other['name']} deleted")
         finally:
