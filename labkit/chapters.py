@@ -62,8 +62,8 @@ def group_without_proxy(lab: Lab) -> None:
 
 
 def harbor_ready(lab: Lab) -> None:
-    """Chapter 5: Harbor as the lab made it (project shop public, the CI robot with push and pull, no projects
-    left from an earlier run of the chapter)."""
+    """Chapter 5: Harbor as the lab made it (project shop public, the CI robot with push and pull, the project
+    an earlier run of the chapter created deleted)."""
     lab.repaired += lab.registry.restore()
 
 
