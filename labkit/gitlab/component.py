@@ -116,6 +116,9 @@ class GitLab(Component):
         self.repos.root.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(seed, self.accounts, self.projects, self.repos, self.ctx.secrets, self.root_password,
                                 self.fresh)
+        registry = self.ctx.endpoints.get("registry")
+        if not self.fresh and isinstance(registry, RegistryEndpoint):  # the wiped store lost HARBOR_USER/PASSWORD
+            await asyncio.to_thread(self._registry_variables, registry)
 
     def endpoint(self) -> GitLabEndpoint:
         return GitLabEndpoint(self.title or "GitLab", self.base_url, api=f"{self.base_url}/api/v4",
