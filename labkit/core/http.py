@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import json
 import logging
@@ -177,6 +178,7 @@ class Listeners:
         self.sockets = list(sockets or [])
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         self._sites: list[web.TCPSite] = []
+        self._made: list[Path] = []
 
     async def start(self) -> None:
         await self._runner.setup()
@@ -186,6 +188,9 @@ class Listeners:
             await site.start()
             self._sites.append(site)
         for path in self.sockets:
+            if not path.parent.is_dir():  # a folder of its own (core.paths.socket_path): removed on stop
+                path.parent.mkdir(mode=0o700, parents=True)
+                self._made.append(path.parent)
             path.unlink(missing_ok=True)  # a socket left by a killed daemon
             await web.UnixSite(self._runner, str(path)).start()
             os.chmod(path, 0o600)
@@ -205,6 +210,9 @@ class Listeners:
         await self._runner.cleanup()
         for path in self.sockets:
             path.unlink(missing_ok=True)
+        for folder in self._made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def urls(self) -> list[str]:
         scheme = "https" if self.ssl_context else "http"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,16 @@ def default_home() -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return Path(platformdirs.user_data_dir("labkit")) / "default"
+
+
+def socket_path(path: Path) -> Path:
+    """``path`` for a unix socket, or, where it is too long for one (108 bytes on Linux, 104 on macOS), a file of
+    the same name in a folder of its own, named after ``path``, under the user's runtime folder (or the temp
+    folder); the server makes that folder (mode 0700)."""
+    if len(os.fsencode(path)) < 100:
+        return path
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(runtime) / f"labkit-{hashlib.sha256(os.fsencode(path)).hexdigest()[:16]}" / path.name
 
 
 @dataclass(frozen=True)
@@ -76,8 +88,9 @@ class LabPaths:
 
     @property
     def docker_socket(self) -> Path:
-        """The sim's Docker Engine API (``DOCKER_HOST=unix://<this>``)."""
-        return self.home / "docker.sock"
+        """The sim's Docker Engine API (``DOCKER_HOST=unix://<this>``), in the lab home where the path is short
+        enough (see ``socket_path``)."""
+        return socket_path(self.home / "docker.sock")
 
     @property
     def kubeconfig(self) -> Path:

@@ -108,3 +108,43 @@ def test_leftover_children_of_a_crashed_daemon_are_reaped(tmp_path: Path) -> Non
     assert killed == [proc.pid]
     proc.wait(timeout=5)
     assert not psutil.pid_exists(proc.pid)
+
+
+def test_a_unix_socket_too_long_for_its_path_moves_to_a_folder_of_its_own(tmp_path: Path) -> None:
+    import socket
+
+    from aiohttp import web
+
+    from labkit.core.paths import LabPaths
+
+    short = LabPaths(tmp_path / "h").docker_socket
+    assert short == tmp_path / "h" / "docker.sock" or len(str(tmp_path)) > 80
+    long_home = tmp_path / ("x" * 120)
+    path = LabPaths(long_home).docker_socket
+    assert len(str(path)) < 100 and path.name == "docker.sock" and path == LabPaths(long_home).docker_socket
+    app = web.Application()
+
+    async def ping_handler(request: web.Request) -> web.Response:
+        return web.Response(text="OK")
+
+    app.router.add_get("/_ping", ping_handler)
+
+    async def scenario() -> str:
+        served = Listeners(app, [], sockets=[path])
+        await served.start()
+        mode = path.stat().st_mode & 0o777, path.parent.stat().st_mode & 0o777
+
+        def ping() -> str:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(path))
+                s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+                return s.recv(4096).decode()
+
+        answer = await asyncio.to_thread(ping)
+        await served.stop()
+        assert mode == (0o600, 0o700)
+        return answer
+
+    answer = asyncio.run(scenario())
+    assert answer.startswith("HTTP/1.0 200") and answer.endswith("OK")
+    assert not path.exists() and not path.parent.exists()  # the folder it made is gone with the socket

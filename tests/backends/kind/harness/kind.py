@@ -23,6 +23,7 @@ import yaml
 
 from labkit.core.files import read_json, write_atomic, write_json
 from labkit.core.network import free_port, is_loopback, port_free
+from labkit.core.paths import LabPaths
 
 from . import simlab
 from .flags import Command, Failure, Parsed, flags, parse, subcommand
@@ -265,7 +266,8 @@ def create_cluster(state: State, opts: Parsed) -> int:
     try:
         simlab.start(home, {"skip": SKIP, "registry_mirrors": mirrors})
         state.docker_socket.unlink(missing_ok=True)  # the docker SDK's daemon: this sim lab's Docker Engine API
-        state.docker_socket.symlink_to(home / "docker.sock")
+        state.docker_socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        state.docker_socket.symlink_to(LabPaths.resolve(home).docker_socket)
         _log(opts, " ✓ Preparing nodes (a sim lab in the harness)")
         addresses = simlab.node_addresses(home, os.environ[KUBECTL_ENV])
         api = dict(zip(simlab.SERVERS, simlab.api_servers(home), strict=True))
@@ -301,7 +303,8 @@ def _delete(state: State, name: str) -> list[str]:
     harbor.stop_all(state, name)
     if (folder / "home").exists():
         simlab.stop(folder / "home")
-    if state.docker_socket.is_symlink() and state.docker_socket.readlink() == folder / "home" / "docker.sock":
+    if state.docker_socket.is_symlink() and \
+            state.docker_socket.readlink() == LabPaths.resolve(folder / "home").docker_socket:
         state.docker_socket.unlink()
     shutil.rmtree(folder, ignore_errors=True)
     return list(info.get("containers") or [])

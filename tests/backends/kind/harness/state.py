@@ -25,6 +25,7 @@ from typing import Any
 import psutil
 
 from labkit.core.files import read_json, write_json
+from labkit.core.paths import socket_path
 from labkit.core.procs import Supervisor
 
 from .flags import Failure
@@ -77,7 +78,7 @@ class State:
     def docker_socket(self) -> Path:
         """The stand-in Docker Engine's socket (``DOCKER_HOST``): a link to the Engine API of the sim lab behind
         the newest cluster, made by ``kind create cluster``, removed with that cluster."""
-        return self.root / "docker.sock"
+        return socket_path(self.root / "docker.sock")
 
     def cluster_dir(self, name: str) -> Path:
         return self.root / "clusters" / name
