@@ -92,6 +92,16 @@ class GitLabEndpoint(Endpoint):
 
 
 @dataclass(frozen=True)
+class ArgoCDEndpoint(Endpoint):
+    """``url``: Argo CD's API server (``/api/v1``, ``/api/webhook``); ``namespace``: where its Applications,
+    AppProjects and repository Secrets live; ``user``: the administrator, whose first password is in the
+    ``argocd-initial-admin-secret`` Secret of that namespace, as in Argo CD."""
+
+    namespace: str = "argocd"
+    user: str = "admin"
+
+
+@dataclass(frozen=True)
 class JupyterEndpoint(Endpoint):
     """``url`` opens the workshop (with its token); ``api`` is the server's REST API."""
 

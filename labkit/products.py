@@ -22,6 +22,7 @@ from .docker.component import DockerEngine
 from .docker.kind import DockerKind
 from .docker.lab import DockerView
 from .endpoints import (
+    ArgoCDEndpoint,
     DockerEndpoint,
     Endpoint,
     GitLabEndpoint,
@@ -99,7 +100,7 @@ PRODUCTS: tuple[Product, ...] = (
             "git smart HTTP + GitLab v4 API emulator, local runner", "GitLab CE + gitlab-runner (compose)",
             GitLab, GitLabKind(), GitLabView, GitLabEndpoint),
     Product("argocd", "Argo CD", 6, "GitOps continuous deployment", "Application controller emulator",
-            "Argo CD (helm)"),
+            "Argo CD (helm)", endpoint=ArgoCDEndpoint),
     Product("prometheus", "Prometheus + Grafana", 7, "metrics collection, PromQL and dashboards",
             "Prometheus API emulator; Grafana JSON rendered by labkit", "kube-prometheus-stack (helm)"),
     Product("logging", "Elasticsearch + Fluent Bit + Kibana", 8, "log shipping, search and views",

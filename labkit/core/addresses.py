@@ -4,6 +4,7 @@
 ``127.A.0.1``           the daemon's control API (7070), the registry (5000), JupyterLab (8888)
 ``127.A.0.3``           GitLab (8929): git smart HTTP and the REST API v4
 ``127.A.0.4``           Nexus (8081): its repositories and REST API
+``127.A.0.5``           Argo CD (8080): its API server (``/api/v1``) and the Git webhook (``/api/webhook``)
 ``127.A.0.2``           the load balancer: HAProxy's API (6443), edge (8080) and stats (8404) frontends
 ``127.A.0.11``-``13``   the API servers of server-1..3 (6443)
 ``127.A.1.1``-``3``     the nodes server-1..3; ``127.A.1.11``-``12`` agent-1..2 (NodePorts; the node's service
@@ -40,6 +41,7 @@ REGISTRY = Slot("registry", 0, 1, 5000)
 JUPYTER = Slot("jupyterlab", 0, 1, 8888)
 GITLAB = Slot("gitlab", 0, 3, 8929)  # GitLab: git smart HTTP and the REST API v4
 NEXUS = Slot("nexus", 0, 4, 8081)  # Nexus Repository: /repository/<name>/..., /service/rest/v1
+ARGOCD = Slot("argocd", 0, 5, 8080)  # Argo CD's API server: /api/v1, /api/webhook
 LB_API = Slot("haproxy-api", 0, 2, 6443)
 LB_HTTP = Slot("haproxy-http", 0, 2, 8080)
 LB_STATS = Slot("haproxy-stats", 0, 2, 8404)
