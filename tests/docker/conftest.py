@@ -26,9 +26,7 @@ class RunningDocker:
         self.start_engine()
 
     def start_engine(self) -> None:
-        self.engine = DockerEngine()
-        self.engine.name, self.engine.title = "docker", "Docker Engine"
-        self.run(self.engine.start(self.ctx))
+        self.engine = self.registry.start(DockerEngine(), "docker", "Docker Engine")
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
         return self.registry.run(coro)
@@ -54,7 +52,10 @@ class RunningDocker:
         self.run(self.engine.stop())
         self.start_engine()
 
-    def close(self) -> None:
+    def __enter__(self) -> RunningDocker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         try:
             self.run(self.engine.stop())
         finally:
@@ -63,11 +64,8 @@ class RunningDocker:
 
 @pytest.fixture(scope="module")
 def lab_docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDocker]:
-    running = RunningDocker(tmp_path_factory.mktemp("docker") / "home")
-    try:
+    with RunningDocker(tmp_path_factory.mktemp("docker") / "home") as running:
         yield running
-    finally:
-        running.close()
 
 
 @pytest.fixture

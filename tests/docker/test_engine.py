@@ -250,8 +250,7 @@ def test_absolute_paths_in_the_command_are_the_images_files(client: docker.Docke
 
 
 def test_reset_forgets_images_and_the_build_cache(tmp_path: Path) -> None:
-    running = RunningDocker(tmp_path / "home")
-    try:
+    with RunningDocker(tmp_path / "home") as running:
         client = running.client()
         ctx = context(tmp_path / "ctx" if (tmp_path / "ctx").mkdir() is None else tmp_path)
         client.images.build(path=str(ctx), tag="shop/reset:1", target="base")
@@ -260,5 +259,3 @@ def test_reset_forgets_images_and_the_build_cache(tmp_path: Path) -> None:
         _, logs = client.images.build(path=str(ctx), tag="shop/reset:1", target="base")
         assert not any(entry.get("stream") == " ---> Using cache\n" for entry in logs)
         client.close()
-    finally:
-        running.close()

@@ -3,21 +3,19 @@ test points a repository at its own tiny index. Its loop runs on a thread; tests
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from labkit.core.standalone import standalone_context
 from labkit.nexus.component import Nexus
 
+from ..components import ComponentLoop
 from .upstream import TinyIndex
 
 
@@ -33,24 +31,16 @@ class Clock:
         return time.time() + self.offset
 
 
-class RunningNexus:
+class RunningNexus(ComponentLoop):
     def __init__(self, home: Path) -> None:
-        self.ctx = standalone_context(home)
+        super().__init__(home, "nexus")
         self.ctx.settings["nexus_offline"] = True
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="nexus-loop", daemon=True)
-        self.thread.start()
         self.clock = Clock()
         self._start()
 
     def _start(self) -> None:
-        self.component = Nexus()
-        self.component.name = "nexus"
-        self.run(self.component.start(self.ctx))
+        self.component = self.start(Nexus(), "nexus")
         self.component.engine.clock = self.clock
-
-    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
 
     @property
     def url(self) -> str:
@@ -93,13 +83,8 @@ class RunningNexus:
         self.run(self.component.stop())
         self._start()
 
-    def close(self) -> None:
-        try:
-            self.run(self.component.stop())
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=10)
-            self.loop.close()
+    def stop_components(self) -> None:
+        self.run(self.component.stop())
 
 
 def pip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -116,20 +101,14 @@ def pip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def nexus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNexus]:
-    running = RunningNexus(tmp_path_factory.mktemp("nexus") / "home")
-    try:
+    with RunningNexus(tmp_path_factory.mktemp("nexus") / "home") as running:
         yield running
-    finally:
-        running.close()
 
 
 @pytest.fixture
 def fresh_nexus(tmp_path: Path) -> Iterator[RunningNexus]:
-    running = RunningNexus(tmp_path / "home")
-    try:
+    with RunningNexus(tmp_path / "home") as running:
         yield running
-    finally:
-        running.close()
 
 
 @pytest.fixture

@@ -6,35 +6,28 @@ oras, labkit's client) from the test thread.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from labkit.images.client import RegistryClient
 from labkit.registry.component import Registry
-from labkit.registry.standalone import standalone_context
+
+from ..components import ComponentLoop
 
 # The Harbor projects the registry tests push to (Harbor refuses pushes to a project that does not exist);
 # public, so their anonymous-pull checks hold.
 TEST_PROJECTS = ("t", "a", "b", "c", "lab")
 
 
-class RunningRegistry:
+class RunningRegistry(ComponentLoop):
     """A started Registry component and the loop thread serving it, with the test projects."""
 
     def __init__(self, home: Path) -> None:
-        self.ctx = standalone_context(home)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="registry-loop", daemon=True)
-        self.thread.start()
-        self.component = Registry()
-        self.component.name = "registry"
-        self.run(self.component.start(self.ctx))
+        super().__init__(home, "registry")
+        self.component = self.start(Registry(), "registry")
         for name in TEST_PROJECTS:
             self.project(name, public=True)
 
@@ -46,9 +39,6 @@ class RunningRegistry:
         resp = requests.post(f"{self.api}/projects", auth=self.auth, timeout=10, json={
             "project_name": name, "metadata": {"public": "true" if public else "false"}})
         assert resp.status_code == 201, resp.text
-
-    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
 
     @property
     def url(self) -> str:
@@ -82,34 +72,21 @@ class RunningRegistry:
     def restart(self) -> None:
         """Stop the component and start a new one on the same lab home."""
         self.run(self.component.stop())
-        self.component = Registry()
-        self.component.name = "registry"
-        self.run(self.component.start(self.ctx))
+        self.component = self.start(Registry(), "registry")
 
-    def close(self) -> None:
-        try:
-            self.run(self.component.stop())
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=10)
-            self.loop.close()
+    def stop_components(self) -> None:
+        self.run(self.component.stop())
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
     """One registry shared by a module's tests (they use distinct repository names)."""
-    running = RunningRegistry(tmp_path_factory.mktemp("registry") / "home")
-    try:
+    with RunningRegistry(tmp_path_factory.mktemp("registry") / "home") as running:
         yield running
-    finally:
-        running.close()
 
 
 @pytest.fixture
 def fresh_registry(tmp_path: Path) -> Iterator[RunningRegistry]:
     """A registry of its own, for tests that restart it or list everything."""
-    running = RunningRegistry(tmp_path / "home")
-    try:
+    with RunningRegistry(tmp_path / "home") as running:
         yield running
-    finally:
-        running.close()
