@@ -14,13 +14,10 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import json
-import signal
 import sys
 from pathlib import Path
 
-from ..core.network import is_loopback
-from ..core.standalone import standalone_context
+from ..core.standalone import loopback_address, serve_until_signalled, standalone_context
 from .component import GitLab
 from .omnibus import parse
 
@@ -36,29 +33,13 @@ async def serve(home: Path, listen: tuple[str, int] | None, omnibus: Path | None
         gitlab.external_url, gitlab.root_password = settings.external_url, settings.root_password
         gitlab.fresh = True  # as a new GitLab CE: the root user only
     gitlab.runner_env = runner_env
-    await gitlab.start(ctx)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print(json.dumps(dataclasses.asdict(gitlab.endpoint())), flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await gitlab.stop()
-
-
-def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not is_loopback(host) or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"{text}: a loopback HOST:PORT")
-    return host, int(port)
+    await serve_until_signalled(gitlab, ctx, lambda: dataclasses.asdict(gitlab.endpoint()))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m labkit.gitlab", description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, required=True, help="folder for state, secrets and logs")
-    parser.add_argument("--listen", type=_address, help="loopback HOST:PORT (default: the lab's address plan)")
+    parser.add_argument("--listen", type=loopback_address, help="loopback HOST:PORT (default: the lab's address plan)")
     parser.add_argument("--omnibus-config", type=Path, help="a gitlab.rb to take external_url and the root "
                                                             "password from")
     parser.add_argument("--runner-env", type=Path, help="a JSON file {\"env\": {...}} of what the runner's job "

@@ -12,13 +12,10 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import json
-import signal
 import sys
 from pathlib import Path
 
-from ..core.network import is_loopback
-from ..core.standalone import standalone_context
+from ..core.standalone import loopback_address, serve_until_signalled, standalone_context
 from .component import Nexus
 
 
@@ -30,30 +27,17 @@ async def serve(home: Path, listen: tuple[str, int] | None = None, data_dir: Pat
     nexus = Nexus()
     nexus.name, nexus.title = "nexus", "Nexus Repository"
     nexus.bind, nexus.data_dir, nexus.fresh = listen, data_dir, fresh
-    await nexus.start(ctx)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print(json.dumps({**dataclasses.asdict(nexus.endpoint()), "upstream": await nexus.describe_upstream()}),
-          flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await nexus.stop()
+    await serve_until_signalled(nexus, ctx, lambda: _announce(nexus))
 
 
-def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not is_loopback(host) or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"{text}: a loopback HOST:PORT")
-    return host, int(port)
+async def _announce(nexus: Nexus) -> dict[str, object]:
+    return {**dataclasses.asdict(nexus.endpoint()), "upstream": await nexus.describe_upstream()}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m labkit.nexus", description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, required=True, help="folder for state, secrets and logs")
-    parser.add_argument("--listen", type=_address, help="loopback HOST:PORT (default: the lab's address plan)")
+    parser.add_argument("--listen", type=loopback_address, help="loopback HOST:PORT (default: the lab's address plan)")
     parser.add_argument("--data-dir", type=Path, help="where admin.password is written (default: the state folder)")
     parser.add_argument("--fresh", action="store_true", help="as a new Nexus: the Maven repositories only")
     parser.add_argument("--offline", action="store_true", help="the stand-in upstream instead of pip's index")

@@ -10,13 +10,11 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import json
-import signal
 import sys
 from pathlib import Path
 
 from ..core.secrets import REGISTRY_PASSWORD
-from ..core.standalone import standalone_context
+from ..core.standalone import serve_until_signalled, standalone_context
 from .component import Registry
 
 __all__ = ["main", "serve", "standalone_context"]
@@ -27,17 +25,8 @@ async def serve(home: Path) -> None:
     ctx = standalone_context(home)
     registry = Registry()
     registry.name, registry.title = "registry", "Image registry (OCI distribution)"
-    await registry.start(ctx)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print(json.dumps({**dataclasses.asdict(registry.endpoint()), "password": ctx.secrets.get(REGISTRY_PASSWORD)}),
-          flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await registry.stop()
+    await serve_until_signalled(registry, ctx, lambda: {**dataclasses.asdict(registry.endpoint()),
+                                                         "password": ctx.secrets.get(REGISTRY_PASSWORD)})
 
 
 def main(argv: list[str] | None = None) -> None:
