@@ -70,7 +70,9 @@ def descriptor(media_type: str, digest: str, size: int, annotations: dict[str, s
     return out
 
 
-def _link(src: Path, dst: Path) -> None:
+def link_or_copy(src: Path, dst: Path) -> None:
+    """``dst`` as a hard link to ``src`` (a copy across filesystems), its folder made; kept if it exists."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists():
         return
     try:
@@ -88,8 +90,8 @@ def write_layout(layout: Path, store: BlobStore, manifest_digest: str, ref_name:
     manifest_bytes = store.get(manifest_digest)
     manifest = json.loads(manifest_bytes)
     for desc in [manifest["config"], *manifest["layers"]]:
-        _link(store.path(desc["digest"]), blobs / desc["digest"].split(":", 1)[1])
-    _link(store.path(manifest_digest), blobs / manifest_digest.split(":", 1)[1])
+        link_or_copy(store.path(desc["digest"]), blobs / desc["digest"].split(":", 1)[1])
+    link_or_copy(store.path(manifest_digest), blobs / manifest_digest.split(":", 1)[1])
     (layout / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
     index_path = layout / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}

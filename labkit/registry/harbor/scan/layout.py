@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
+from ....images.oci import link_or_copy
 from ...manifests import IMAGE_TYPES, OCI_INDEX, OCI_MANIFEST
 from ...metadata import ManifestRow
 from ...storage import RegistryStorage
@@ -25,16 +24,6 @@ def is_image(row: ManifestRow) -> bool:
             and (row.artifact_type in IMAGE_CONFIGS or (row.artifact_type is None and row.media_type != OCI_MANIFEST)))
 
 
-def _place(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        return
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-
-
 def write_layout(storage: RegistryStorage, repo: str, digest: str, folder: Path, ref_name: str) -> Path:
     """Write ``repo@digest`` (an image manifest) as an OCI layout in ``folder``; returns ``folder``."""
     row = storage.meta.manifest(repo, digest)
@@ -48,7 +37,7 @@ def write_layout(storage: RegistryStorage, repo: str, digest: str, folder: Path,
     blobs = [digest, manifest["config"]["digest"], *(layer["digest"] for layer in manifest.get("layers", []))]
     for blob in blobs:
         algorithm, _, hex_ = blob.partition(":")
-        _place(storage.blobs.path(blob), folder / "blobs" / algorithm / hex_)
+        link_or_copy(storage.blobs.path(blob), folder / "blobs" / algorithm / hex_)
     (folder / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
         "mediaType": row.media_type, "digest": digest, "size": row.size,
