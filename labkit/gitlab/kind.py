@@ -53,7 +53,7 @@ class GitLabKind(KindPart):
                 sys.executable, "-m", "labkit.gitlab.provision", "--home", str(lab.paths.home), "--url",
                 self.url(lab), "--cluster-url", cluster_url, "--out", str(self.folder(lab)),
                 "--registry", registry, "--registry-target", service_address(lab.versions), "--harbor-robot",
-                "--relay-image", chart["registry_relay_image"]]),
+                "--relay-image", chart["registry_relay_image"], *self._pip_index(lab)]),
             Command("letting the runner's job pods deploy the shop (RBAC in namespace shop)",
                     lab.kubectl("apply", "-f", str(lab.checkout.root / SHOP_NAMESPACE), "-f",
                                 str(lab.checkout.root / RBAC))),
@@ -62,6 +62,15 @@ class GitLabKind(KindPart):
                 "--version", str(chart["version"]), "--namespace", chart["namespace"], "--create-namespace",
                 "--values", str(self.folder(lab) / "runner-values.yaml"), "--kubeconfig", lab.kubeconfig]),
         ]
+
+    @staticmethod
+    def _pip_index(lab: KindLab) -> list[str]:
+        """With Nexus in the profile: the jobs' PIP_INDEX_URL, its group on 127.0.0.1 as from this machine, which
+        a relay in each job pod leads to Nexus' container."""
+        from ..backends.kind.backend import endpoint_of  # here: labkit.products imports this module
+
+        index = getattr(endpoint_of(lab, "nexus"), "pypi", "")
+        return ["--pip-index", index, "--pip-target", f"{lab.container('nexus')}:8081"] if index else []
 
     def endpoint(self, lab: KindLab) -> Endpoint:
         url = self.url(lab)

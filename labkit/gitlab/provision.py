@@ -110,7 +110,8 @@ def relay_command(listen_port: int, target: str) -> list[str]:
 
 
 def runner_values(gl: gitlab.Gitlab, cluster_url: str, values_file: Path, registry: str = "",
-                  registry_target: str = "", relay_image: str = "", concurrent: int = 2) -> None:
+                  registry_target: str = "", relay_image: str = "", concurrent: int = 2,
+                  more_relays: tuple[tuple[str, int, str], ...] = ()) -> None:
     """The gitlab-runner chart's values: an instance runner's token, the Kubernetes executor (job pods under the
     ``shop-deployer`` service account; with ``registry_target``, a relay service so that ``registry``, a
     ``localhost:<port>`` name, reaches it from the job's containers, which share the pod's network; and one to
@@ -129,6 +130,7 @@ def runner_values(gl: gitlab.Gitlab, cluster_url: str, values_file: Path, regist
     if relay_image:  # the jobs' CI_SERVER_HOST is external_url's 127.0.0.1: in a pod, GitLab's container at that port
         gitlab_host = urlsplit(cluster_url)
         relays.append(("gitlab-relay", gitlab_host.port or 80, gitlab_host.netloc))
+    relays += more_relays
     for alias, port, target in relays:
         command = ", ".join(f'"{a}"' for a in relay_command(port, target))
         config += (f'    [[runners.kubernetes.services]]\n      name = "{relay_image}"\n'
@@ -148,6 +150,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--registry-target", default="",
                         help="host:port of the registry on the cluster's network (a job pod's relay goes there)")
     parser.add_argument("--relay-image", default="", help="the relay service's image (socat)")
+    parser.add_argument("--pip-index", default="",
+                        help="PIP_INDEX_URL for every job (the lab's Nexus group on a 127.0.0.1 port, relayed in each "
+                             "job pod to --pip-target)")
+    parser.add_argument("--pip-target", default="", help="host:port of Nexus on the cluster's network")
     parser.add_argument("--harbor-robot", action="store_true",
                         help="set HARBOR_USER/HARBOR_PASSWORD to Harbor's CI robot (labkit.registry.provision)")
     args = parser.parse_args(argv)
@@ -160,8 +166,12 @@ def main(argv: list[str] | None = None) -> None:
         secrets = Secrets(LabPaths(args.home).secrets)
         robot = harbor_variables(robot_name(SHOP_PROJECT, CI_ROBOT), ci_secret(secrets))
         instance_variables(gl, {v.key: v.value for v in robot}, frozenset(v.key for v in robot if v.masked))
+    nexus_relay: tuple[tuple[str, int, str], ...] = ()
+    if args.pip_index:  # the jobs' pip through the lab's Nexus: the same loopback URL as on this machine, relayed
+        instance_variables(gl, {"PIP_INDEX_URL": args.pip_index})
+        nexus_relay = (("nexus-relay", urlsplit(args.pip_index).port or 80, args.pip_target),)
     runner_values(gl, args.cluster_url, args.out / "runner-values.yaml", args.registry, args.registry_target,
-                  args.relay_image)
+                  args.relay_image, more_relays=nexus_relay)
     print(f"GitLab at {args.url} is provisioned: root's token in {args.out / 'root-token'}")
 
 

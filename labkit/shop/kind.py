@@ -14,11 +14,9 @@ from .images import image
 
 def index_url(lab: KindLab) -> str | None:
     """The lab's Nexus group index when the profile runs Nexus (its endpoint's ``pypi``), else None."""
-    from ..backends.kind.backend import modules  # here: labkit.products imports this module
+    from ..backends.kind.backend import endpoint_of  # here: labkit.products imports this module
 
-    nexus = next((p for p in modules(lab)[0] if p.name == "nexus" and p.kind_part), None)
-    endpoint = nexus.kind_part.endpoint(lab) if nexus and nexus.kind_part else None
-    return getattr(endpoint, "pypi", None) or None
+    return getattr(endpoint_of(lab, "nexus"), "pypi", None) or None
 
 
 class ShopKind(KindPart):

@@ -17,7 +17,7 @@ from typing import Any
 from ...core.checkout import Checkout
 from ...core.errors import LabError
 from ...core.files import read_json, write_atomic, write_json
-from ...endpoints import LabEndpoints
+from ...endpoints import Endpoint, LabEndpoints
 from ...products import PRODUCTS, Product, endpoint_types, product
 from ..base import Backend, ProductStatus, Progress
 from .lab import Command, KindLab, load, profile_modules
@@ -31,6 +31,13 @@ def modules(lab: KindLab) -> tuple[list[Product], list[Product]]:
     names = profile_modules(lab.versions, lab.profile)
     chosen = [p for p in PRODUCTS if p.name in names]
     return [p for p in chosen if p.kind_part], [p for p in chosen if not p.kind_part]
+
+
+def endpoint_of(lab: KindLab, name: str) -> Endpoint | None:
+    """Product ``name``'s endpoint when the lab's profile runs it (a product's kind part finds another's this way,
+    as the sim's components find each other in ``Context.endpoints``)."""
+    found = next((p for p in modules(lab)[0] if p.name == name and p.kind_part), None)
+    return found.kind_part.endpoint(lab) if found and found.kind_part else None
 
 
 def render(lab: KindLab) -> list[Path]:

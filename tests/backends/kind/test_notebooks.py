@@ -84,8 +84,15 @@ def test_notebook_04_passes_on_the_kind_backend_with_nexus(kind_lab: KindLab, tm
     assert builds and all("--network" in c and any(a.startswith("PIP_INDEX_URL=http://127.0.0.1:") and
                                                    a.endswith("/repository/pypi-group/simple/") for a in c)
                           for c in builds), builds
-    ep = json.loads(kind_lab.home.endpoints.read_text())["products"]["nexus"]
+    products = json.loads(kind_lab.home.endpoints.read_text())["products"]
+    ep = products["nexus"]
     assert Path(ep["password_file"]).stat().st_mode & 0o777 == 0o600
+    # the runner's jobs: PIP_INDEX_URL (an instance variable), the group on 127.0.0.1, relayed in each job pod
+    token = Path(products["gitlab"]["token_file"]).read_text().strip()
+    gl = gitlab.Gitlab(products["gitlab"]["url"], private_token=token)
+    assert gl.variables.get("PIP_INDEX_URL").value == ep["pypi"]
+    runner = yaml.safe_load((kind_lab.home.home / "kind" / "gitlab" / "runner-values.yaml").read_text())
+    assert f'"TCP:{cluster}-nexus:8081"' in runner["runners"]["config"]
     res = labkit(kind_lab.env, "notebooks", "run", "04", "--backend", "kind", "--out", str(tmp_path / "executed"),
                  check=False, timeout=1200)
     table = " ".join(res.stdout.split())
