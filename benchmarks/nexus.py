@@ -48,10 +48,12 @@ def free_port() -> int:
 class Server:
     """``python -m labkit.nexus`` in a home of its own, until ``stop``; ``info`` is the JSON line it printed."""
 
-    def __init__(self, offline: bool) -> None:
+    def __init__(self, offline: bool, maven: str = "") -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="labkit-nexus-bench-")
         home, port = Path(self.tmp.name), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")} if not offline else dict(os.environ)
+        if maven:  # Nexus uses the machine's upstream only when both remotes answer; the benchmark needs PyPI's
+            env["LABKIT_NEXUS_MAVEN_REMOTE"] = maven
         self.proc = subprocess.Popen([sys.executable, "-m", "labkit.nexus", "--home", str(home), "--listen",
                                       f"127.0.0.1:{port}", *(["--offline"] if offline else [])],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
@@ -75,19 +77,49 @@ def install_once(requirements: Path, index: str) -> float:
     return run.seconds
 
 
+class HttpServer:
+    """``python -m http.server`` of ``folder`` on loopback, until ``stop``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "http.server", self.url.rpartition(":")[2], "--bind",
+                                      "127.0.0.1", "--directory", str(folder)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                OPENER.open(self.url + "/", timeout=2).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
 def cold_warm(requirements: Path, runs: int, offline: bool) -> tuple[list[float], list[float], str]:
-    """Per run: a fresh Nexus, a cold install, then a warm one."""
+    """Per run: a fresh Nexus, a cold install, then a warm one. Its Maven remote, which no install uses, is the
+    Maven fixture served on loopback, so that a machine that reaches PyPI but not Maven Central measures PyPI."""
     cold, warm, upstream = [], [], ""
-    for _ in range(runs):
-        server = Server(offline)
-        try:
-            index = server.info["pypi"]
-            upstream = server.info["upstream"]["source"]
-            cold.append(install_once(requirements, index))
-            warm.append(install_once(requirements, index))
-        finally:
-            server.stop()
+    maven = HttpServer(Path(__file__).resolve().parent.parent / "labkit" / "nexus" / "fixture" / "maven2")
+    try:
+        for _ in range(runs):
+            c, w, upstream = _cold_warm_once(requirements, offline, maven.url + "/")
+            cold.append(c)
+            warm.append(w)
+    finally:
+        maven.stop()
     return cold, warm, upstream
+
+
+def _cold_warm_once(requirements: Path, offline: bool, maven: str) -> tuple[float, float, str]:
+    server = Server(offline, maven)
+    try:
+        index = server.info["pypi"]
+        return (install_once(requirements, index), install_once(requirements, index),
+                server.info["upstream"]["source"])
+    finally:
+        server.stop()
 
 
 def throughput(url: str, gets: int) -> float:
@@ -105,9 +137,7 @@ def served_vs_disk(gets: int) -> tuple[float, float, str]:
     wheel = max(wheelhouse.glob("*.whl"), key=lambda p: p.stat().st_size)
     project = piplog.normalize(wheel.name.split("-")[0])
     server = Server(offline=True)
-    port = free_port()
-    disk = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory",
-                             str(wheelhouse)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    disk = HttpServer(wheelhouse)
     try:
         with tempfile.TemporaryDirectory() as tmp:  # cache it: one pip download through the proxy
             run = piplog.run_pip("download", ["--no-deps", "--dest", tmp, f"{project}"], server.info["pypi"])
@@ -118,18 +148,11 @@ def served_vs_disk(gets: int) -> tuple[float, float, str]:
         cached = href if href.startswith("http") else urllib.parse.urljoin(
             f"{server.url}/repository/pypi-proxy/simple/{project}/", href)
         cached = cached.split("#")[0]
-        for _ in range(50):  # http.server up
-            try:
-                OPENER.open(f"http://127.0.0.1:{port}/", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.1)
         nexus = throughput(cached, gets)
-        plain = throughput(f"http://127.0.0.1:{port}/{wheel.name}", gets)
+        plain = throughput(f"{disk.url}/{wheel.name}", gets)
         return nexus, plain, f"{wheel.name} ({wheel.stat().st_size / 1e3:.0f} kB)"
     finally:
-        disk.terminate()
-        disk.wait(timeout=30)
+        disk.stop()
         server.stop()
 
 
