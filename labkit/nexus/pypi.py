@@ -4,6 +4,7 @@ upload``: the legacy upload API) and group (hosted first, then proxy) repositori
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from .simple import Link, normalize, package_path, parse_filename, parse_project
 from .store import Asset, NexusStore
 
 Config = dict[str, Any]
+PAGES_KEPT = 256  # project pages kept parsed
 
 
 class PyPI:
@@ -22,7 +24,8 @@ class PyPI:
 
     def __init__(self, store: NexusStore, engine: ProxyEngine, repository: Callable[[str], Config | None]) -> None:
         self.store, self.engine, self.repository = store, engine, repository
-        self._linked: dict[tuple[str, str], str] = {}  # (repository, page path) -> the page content linked
+        # (repository, page path) -> (the stored page's digest, its links as ours): the pages read lately
+        self._pages: OrderedDict[tuple[str, str], tuple[str, list[Link]]] = OrderedDict()
 
     @staticmethod
     def _remote(config: Config, path: str) -> str:
@@ -60,12 +63,19 @@ class PyPI:
         asset = await self.engine.get(config, path, url, metadata=True)
         if asset is None:
             return None
+        key = (config["name"], path)
+        seen = self._pages.get(key)
+        if seen is not None and seen[0] == asset.sha256:  # the stored page, already read: parsing a big project's
+            self._pages.move_to_end(key)                   # page (protobuf: 750 kB) costs more than serving it
+            return seen[1]
         links = parse_project(self.store.blobs.read(asset.sha256), asset.content_type, url)
         ours = {package_path(name, link.filename): link for link in links}
-        if self._linked.get((config["name"], path)) != asset.sha256:  # a page not seen since it was fetched
-            self.store.save_links(config["name"], {p: link.url for p, link in ours.items()})
-            self._linked[(config["name"], path)] = asset.sha256
-        return [relinked(link, f"../../{p}") for p, link in ours.items()]
+        self.store.save_links(config["name"], {p: link.url for p, link in ours.items()})
+        result = [relinked(link, f"../../{p}") for p, link in ours.items()]
+        self._pages[key] = (asset.sha256, result)
+        while len(self._pages) > PAGES_KEPT:
+            self._pages.popitem(last=False)
+        return result
 
     async def root(self, config: Config) -> list[str]:
         """The project names the repository knows (a proxy: its remote's root page)."""
@@ -107,7 +117,7 @@ class PyPI:
             return None
         url = self.store.link(config["name"], path)
         if url is None and self.store.asset(config["name"], path) is None:
-            self._linked.pop((config["name"], f"simple/{normalize(parts[1])}/"), None)
+            self._pages.pop((config["name"], f"simple/{normalize(parts[1])}/"), None)
             await self._proxy_project(config, parts[1])  # a link we have not seen: read the project's page
             url = self.store.link(config["name"], path)
             if url is None:
