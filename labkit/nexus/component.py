@@ -144,7 +144,9 @@ class Nexus(Component):
                    if "Blocked" in self.engine.status(c)["description"]]
         upstream = self.upstream.source
         if self.upstream.stand_in:
-            upstream = (f"STAND-IN upstream (the lab's wheelhouse and Maven fixture at {self.stand_in.url}"
+            serves = " and ".join(part for part, on in (("the lab's wheelhouse", self.upstream.pypi_stand_in),
+                                                        ("a Maven fixture", self.upstream.maven_stand_in)) if on)
+            upstream = (f"STAND-IN upstream ({serves} at {self.stand_in.url}"
                         f"{'' if self.stand_in.running else ', stopped'}) - {upstream}")
         detail = f"{len(self.store.repositories())} repositories; upstream: {upstream}"
         if blocked:
@@ -157,11 +159,12 @@ class Nexus(Component):
 
     async def switch_upstream(self, on: bool) -> dict[str, Any]:
         """The outage lesson (the kind backend's ``upstream-off``/``upstream-on``): the stand-in upstream is stopped
-        or started; a real upstream is blocked or unblocked on every proxy (``httpClient.blocked``)."""
+        or started; a proxy on a real upstream is blocked or unblocked (``httpClient.blocked``)."""
         for config in self.store.repositories():
             if config["type"] != "proxy":
                 continue
-            if not self.upstream.stand_in and config["httpClient"].get("blocked") is on:
+            from_stand_in = config["proxy"]["remoteUrl"].startswith(self.stand_in.url)
+            if not from_stand_in and config["httpClient"].get("blocked") is on:
                 config["httpClient"]["blocked"] = not on
                 self.store.save_repository(config)
             if on:
@@ -179,7 +182,8 @@ class Nexus(Component):
 
     async def describe_upstream(self) -> dict[str, Any]:
         return {"pypi": self.upstream.pypi, "maven": self.upstream.maven, "source": self.upstream.source,
-                "stand_in": self.upstream.stand_in, "stand_in_running": self.stand_in.running,
+                "stand_in": self.upstream.stand_in, "pypi_stand_in": self.upstream.pypi_stand_in,
+                "maven_stand_in": self.upstream.maven_stand_in, "stand_in_running": self.stand_in.running,
                 "stand_in_url": self.stand_in.url}
 
 

@@ -38,7 +38,18 @@ class Upstream:
     pypi: str  # a pypi proxy's remoteUrl: the index's base, Nexus appends ``simple/<name>/``
     maven: str
     source: str
-    stand_in: bool = False
+    pypi_stand_in: bool = False  # the stand-in serves this format
+    maven_stand_in: bool = False
+
+    @property
+    def stand_in(self) -> bool:
+        """The stand-in serves at least one format."""
+        return self.pypi_stand_in or self.maven_stand_in
+
+    @classmethod
+    def standing_in(cls, stand_in: StandIn, why: str) -> Upstream:
+        """Both formats from the stand-in."""
+        return cls(stand_in.pypi_url, stand_in.maven_url, f"stand-in: {why}", True, True)
 
 
 def pip_configuration() -> dict[str, str]:
@@ -103,23 +114,31 @@ def choose(settings: dict[str, Any], stand_in: StandIn,
            probe: Callable[[str], str | None] = unreachable) -> Upstream:
     """The lab's upstream: ``settings`` (``nexus_offline``/``offline``, ``nexus_pypi_index``,
     ``nexus_maven_remote``) and ``$LABKIT_OFFLINE`` first, then pip's configuration; the stand-in when the lab is
-    offline, pip has no HTTP index, or either remote does not answer ``probe`` (a machine without internet starts
-    its lab, and builds the shop, from the stand-in rather than from a proxy that cannot fetch)."""
+    offline or pip has no HTTP index; per format, the stand-in when its remote does not answer ``probe`` (a machine
+    without internet starts its lab, and builds the shop, from the stand-in rather than from a proxy that cannot
+    fetch), saying so in ``source``."""
     maven = settings.get("nexus_maven_remote") or os.environ.get("LABKIT_NEXUS_MAVEN_REMOTE") or MAVEN_CENTRAL
     offline = bool(settings.get("nexus_offline") or settings.get("offline")) or \
         os.environ.get("LABKIT_OFFLINE", "").lower() in TRUE
     if offline:
-        return Upstream(stand_in.pypi_url, stand_in.maven_url, "stand-in: the lab is offline", True)
+        return Upstream.standing_in(stand_in, "the lab is offline")
     configured = settings.get("nexus_pypi_index") or os.environ.get("LABKIT_NEXUS_PYPI_INDEX")
     index, source = (configured, "the lab's settings") if configured else (pip_index(), "pip's configuration")
     if index is None or not index.startswith(("http://", "https://")):
         why = "pip has no index (no-index)" if index is None else f"pip's index {index} is not served over HTTP"
-        return Upstream(stand_in.pypi_url, stand_in.maven_url, f"stand-in: {why}", True)
+        return Upstream.standing_in(stand_in, why)
     with ThreadPoolExecutor(2) as pool:  # both at once: a machine without a network waits one timeout, not two
-        problems = {url: why for url, why in zip((index, maven), pool.map(probe, (index, maven)), strict=True) if why}
-    if problems:
-        why = "; ".join(f"{url} is not reachable from this machine ({reason})" for url, reason in problems.items())
-        return Upstream(stand_in.pypi_url, stand_in.maven_url, f"stand-in: {why}", True)
+        pypi_problem, maven_problem = pool.map(probe, (index, maven))
+    if pypi_problem and maven_problem:
+        return Upstream.standing_in(stand_in, f"{index} is not reachable from this machine ({pypi_problem}); "
+                                              f"{maven} is not reachable either ({maven_problem})")
+    if pypi_problem:
+        return Upstream(stand_in.pypi_url, maven, f"PyPI from the stand-in: {index} is not reachable from this "
+                                                  f"machine ({pypi_problem}); Maven from {maven}", pypi_stand_in=True)
+    if maven_problem:
+        return Upstream(remote_base(index), stand_in.maven_url,
+                        f"{index} ({source}); Maven from the stand-in: {maven} is not reachable from this machine "
+                        f"({maven_problem})", maven_stand_in=True)
     return Upstream(remote_base(index), maven, f"{index} ({source})")
 
 

@@ -78,6 +78,12 @@ def test_an_unreachable_remote_means_the_stand_in_and_says_which(tmp_path: Path,
     chosen = choose({"nexus_maven_remote": closed + "/m2/"}, stand_in,
                     lambda url: asked.append(url) or ("refused" if url.startswith(closed) else None))
     assert chosen.stand_in and "m2/ is not reachable" in chosen.source and len(asked) == 2
+    # one format's remote down: only that format from the stand-in
+    _pip_config(tmp_path, "[global]\nindex-url = https://mirror.example.org/simple/\n", monkeypatch)
+    chosen = choose({"nexus_maven_remote": closed + "/m2/"}, stand_in, lambda url: "refused" if url.startswith(closed)
+                    else None)
+    assert chosen.maven_stand_in and not chosen.pypi_stand_in and chosen.maven == stand_in.maven_url
+    assert chosen.pypi == "https://mirror.example.org/" and "Maven from the stand-in" in chosen.source
 
 
 def test_standalone_server_as_the_nexus3_container(tmp_path: Path) -> None:
