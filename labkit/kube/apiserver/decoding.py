@@ -230,8 +230,9 @@ def crd_schema(api_version: str, kind: str, crds: list[dict[str, Any]]) -> dict[
 
 def _validate_custom(obj: dict[str, Any], schema: dict[str, Any], dec: _Decoder) -> None:
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
-    rest = {**schema, "properties": {k: v for k, v in (schema.get("properties") or {}).items()
-                                     if k not in ("apiVersion", "kind", "metadata")}}
+    top = ("apiVersion", "kind", "metadata")  # checked apart (required ones too: Argo CD's CRDs require metadata)
+    rest = {**schema, "properties": {k: v for k, v in (schema.get("properties") or {}).items() if k not in top},
+            "required": [r for r in schema.get("required") or [] if r not in top or r not in obj]}
     dec.custom_value(body, rest, "")
     for key in [k for k in obj if k not in ("apiVersion", "kind", "metadata")]:
         if key not in body:
