@@ -1,0 +1,135 @@
+"""Argo CD as a lab component: installs itself into the lab's cluster through the Kubernetes API, as its
+manifests would (the CRDs, the ``argocd`` namespace, the ``default`` AppProject, ``argocd-cm``, ``argocd-secret``
+and ``argocd-initial-admin-secret`` with the admin's first password), runs the Application controller and serves
+the API server on its loopback slot. Everything it knows lives in the cluster, so a restart loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from typing import Any
+
+from ..core.addresses import ARGOCD
+from ..core.component import Component, Context, Health, http_check
+from ..core.http import Listeners
+from ..endpoints import ArgoCDEndpoint, KubernetesEndpoint
+from .api import make_app
+from .api.context import ApiContext
+from .api.kubeapi import GROUP, KubeApi, KubeError, core_path, projects_path
+from .api.sessions import Sessions
+from .api.webhook import GITLAB_SECRET, SECRET
+
+NAMESPACE = "argocd"
+ADMIN = "admin"
+ADMIN_PASSWORD = "argocd-admin-password"  # the lab secret behind argocd-initial-admin-secret
+SERVER_KEY = "argocd-server-secretkey"  # server.secretkey: signs the session tokens
+WEBHOOK_SECRET = "argocd-webhook-gitlab-secret"  # webhook.gitlab.secret (settings.json ``argocd_webhook_secret``)
+RECONCILIATION_SECONDS = 10  # timeout.reconciliation: Argo CD's default is 120 s (plus jitter); the lab's is short
+log = logging.getLogger("labkit.argocd")
+
+
+def _b64(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+class ArgoCD(Component):
+    """Argo CD's API server and Application controller over the lab's Kubernetes API."""
+
+    title = "Argo CD"
+
+    async def start(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.address = ctx.network.slot(ARGOCD)
+        kubernetes = ctx.endpoints.get("kubernetes")
+        if not isinstance(kubernetes, KubernetesEndpoint) or not kubernetes.kubeconfig:
+            raise RuntimeError("Argo CD needs the lab's Kubernetes API (the kubernetes product is not running)")
+        self.kube = KubeApi(kubernetes.kubeconfig)
+        self.password = ctx.secrets.get(ADMIN_PASSWORD, 12)
+        await self.install()
+        self.controller = await self.start_controller(kubernetes.kubeconfig)
+        self.api = ApiContext(self.kube, NAMESPACE, self.controller)
+        sessions = Sessions(ctx.secrets.get(SERVER_KEY, 32).encode(), {ADMIN: self.password})
+        self.listeners = Listeners(make_app(self.api, sessions, ctx.logger(self.name or "argocd")), [self.address])
+        await self.listeners.start()
+
+    async def install(self) -> None:
+        """What Argo CD's install manifests create, where it is missing (an admin's later changes are kept)."""
+        from .crds import crds  # the Application controller's package: Argo CD's released CRDs
+
+        for crd in crds():
+            await self.kube.ensure("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        await self._wait_served()
+        await self.kube.ensure("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                      "metadata": {"name": NAMESPACE}})
+        labels = {"app.kubernetes.io/part-of": "argocd"}
+        await self.kube.ensure(projects_path(NAMESPACE), {
+            "apiVersion": f"{GROUP}/v1alpha1", "kind": "AppProject",
+            "metadata": {"name": "default", "namespace": NAMESPACE},
+            "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+                     "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]}})
+        await self.kube.ensure(core_path(NAMESPACE, "configmaps"), {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "argocd-cm", "namespace": NAMESPACE,
+                         "labels": {**labels, "app.kubernetes.io/name": "argocd-cm"}},
+            "data": {"url": self.url(), "admin.enabled": "true",
+                     "application.resourceTrackingMethod": "annotation",
+                     "timeout.reconciliation": f"{RECONCILIATION_SECONDS}s"}})
+        secret_data = {"server.secretkey": _b64(self.ctx.secrets.get(SERVER_KEY, 32)),
+                       "admin.passwordMtime": _b64("1970-01-01T00:00:00Z")}
+        webhook_secret = self.ctx.settings.get("argocd_webhook_secret")
+        if webhook_secret:
+            secret_data[GITLAB_SECRET] = _b64(str(webhook_secret))
+        await self.kube.ensure(core_path(NAMESPACE, "secrets"), {
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": SECRET, "namespace": NAMESPACE,
+                         "labels": {**labels, "app.kubernetes.io/name": SECRET}},
+            "data": secret_data})
+        await self.kube.ensure(core_path(NAMESPACE, "secrets"), {
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "argocd-initial-admin-secret", "namespace": NAMESPACE},
+            "data": {"password": _b64(self.password)}})
+
+    async def _wait_served(self, timeout: float = 20) -> None:
+        """Until the API server serves the new resources (a CRD is served once Established)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                await self.kube.get(projects_path(NAMESPACE))
+                return
+            except KubeError as err:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(f"Argo CD's CRDs are not served: {err}") from None
+            await asyncio.sleep(0.1)
+
+    async def start_controller(self, kubeconfig: str) -> Any:
+        """The Application controller (``controller.py``), started on this loop."""
+        from .controller import Controller
+
+        controller = Controller.for_lab(self.ctx, kubeconfig, NAMESPACE)
+        result = controller.start()
+        if asyncio.iscoroutine(result):
+            await result
+        return controller
+
+    async def stop(self) -> None:
+        await self.listeners.stop()
+        result = self.controller.stop()
+        if asyncio.iscoroutine(result):
+            await result
+        await self.kube.close()
+
+    async def reset(self) -> None:
+        """The cluster is wiped with the lab: install again."""
+        await self.install()
+
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://{host}:{port}"
+
+    def endpoint(self) -> ArgoCDEndpoint:
+        return ArgoCDEndpoint(self.title or "Argo CD", self.url(), namespace=NAMESPACE, user=ADMIN)
+
+    async def health(self) -> Health:
+        ok, detail = await asyncio.to_thread(http_check, self.url() + "/healthz")
+        return Health(ok, "serving the API" if ok else detail)

@@ -1,0 +1,328 @@
+"""Argo CD's API server over HTTP with ``requests``: sessions (bearer and cookie), the refusals in grpc-gateway's
+shape, Applications through the API (list filters, get, create/update/delete, sync and rollback as operations
+written on the resource, events, the resource tree), projects, repositories with a connection check, and
+GitLab's push webhook with and without a secret."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from .conftest import RunningArgoCD
+
+MANIFESTS = "shop/manifests"
+
+
+def application(argocd: RunningArgoCD, name: str, automated: bool = False, project: str = "default",
+                labels: dict[str, str] | None = None, repo: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "project": project,
+        "source": {"repoURL": repo or f"{argocd.gitlab_url}/{MANIFESTS}.git", "targetRevision": "HEAD",
+                   "path": "base"},
+        "destination": {"server": "https://kubernetes.default.svc", "namespace": f"t-{name}"},
+    }
+    if automated:
+        spec["syncPolicy"] = {"automated": {"prune": True, "selfHeal": True}}
+    return {"metadata": {"name": name, "labels": labels or {}}, "spec": spec}
+
+
+def assert_error(resp: requests.Response, status: int, code: int, message: str) -> None:
+    """grpc-gateway's error: the HTTP status, ``code`` (gRPC) and the message in ``error`` and ``message``."""
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert body["code"] == code and body["message"] == message and body["error"] == message, body
+
+
+def create(api: requests.Session, argocd: RunningArgoCD, name: str, **kw: Any) -> dict[str, Any]:
+    resp = api.post(f"{argocd.url}/api/v1/applications", json=application(argocd, name, **kw), timeout=30)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+# -- sessions ------------------------------------------------------------------------------------------------
+def test_session_token_cookie_and_userinfo(argocd: RunningArgoCD) -> None:
+    resp = requests.post(f"{argocd.url}/api/v1/session", json={"username": "admin", "password": argocd.password()},
+                         timeout=30)
+    assert resp.status_code == 200, resp.text
+    token = resp.json()["token"]
+    header, claims, _ = token.split(".")
+    assert json.loads(base64.urlsafe_b64decode(header + "=="))["alg"] == "HS256"
+    payload = json.loads(base64.urlsafe_b64decode(claims + "=="))
+    assert payload["iss"] == "argocd" and payload["sub"] == "admin" and payload["exp"] > time.time()
+    assert resp.cookies.get("argocd.token") == token
+    info = requests.get(f"{argocd.url}/api/v1/session/userinfo", headers={"Authorization": f"Bearer {token}"},
+                        timeout=30).json()
+    assert info == {"loggedIn": True, "username": "admin", "iss": "argocd", "groups": []}
+    by_cookie = requests.get(f"{argocd.url}/api/v1/applications", cookies={"argocd.token": token}, timeout=30)
+    assert by_cookie.status_code == 200, by_cookie.text
+    assert requests.get(f"{argocd.url}/api/v1/session/userinfo", timeout=30).json() == {"loggedIn": False}
+
+
+def test_session_refusals(argocd: RunningArgoCD) -> None:
+    url = f"{argocd.url}/api/v1/session"
+    assert_error(requests.post(url, json={"username": "admin", "password": "wrong"}, timeout=30),
+                 401, 16, "Invalid username or password")
+    assert_error(requests.post(url, json={"username": "nobody", "password": argocd.password()}, timeout=30),
+                 401, 16, "Invalid username or password")
+    assert_error(requests.post(url, json={}, timeout=30), 401, 16, "no credentials supplied")
+    assert_error(requests.get(f"{argocd.url}/api/v1/applications", timeout=30), 401, 16, "no session information")
+    forged = argocd.login()[:-4] + "AAAA"
+    resp = requests.get(f"{argocd.url}/api/v1/applications", headers={"Authorization": f"Bearer {forged}"},
+                        timeout=30)
+    assert resp.status_code == 401 and resp.json()["message"].startswith("invalid session: "), resp.text
+
+
+def test_version(argocd: RunningArgoCD, api: requests.Session) -> None:
+    anonymous = requests.get(f"{argocd.url}/api/version", timeout=30).json()
+    assert list(anonymous) == ["Version"] and anonymous["Version"].startswith("v3.")
+    full = api.get(f"{argocd.url}/api/version", timeout=30).json()
+    assert full["Version"] == anonymous["Version"] and "KustomizeVersion" in full and "Platform" in full
+
+
+# -- applications ----------------------------------------------------------------------------------------------
+def test_create_get_update_and_the_refusals(argocd: RunningArgoCD, api: requests.Session) -> None:
+    url = f"{argocd.url}/api/v1/applications"
+    created = create(api, argocd, "crud")
+    assert created["kind"] == "Application" and created["metadata"]["namespace"] == "argocd"
+    seen = argocd.kubectl("get", "applications.argoproj.io", "crud", "-n", "argocd", "-o", "json").stdout
+    assert json.loads(seen)["spec"]["source"]["path"] == "base"
+    assert api.post(url, json=application(argocd, "crud"), timeout=30).status_code == 200  # the same: idempotent
+    changed = application(argocd, "crud")
+    changed["spec"]["source"]["path"] = "overlays/dev"
+    assert_error(api.post(url, json=changed, timeout=30), 400, 3,
+                 "existing application spec is different, use upsert flag to force update")
+    upserted = api.post(url, params={"upsert": "true"}, json=changed, timeout=30)
+    assert upserted.status_code == 200 and upserted.json()["spec"]["source"]["path"] == "overlays/dev"
+    assert_error(api.post(url, json=application(argocd, "elsewhere", project="nope"), timeout=30), 400, 3,
+                 'app is not allowed in project "nope", or the project does not exist')
+    got = api.get(f"{url}/crud", timeout=30).json()
+    got["spec"]["source"]["path"] = "base"
+    assert api.put(f"{url}/crud", json=got, timeout=30).json()["spec"]["source"]["path"] == "base"
+    spec = api.put(f"{url}/crud/spec", json={**got["spec"], "revisionHistoryLimit": 3}, timeout=30)
+    assert spec.status_code == 200 and spec.json()["revisionHistoryLimit"] == 3
+
+
+def test_a_missing_application_is_permission_denied(argocd: RunningArgoCD, api: requests.Session) -> None:
+    url = f"{argocd.url}/api/v1/applications/no-such-app"
+    for method, path in (("GET", ""), ("POST", "/sync"), ("POST", "/rollback"), ("GET", "/resource-tree"),
+                         ("GET", "/managed-resources"), ("DELETE", "/operation"), ("GET", "/events"),
+                         ("DELETE", "")):
+        assert_error(api.request(method, url + path, json={} if method == "POST" else None, timeout=30),
+                     403, 7, "permission denied")
+    assert_error(api.get(url, params={"project": "default"}, timeout=30), 404, 5,
+                 'applications.argoproj.io "no-such-app" not found')
+    assert_error(api.get(url, params={"appNamespace": "kube-system"}, timeout=30), 403, 7, "permission denied")
+
+
+def test_list_filters(argocd: RunningArgoCD, api: requests.Session) -> None:
+    url = f"{argocd.url}/api/v1/applications"
+    project = {"metadata": {"name": "team"}, "spec": {"sourceRepos": ["*"],
+                                                      "destinations": [{"server": "*", "namespace": "*"}]}}
+    assert api.post(f"{argocd.url}/api/v1/projects", json={"project": project}, timeout=30).status_code == 200
+    create(api, argocd, "list-a", labels={"tier": "web"})
+    create(api, argocd, "list-b", project="team", labels={"tier": "db"})
+    create(api, argocd, "list-c", repo="http://other.example/x/y.git")
+
+    def names(**params: Any) -> list[str]:
+        resp = api.get(url, params=params, timeout=30)
+        assert resp.status_code == 200, resp.text
+        return [a["metadata"]["name"] for a in resp.json()["items"] if a["metadata"]["name"].startswith("list-")]
+
+    assert names() == ["list-a", "list-b", "list-c"]
+    assert names(name="list-b") == ["list-b"]
+    assert names(projects="team") == ["list-b"]
+    assert names(projects=["team", "default"]) == ["list-a", "list-b", "list-c"]
+    assert names(selector="tier=web") == ["list-a"]
+    assert names(selector="tier in (web,db)") == ["list-a", "list-b"]
+    assert names(repo="http://other.example/x/y.git") == ["list-c"]
+    listed = api.get(url, timeout=30).json()
+    assert listed["metadata"]["resourceVersion"]
+
+
+def test_sync_writes_the_operation_and_an_event(argocd: RunningArgoCD, api: requests.Session) -> None:
+    create(api, argocd, "manual")
+    url = f"{argocd.url}/api/v1/applications/manual"
+    resp = api.post(f"{url}/sync", timeout=30, json={
+        "revision": "main", "prune": True, "dryRun": True, "strategy": {"apply": {"force": False}},
+        "resources": [{"group": "apps", "kind": "Deployment", "name": "gateway"}],
+        "syncOptions": {"items": ["CreateNamespace=true"]}})
+    assert resp.status_code == 200, resp.text
+    op = resp.json()["operation"]
+    assert op["initiatedBy"] == {"username": "admin"}
+    sync = op["sync"]
+    assert sync["revision"] == "main" and sync["prune"] is True and sync["dryRun"] is True
+    assert sync["syncOptions"] == ["CreateNamespace=true"] and sync["syncStrategy"] == {"apply": {"force": False}}
+    assert sync["resources"] == [{"group": "apps", "kind": "Deployment", "name": "gateway"}]
+    assert sync["source"]["path"] == "base"
+    events = api.get(f"{url}/events", timeout=30).json()["items"]
+    assert any(e["reason"] == "OperationStarted" and e["message"] == "admin initiated partial sync to main"
+               for e in events), events
+
+
+def test_sync_and_rollback_refusals(argocd: RunningArgoCD, api: requests.Session) -> None:
+    create(api, argocd, "auto", automated=True)
+    url = f"{argocd.url}/api/v1/applications/auto"
+    assert_error(api.post(f"{url}/sync", json={"revision": "v9"}, timeout=30), 400, 9,
+                 "Cannot sync to v9: auto-sync currently set to HEAD")
+    assert_error(api.post(f"{url}/rollback", json={"id": 1}, timeout=30), 400, 9,
+                 "rollback cannot be initiated when auto-sync is enabled")
+    create(api, argocd, "no-history")
+    assert_error(api.post(f"{argocd.url}/api/v1/applications/no-history/rollback", json={"id": 7}, timeout=30),
+                 400, 3, "application argocd/no-history does not have deployment with id 7")
+    assert_error(api.post(f"{url}/sync", json={"manifests": ["kind: Pod"]}, timeout=30), 501, 12,
+                 "sync with local manifests is not supported by the labkit simulator")
+
+
+def test_terminate_without_an_operation(argocd: RunningArgoCD, api: requests.Session) -> None:
+    create(api, argocd, "idle")
+    assert_error(api.delete(f"{argocd.url}/api/v1/applications/idle/operation", timeout=30), 400, 3,
+                 "Unable to terminate operation. No operation is in progress")
+
+
+def test_refresh_sets_the_annotation_the_controller_takes(argocd: RunningArgoCD, api: requests.Session) -> None:
+    create(api, argocd, "refreshed")
+    url = f"{argocd.url}/api/v1/applications/refreshed"
+    with watching(argocd, "refreshed") as seen:
+        resp = api.get(url, params={"refresh": "hard"}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    assert "hard" in seen.refreshes, seen.refreshes
+    assert_error(api.get(url, params={"refresh": "soft"}, timeout=30), 400, 3,
+                 "unknown refresh type 'soft': normal or hard")
+
+
+def test_delete_without_cascade(argocd: RunningArgoCD, api: requests.Session) -> None:
+    create(api, argocd, "doomed")
+    resp = api.delete(f"{argocd.url}/api/v1/applications/doomed", params={"cascade": "false"}, timeout=30)
+    assert resp.status_code == 200 and resp.json() == {}, resp.text
+    gone = argocd.kubectl("get", "applications.argoproj.io", "doomed", "-n", "argocd", check=False)
+    assert "NotFound" in gone.stderr
+    assert_error(api.delete(f"{argocd.url}/api/v1/applications/x", params={"cascade": "false",
+                                                                           "propagationPolicy": "foreground"},
+                            timeout=30), 403, 7, "permission denied")
+
+
+def test_resource_tree_of_managed_resources(argocd: RunningArgoCD, api: requests.Session) -> None:
+    create(api, argocd, "tree")
+    resp = api.get(f"{argocd.url}/api/v1/applications/tree/resource-tree", timeout=30)
+    assert resp.status_code == 200, resp.text
+    assert set(resp.json()) == {"nodes", "hosts"}
+
+
+# -- projects and repositories ----------------------------------------------------------------------------------
+def test_projects(argocd: RunningArgoCD, api: requests.Session) -> None:
+    items = api.get(f"{argocd.url}/api/v1/projects", timeout=30).json()["items"]
+    assert "default" in [p["metadata"]["name"] for p in items]
+    assert_error(api.get(f"{argocd.url}/api/v1/projects/absent", timeout=30), 404, 5,
+                 'appprojects.argoproj.io "absent" not found')
+
+
+def test_repositories_are_checked_before_they_are_kept(argocd: RunningArgoCD, api: requests.Session) -> None:
+    url = f"{argocd.url}/api/v1/repositories"
+    repo = f"{argocd.gitlab_url}/{MANIFESTS}.git"
+    refused = api.post(url, json={"repo": repo, "username": "root", "password": "wrong"}, timeout=60)
+    assert refused.status_code == 500 and refused.json()["code"] == 2, refused.text
+    assert refused.json()["message"].startswith("error testing repository connectivity: ")
+    assert "wrong" not in refused.text
+    ok = api.post(url, json={"repo": repo, "username": "root", "password": argocd.gitlab_token}, timeout=60)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["connectionState"]["status"] == "Successful" and "password" not in ok.json()
+    listed = api.get(url, timeout=60).json()["items"]
+    assert [(r["repo"], r["connectionState"]["status"]) for r in listed] == [(repo, "Successful")]
+    secrets = json.loads(argocd.kubectl("get", "secrets", "-n", "argocd", "-l",
+                                        "argocd.argoproj.io/secret-type=repository", "-o", "json").stdout)["items"]
+    assert [base64.b64decode(s["data"]["url"]).decode() for s in secrets] == [repo]
+    assert_error(api.post(url, json={"repo": repo, "type": "helm"}, timeout=30), 501, 12,
+                 "repository type 'helm' (only git) is not supported by the labkit simulator")
+
+
+# -- the webhook ----------------------------------------------------------------------------------------------
+class Seen:
+    def __init__(self) -> None:
+        self.refreshes: list[str] = []
+
+
+class watching:
+    """Watch one Application through the Kubernetes API and record each refresh annotation written on it."""
+
+    def __init__(self, argocd: RunningArgoCD, name: str) -> None:
+        import kubernetes
+
+        client = kubernetes.config.new_client_from_config(str(argocd.ctx.paths.kubeconfig))
+        self.custom = kubernetes.client.CustomObjectsApi(client)
+        self.watch = kubernetes.watch.Watch()
+        self.name = name
+        self.seen = Seen()
+        listed = self.custom.list_namespaced_custom_object("argoproj.io", "v1alpha1", "argocd", "applications")
+        self.rv = listed["metadata"]["resourceVersion"]
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import urllib3
+
+        with contextlib.suppress(urllib3.exceptions.ProtocolError):  # the stream cut by stop()
+            self._stream()
+
+    def _stream(self) -> None:
+        for event in self.watch.stream(self.custom.list_namespaced_custom_object, "argoproj.io", "v1alpha1",
+                                       "argocd", "applications", resource_version=self.rv,
+                                       field_selector=f"metadata.name={self.name}", timeout_seconds=30):
+            value = (event["object"]["metadata"].get("annotations") or {}).get("argocd.argoproj.io/refresh")
+            if value:
+                self.seen.refreshes.append(value)
+
+    def __enter__(self) -> Seen:
+        self.thread.start()
+        time.sleep(0.3)
+        return self.seen
+
+    def __exit__(self, *exc: object) -> None:
+        deadline = time.time() + 5
+        while time.time() < deadline and not self.seen.refreshes:
+            time.sleep(0.05)
+        self.watch.stop()
+
+
+def push_event(argocd: RunningArgoCD, branch: str = "main") -> dict[str, Any]:
+    return {"object_kind": "push", "ref": f"refs/heads/{branch}", "before": "0" * 40, "after": "1" * 40,
+            "project": {"web_url": f"{argocd.gitlab_url}/{MANIFESTS}", "default_branch": "main"}, "commits": []}
+
+
+def set_webhook_secret(argocd: RunningArgoCD, value: str | None) -> None:
+    patch = {"data": {"webhook.gitlab.secret": base64.b64encode(value.encode()).decode() if value else None}}
+    argocd.kubectl("patch", "secret", "argocd-secret", "-n", "argocd", "--type", "merge", "-p", json.dumps(patch))
+
+
+@pytest.mark.parametrize("secret", [None, "s3cret"])
+def test_gitlab_push_refreshes_matching_applications(argocd: RunningArgoCD, api: requests.Session,
+                                                     secret: str | None) -> None:
+    name = f"hooked-{'secret' if secret else 'open'}"
+    create(api, argocd, name)
+    create(api, argocd, f"{name}-other", repo="http://other.example/x/y.git")
+    set_webhook_secret(argocd, secret)
+    try:
+        hook = f"{argocd.url}/api/webhook"
+        headers = {"X-Gitlab-Event": "Push Hook", **({"X-Gitlab-Token": secret} if secret else {})}
+        if secret:
+            for wrong in ({"X-Gitlab-Event": "Push Hook"}, {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "no"}):
+                with watching(argocd, name) as seen:
+                    resp = requests.post(hook, json=push_event(argocd), headers=wrong, timeout=30)
+                assert resp.status_code == 400 and resp.text.strip() == "Webhook processing failed", resp.text
+                assert seen.refreshes == []
+        with watching(argocd, f"{name}-other") as other, watching(argocd, name) as seen:
+            resp = requests.post(hook, json=push_event(argocd), headers=headers, timeout=30)
+            assert resp.status_code == 200, resp.text
+        assert seen.refreshes[:1] == ["normal"] and other.refreshes == []
+        with watching(argocd, name) as seen:  # a push to another branch than the one the Application follows
+            requests.post(hook, json=push_event(argocd, "feature"), headers=headers, timeout=30)
+        assert seen.refreshes == []
+    finally:
+        set_webhook_secret(argocd, None)
+    unknown = requests.post(hook, json={}, headers={"X-Gitlab-Event": "Issue Hook"}, timeout=30)
+    assert unknown.status_code == 400 and unknown.text.strip() == "Unknown webhook event"
