@@ -20,6 +20,8 @@ from .errors import render
 from .git import GitHttp, Push
 from .hooks import Webhooks
 from .instance_variables import InstanceVariables
+from .manifests_access import DESCRIPTION, TOKEN
+from .manifests_access import sim_variables as manifests_variables
 from .model import PipelineRequest, Pipelines
 from .projects import Projects
 from .registry_access import sim_variables
@@ -74,6 +76,8 @@ class GitLab(Component):
         registry = ctx.endpoints.get("registry")
         if not self.fresh and isinstance(registry, RegistryEndpoint):  # HARBOR_USER/HARBOR_PASSWORD for the build
             await asyncio.to_thread(self._registry_variables, registry)
+        if not self.fresh:  # MANIFESTS_USER/MANIFESTS_TOKEN: the deploy job commits to shop/manifests
+            await asyncio.to_thread(self._manifests_variables)
         if pipelines is not None and self.runner_env is not None:
             pipelines.runner.env_file = self.runner_env
         GitHttp(self.accounts, self.projects, self.repos, self.after_push,
@@ -86,6 +90,12 @@ class GitLab(Component):
         variables = InstanceVariables(self.store)
         for v in sim_variables(registry, self.ctx.secrets):
             variables.set(v.key, {"value": v.value, "masked": v.masked, "raw": True, "description": v.description})
+
+    def _manifests_variables(self) -> None:
+        """Set the instance variables the deploy job pushes to ``shop/manifests`` with (``manifests_access``)."""
+        variables = InstanceVariables(self.store)
+        for key, value in manifests_variables(self.accounts, self.ctx.secrets).items():
+            variables.set(key, {"value": value, "masked": key == TOKEN, "raw": True, "description": DESCRIPTION[key]})
 
     def after_push(self, push: Push) -> None:
         """What GitLab does after a push lands: a pipeline per pushed branch or tag, then the webhooks."""
@@ -119,6 +129,8 @@ class GitLab(Component):
         registry = self.ctx.endpoints.get("registry")
         if not self.fresh and isinstance(registry, RegistryEndpoint):  # the wiped store lost HARBOR_USER/PASSWORD
             await asyncio.to_thread(self._registry_variables, registry)
+        if not self.fresh:
+            await asyncio.to_thread(self._manifests_variables)
 
     def endpoint(self) -> GitLabEndpoint:
         return GitLabEndpoint(self.title or "GitLab", self.base_url, api=f"{self.base_url}/api/v4",

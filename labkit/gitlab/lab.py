@@ -24,7 +24,7 @@ from ..core.errors import LabError
 from ..core.files import read_json, write_json
 from ..core.view import ProductView
 from ..endpoints import GitLabEndpoint
-from .seed import SHOP, files_of
+from .seed import MANIFESTS, SHOP, files_of
 
 if TYPE_CHECKING:
     import gitlab
@@ -35,7 +35,7 @@ FINISHED = ("success", "failed", "canceled", "skipped")
 RUNNING = ("created", "waiting_for_resource", "preparing", "pending", "running")
 IDENTITY = {"user.name": "Attendee", "user.email": "attendee@example.com"}
 REPAIR_MESSAGE = "Restore the shop as the lab seeded it [skip ci]"
-SEEDED = {SHOP: "apps"}  # project -> the folder of the lab repository it was seeded from
+SEEDED = {SHOP: "apps", MANIFESTS: "manifests/apps"}  # project -> the folder of the lab repository it was seeded from
 
 
 @dataclass
@@ -229,9 +229,10 @@ class GitLabView(ProductView):
 
     # -- repair ------------------------------------------------------------------------------------
     def repair(self) -> list[str]:
-        """The shop's project as the lab seeded it: its unfinished pipelines cancelled, and its default branch's
-        files those of ``apps/`` again (a new commit, ``[skip ci]``; the default branch is protected, so history is
-        not rewritten). Cheap when nothing changed: the branch head is compared with the last one seen seeded."""
+        """The shop's projects as the lab seeded them: their unfinished pipelines cancelled, and their default
+        branches' files those of ``apps/`` and ``manifests/apps/`` again (a new commit, ``[skip ci]``; the default
+        branch is protected, so history is not rewritten; the deploy job commits image tags to ``shop/manifests``).
+        Cheap when nothing changed: the branch head is compared with the last one seen seeded."""
         done: list[str] = []
         for project, folder in SEEDED.items():
             done += self.cancel_running(project)

@@ -6,7 +6,9 @@
   token allowlist lets the shop's jobs in;
 * the instance CI/CD variables the shop's pipeline needs (``CI_REGISTRY``: the lab registry as the cluster names
   it; GitLab CE's own registry is off, so GitLab leaves it unset; ``HARBOR_USER``/``HARBOR_PASSWORD``: Harbor's CI
-  robot, which ``python -m labkit.registry.provision`` made, masked), set through the admin API;
+  robot, which ``python -m labkit.registry.provision`` made, masked; ``MANIFESTS_USER``/``MANIFESTS_TOKEN``: a
+  ``write_repository`` token the deploy job commits image tags to ``shop/manifests`` with, masked), set through
+  the admin API;
 * an instance runner's authentication token, written into the gitlab-runner chart's values: the Kubernetes
   executor, its job pods under the ``shop-deployer`` service account (the kind backend binds it to a Role in
   namespace ``shop``) with relays beside each job: ``localhost:5001`` in the pod is Harbor's Service, as
@@ -34,6 +36,7 @@ from ..core.files import write_atomic
 from ..core.paths import LabPaths
 from ..core.secrets import GITLAB_ROOT_PASSWORD, Secrets
 from ..images.harbor import CI_ROBOT, SHOP_PROJECT, ci_secret, robot_name
+from .manifests_access import TOKEN, api_variables
 from .registry_access import harbor_variables
 from .seed import MANIFESTS, SHOP, files_of
 
@@ -166,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
         secrets = Secrets(LabPaths(args.home).secrets)
         robot = harbor_variables(robot_name(SHOP_PROJECT, CI_ROBOT), ci_secret(secrets))
         instance_variables(gl, {v.key: v.value for v in robot}, frozenset(v.key for v in robot if v.masked))
+    # the deploy job commits image tags to shop/manifests with a token of its own (its job token only reads there)
+    instance_variables(gl, api_variables(gl, {v.key for v in gl.variables.list(get_all=True)}), frozenset({TOKEN}))
     nexus_relay: tuple[tuple[str, int, str], ...] = ()
     if args.pip_index:  # the jobs' pip through the lab's Nexus: the same loopback URL as on this machine, relayed
         instance_variables(gl, {"PIP_INDEX_URL": args.pip_index})

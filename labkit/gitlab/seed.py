@@ -57,5 +57,5 @@ def seed(accounts: Accounts, projects: Projects, repos: GitRepos, secrets: Secre
             projects.touch(project, empty_repo=False)
     shop, manifests = projects.find_path(SHOP), projects.find_path(MANIFESTS)
     if shop and manifests and shop["id"] not in manifests.get("_job_token_allowlist", []):
-        # the shop's jobs read (and, in the GitOps chapter, write) the manifests with their job token
+        # the shop's jobs read the manifests with their job token (they push with MANIFESTS_TOKEN)
         projects.touch(manifests, _job_token_allowlist=[*manifests.get("_job_token_allowlist", []), shop["id"]])

@@ -1,8 +1,8 @@
 """The shop's pipeline (``apps/.gitlab-ci.yml``) as the attendee meets it: clone ``shop/shop`` with ``git``,
 change code, push, and the runner builds the images into the lab registry, runs the tests with a JUnit report,
 scans with hadolint, Trivy, Syft and bandit; a broken test or a high-severity finding keeps the deploy from
-running. Here GitLab runs beside the lab registry only (no cluster): the deploy's ``kubectl`` is exercised by
-the full-lab test."""
+running; the deploy commits the new image tag to ``shop/manifests`` (Argo CD syncs the cluster from there). Here
+GitLab runs beside the lab registry only (no cluster)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import asyncio
 import io
 import json
 import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -19,6 +20,7 @@ from typing import Any
 
 import gitlab
 import pytest
+import yaml
 
 from labkit.core.secrets import REGISTRY_PASSWORD
 from labkit.core.standalone import standalone_context
@@ -119,10 +121,27 @@ def test_a_change_is_built_tested_and_scanned(shop: ShopGitLab, work: Path) -> N
     assert " passed" in test.trace().decode()
     sbom = zipfile.ZipFile(io.BytesIO(project.jobs.get(jobs["sbom"].id).artifacts()))
     assert json.loads(sbom.read("sbom.cdx.json"))["bomFormat"] == "CycloneDX"
-    # the deploy ran after every check passed: here, with no cluster, kubectl has nobody to talk to
-    deploy = project.jobs.get(jobs["deploy"].id)
-    log = deploy.trace().decode()
-    assert "$ kubectl apply -k overlay" in log and f'newTag: "{tag}"' in log
+    # the deploy ran after every check passed and committed the new tag to the manifest repository (GitOps)
+    assert jobs["deploy"].status == "success", project.jobs.get(jobs["deploy"].id).trace().decode()[-1500:]
+    assert_deployed(shop, tag, pipeline.id, work.parent)
+
+
+def assert_deployed(shop: ShopGitLab, tag: str, pipeline_id: int, scratch: Path) -> None:
+    """``shop/manifests``' head is the deploy job's commit, and the manifests, rendered by ``kubectl kustomize``,
+    run every service's image at ``tag``."""
+    manifests = gitlab.Gitlab(shop.url, private_token=shop.token).projects.get("shop/manifests")
+    head = manifests.commits.get("main")
+    assert head.title == f"shop: deploy {tag}" and f"pipeline {pipeline_id} " in head.message, head.message
+    assert head.committer_name == "GitLab CI"
+    clone = scratch / "manifests"
+    git("clone", "-q", f"http://root:{shop.token}@{shop.url.removeprefix('http://')}/shop/manifests.git", str(clone))
+    kubectl = str(Path(sys.executable).parent / "kubectl")
+    rendered = subprocess.run([kubectl, "kustomize", str(clone)], capture_output=True, text=True, check=True,
+                              timeout=60).stdout
+    images = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"]
+              for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment"}
+    assert set(images) == {"catalog", "orders", "gateway"}
+    assert all(image.endswith(f"/shop/{name}:{tag}") for name, image in images.items()), images
 
 
 def test_a_failing_test_keeps_the_deploy_from_running(shop: ShopGitLab, work: Path) -> None:
