@@ -95,10 +95,12 @@ class GitLabEndpoint(Endpoint):
 class ArgoCDEndpoint(Endpoint):
     """``url``: Argo CD's API server (``/api/v1``, ``/api/webhook``); ``namespace``: where its Applications,
     AppProjects and repository Secrets live; ``user``: the administrator, whose first password is in the
-    ``argocd-initial-admin-secret`` Secret of that namespace, as in Argo CD."""
+    ``argocd-initial-admin-secret`` Secret of that namespace, as in Argo CD; ``git``: the lab's GitLab as Argo CD
+    reaches it, the base of every repoURL (on kind the GitLab container's name on the kind network, not 127.0.0.1)."""
 
     namespace: str = "argocd"
     user: str = "admin"
+    git: str = ""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ NAMESPACE = "argocd"
 ADMIN = "admin"
 ADMIN_PASSWORD = "argocd-admin-password"  # the lab secret behind argocd-initial-admin-secret
 SERVER_KEY = "argocd-server-secretkey"  # server.secretkey: signs the session tokens
-WEBHOOK_SECRET = "argocd-webhook-gitlab-secret"  # webhook.gitlab.secret (settings.json ``argocd_webhook_secret``)
+WEBHOOK_SECRET = "argocd-webhook-gitlab-secret"  # webhook.gitlab.secret: what GitLab's hook sends as its token
 RECONCILIATION_SECONDS = 10  # timeout.reconciliation: Argo CD's default is 120 s (plus jitter); the lab's is short
 log = logging.getLogger("labkit.argocd")
 
@@ -37,10 +37,11 @@ class ArgoCD(Component):
     """Argo CD's API server and Application controller over the lab's Kubernetes API."""
 
     title = "Argo CD"
+    bind: tuple[str, int] | None = None  # the standalone server's --listen, instead of the lab's slot
 
     async def start(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.address = ctx.network.slot(ARGOCD)
+        self.address = self.bind or ctx.network.slot(ARGOCD)
         kubernetes = ctx.endpoints.get("kubernetes")
         if not isinstance(kubernetes, KubernetesEndpoint) or not kubernetes.kubeconfig:
             raise RuntimeError("Argo CD needs the lab's Kubernetes API (the kubernetes product is not running)")
@@ -77,9 +78,7 @@ class ArgoCD(Component):
                      "timeout.reconciliation": f"{RECONCILIATION_SECONDS}s"}})
         secret_data = {"server.secretkey": _b64(self.ctx.secrets.get(SERVER_KEY, 32)),
                        "admin.passwordMtime": _b64("1970-01-01T00:00:00Z")}
-        webhook_secret = self.ctx.settings.get("argocd_webhook_secret")
-        if webhook_secret:
-            secret_data[GITLAB_SECRET] = _b64(str(webhook_secret))
+        secret_data[GITLAB_SECRET] = _b64(self.ctx.secrets.get(WEBHOOK_SECRET, 18))  # as the kind chart's values
         await self.kube.ensure(core_path(NAMESPACE, "secrets"), {
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": SECRET, "namespace": NAMESPACE,
@@ -128,7 +127,9 @@ class ArgoCD(Component):
         return f"http://{host}:{port}"
 
     def endpoint(self) -> ArgoCDEndpoint:
-        return ArgoCDEndpoint(self.title or "Argo CD", self.url(), namespace=NAMESPACE, user=ADMIN)
+        gitlab = self.ctx.endpoints.get("gitlab")  # Argo CD reaches the lab's GitLab where this machine does
+        return ArgoCDEndpoint(self.title or "Argo CD", self.url(), namespace=NAMESPACE, user=ADMIN,
+                              git=gitlab.url if gitlab is not None else "")
 
     async def health(self) -> Health:
         ok, detail = await asyncio.to_thread(http_check, self.url() + "/healthz")

@@ -35,17 +35,33 @@ class ArgoCDView(ProductView):
     def password(self) -> str:
         """The admin's first password, from ``argocd-initial-admin-secret`` (its ``password`` key) in Argo CD's
         namespace: what ``kubectl -n argocd get secret argocd-initial-admin-secret`` shows, base64-decoded."""
+        return self._secret_value(INITIAL_ADMIN_SECRET, "password")
+
+    def _secret_value(self, name: str, key: str) -> str:
+        """One key of a Secret in Argo CD's namespace, decoded, through the Kubernetes API."""
         import kubernetes
 
         core = kubernetes.client.CoreV1Api(kubernetes.config.new_client_from_config(self.lab.kubeconfig))
         try:
-            secret = core.read_namespaced_secret(INITIAL_ADMIN_SECRET, self.endpoint.namespace)
+            secret = core.read_namespaced_secret(name, self.endpoint.namespace)
         except kubernetes.client.ApiException as err:
             if err.status == 404:
-                raise LabError(f"no {INITIAL_ADMIN_SECRET} Secret in namespace {self.endpoint.namespace}: "
+                raise LabError(f"no {name} Secret in namespace {self.endpoint.namespace}: "
                                "Argo CD is not installed yet (`labkit status`)") from None
             raise
-        return base64.b64decode(secret.data["password"]).decode()
+        if key not in (secret.data or {}):
+            raise LabError(f"the {name} Secret has no {key!r}")
+        return base64.b64decode(secret.data[key]).decode()
+
+    def webhook_secret(self) -> str:
+        """``webhook.gitlab.secret`` of the ``argocd-secret`` Secret: the token a GitLab webhook to
+        ``{url}/api/webhook`` must send (``X-Gitlab-Token``)."""
+        return self._secret_value("argocd-secret", "webhook.gitlab.secret")
+
+    def repo_url(self, project: str) -> str:
+        """The repoURL of a lab GitLab project (``shop/manifests``) as Argo CD reaches it, on either backend."""
+        base = self.endpoint.git or self.lab.gitlab.url
+        return f"{base.rstrip('/')}/{project}.git"
 
     def login(self, username: str | None = None, password: str | None = None) -> str:
         """A session token from ``POST /api/v1/session`` (default: the admin with the first password)."""

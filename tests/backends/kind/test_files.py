@@ -82,9 +82,15 @@ def test_kind_config_is_valid_and_names_the_nodes_like_rke2(rendered: KindLab) -
     assert mappings["agent-1"] == [{"containerPort": versions["shop"]["gateway_nodeport"],
                                     "hostPort": rendered.ports["gateway"], "listenAddress": "127.0.0.1",
                                     "protocol": "TCP"}]
+    argocd = versions["charts"]["argo-cd"]
+    assert argocd["node"] in ("server-2", "server-3", "agent-2")
+    argocd_mapping = {"containerPort": argocd["node_port"], "hostPort": rendered.ports["argocd"],
+                      "listenAddress": "127.0.0.1", "protocol": "TCP"}
     assert mappings[harbor_node] == [{"containerPort": registry_port, "hostPort": registry_port,
-                                      "listenAddress": "127.0.0.1", "protocol": "TCP"}]
-    assert all(not m for name, m in mappings.items() if name not in ("agent-1", harbor_node))
+                                      "listenAddress": "127.0.0.1", "protocol": "TCP"}] + \
+        ([argocd_mapping] if argocd["node"] == harbor_node else [])
+    assert argocd_mapping in mappings[argocd["node"]]  # Argo CD's API server from 127.0.0.1:<ports.argocd>
+    assert all(not m for name, m in mappings.items() if name not in ("agent-1", harbor_node, argocd["node"]))
     assert 'config_path = "/etc/containerd/certs.d"' in config["containerdConfigPatches"][0]
 
 

@@ -39,7 +39,11 @@ CHARTS = {"https://kubernetes-sigs.github.io/metrics-server/": {
           # the lab registry on kind: the sim's Harbor as the release's pods, behind the chart's NodePort (harbor.py);
           # the install returns once it serves, so --wait has nothing more to wait for
           "https://helm.goharbor.io/": {
-    "harbor": {"versions": ["1.19.1"], "app_version": "2.15.1", "ready": None}}}
+    "harbor": {"versions": ["1.19.1"], "app_version": "2.15.1", "ready": None}},
+          # Argo CD: the sim's Argo CD (API server and controller) as the release's pods, behind argocd-server's
+          # NodePort (argocd.py); the install returns once it serves
+          "https://argoproj.github.io/argo-helm/": {
+    "argo-cd": {"versions": ["9.0.0"], "app_version": "v3.1.8", "ready": None}}}
 RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 GLOBAL = flags(
     "namespace/n kubeconfig kube-context kube-token kube-as-user kube-as-group:stringArray kube-apiserver "
@@ -203,6 +207,16 @@ def upgrade(state: State, opts: Parsed) -> int:
 
         try:
             harbor.install(state, harbor.cluster_of(kube.run), kube.run, ns, name, values)
+        except Failure as err:
+            kube.run("label", "secret", "-n", ns, f"sh.helm.release.v1.{name}.v{revision}", "status=failed",
+                     "--overwrite")
+            raise Failure(f"{failed}: {err.message}") from None
+    if chart == "argo-cd":
+        from . import argocd, harbor
+
+        try:
+            argocd.install(state, harbor.cluster_of(kube.run), kube.run, opts.get("kubeconfig") or "", ns, name,
+                           values)
         except Failure as err:
             kube.run("label", "secret", "-n", ns, f"sh.helm.release.v1.{name}.v{revision}", "status=failed",
                      "--overwrite")

@@ -298,9 +298,10 @@ def _delete(state: State, name: str) -> list[str]:
     folder = state.cluster_dir(name)
     info = read_json(folder / "cluster.json", {}) or {}
     state.stop(f"network-{name}", grace=2.0)
-    from . import harbor
+    from . import argocd, harbor
 
     harbor.stop_all(state, name)
+    argocd.stop_all(state, name)
     if (folder / "home").exists():
         simlab.stop(folder / "home")
     if state.docker_socket.is_symlink() and \
