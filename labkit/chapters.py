@@ -72,6 +72,17 @@ def pull_only_ci_robot(lab: Lab) -> None:
     lab.registry.reduce_ci_robot(("pull",))
 
 
+def argocd_ready(lab: Lab) -> None:
+    """Chapter 6: no ``shop`` Application yet (the notebook creates it); ``shop/manifests`` is as seeded (every
+    chapter's GitLab repair restores it)."""
+    lab.repaired += lab.argocd.restore()
+
+
+def bad_manifest(lab: Lab) -> None:
+    """Chapter 6: a commit to shop/manifests whose kustomization names a file the repository does not have."""
+    lab.argocd.break_manifests()
+
+
 @dataclass(frozen=True)
 class Chapter:
     number: int
@@ -104,7 +115,7 @@ CHAPTERS: dict[int, Chapter] = {c.number: c for c in (
             fault=stage_typo),
     Chapter(4, "nexus", "Dependency cache", "Nexus", 30, fault=group_without_proxy),  # lab.nexus.repair() restores
     Chapter(5, "docker-harbor", "Images + registry", "Dockerizing · Harbor", 40, (harbor_ready,), pull_only_ci_robot),
-    Chapter(6, "argocd", "GitOps", "Argo CD", 45),
+    Chapter(6, "argocd", "GitOps", "Argo CD", 45, (argocd_ready,), bad_manifest),
     Chapter(7, "prometheus-grafana", "Metrics", "메트릭 파이프라인 · Prometheus · Grafana", 45),
     Chapter(8, "efk-logging", "Logs", "로그 파이프라인 · Elasticsearch · Fluentbit · Kibana", 40),
     Chapter(9, "istio-jaeger-kiali", "Mesh + tracing", "트레이싱 · Istio · Jaeger · Kiali", 50),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import LabError
 from ..core.view import ProductView
 from ..endpoints import ArgoCDEndpoint
+from .chapter import ChapterHelpers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,7 +22,7 @@ APP_COLUMNS = ("name", "project", "repo", "path", "revision", "sync", "health", 
                "reconciled_at")
 
 
-class ArgoCDView(ProductView):
+class ArgoCDView(ChapterHelpers, ProductView):
     _session: requests.Session | None = None
 
     @property
