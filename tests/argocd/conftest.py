@@ -5,9 +5,12 @@ tests drive them with the real clients (``requests``, ``kubectl``, the ``kuberne
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,12 @@ class RunningArgoCD(ComponentLoop):
     def gitlab_token(self) -> str:
         return root_token(self.ctx.secrets)
 
+    def gitlab_client(self) -> Any:
+        """python-gitlab signed in as GitLab's root."""
+        import gitlab
+
+        return gitlab.Gitlab(self.gitlab_url, private_token=self.gitlab_token)
+
     def password(self) -> str:
         """The admin's first password, as a person reads it: the Secret, through the ``kubernetes`` client."""
         import kubernetes
@@ -94,3 +103,49 @@ def argocd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningArgoCD]:
 def api(argocd: RunningArgoCD) -> requests.Session:
     """An admin session (its bearer token from ``POST /api/v1/session``)."""
     return argocd.session()
+
+
+class Seen:
+    def __init__(self) -> None:
+        self.refreshes: list[str] = []
+
+
+class watching:
+    """Watch one Application through the Kubernetes API and record each refresh annotation written on it."""
+
+    def __init__(self, argocd: RunningArgoCD, name: str) -> None:
+        import kubernetes
+
+        client = kubernetes.config.new_client_from_config(str(argocd.ctx.paths.kubeconfig))
+        self.custom = kubernetes.client.CustomObjectsApi(client)
+        self.watch = kubernetes.watch.Watch()
+        self.name = name
+        self.seen = Seen()
+        listed = self.custom.list_namespaced_custom_object("argoproj.io", "v1alpha1", "argocd", "applications")
+        self.rv = listed["metadata"]["resourceVersion"]
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import urllib3
+
+        with contextlib.suppress(urllib3.exceptions.ProtocolError):  # the stream cut by stop()
+            self._stream()
+
+    def _stream(self) -> None:
+        for event in self.watch.stream(self.custom.list_namespaced_custom_object, "argoproj.io", "v1alpha1",
+                                       "argocd", "applications", resource_version=self.rv,
+                                       field_selector=f"metadata.name={self.name}", timeout_seconds=30):
+            value = (event["object"]["metadata"].get("annotations") or {}).get("argocd.argoproj.io/refresh")
+            if value:
+                self.seen.refreshes.append(value)
+
+    def __enter__(self) -> Seen:
+        self.thread.start()
+        time.sleep(0.3)
+        return self.seen
+
+    def __exit__(self, *exc: object) -> None:
+        deadline = time.time() + 5
+        while time.time() < deadline and not self.seen.refreshes:
+            time.sleep(0.05)
+        self.watch.stop()

@@ -6,16 +6,14 @@ GitLab's push webhook with and without a secret."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import threading
 import time
 from typing import Any
 
 import pytest
 import requests
 
-from .conftest import RunningArgoCD
+from .conftest import RunningArgoCD, watching
 
 MANIFESTS = "shop/manifests"
 
@@ -243,52 +241,6 @@ def test_repositories_are_checked_before_they_are_kept(argocd: RunningArgoCD, ap
 
 
 # -- the webhook ----------------------------------------------------------------------------------------------
-class Seen:
-    def __init__(self) -> None:
-        self.refreshes: list[str] = []
-
-
-class watching:
-    """Watch one Application through the Kubernetes API and record each refresh annotation written on it."""
-
-    def __init__(self, argocd: RunningArgoCD, name: str) -> None:
-        import kubernetes
-
-        client = kubernetes.config.new_client_from_config(str(argocd.ctx.paths.kubeconfig))
-        self.custom = kubernetes.client.CustomObjectsApi(client)
-        self.watch = kubernetes.watch.Watch()
-        self.name = name
-        self.seen = Seen()
-        listed = self.custom.list_namespaced_custom_object("argoproj.io", "v1alpha1", "argocd", "applications")
-        self.rv = listed["metadata"]["resourceVersion"]
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        import urllib3
-
-        with contextlib.suppress(urllib3.exceptions.ProtocolError):  # the stream cut by stop()
-            self._stream()
-
-    def _stream(self) -> None:
-        for event in self.watch.stream(self.custom.list_namespaced_custom_object, "argoproj.io", "v1alpha1",
-                                       "argocd", "applications", resource_version=self.rv,
-                                       field_selector=f"metadata.name={self.name}", timeout_seconds=30):
-            value = (event["object"]["metadata"].get("annotations") or {}).get("argocd.argoproj.io/refresh")
-            if value:
-                self.seen.refreshes.append(value)
-
-    def __enter__(self) -> Seen:
-        self.thread.start()
-        time.sleep(0.3)
-        return self.seen
-
-    def __exit__(self, *exc: object) -> None:
-        deadline = time.time() + 5
-        while time.time() < deadline and not self.seen.refreshes:
-            time.sleep(0.05)
-        self.watch.stop()
-
-
 def push_event(argocd: RunningArgoCD, branch: str = "main") -> dict[str, Any]:
     return {"object_kind": "push", "ref": f"refs/heads/{branch}", "before": "0" * 40, "after": "1" * 40,
             "project": {"web_url": f"{argocd.gitlab_url}/{MANIFESTS}", "default_branch": "main"}, "commits": []}

@@ -35,7 +35,8 @@ def render(request: web.Request, err: ApiError) -> web.StreamResponse:
 def make_app(ctx: ApiContext, sessions: Sessions, logger: logging.Logger | None = None) -> web.Application:
     """The API server's aiohttp application."""
     app = api_app("argocd-server", render_error=render, credentials=SessionAuthenticator(sessions),
-                  public=lambda r: (r.method, r.path.rstrip("/") or "/") in PUBLIC, logger=logger)
+                  public=lambda r: (r.method, r.path.rstrip("/") or "/") in PUBLIC or r.path == WEBHOOK,
+                  logger=logger)
     SessionRoutes(sessions).install(app)
     for part in (Applications(ctx), Projects(ctx), Repositories(ctx), Webhook(ctx)):
         part.install(app)

@@ -47,7 +47,7 @@ class Webhook:
         self.ctx = ctx
 
     def install(self, app: web.Application) -> None:
-        app.router.add_post(PATH, self.receive)
+        app.router.add_route("*", PATH, self.receive)
 
     async def gitlab_secret(self) -> str:
         try:
@@ -63,6 +63,8 @@ class Webhook:
         event = request.headers.get("X-Gitlab-Event", "")
         if event not in GITLAB_EVENTS:
             raise ApiError(400, "BadRequest", "Unknown webhook event")
+        if request.method != "POST":  # a parser claimed it, then refused the method
+            raise ApiError(405, "MethodNotAllowed", "Webhook processing failed")
         expected = await self.gitlab_secret()
         if expected and not hmac.compare_digest(expected.encode(), request.headers.get("X-Gitlab-Token", "").encode()):
             log.info("Webhook processing failed: gitlab token verification failed")
