@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import gitlab
+import pytest
 import yaml
 
 from labkit.backends.kind.backend import render
@@ -59,9 +60,20 @@ def test_gitlab_ce_is_provisioned_and_the_runner_chart_installed(harness: Harnes
     # Harbor's CI robot (its secret masked), the job pods' service account with rights in namespace shop only, a
     # relay to Harbor's Service beside each job
     variables = {v.key: (v.value, v.masked, v.raw) for v in gl.variables.list(get_all=True)}
+    push_token = variables.pop("MANIFESTS_TOKEN")
     assert variables == {"CI_REGISTRY": (rendered.versions["registry"]["cluster_name"], False, True),
                          "HARBOR_USER": ("robot$shop+ci", False, True),
-                         "HARBOR_PASSWORD": (ci_secret(Secrets(rendered.paths.secrets)), True, True)}
+                         "HARBOR_PASSWORD": (ci_secret(Secrets(rendered.paths.secrets)), True, True),
+                         "MANIFESTS_USER": ("root", False, True)}
+    # the deploy job's push token (masked): write_repository only, so git may push but the API refuses it
+    assert push_token[1:] == (True, True)
+    assert [t.scopes for t in gl.personal_access_tokens.list(get_all=True) if t.name == "shop-manifests-push"] == [
+        ["write_repository"]]
+    with pytest.raises(gitlab.GitlabError, match="insufficient_scope"):
+        gitlab.Gitlab(ep.url, private_token=push_token[0]).auth()
+    ls = subprocess.run(["git", "ls-remote", f"http://root:{push_token[0]}@{ep.url.removeprefix('http://')}"
+                         "/shop/manifests.git", "main"], capture_output=True, text=True, timeout=60)
+    assert ls.returncode == 0 and ls.stdout.strip(), ls.stderr
     values = yaml.safe_load((part.folder(rendered) / "runner-values.yaml").read_text())
     kube = tomllib.loads(values["runners"]["config"])["runners"][0]["kubernetes"]
     assert kube["service_account"] == "shop-deployer"
@@ -87,4 +99,5 @@ def test_gitlab_ce_is_provisioned_and_the_runner_chart_installed(harness: Harnes
     for cmd in part.configure(rendered):
         rendered.run(cmd.argv)
     assert Path(ep.token_file).read_text().strip() == token
+    assert {v.key: v.value for v in gl.variables.list(get_all=True)}["MANIFESTS_TOKEN"] == push_token[0]
     assert len(gl.runners_all.list(get_all=True)) == 1
