@@ -76,6 +76,7 @@ class ChapterHelpers:
     endpoint: ArgoCDEndpoint
     api: Callable[..., Any]  # ArgoCDView's: ``api(method, path, **kw)`` as the admin
     repo_url: Callable[[str], str]  # ArgoCDView's: a GitLab project as Argo CD reaches it
+    webhook_secret: Callable[[], str]  # ArgoCDView's: webhook.gitlab.secret
 
     # -- the Application through the Kubernetes API -------------------------------------------------------
     def _objects(self) -> Any:
@@ -164,6 +165,16 @@ class ChapterHelpers:
             return timeline.wait(synced_and_healthy(revision), timeout, what)
         with Timeline(lambda: self.get(name), what, every=0.2) as own:
             return own.wait(synced_and_healthy(revision), timeout, what)
+
+    def add_webhook(self, project: str = MANIFESTS) -> str:
+        """A GitLab push hook on ``project`` to Argo CD's ``/api/webhook`` (with ``webhook.gitlab.secret`` as its
+        token), so a push refreshes the Application at once instead of at the next reconciliation; its URL."""
+        url = f"{self.endpoint.url.rstrip('/')}/api/webhook"
+        hooks = self.lab.gitlab.project(project).hooks
+        if not any(h.url == url for h in hooks.list(get_all=True)):
+            hooks.create({"url": url, "push_events": True, "token": self.webhook_secret(),
+                          "enable_ssl_verification": False})
+        return url
 
     # -- the manifest repository --------------------------------------------------------------------------
     def clone(self, dest: str | os.PathLike[str] | None = None, fresh: bool = False) -> Path:
