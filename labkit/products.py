@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .argocd.component import ArgoCD
+from .argocd.kind import ArgoCDKind
+from .argocd.lab import ArgoCDView
 from .backends.kind.parts import KindPart
 from .core.component import Component
 from .core.view import ProductView
@@ -99,8 +102,10 @@ PRODUCTS: tuple[Product, ...] = (
     Product("gitlab", "GitLab + Runner", 3, "git repositories and CI/CD pipelines",
             "git smart HTTP + GitLab v4 API emulator, local runner", "GitLab CE + gitlab-runner (compose)",
             GitLab, GitLabKind(), GitLabView, GitLabEndpoint),
-    Product("argocd", "Argo CD", 6, "GitOps continuous deployment", "Application controller emulator",
-            "Argo CD (helm)", endpoint=ArgoCDEndpoint),
+    Product("argocd", "Argo CD", 6, "GitOps continuous deployment",
+            "Application controller and API server emulator over the Kubernetes API",
+            "Argo CD (helm chart argo/argo-cd)",
+            ArgoCD, ArgoCDKind(), ArgoCDView, ArgoCDEndpoint),
     Product("prometheus", "Prometheus + Grafana", 7, "metrics collection, PromQL and dashboards",
             "Prometheus API emulator; Grafana JSON rendered by labkit", "kube-prometheus-stack (helm)"),
     Product("logging", "Elasticsearch + Fluent Bit + Kibana", 8, "log shipping, search and views",

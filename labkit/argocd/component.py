@@ -47,8 +47,12 @@ class ArgoCD(Component):
             raise RuntimeError("Argo CD needs the lab's Kubernetes API (the kubernetes product is not running)")
         self.kube = KubeApi(kubernetes.kubeconfig)
         self.password = ctx.secrets.get(ADMIN_PASSWORD, 12)
-        await self.install()
-        self.controller = await self.start_controller(kubernetes.kubeconfig)
+        try:
+            await self.install()
+            self.controller = await self.start_controller(kubernetes.kubeconfig)
+        except BaseException:
+            await self.kube.close()
+            raise
         self.api = ApiContext(self.kube, NAMESPACE, self.controller)
         sessions = Sessions(ctx.secrets.get(SERVER_KEY, 32).encode(), {ADMIN: self.password})
         self.listeners = Listeners(make_app(self.api, sessions, ctx.logger(self.name or "argocd")), [self.address])

@@ -231,11 +231,12 @@ class Applications:
         return answer(updated)
 
     async def resource_tree(self, request: web.Request) -> web.Response:
-        from .tree import resource_tree
-
+        """The managed resources and what they own, from the controller's cache (Argo CD's ApplicationTree)."""
         app = await self.ctx.get_app(request)
         tree = await self.ctx.from_controller("resource_tree", app)
-        return answer(tree if tree is not None else await resource_tree(self.ctx.kube, app))
+        if tree is None:
+            raise not_supported("resource-tree without the application controller's cache")
+        return answer({"nodes": tree.get("nodes") or [], "hosts": tree.get("hosts") or []})
 
     async def managed_resources(self, request: web.Request) -> web.Response:
         app = await self.ctx.get_app(request)
