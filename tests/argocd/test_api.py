@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -278,3 +280,73 @@ def test_gitlab_push_refreshes_matching_applications(argocd: RunningArgoCD, api:
         set_webhook_secret(argocd, None)
     unknown = requests.post(hook, json={}, headers={"X-Gitlab-Event": "Issue Hook"}, timeout=30)
     assert unknown.status_code == 400 and unknown.text.strip() == "Unknown webhook event"
+
+
+# -- with the controller: an operation runs, history, rollback, the tree -----------------------------------------
+def _plain_repo(argocd: RunningArgoCD, work: Path, name: str) -> tuple[str, list[str]]:
+    """A public GitLab project ``root/<name>`` with two commits of one ConfigMap (data v: "1", then "2"):
+    its repoURL and the two SHAs."""
+    gl = argocd.gitlab_client()
+    gl.projects.create({"name": name, "visibility": "public", "initialize_with_readme": False})
+    host = argocd.gitlab_url.removeprefix("http://")
+    url = f"http://root:{argocd.gitlab_token}@{host}/root/{name}.git"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True, timeout=30)
+    shas = []
+    for value in ("1", "2"):
+        (work / "cm.yaml").write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: plain}}\n"
+                                      f"data: {{v: \"{value}\"}}\n")
+        for args in (["add", "cm.yaml"], ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm",
+                                          f"v{value}"]):
+            subprocess.run(["git", *args], cwd=work, check=True, timeout=30)
+        shas.append(subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, check=True, capture_output=True,
+                                   text=True).stdout.strip())
+    subprocess.run(["git", "push", "-q", url, "main"], cwd=work, check=True, timeout=60, capture_output=True)
+    return f"{argocd.gitlab_url}/root/{name}.git", shas
+
+
+def _until(api: requests.Session, url: str, done: Any, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.time() + timeout
+    while True:
+        app = api.get(url, timeout=30).json()
+        if done(app) or time.time() > deadline:
+            return app
+        time.sleep(0.2)
+
+
+def test_sync_history_rollback_tree_and_managed_resources(argocd: RunningArgoCD, api: requests.Session,
+                                                          tmp_path: Path) -> None:
+    repo, (first, second) = _plain_repo(argocd, tmp_path / "plain", "plain")
+    app = application(argocd, "plain", repo=repo)
+    app["spec"]["source"]["path"] = "."
+    app["spec"]["destination"]["namespace"] = "plain"
+    app["spec"]["syncPolicy"] = {"syncOptions": ["CreateNamespace=true"]}
+    assert api.post(f"{argocd.url}/api/v1/applications", json=app, timeout=30).status_code == 200
+    url = f"{argocd.url}/api/v1/applications/plain"
+    out_of_sync = _until(api, url, lambda a: (a.get("status") or {}).get("sync", {}).get("status") == "OutOfSync")
+    assert out_of_sync["status"]["sync"]["revision"] == second, out_of_sync.get("status")
+    assert api.post(f"{url}/sync", json={"revision": first}, timeout=30).status_code == 200
+    synced = _until(api, url, lambda a: (a["status"].get("operationState") or {}).get("phase") == "Succeeded")
+    assert synced["status"]["operationState"]["syncResult"]["revision"] == first, synced["status"]
+    assert [h["revision"] for h in synced["status"]["history"]] == [first]
+    cm = json.loads(argocd.kubectl("get", "configmap", "plain", "-n", "plain", "-o", "json").stdout)
+    assert cm["data"] == {"v": "1"}
+    assert api.post(f"{url}/sync", json={}, timeout=30).status_code == 200  # to targetRevision (HEAD)
+    _until(api, url, lambda a: len(a["status"].get("history") or []) == 2)
+    assert json.loads(argocd.kubectl("get", "configmap", "plain", "-n", "plain", "-o", "json").stdout)[
+        "data"] == {"v": "2"}
+    first_id = _until(api, url, lambda a: True)["status"]["history"][0]["id"]
+    rolled = api.post(f"{url}/rollback", json={"id": first_id}, timeout=30)
+    assert rolled.status_code == 200 and rolled.json()["operation"]["sync"]["revision"] == first, rolled.text
+    back = _until(api, url, lambda a: len(a["status"].get("history") or []) == 3)
+    assert back["status"]["history"][-1]["revision"] == first
+    assert json.loads(argocd.kubectl("get", "configmap", "plain", "-n", "plain", "-o", "json").stdout)[
+        "data"] == {"v": "1"}
+    tree = api.get(f"{url}/resource-tree", timeout=30).json()
+    assert [(n["kind"], n["name"]) for n in tree["nodes"]] == [("ConfigMap", "plain")] and tree["hosts"] == []
+    managed = api.get(f"{url}/managed-resources", timeout=30).json()["items"]
+    assert [(m["kind"], m["name"]) for m in managed] == [("ConfigMap", "plain")]
+    assert json.loads(managed[0]["targetState"])["data"] == {"v": "2"}  # what the source says now (HEAD)
+    assert json.loads(managed[0]["liveState"])["data"] == {"v": "1"}
+    assert api.get(f"{url}/managed-resources", params={"kind": "Deployment"}, timeout=30).json() == {"items": []}
+    reasons = [e["reason"] for e in api.get(f"{url}/events", timeout=30).json()["items"]]
+    assert reasons.count("OperationStarted") == 3, reasons
