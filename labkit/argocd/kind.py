@@ -61,7 +61,7 @@ class ArgoCDKind(KindPart):
         return lab.dir / "argocd" / "values.yaml"
 
     def files(self, lab: KindLab) -> dict[Path, str]:
-        header = ("# Argo CD's helm chart values, rendered by labkit/argocd/kind.py (mode 0600: the webhook secret)\n")
+        header = "# Argo CD's helm chart values, rendered by labkit/argocd/kind.py\n"
         return {self.values_file(lab): header + yaml.safe_dump(values(lab), sort_keys=False)}
 
     def configure(self, lab: KindLab) -> list[Command]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import os
+import tempfile
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from aiohttp import web
 
+from ..sources import Credentials, GitCache, SourceError
 from .context import ApiContext, answer, body, kube_error, now
 from .errors import grpc_error, not_supported
 from .kubeapi import KubeError, core_path
@@ -33,28 +34,16 @@ def _decode(secret: dict[str, Any]) -> dict[str, str]:
     return {**data, **(secret.get("stringData") or {})}
 
 
-async def ls_remote(url: str, username: str = "", password: str = "", timeout: float = 20) -> str:
-    """"" when ``git ls-remote`` reaches the repository with these credentials, else git's complaint."""
-    parts = urlsplit(url)
-    if username or password:
-        netloc = f"{quote(username or 'git', safe='')}:{quote(password, safe='')}@{parts.hostname}"
-        url = urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")))
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
-    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        env.pop(proxy, None)
-    proc = await asyncio.create_subprocess_exec("git", "-c", "credential.helper=", "ls-remote", url, "HEAD",
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-                                                env=env)
+async def ls_remote(url: str, username: str = "", password: str = "") -> str:
+    """"" when ``git ls-remote`` reaches the repository with these credentials (the controller's git client, which
+    sends them as a header, never in the URL), else git's complaint."""
+    cache = GitCache(Path(tempfile.gettempdir()), {url: Credentials(username, password)})
     try:
-        _, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return f"timed out after {timeout:g}s"
-    if proc.returncode == 0:
-        return ""
-    text = err.decode(errors="replace").strip().replace(password, "******") if password else err.decode().strip()
-    return text.splitlines()[-1] if text else f"git ls-remote exited {proc.returncode}"
+        await cache.resolve(url, "HEAD", fresh=True)
+    except SourceError as err:
+        text = str(err).replace(password, "******") if password else str(err)
+        return text.splitlines()[-1] if text else "git ls-remote failed"
+    return ""
 
 
 class Repositories:

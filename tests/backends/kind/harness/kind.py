@@ -33,8 +33,9 @@ if TYPE_CHECKING:
     from .kindconfig import ClusterConfig
 
 VERSION = "kind v0.32.0 go1.24.4 linux/amd64"
-# products the sim lab behind a cluster does not run: compose runs them beside kind, docker builds the images
-SKIP = ["haproxy", "shop", "registry"]
+# products the sim lab behind a cluster does not run: compose runs them beside kind, docker builds the images, helm
+# installs Argo CD (its chart's stand-in, argocd.py)
+SKIP = ["haproxy", "shop", "registry", "argocd"]
 PERSISTENT = flags("verbosity/v:int quiet/q:bool")
 COMMANDS = {
     "create cluster": Command("kind create cluster", "kind create cluster [flags]",
