@@ -5,6 +5,9 @@
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
+import time
 from pathlib import Path
 
 import requests
@@ -56,6 +59,24 @@ def test_argocd_chart_api_password_and_the_in_cluster_repo_url(harness: Harness,
     created = api.post(f"{ep.url}/api/v1/repositories", timeout=60,
                        json={"repo": repo, "username": "root", "password": token})
     assert created.status_code == 200 and created.json()["connectionState"]["status"] == "Successful", created.text
+    # an Application on that URL: the controller clones it (by the name pods use) and syncs the shop's manifests
+    app = {"metadata": {"name": "shop"}, "spec": {
+        "project": "default", "source": {"repoURL": repo, "targetRevision": "main", "path": "."},
+        "destination": {"server": "https://kubernetes.default.svc", "namespace": "shop"},
+        "syncPolicy": {"automated": {"prune": True, "selfHeal": True}}}}
+    assert api.post(f"{ep.url}/api/v1/applications", json=app, timeout=30).status_code == 200
+    head = subprocess.run(["git", "ls-remote", f"http://root:{token}@127.0.0.1:{rendered.ports['gitlab']}"
+                           "/shop/manifests.git", "main"], capture_output=True, text=True, timeout=60).stdout.split()[0]
+    deadline, status = time.time() + 90, {}
+    while time.time() < deadline:
+        status = api.get(f"{ep.url}/api/v1/applications/shop", timeout=30).json().get("status") or {}
+        if status.get("sync", {}).get("status") == "Synced":
+            break
+        time.sleep(1)
+    assert status.get("sync") == {"status": "Synced", "revision": head, "comparedTo": status["sync"]["comparedTo"]}, \
+        status
+    deployments = json.loads(rendered.run(rendered.kubectl("get", "deployments", "-n", "shop", "-o", "json")))
+    assert {d["metadata"]["name"] for d in deployments["items"]} >= {"gateway", "catalog", "orders"}
     # the webhook secret of the chart's values is Argo CD's
     assert _secret(rendered, "argocd-secret", "webhook.gitlab.secret") == values["configs"]["secret"]["gitlabSecret"]
     hook = requests.post(f"{ep.url}/api/webhook", json={}, headers={"X-Gitlab-Event": "Push Hook"}, timeout=30)
