@@ -109,8 +109,9 @@ async def targets(ctl: Controller, app: dict[str, Any], source: dict[str, Any], 
 
 
 async def compare(ctl: Controller, app: dict[str, Any], revision: str | None = None,
-                  source: dict[str, Any] | None = None, hard: bool = False) -> Comparison:
-    """Compare ``app`` with the cluster at ``revision`` of ``source`` (default: its spec's)."""
+                  source: dict[str, Any] | None = None, hard: bool = False, fresh: bool = False) -> Comparison:
+    """Compare ``app`` with the cluster at ``revision`` of ``source`` (default: its spec's); ``fresh`` asks the Git
+    server for the revision's commit again, ``hard`` also renders the manifests again."""
     name, spec = app["metadata"]["name"], app.get("spec") or {}
     source = source or spec.get("source") or {}
     dest_ns = (spec.get("destination") or {}).get("namespace", "")
@@ -121,7 +122,7 @@ async def compare(ctl: Controller, app: dict[str, Any], revision: str | None = N
         return out
     try:
         out.revision = await ctl.git.resolve(source["repoURL"], revision or source.get("targetRevision", "HEAD"),
-                                             fresh=hard)
+                                             fresh=hard or fresh)
         objs, out.source_type = await targets(ctl, app, source, out.revision, hard)
     except SourceError as err:
         out.conditions.append({"type": "ComparisonError", "message": "Failed to load target state: failed to generate "

@@ -73,6 +73,7 @@ class Controller:
         self._queued: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._hard: set[str] = set()
+        self._fresh: set[str] = set()
         self._specs: dict[str, str] = {}
         self._targets: dict[tuple[str, str, str, str], str] = {}  # a target's key -> its Application
         self._comparisons: dict[str, Comparison] = {}
@@ -143,6 +144,8 @@ class Controller:
             annotations = meta.get("annotations") or {}
             if (self._specs.get(meta["name"]) != spec or obj.get("operation") or REFRESH in annotations
                     or meta.get("deletionTimestamp")):
+                if self._specs.get(meta["name"]) != spec or REFRESH in annotations:
+                    self._fresh.add(meta["name"])  # a new or changed spec, a refresh: the revision asked again
                 self._specs[meta["name"]] = spec
                 if annotations.get(REFRESH) == "hard":
                     self._hard.add(meta["name"])
@@ -185,6 +188,7 @@ class Controller:
         name = app if isinstance(app, str) else app["metadata"]["name"]
         if hard:
             self._hard.add(name)
+        self._fresh.add(name)
         self.enqueue(name)
 
     async def refresh_repo(self, repo_url: str, revision: str = "") -> list[str]:
@@ -196,7 +200,7 @@ class Controller:
         for app in list(inf.objects.values()) if inf else []:
             src = (app.get("spec") or {}).get("source") or {}
             if _norm(src.get("repoURL", "")) == _norm(repo_url):
-                self.git._resolved.clear()
+                self._fresh.add(app["metadata"]["name"])
                 names.append(app["metadata"]["name"])
                 self.enqueue(app["metadata"]["name"])
         return names
@@ -217,7 +221,7 @@ class Controller:
                        dry_run: bool = False) -> dict[str, Any]:
         """Sync to the revision and source of history entry ``history_id``; refused while auto-sync is on."""
         current = await self._get(app)
-        if automated(current):
+        if automated(current) is not None:
             raise ValueError(AUTO_ROLLBACK_REFUSED)
         entry = next((h for h in (current.get("status") or {}).get("history") or [] if int(h["id"]) ==
                       int(history_id)), None)
@@ -351,12 +355,15 @@ class Controller:
         if app["metadata"].get("deletionTimestamp"):
             await self._finalize(app)
             return
-        hard = name in self._hard or (app["metadata"].get("annotations") or {}).get(REFRESH) == "hard"
+        annotations = app["metadata"].get("annotations") or {}
+        hard = name in self._hard or annotations.get(REFRESH) == "hard"
+        fresh = hard or name in self._fresh or REFRESH in annotations
         self._hard.discard(name)
+        self._fresh.discard(name)
         if app.get("operation"):
             await self._operate(app)
             app = await self._get(name)
-        comp = await compare(self, app, hard=hard)
+        comp = await compare(self, app, hard=hard, fresh=fresh)
         self._comparisons[name] = comp
         app = await self._write_status(app, comp)
         if not app.get("operation"):
@@ -397,7 +404,7 @@ class Controller:
         revision, unless selfHeal; never one that would delete everything, unless allowEmpty)."""
         auto = automated(app)
         name = app["metadata"]["name"]
-        if comp.sync != "OutOfSync" or not auto or comp.error:
+        if comp.sync != "OutOfSync" or auto is None or comp.error:
             if comp.sync == "Synced":
                 self._heal.pop(name, None)
             return

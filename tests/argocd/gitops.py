@@ -146,3 +146,7 @@ def configmap(name: str, data: dict[str, str] | None = None, **annotations: str)
 def service(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
             "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}}
+
+
+def history(app: dict[str, Any]) -> list[dict[str, Any]]:
+    return list((app.get("status") or {}).get("history") or [])

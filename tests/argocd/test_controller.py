@@ -47,14 +47,14 @@ def test_directory_auto_sync_self_heal_and_prune(lab: GitOpsLab, repo: ManifestR
     # drift: scaled by hand; self-heal puts it back
     start = time.monotonic()
     lab.kubectl("scale", "deployment", "web", "--replicas=3")
-    lab.wait_app("shop", lambda a: a["status"]["history"][-1]["id"] >= 1, timeout=30)
+    lab.wait_app("shop", lambda a: a.get("status", {})["history"][-1]["id"] >= 1, timeout=30)
     healed = time.monotonic() - start
     assert lab.kubectl("get", "deployment", "web", "-o", "jsonpath={.spec.replicas}").stdout == "1"
     assert healed <= 3.0, f"drift healed in {healed:.2f}s"
     # a manifest deleted from Git is pruned
     repo.write({"shop/cm.yaml": None}, "drop the config map")
     lab.kubectl("annotate", "application", "shop", "-n", "argocd", "argocd.argoproj.io/refresh=normal")
-    app = lab.wait_app("shop", lambda a: all(r["kind"] != "ConfigMap" for r in a["status"]["resources"])
+    app = lab.wait_app("shop", lambda a: all(r["kind"] != "ConfigMap" for r in a.get("status", {})["resources"])
                        and status(a)[0] == "Synced")
     assert lab.kubectl("get", "configmap", "settings", check=False).returncode != 0
     results = app["status"]["operationState"]["syncResult"]["resources"]
