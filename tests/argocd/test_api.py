@@ -350,3 +350,39 @@ def test_sync_history_rollback_tree_and_managed_resources(argocd: RunningArgoCD,
     assert api.get(f"{url}/managed-resources", params={"kind": "Deployment"}, timeout=30).json() == {"items": []}
     reasons = [e["reason"] for e in api.get(f"{url}/events", timeout=30).json()["items"]]
     assert reasons.count("OperationStarted") == 3, reasons
+
+
+def test_terminate_a_running_operation(argocd: RunningArgoCD, api: requests.Session, tmp_path: Path) -> None:
+    """A PreSync hook Job whose image never pulls keeps the sync Running: a second sync is refused while it runs,
+    ``DELETE …/operation`` asks the controller to stop it, and the operation ends Failed, "Operation terminated"."""
+    gl = argocd.gitlab_client()
+    gl.projects.create({"name": "hooked", "visibility": "public"})
+    work = tmp_path / "hooked"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True, timeout=30)
+    (work / "job.yaml").write_text(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n"
+        "    argocd.argoproj.io/hook: PreSync\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n"
+        "      restartPolicy: Never\n      containers:\n      - {name: m, image: localhost:5001/none/none:1}\n")
+    (work / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: after-hook}\ndata: {a: b}\n")
+    for args in (["add", "."], ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "hook"]):
+        subprocess.run(["git", *args], cwd=work, check=True, timeout=30)
+    host = argocd.gitlab_url.removeprefix("http://")
+    subprocess.run(["git", "push", "-q", f"http://root:{argocd.gitlab_token}@{host}/root/hooked.git", "main"],
+                   cwd=work, check=True, timeout=60, capture_output=True)
+    app = application(argocd, "hooked", repo=f"{argocd.gitlab_url}/root/hooked.git")
+    app["spec"]["source"]["path"] = "."
+    app["spec"]["syncPolicy"] = {"syncOptions": ["CreateNamespace=true"]}
+    assert api.post(f"{argocd.url}/api/v1/applications", json=app, timeout=30).status_code == 200
+    url = f"{argocd.url}/api/v1/applications/hooked"
+    assert api.post(f"{url}/sync", json={}, timeout=30).status_code == 200
+    running = _until(api, url, lambda a: (a.get("status") or {}).get("operationState", {}).get("phase") == "Running")
+    assert running["status"]["operationState"]["phase"] == "Running", running.get("status")
+    assert_error(api.post(f"{url}/sync", json={}, timeout=30), 400, 9,
+                 "error setting app operation: another operation is already in progress")
+    resp = api.delete(f"{url}/operation", timeout=30)
+    assert resp.status_code == 200 and resp.json() == {}, resp.text
+    ended = _until(api, url, lambda a: a["status"]["operationState"]["phase"] not in ("Running", "Terminating"))
+    state = ended["status"]["operationState"]
+    assert (state["phase"], state["message"]) == ("Failed", "Operation terminated"), state
+    assert "operation" not in ended
+    assert argocd.kubectl("get", "configmap", "after-hook", "-n", "t-hooked", check=False).returncode != 0
