@@ -147,7 +147,7 @@ def tree_frame(app: dict[str, Any], tree: dict[str, Any]) -> pd.DataFrame:
         key = _key(res)
         rows[key] = {"key": key, "kind": res.get("kind", ""), "namespace": res.get("namespace") or "",
                      "name": res.get("name", ""), "parent": root, "depth": 1,
-                     "health": (res.get("health") or {}).get("status", "Missing" if res.get("status") else ""),
+                     "health": (res.get("health") or {}).get("status", ""),  # none: a kind without health
                      "sync": res.get("status", ""), "message": (res.get("health") or {}).get("message", "")}
     nodes = {_key(n): n for n in tree.get("nodes") or []}
     for key, node in nodes.items():  # health from the tree for the declared ones too

@@ -1,4 +1,4 @@
-"""Notebooks 00-05 with ``backend="kind"``, through the contract harness: the kind backend's own code (its
+"""Notebooks 00-06 with ``backend="kind"``, through the contract harness: the kind backend's own code (its
 command plan, endpoints, actions through ``docker`` and HAProxy's TCP Runtime API) under every check."""
 
 from __future__ import annotations
@@ -114,3 +114,16 @@ def test_notebook_05_passes_on_the_kind_backend_with_harbor(kind_lab: KindLab, t
     # the pushes went to the Harbor behind the chart's NodePort, as the audit log there says
     api = json.loads(kind_lab.home.endpoints.read_text())["products"]["registry"]["api"]
     assert api.startswith("http://127.0.0.1:") and api.endswith("/api/v2.0")
+
+
+def test_notebook_06_passes_on_the_kind_backend_with_argocd(kind_lab: KindLab, tmp_path: Path) -> None:
+    """Chapter 06 on kind: Argo CD is its Helm chart (the harness's stand-in behind argocd-server's NodePort), the
+    repoURL the GitLab container's name on the kind network (not 127.0.0.1), in the standard profile: the shop
+    Application syncs, drift is healed, a commit rolls out and its revert rolls back, a deleted manifest is pruned
+    and the Diagnose fault is found and fixed."""
+    labkit({**kind_lab.env, "LABKIT_KIND_PROFILE": "standard"}, "up", "--backend", "kind", timeout=900)
+    res = labkit(kind_lab.env, "notebooks", "run", "06", "--backend", "kind", "--out", str(tmp_path / "executed"),
+                 check=False, timeout=1200)
+    table = " ".join(res.stdout.split())
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    assert "06-argocd │" in table and f"│ {checks_per_chapter()[6]} │ 0 │ ok │" in table, table
