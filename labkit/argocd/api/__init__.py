@@ -15,7 +15,7 @@ from .applications import Applications
 from .context import ApiContext, body
 from .projects import Projects
 from .repositories import Repositories
-from .sessions import COOKIE, LIFETIME, Caller, SessionAuthenticator, Sessions
+from .sessions import COOKIE, LIFETIME, SESSION_ERROR, Caller, SessionAuthenticator, Sessions
 from .webhook import PATH as WEBHOOK
 from .webhook import Webhook
 
@@ -27,7 +27,7 @@ PUBLIC = {("POST", "/api/v1/session"), ("GET", "/api/v1/session/userinfo"), ("GE
 def render(request: web.Request, err: ApiError) -> web.StreamResponse:
     """grpc-gateway's shape; a refused session says why, as Argo CD's ``Authenticate``."""
     if err.status == 401 and err.reason == "Unauthorized":
-        problem = request.get("session_error")
+        problem = request.get(SESSION_ERROR)
         err = errors.unauthenticated(f"invalid session: {problem}" if problem else "no session information")
     return errors.render(request, err)
 

@@ -17,6 +17,7 @@ from aiohttp import web
 
 ISSUER = "argocd"
 COOKIE = "argocd.token"
+SESSION_ERROR = web.RequestKey("session_error", str)  # why a request's token was refused
 LIFETIME = 24 * 3600  # users.session.duration's default
 
 
@@ -94,7 +95,7 @@ class SessionAuthenticator:
         try:
             return Caller(self.sessions.verify(token))
         except InvalidSession as err:
-            request["session_error"] = str(err)
+            request[SESSION_ERROR] = str(err)
             return None
 
     def challenge(self) -> dict[str, str]:
