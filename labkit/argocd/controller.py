@@ -26,7 +26,7 @@ from . import health as hl
 from .api.kubeapi import GROUP, VERSION, KubeApi, KubeError, apps_path, core_path
 from .cluster import Cluster
 from .compare import Comparison, compare, key
-from .diff import owner_app
+from .diff import SYNC_OPTIONS, annotation_options, owner_app
 from .sources import Credentials, GitCache, SourceError
 from .sync import SyncFailed, SyncRun, Terminated
 
@@ -310,6 +310,16 @@ class Controller:
                 return None
             raise
 
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """POST ``obj`` (a hook with ``generateName``)."""
+        res = await self.cluster.resource(hl.group_of(obj), obj["kind"])
+        if res is None:
+            raise SyncFailed(f"the server could not find the requested resource {obj['kind']}")
+        try:
+            return await self.kube.request("POST", res.path(obj["metadata"].get("namespace", "")), obj)
+        except KubeError as err:
+            raise SyncFailed(f"{obj['kind']}: {err}") from None
+
     async def delete(self, obj: dict[str, Any], wait: bool = False) -> None:
         res = await self.cluster.resource(hl.group_of(obj), obj["kind"])
         if res is None:
@@ -525,9 +535,10 @@ class Controller:
         if not any(f in FINALIZERS for f in finalizers):
             return
         comp = self._comparisons.get(app["metadata"]["name"]) or await compare(self, app)
-        for obj in list(comp.live.values()):
+        doomed = [o for o in comp.live.values() if "Delete=false" not in annotation_options(o, SYNC_OPTIONS)]
+        for obj in doomed:
             await self.delete(obj)
-        for obj in list(comp.live.values()):
+        for obj in doomed:
             while await self.live(obj) is not None:
                 await asyncio.sleep(0.1)
         await self.kube.merge_patch(apps_path(self.namespace, app["metadata"]["name"]), {

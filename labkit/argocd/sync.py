@@ -53,7 +53,9 @@ def wave(obj: dict[str, Any]) -> int:
 
 def _order(obj: dict[str, Any]) -> tuple[int, int, str]:
     kind = obj.get("kind", "")
-    return (wave(obj), KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER), obj["metadata"]["name"])
+    meta = obj["metadata"]
+    return (wave(obj), KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER),
+            meta.get("name") or meta.get("generateName", ""))
 
 
 def options(app: dict[str, Any], operation: dict[str, Any]) -> set[str]:
@@ -174,6 +176,12 @@ class SyncRun:
                     await self.ctl.delete(hook, wait=True)
             await self.apply([h for h in batch if h["metadata"].get("name")], phase, hookType=phase)
             for hook in batch:
+                if not hook["metadata"].get("name"):  # generateName: created (apply needs a name)
+                    created = await self.ctl.create(hook)
+                    hook["metadata"]["name"] = created["metadata"]["name"]
+                    self.results.append(result(hook, "Synced", f"{hook['kind'].lower()}/{hook['metadata']['name']} "
+                                               "created", phase, hookType=phase))
+            for hook in batch:
                 await self.check_terminated()
                 status = await self._wait_hook(hook)
                 res = next(r for r in reversed(self.results) if r["name"] == hook["metadata"]["name"]
@@ -229,6 +237,8 @@ class SyncRun:
     async def run(self) -> str:
         """The whole sync; its message (raises SyncFailed or Terminated)."""
         dry = bool(self.sync.get("dryRun"))
+        if self.sync.get("resources"):
+            self.comparison.hooks = []  # a selective sync runs no hooks, as Argo CD documents
         targets = [t for t in self.comparison.targets if self._selected(t)]
         if "ApplyOutOfSyncOnly=true" in self.opts:
             synced = {(r.get("group", ""), r["kind"], r.get("namespace", ""), r["name"])

@@ -72,6 +72,12 @@ class GitOpsLab(RunningArgoCD):
             time.sleep(0.1)
         raise AssertionError(f"{name} never got there: {yaml.safe_dump(app.get('status'))[:3000]}")
 
+    def wait_app_gone(self, name: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.kubectl("get", "application", name, "-n", "argocd", check=False).returncode == 0:
+            assert time.monotonic() < deadline, f"{name} is still there"
+            time.sleep(0.2)
+
     def sync(self, name: str, **sync: Any) -> None:
         """``kubectl patch`` an operation on the Application, as Argo CD's CLI writes one."""
         import json

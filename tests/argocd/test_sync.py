@@ -158,3 +158,54 @@ def test_unsupported_source_and_bad_manifest_conditions(lab: GitOpsLab, repo: Ma
     app = lab.wait_app("broken", lambda a: bool(a.get("status", {}).get("conditions")))
     cond = app["status"]["conditions"][0]
     assert cond["type"] == "ComparisonError" and 'Failed to unmarshal "cm.yaml"' in cond["message"], cond
+
+
+def test_dry_run_partial_sync_prune_options_and_cascading_delete(lab: GitOpsLab, repo: ManifestRepo) -> None:
+    keep = {"argocd.argoproj.io/sync-options": "Prune=false"}
+    repo.write({"opts/a.yaml": configmap("opt-a"), "opts/b.yaml": configmap("opt-b", **keep),
+                "opts/c.yaml": configmap("opt-c"),
+                "opts/hook.yaml": {**job("", "PostSync"), "metadata": {"generateName": "notify-", "annotations": {
+                    "argocd.argoproj.io/hook": "PostSync"}}}})
+    lab.create_app("opts", repo.url, "opts")
+    lab.kubectl("patch", "application", "opts", "-n", "argocd", "--type", "merge", "-p",
+                '{"metadata": {"finalizers": ["resources-finalizer.argocd.argoproj.io"]}}')
+    lab.wait_app("opts", lambda a: status(a)[0] == "OutOfSync")
+    lab.sync("opts", dryRun=True)
+    app = lab.wait_app("opts", lambda a: op_phase(a) == "Succeeded")
+    assert lab.kubectl("get", "configmap", "opt-a", check=False).returncode != 0 and history(app) == []
+    lab.sync("opts", resources=[{"kind": "ConfigMap", "name": "opt-a"}])
+    app = lab.wait_app("opts", lambda a: op_phase(a) == "Succeeded" and len(history(a)) == 1)
+    assert [r["name"] for r in app["status"]["operationState"]["syncResult"]["resources"]] == ["opt-a"]
+    assert lab.kubectl("get", "configmap", "opt-b", check=False).returncode != 0
+    lab.sync("opts")
+    app = lab.wait_app("opts", lambda a: op_phase(a) == "Succeeded" and len(history(a)) == 2)
+    notify = [r for r in app["status"]["operationState"]["syncResult"]["resources"] if r["kind"] == "Job"]
+    assert notify and notify[0]["name"].startswith("notify-") and notify[0]["hookPhase"] == "Succeeded"
+    repo.write({"opts/b.yaml": None, "opts/c.yaml": None}, "drop b and c")
+    lab.kubectl("annotate", "application", "opts", "-n", "argocd", "argocd.argoproj.io/refresh=normal")
+    lab.wait_app("opts", lambda a: any(r.get("requiresPruning") for r in a.get("status", {}).get("resources", [])))
+    lab.sync("opts", prune=True)
+    app = lab.wait_app("opts", lambda a: op_phase(a) == "Succeeded" and len(history(a)) == 3)
+    results = {r["name"]: (r["status"], r["message"]) for r in app["status"]["operationState"]["syncResult"][
+        "resources"] if r["kind"] == "ConfigMap"}
+    assert results["opt-c"] == ("Pruned", "pruned") and results["opt-b"] == ("PruneSkipped", "ignored (no prune)")
+    assert lab.kubectl("get", "configmap", "opt-b", check=False).returncode == 0
+    lab.kubectl("delete", "application", "opts", "-n", "argocd", "--wait=false")
+    lab.wait_app_gone("opts")
+    assert lab.kubectl("get", "configmap", "opt-a", check=False).returncode != 0
+
+
+def test_allow_empty(lab: GitOpsLab, repo: ManifestRepo) -> None:
+    repo.write({"empty/README.md": "manifests\n", "empty/cm.yaml": configmap("soon-gone")})
+    lab.create_app("empty", repo.url, "empty", syncPolicy={"automated": {"prune": True}})
+    lab.wait_app("empty", lambda a: status(a)[0] == "Synced")
+    repo.write({"empty/cm.yaml": None}, "nothing left")
+    lab.kubectl("annotate", "application", "empty", "-n", "argocd", "argocd.argoproj.io/refresh=normal")
+    app = lab.wait_app("empty", lambda a: any(c["type"] == "SyncError" for c in a.get("status", {}).get(
+        "conditions") or []))
+    assert "auto-sync will wipe out all resources" in app["status"]["conditions"][-1]["message"]
+    assert lab.kubectl("get", "configmap", "soon-gone", check=False).returncode == 0
+    lab.kubectl("patch", "application", "empty", "-n", "argocd", "--type", "merge", "-p",
+                '{"spec": {"syncPolicy": {"automated": {"prune": true, "allowEmpty": true}}}}')
+    lab.wait_app("empty", lambda a: status(a)[0] == "Synced" and len(history(a)) == 2)
+    assert lab.kubectl("get", "configmap", "soon-gone", check=False).returncode != 0
