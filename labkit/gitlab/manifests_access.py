@@ -10,11 +10,14 @@ pipeline that commits to a manifest repository pushes with a token of its own, a
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-import gitlab
-
-from ..core.secrets import Secrets
 from .accounts import ROOT, Accounts, token_secret
+
+if TYPE_CHECKING:
+    import gitlab
+
+    from ..core.secrets import Secrets
 
 USER, TOKEN = "MANIFESTS_USER", "MANIFESTS_TOKEN"
 TOKEN_NAME = "shop-manifests-push"
