@@ -3,10 +3,14 @@ self-heal, prune, the conditions of unsupported and bad sources, rollback and it
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from .gitops import GitOpsLab, ManifestRepo, configmap, deployment, op_phase, service, status
 
@@ -82,3 +86,37 @@ def test_fifty_applications_in_one_pass(lab: GitOpsLab, repo: ManifestRepo) -> N
     print(f"50 Applications reconciled in {took:.2f}s")
     assert took <= 10.0, f"50 Applications reconciled in {took:.2f}s"
     assert all(status(lab.app(n))[0] == "OutOfSync" for n in names)  # never synced: the namespaces are missing
+
+
+def test_private_repository_with_credentials_and_the_shop_manifests(lab: GitOpsLab, tmp_path: Path) -> None:
+    """The shop's own manifests (a kustomization) from a private project: refused without the repository
+    Secret, synced with it, and in sync after (the server's defaults and normal forms do not count)."""
+    import gitlab
+
+    gl = gitlab.Gitlab(lab.gitlab_url, private_token=lab.gitlab_token)
+    gl.projects.create({"name": "shop-manifests", "visibility": "private"})
+    host = lab.gitlab_url.removeprefix("http://")
+    work = tmp_path / "shop"
+    shutil.copytree(Path(__file__).parents[2] / "manifests" / "apps", work)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"],
+                 ["-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "-q", "-m", "shop"],
+                 ["push", "-q", f"http://root:{lab.gitlab_token}@{host}/root/shop-manifests.git", "main"]):
+        subprocess.run(["git", *args], cwd=work, check=True, capture_output=True, timeout=60)
+    url = f"{lab.gitlab_url}/root/shop-manifests.git"
+    lab.create_app("shop-private", url, ".", namespace="shop", syncPolicy={"automated": {"prune": True}})
+    app = lab.wait_app("shop-private", lambda a: bool(a.get("status", {}).get("conditions")))
+    assert app["status"]["conditions"][0]["type"] == "ComparisonError"
+    lab.kubectl("apply", "-f", "-", input=yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shop-repo", "namespace": "argocd", "labels": {
+            "argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"url": url, "username": "root", "password": lab.gitlab_token}}))
+    lab.kubectl("annotate", "application", "shop-private", "-n", "argocd", "argocd.argoproj.io/refresh=hard")
+    app = lab.wait_app("shop-private", lambda a: op_phase(a) == "Succeeded" and status(a)[0] == "Synced", 90)
+    kinds = {(r["kind"], r["name"]) for r in app["status"]["resources"]}
+    assert {("Namespace", "shop"), ("Deployment", "gateway"), ("Deployment", "catalog")} <= kinds
+    assert not app["status"].get("conditions")
+    time.sleep(2)  # the controllers fill in the status, defaults are in place: still in sync
+    lab.kubectl("annotate", "application", "shop-private", "-n", "argocd", "argocd.argoproj.io/refresh=normal")
+    app = lab.wait_app("shop-private", lambda a: "argocd.argoproj.io/refresh" not in a["metadata"].get(
+        "annotations", {}))
+    assert status(app)[0] == "Synced", [r for r in app["status"]["resources"] if r["status"] != "Synced"]
