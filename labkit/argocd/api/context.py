@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +42,6 @@ class ApiContext:
     namespace: str  # Argo CD's own namespace: its Applications, AppProjects, Secrets and ConfigMaps
     controller: Any = None  # the Application controller (resource_tree/managed_resources from its cache)
     refresh_timeout: float = 30.0
-    settings: dict[str, Any] = field(default_factory=dict)
 
     def app_namespace(self, request: web.Request) -> str:
         """``appNamespace`` (only Argo CD's own namespace is enabled, as by default) or Argo CD's namespace."""
