@@ -93,6 +93,10 @@ class Controller:
         if apps is None or projects is None:
             raise RuntimeError("Argo CD's CRDs are not served")
         await self.cluster.informer(projects)
+        for kind in ("Secret", "ConfigMap"):  # repository credentials and argocd-cm, read again when they change
+            res = await self.cluster.resource("", kind)
+            if res is not None:
+                await self.cluster.informer(res)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._worker()) for _ in range(WORKERS)]
         self._tasks.append(loop.create_task(self._periodic()))
@@ -122,6 +126,13 @@ class Controller:
                 if data.get("url"):
                     creds[data["url"]] = Credentials(data.get("username", ""), data.get("password", ""))
             self.git.creds = creds
+
+    async def _settings_changed(self) -> None:
+        """Repository credentials or argocd-cm changed: read them, and compare every Application again."""
+        await self._settings()
+        for name in self.app_names():
+            self._fresh.add(name)
+            self.enqueue(name)
 
     async def _periodic(self) -> None:
         while True:
@@ -153,8 +164,11 @@ class Controller:
             return
         if obj.get("kind") == "AppProject":
             return
-        if obj.get("kind") == "Secret" and (meta.get("labels") or {}).get("argocd.argoproj.io/secret-type"):
-            asyncio.get_running_loop().create_task(self._settings())
+        if meta.get("namespace") == self.namespace and (
+                (obj.get("kind") == "Secret" and (meta.get("labels") or {}).get("argocd.argoproj.io/secret-type"))
+                or (obj.get("kind") == "ConfigMap" and meta.get("name") == "argocd-cm")):
+            self._tasks.append(asyncio.get_running_loop().create_task(self._settings_changed()))
+            return
         app = owner_app(obj) or self._targets.get(key(obj)) if meta.get("name") else ""
         if app:
             self.enqueue(app)

@@ -209,3 +209,17 @@ def test_allow_empty(lab: GitOpsLab, repo: ManifestRepo) -> None:
                 '{"spec": {"syncPolicy": {"automated": {"prune": true, "allowEmpty": true}}}}')
     lab.wait_app("empty", lambda a: status(a)[0] == "Synced" and len(history(a)) == 2)
     assert lab.kubectl("get", "configmap", "soon-gone", check=False).returncode != 0
+
+
+def test_terminate_a_running_operation(lab: GitOpsLab, repo: ManifestRepo) -> None:
+    slow = job("slow", "PreSync")
+    slow["spec"]["template"]["spec"]["containers"][0]["command"] = ["python", "-c", "import time; time.sleep(120)"]
+    repo.write({"slow/pre.yaml": slow, "slow/cm.yaml": configmap("after-slow")})
+    lab.create_app("slow", repo.url, "slow")
+    lab.wait_app("slow", lambda a: status(a)[0] == "OutOfSync")
+    lab.sync("slow")
+    lab.wait_app("slow", lambda a: op_phase(a) == "Running")
+    lab.run(lab.argocd.controller.terminate_operation("slow"))
+    app = lab.wait_app("slow", lambda a: op_phase(a) == "Failed")
+    assert app["status"]["operationState"]["message"] == "Operation terminated" and not app.get("operation")
+    assert lab.kubectl("get", "configmap", "after-slow", check=False).returncode != 0
