@@ -350,6 +350,13 @@ def test_sync_history_rollback_tree_and_managed_resources(argocd: RunningArgoCD,
     assert api.get(f"{url}/managed-resources", params={"kind": "Deployment"}, timeout=30).json() == {"items": []}
     reasons = [e["reason"] for e in api.get(f"{url}/events", timeout=30).json()["items"]]
     assert reasons.count("OperationStarted") == 3, reasons
+    # a cascading delete (the default): the controller deletes the resources, then the Application goes
+    assert api.delete(url, timeout=30).json() == {}
+    deadline = time.time() + 60
+    while time.time() < deadline and api.get(url, timeout=30).status_code != 403:
+        time.sleep(0.2)
+    assert_error(api.get(url, timeout=30), 403, 7, "permission denied")
+    assert argocd.kubectl("get", "configmap", "plain", "-n", "plain", check=False).returncode != 0
 
 
 def test_terminate_a_running_operation(argocd: RunningArgoCD, api: requests.Session, tmp_path: Path) -> None:
