@@ -41,10 +41,9 @@ def values(lab: KindLab) -> dict[str, object]:
     webhook's secret, and none of the parts the lab does not use (Dex, notifications, ApplicationSets)."""
     chart = lab.versions["charts"][CHART]
     return {
-        "global": {"domain": f"127.0.0.1:{lab.ports['argocd']}"},
         "configs": {
             "params": {"server.insecure": True},
-            "cm": {"timeout.reconciliation": f"{RECONCILIATION_SECONDS}s",
+            "cm": {"url": lab.host_url("argocd"), "timeout.reconciliation": f"{RECONCILIATION_SECONDS}s",
                    "application.resourceTrackingMethod": "annotation", "admin.enabled": True},
             "secret": {"gitlabSecret": Secrets(lab.paths.secrets).get(WEBHOOK_SECRET, 18)},
         },
