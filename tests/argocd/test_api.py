@@ -63,6 +63,9 @@ def test_session_token_cookie_and_userinfo(argocd: RunningArgoCD) -> None:
     by_cookie = requests.get(f"{argocd.url}/api/v1/applications", cookies={"argocd.token": token}, timeout=30)
     assert by_cookie.status_code == 200, by_cookie.text
     assert requests.get(f"{argocd.url}/api/v1/session/userinfo", timeout=30).json() == {"loggedIn": False}
+    logout = requests.delete(f"{argocd.url}/api/v1/session", cookies={"argocd.token": token}, timeout=30)
+    assert logout.status_code == 200 and logout.cookies.get("argocd.token") is None
+    assert 'argocd.token=""' in logout.headers["Set-Cookie"] or "Max-Age=0" in logout.headers["Set-Cookie"]
 
 
 def test_session_refusals(argocd: RunningArgoCD) -> None:
