@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
+import os
 import re
 import shutil
 import sys
@@ -88,10 +89,55 @@ def directory(root: Path, options: dict[str, Any]) -> list[dict[str, Any]]:
     return objs
 
 
-async def kustomize(root: Path) -> list[dict[str, Any]]:
-    proc = await asyncio.create_subprocess_exec(kubectl(), "kustomize", str(root), stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
+KUSTOMIZE_OPTIONS = {"images", "namePrefix", "nameSuffix", "commonLabels", "commonAnnotations", "namespace",
+                     "replicas"}
+
+
+def _image(spec: str) -> dict[str, str]:
+    """An Argo CD image override (``name=new:tag``, ``name:tag``, ``name=new@sha256:...``) as kustomize's."""
+    name, _, ref = spec.partition("=") if "=" in spec else ("", "", spec)
+    out: dict[str, str] = {}
+    if "@" in ref:
+        ref, out["digest"] = ref.split("@", 1)
+    elif ":" in ref.rsplit("/", 1)[-1]:
+        ref, out["newTag"] = ref.rsplit(":", 1)
+    base = ref
+    out["name"] = name or base
+    if name and base != name:
+        out["newName"] = base
+    return out
+
+
+def overlay(base: Path, options: dict[str, Any], into: Path) -> Path:
+    """A kustomization in ``into`` over ``base`` with the Application's ``kustomize`` overrides, as Argo CD's
+    ``kustomize edit`` calls would set them; an override the simulator does not apply is refused."""
+    unknown = sorted(set(options) - KUSTOMIZE_OPTIONS)
+    if unknown:
+        raise SourceError(f"kustomize option(s) {', '.join(unknown)} are not supported by the labkit simulator")
+    doc: dict[str, Any] = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                           "resources": [os.path.relpath(base, into)]}
+    for key in ("namePrefix", "nameSuffix", "commonLabels", "commonAnnotations", "namespace"):
+        if options.get(key):
+            doc[key] = options[key]
+    if options.get("images"):
+        doc["images"] = [_image(str(i)) for i in options["images"]]
+    if options.get("replicas"):
+        doc["replicas"] = [{"name": r["name"], "count": int(r["count"])} for r in options["replicas"]]
+    into.mkdir(parents=True, exist_ok=True)
+    (into / "kustomization.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return into
+
+
+async def kustomize(root: Path, options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``kubectl kustomize`` of ``root`` (with the Application's overrides in a kustomization beside it)."""
+    build = overlay(root, options, root.parent / f".{root.name or 'root'}-argocd-overrides") if options else root
+    try:
+        proc = await asyncio.create_subprocess_exec(kubectl(), "kustomize", str(build),
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+    finally:
+        if build != root:
+            shutil.rmtree(build, ignore_errors=True)
     if proc.returncode:
         raise SourceError(f"`kustomize build {root.name}` failed exit status {proc.returncode}: "
                           f"{err.decode(errors='replace').strip()}")
@@ -111,5 +157,8 @@ async def render(source: dict[str, Any], checkout: Path) -> list[dict[str, Any]]
         raise SourceError(f"{kind} sources are not supported by the labkit simulator (only Directory and "
                           "Kustomize sources are)")
     if kind == "Kustomize":
-        return await kustomize(root)
-    return directory(root, source.get("directory") or {})
+        return await kustomize(root, source.get("kustomize"))
+    options = source.get("directory") or {}
+    if options.get("jsonnet"):
+        raise SourceError("directory.jsonnet is not supported by the labkit simulator")
+    return directory(root, options)
