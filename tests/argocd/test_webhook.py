@@ -62,3 +62,18 @@ def test_a_git_push_refreshes_the_application_through_gitlabs_hook(argocd: Runni
     assert plain.status_code == 400 and plain.text.strip() == "Unknown webhook event"
     wrong_method = requests.get(f"{argocd.url}/api/webhook", headers={"X-Gitlab-Event": "Push Hook"}, timeout=30)
     assert wrong_method.status_code == 405 and wrong_method.text.strip() == "Webhook processing failed"
+
+
+def test_which_repo_urls_a_push_names() -> None:
+    """Argo CD's matching of a push's project URL to repoURLs: host and path, any scheme, port, user or ``.git``;
+    GitLab's SSH hosts too; never another host (why the kind lab's 127.0.0.1 pushes match no in-cluster URL)."""
+    from labkit.argocd.api.urls import same_repo, web_url_matches
+
+    web = "http://gitlab.example.com/shop/manifests"
+    for repo in ("https://gitlab.example.com/shop/manifests.git", "git@gitlab.example.com:shop/manifests.git",
+                 "ssh://git@altssh.gitlab.example.com:443/shop/manifests.git", "http://GitLab.example.com:8929/shop/Manifests"):
+        assert web_url_matches(web, repo), repo
+    for repo in ("http://gitlab.example.com/shop/manifests2.git", "http://labkit-x-gitlab:8929/shop/manifests.git",
+                 "http://127.0.0.1:8929/shop/manifests.git"):
+        assert not web_url_matches(web, repo), repo
+    assert same_repo("HTTP://h/a/b.git/", "http://h/a/b") and not same_repo("http://h/a/b", "http://h:81/a/b")

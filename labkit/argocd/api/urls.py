@@ -32,4 +32,6 @@ def web_url_matches(web_url: str, repo_url: str) -> bool:
     """A webhook's project ``web_url`` names the repository ``repo_url`` (host and path; the port may differ)."""
     host, _, path = _parts(web_url)
     other_host, _, other_path = _parts(repo_url)
+    for prefix in ("altssh.", "ssh."):  # GitLab's and GitHub's SSH hosts name the same project
+        other_host = other_host.removeprefix(prefix) if other_host != host else other_host
     return bool(host) and (host, path) == (other_host, other_path)
