@@ -105,6 +105,18 @@ def test_create_get_update_and_the_refusals(argocd: RunningArgoCD, api: requests
     assert upserted.status_code == 200 and upserted.json()["spec"]["source"]["path"] == "overlays/dev"
     assert_error(api.post(url, json=application(argocd, "elsewhere", project="nope"), timeout=30), 400, 3,
                  'app is not allowed in project "nope", or the project does not exist')
+    narrow = {"metadata": {"name": "narrow"}, "spec": {"sourceRepos": ["http://allowed.example/*"],
+                                                       "destinations": [{"server": "*", "namespace": "ok"}]}}
+    assert api.post(f"{argocd.url}/api/v1/projects", json={"project": narrow}, timeout=30).status_code == 200
+    assert_error(api.post(url, json=application(argocd, "narrow-app", project="narrow",
+                                                repo="http://other.example/x/y.git"), timeout=30), 400, 3,
+                 "application spec for narrow-app is invalid: InvalidSpecError: application repo "
+                 "http://other.example/x/y.git is not permitted in project 'narrow'")
+    assert_error(api.post(url, json=application(argocd, "narrow-app", project="narrow",
+                                                repo="http://allowed.example/x/y.git"), timeout=30), 400, 3,
+                 "application spec for narrow-app is invalid: InvalidSpecError: application destination server "
+                 "'https://kubernetes.default.svc' and namespace 't-narrow-app' do not match any of the allowed "
+                 "destinations in project 'narrow'")
     got = api.get(f"{url}/crud", timeout=30).json()
     got["spec"]["source"]["path"] = "base"
     assert api.put(f"{url}/crud", json=got, timeout=30).json()["spec"]["source"]["path"] == "base"

@@ -78,6 +78,14 @@ class Applications:
             if err.status == 404:
                 raise vague from None
             raise kube_error(err) from None
+        if self.ctx.controller is not None:  # the project's rules, as the controller checks them
+            from ..compare import validate
+
+            problem = await validate(self.ctx.controller, app)
+            if problem:
+                name = (app.get("metadata") or {}).get("name", "")
+                raise grpc_error("InvalidArgument", f"application spec for {name} is invalid: InvalidSpecError: "
+                                 f"{problem}")
 
     async def create(self, request: web.Request) -> web.Response:
         app = await body(request)
