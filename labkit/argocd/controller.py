@@ -334,14 +334,14 @@ class Controller:
         except KubeError as err:
             raise SyncFailed(f"{obj['kind']}: {err}") from None
 
-    async def delete(self, obj: dict[str, Any], wait: bool = False) -> None:
+    async def delete(self, obj: dict[str, Any], wait: bool = False, propagation: str = "Background") -> None:
         res = await self.cluster.resource(hl.group_of(obj), obj["kind"])
         if res is None:
             return
         path = res.path(obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
         try:
             await self.kube.request("DELETE", path, {"kind": "DeleteOptions", "apiVersion": "v1",
-                                                     "propagationPolicy": "Background"})
+                                                     "propagationPolicy": propagation})
         except KubeError as err:
             if err.status != 404:
                 raise

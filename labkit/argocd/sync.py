@@ -16,7 +16,7 @@ import yaml
 
 from . import health as hl
 from .compare import Comparison, hook_types, key
-from .diff import SYNC_OPTIONS, annotation_options
+from .diff import SYNC_OPTIONS, annotation_options, owner_app
 from .render import kubectl
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ WAVE = "argocd.argoproj.io/sync-wave"
 DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"
 FIELD_MANAGER = "argocd-controller"
 PHASES = ("PreSync", "Sync", "PostSync")
+SUPPORTED_OPTIONS = {"ServerSideApply", "CreateNamespace", "PruneLast", "ApplyOutOfSyncOnly", "Validate", "Prune",
+                     "Delete", "PrunePropagationPolicy", "FailOnSharedResource", "SkipDryRunOnMissingResource"}
 HEALTH_WAIT = 300.0  # seconds a wave (or a hook) may take to become healthy (complete)
 # gitops-engine's kind order inside a wave: namespaces and definitions first, workloads after
 KIND_ORDER = ["Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy", "PodDisruptionBudget",
@@ -85,6 +87,33 @@ class SyncRun:
         return options(self.app, self.operation)
 
     @property
+    def propagation(self) -> str:
+        """PrunePropagationPolicy (foreground by default in Argo CD; background and orphan too)."""
+        value = next((o.split("=", 1)[1] for o in self.opts if o.startswith("PrunePropagationPolicy=")), "foreground")
+        return value.capitalize()
+
+    def check_options(self) -> None:
+        """Sync options the simulator does not honour fail the sync, never silently."""
+        for opt in sorted(self.opts):
+            name, _, value = opt.partition("=")
+            if name not in SUPPORTED_OPTIONS or (name == "PrunePropagationPolicy" and value not in (
+                    "foreground", "background", "orphan")):
+                raise SyncFailed(f"sync option {opt} is not supported by the labkit simulator (supported: "
+                                 f"{', '.join(sorted(SUPPORTED_OPTIONS))})")
+
+    def shared(self) -> None:
+        """FailOnSharedResource=true: a resource another Application tracks fails the sync."""
+        if "FailOnSharedResource=true" not in self.opts:
+            return
+        name = self.app["metadata"]["name"]
+        for obj in self.comparison.targets:
+            live = self.comparison.live.get(key(obj))
+            other = owner_app(live) if live else ""
+            if other and other != name:
+                raise SyncFailed(f"{obj['kind']}/{obj['metadata']['name']} is part of applications argocd/{name} "
+                                 f"and {other}")
+
+    @property
     def sync(self) -> dict[str, Any]:
         return self.operation.get("sync") or {}
 
@@ -115,6 +144,9 @@ class SyncRun:
             args += ["--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}"]
         if dry_run:
             args.append("--dry-run=server")
+        strategy = self.sync.get("syncStrategy") or {}
+        if (strategy.get("apply") or strategy.get("hook") or {}).get("force") and not server_side:
+            args.append("--force")
         if "Validate=false" in self.opts:
             args.append("--validate=false")
         code, out, err = await self.kubectl(*args, stdin=yaml.safe_dump_all(objs, sort_keys=False))
@@ -221,7 +253,7 @@ class SyncRun:
             if self.sync.get("dryRun"):
                 self.results.append(result(obj, "Pruned", "pruned (dry run)"))
                 continue
-            await self.ctl.delete(obj)
+            await self.ctl.delete(obj, propagation=self.propagation)
             self.results.append(result(obj, "Pruned", "pruned"))
 
     async def create_namespace(self) -> None:
@@ -237,8 +269,11 @@ class SyncRun:
     async def run(self) -> str:
         """The whole sync; its message (raises SyncFailed or Terminated)."""
         dry = bool(self.sync.get("dryRun"))
-        if self.sync.get("resources"):
-            self.comparison.hooks = []  # a selective sync runs no hooks, as Argo CD documents
+        self.check_options()
+        self.shared()
+        strategy = self.sync.get("syncStrategy") or {}
+        if self.sync.get("resources") or "apply" in strategy:
+            self.comparison.hooks = []  # a selective sync, or the apply strategy, runs no hooks
         targets = [t for t in self.comparison.targets if self._selected(t)]
         if "ApplyOutOfSyncOnly=true" in self.opts:
             synced = {(r.get("group", ""), r["kind"], r.get("namespace", ""), r["name"])

@@ -223,3 +223,18 @@ def test_terminate_a_running_operation(lab: GitOpsLab, repo: ManifestRepo) -> No
     app = lab.wait_app("slow", lambda a: op_phase(a) == "Failed")
     assert app["status"]["operationState"]["message"] == "Operation terminated" and not app.get("operation")
     assert lab.kubectl("get", "configmap", "after-slow", check=False).returncode != 0
+
+
+def test_unsupported_sync_option_and_a_shared_resource_fail_the_sync(lab: GitOpsLab, repo: ManifestRepo) -> None:
+    lab.create_app("replace", repo.url, "roll", syncPolicy={"syncOptions": ["Replace=true"]})
+    lab.wait_app("replace", lambda a: bool(status(a)[0]))
+    lab.sync("replace")
+    app = lab.wait_app("replace", lambda a: op_phase(a) == "Failed")
+    assert "sync option Replace=true is not supported by the labkit simulator" in \
+        app["status"]["operationState"]["message"]
+    lab.create_app("shared", repo.url, "roll", syncPolicy={"syncOptions": ["FailOnSharedResource=true"]})
+    lab.wait_app("shared", lambda a: bool(status(a)[0]))
+    lab.sync("shared")
+    app = lab.wait_app("shared", lambda a: op_phase(a) == "Failed")
+    assert "ConfigMap/roll is part of applications argocd/shared and roll" in \
+        app["status"]["operationState"]["message"]
