@@ -4,6 +4,7 @@ Application, a refresh is the ``argocd.argoproj.io/refresh`` annotation; the con
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -113,31 +114,31 @@ class Applications:
             if not upsert:
                 raise grpc_error("InvalidArgument",
                                  "existing application spec is different, use upsert flag to force update") from None
-            existing["spec"] = app.get("spec")
-            for key in ("labels", "annotations", "finalizers"):
-                if key in meta:
-                    existing["metadata"][key] = meta[key]
-            created = await self._replace(existing)
+            created = await self._change(ns, name, lambda current: _take(current, app))
         else:
             await self.ctx.event(created, "ResourceCreated", "created application", user_of(request))
         return answer(typed(created))
 
-    async def _replace(self, app: dict[str, Any]) -> dict[str, Any]:
-        meta = app["metadata"]
-        try:
-            return await self.ctx.kube.request("PUT", apps_path(meta["namespace"], meta["name"]), app)
-        except KubeError as err:
-            raise kube_error(err) from None
+    async def _change(self, namespace: str, name: str, mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Read the Application, ``mutate`` it, write it back; again on a conflict with the controller's writes,
+        as Argo CD's API server retries its updates."""
+        path = apps_path(namespace, name)
+        for _ in range(10):
+            try:
+                current = await self.ctx.kube.get(path)
+                mutate(current)
+                return await self.ctx.kube.request("PUT", path, current)
+            except KubeError as err:
+                if err.status != 409:
+                    raise kube_error(err) from None
+        raise grpc_error("Internal", "Failed to update application. Too many conflicts")
 
     async def update(self, request: web.Request) -> web.Response:
         new = await body(request)
         current = await self.ctx.get_app(request)
         await self._check_project(new)
-        current["spec"] = new.get("spec")
-        for key in ("labels", "annotations", "finalizers"):
-            if key in (new.get("metadata") or {}):
-                current["metadata"][key] = new["metadata"][key]
-        updated = await self._replace(current)
+        meta = current["metadata"]
+        updated = await self._change(meta["namespace"], meta["name"], lambda app: _take(app, new))
         await self.ctx.event(updated, "ResourceUpdated", "updated application", user_of(request))
         return answer(typed(updated))
 
@@ -146,7 +147,8 @@ class Applications:
         current = await self.ctx.get_app(request)
         current["spec"] = spec
         await self._check_project(current)
-        updated = await self._replace(current)
+        meta = current["metadata"]
+        updated = await self._change(meta["namespace"], meta["name"], lambda app: app.update(spec=spec))
         await self.ctx.event(updated, "ResourceUpdated", "updated application spec", user_of(request))
         return answer(updated["spec"])
 
@@ -306,6 +308,14 @@ def _field(obj: dict[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         obj = (obj or {}).get(part)  # type: ignore[assignment]
     return obj
+
+
+def _take(app: dict[str, Any], new: dict[str, Any]) -> None:
+    """What an update changes: the spec, and labels, annotations and finalizers where the new one has them."""
+    app["spec"] = new.get("spec")
+    for key in ("labels", "annotations", "finalizers"):
+        if key in (new.get("metadata") or {}):
+            app["metadata"][key] = new["metadata"][key]
 
 
 def _labels_match(a: dict[str, Any], b: dict[str, Any]) -> bool:
