@@ -25,6 +25,7 @@ ADMIN = "admin"
 ADMIN_PASSWORD = "argocd-admin-password"  # the lab secret behind argocd-initial-admin-secret
 SERVER_KEY = "argocd-server-secretkey"  # server.secretkey: signs the session tokens
 WEBHOOK_SECRET = "argocd-webhook-gitlab-secret"  # webhook.gitlab.secret: what GitLab's hook sends as its token
+CRD_RELEASE = "labkit.argocd/release"  # on the CRDs: the Argo CD release they come from
 RECONCILIATION_SECONDS = 10  # timeout.reconciliation: Argo CD's default is 120 s (plus jitter); the lab's is short
 log = logging.getLogger("labkit.argocd")
 
@@ -60,10 +61,10 @@ class ArgoCD(Component):
 
     async def install(self) -> None:
         """What Argo CD's install manifests create, where it is missing (an admin's later changes are kept)."""
-        from .crds import crds  # the Application controller's package: Argo CD's released CRDs
+        from .crds import ARGOCD_VERSION, crds  # Argo CD's released CRDs
 
         for crd in crds():
-            await self.kube.ensure("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+            await self._install_crd(crd, ARGOCD_VERSION)
         await self._wait_served()
         await self.kube.ensure("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                       "metadata": {"name": NAMESPACE}})
@@ -92,6 +93,23 @@ class ArgoCD(Component):
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": "argocd-initial-admin-secret", "namespace": NAMESPACE},
             "data": {"password": _b64(self.password)}})
+
+    async def _install_crd(self, crd: dict[str, Any], version: str) -> None:
+        """Create the CRD, or replace it when an older Argo CD release's is there (as ``kubectl apply`` of a new
+        release's manifests would); the release is recorded in an annotation."""
+        collection = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        crd.setdefault("metadata", {}).setdefault("annotations", {})[CRD_RELEASE] = version
+        path = f"{collection}/{crd['metadata']['name']}"
+        try:
+            current = await self.kube.get(path)
+        except KubeError as err:
+            if err.status != 404:
+                raise
+            await self.kube.request("POST", collection, crd)
+            return
+        if (current["metadata"].get("annotations") or {}).get(CRD_RELEASE) != version:
+            crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            await self.kube.request("PUT", path, crd)
 
     async def _wait_served(self, timeout: float = 20) -> None:
         """Until the API server serves the new resources (a CRD is served once Established)."""
