@@ -141,11 +141,14 @@ class Cluster:
             res = self.resources.get((group, kind))
         return res
 
-    async def informer(self, res: Resource) -> Informer:
+    async def informer(self, res: Resource, wait: bool = True) -> Informer:
+        """The kind's cache, started on first use (``wait``: until its first list is in)."""
         key = (res.group, res.kind)
         inf = self.informers.get(key)
         if inf is None:
             inf = self.informers[key] = Informer(self, res)
+        if not wait:
+            return inf
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(inf.synced.wait(), 20)
         return inf

@@ -96,11 +96,11 @@ class Controller:
         for kind in ("Secret", "ConfigMap"):  # repository credentials and argocd-cm, read again when they change
             res = await self.cluster.resource("", kind)
             if res is not None:
-                await self.cluster.informer(res)
+                await self.cluster.informer(res, wait=False)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._worker()) for _ in range(WORKERS)]
         self._tasks.append(loop.create_task(self._periodic()))
-        await self.cluster.informer(apps)
+        await self.cluster.informer(apps, wait=False)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -309,7 +309,8 @@ class Controller:
         return await self.kube.get(apps_path(self.namespace, name))
 
     async def project(self, name: str) -> dict[str, Any] | None:
-        inf = self.cluster.informers.get((GROUP, "AppProject"))
+        res = await self.cluster.resource(GROUP, "AppProject")
+        inf = await self.cluster.informer(res) if res is not None else None
         return inf.objects.get((self.namespace, name)) if inf else None
 
     async def live(self, obj: dict[str, Any]) -> dict[str, Any] | None:
