@@ -68,7 +68,9 @@ class ArgoCDView(ChapterHelpers, ProductView):
         """A session token from ``POST /api/v1/session`` (default: the admin with the first password)."""
         import requests
 
-        resp = requests.post(f"{self.url}/api/v1/session", timeout=30, json={
+        session = requests.Session()
+        session.trust_env = False  # the lab is on loopback: no proxy
+        resp = session.post(f"{self.url}/api/v1/session", timeout=30, json={
             "username": username or self.endpoint.user, "password": password or self.password()})
         if resp.status_code != 200:
             raise LabError(f"Argo CD refused the login: {resp.status_code} {resp.text}")

@@ -15,8 +15,10 @@ def ready(url: str, kubeconfig: str) -> str:
     """"" when ready, else what is missing."""
     import kubernetes
 
+    session = requests.Session()
+    session.trust_env = False  # the published port is on this machine's loopback: never through a proxy
     try:
-        requests.get(f"{url}/api/version", timeout=5).raise_for_status()
+        session.get(f"{url}/api/version", timeout=5).raise_for_status()
     except requests.RequestException as err:
         return f"the API server does not answer: {err}"
     core = kubernetes.client.CoreV1Api(kubernetes.config.new_client_from_config(kubeconfig))
