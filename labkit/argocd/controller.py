@@ -32,6 +32,8 @@ from .sync import SyncFailed, SyncRun, Terminated
 
 log = logging.getLogger("labkit.argocd.controller")
 REFRESH = "argocd.argoproj.io/refresh"
+# the kinds a resource tree shows below the managed resources (owned by them)
+TREE_CHILDREN = (("apps", "ReplicaSet"), ("", "Pod"), ("batch", "Job"), ("discovery.k8s.io", "EndpointSlice"))
 FINALIZERS = ("resources-finalizer.argocd.argoproj.io", "resources-finalizer.argocd.argoproj.io/foreground",
               "resources-finalizer.argocd.argoproj.io/background")
 DEFAULT_RECONCILIATION = 120.0  # Argo CD's timeout.reconciliation when argocd-cm does not set one
@@ -278,6 +280,10 @@ class Controller:
         comp = self._comparisons.get(name)
         if comp is None:
             return {"nodes": []}
+        for group, kind in TREE_CHILDREN:  # Argo CD's cluster cache watches every kind: the children, at least
+            res = await self.cluster.resource(group, kind)
+            if res is not None:
+                await self.cluster.informer(res)
         nodes: list[dict[str, Any]] = []
         by_uid: dict[str, dict[str, Any]] = {}
         for obj in comp.live.values():
