@@ -62,7 +62,7 @@ def test_notebook_03_passes_on_the_kind_backend_with_gitlab(kind_lab: KindLab, t
     build = project.jobs.get(jobs["build: [catalog]"].id).trace().decode()
     assert f"INFO Pushed localhost:5001/shop/catalog:{shipped.sha[:8]}@sha256:" in build, build[-2000:]
     deploy = project.jobs.get(jobs["deploy"].id).trace().decode()
-    assert 'deployment "catalog" successfully rolled out' in deploy, deploy[-2000:]
+    assert "to shop/manifests: shop: deploy" in deploy, deploy[-2000:]  # the deploy job commits the new tag (GitOps)
     pod = kind_lab.harness.root / "state" / "containers" / f"{cluster_name(kind_lab.home.home)}-gitlab"
     pod_kubeconfig = yaml.safe_load((pod / "job-pod-kubeconfig").read_text())
     assert pod_kubeconfig["users"][0]["name"] == "shop-deployer"
