@@ -104,6 +104,32 @@ class ArgoCDEndpoint(Endpoint):
 
 
 @dataclass(frozen=True)
+class PrometheusEndpoint(Endpoint):
+    """``url``: Prometheus (its HTTP API under ``/api/v1``); ``config``: the ``prometheus.yml`` it runs (on kind,
+    the rendered one); ``grafana``: Grafana's URL ("" on the sim, where ``lab.grafana`` renders dashboards itself);
+    ``grafana_user``/``grafana_password_file``: Grafana's administrator and a file (mode 0600) with its password."""
+
+    config: str = ""
+    grafana: str = ""
+    grafana_user: str = "admin"
+    grafana_password_file: str = ""
+
+
+@dataclass(frozen=True)
+class LoggingEndpoint(Endpoint):
+    """``url``: Elasticsearch (``/_bulk``, ``/_search``…; HTTP Basic auth as ``user``, whose password is in the
+    file ``password_file``, mode 0600, as ECK's ``elastic`` user); ``kibana``: Kibana's URL ("" on the sim, where
+    ``lab.logging`` draws the Kibana-style views itself); ``fluentbit``: each node's Fluent Bit monitoring API
+    (node → ``http://host:2020``); ``config``: the Fluent Bit configuration the collectors run."""
+
+    user: str = "elastic"
+    password_file: str = ""
+    kibana: str = ""
+    fluentbit: dict[str, str] = field(default_factory=dict)
+    config: str = ""
+
+
+@dataclass(frozen=True)
 class JupyterEndpoint(Endpoint):
     """``url`` opens the workshop (with its token); ``api`` is the server's REST API."""
 

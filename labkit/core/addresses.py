@@ -5,10 +5,12 @@
 ``127.A.0.3``           GitLab (8929): git smart HTTP and the REST API v4
 ``127.A.0.4``           Nexus (8081): its repositories and REST API
 ``127.A.0.5``           Argo CD (8080): its API server (``/api/v1``) and the Git webhook (``/api/webhook``)
+``127.A.0.6``           Prometheus (9090): its HTTP API and the exporters' side (kube-state-metrics 8081)
+``127.A.0.7``           Elasticsearch (9200)
 ``127.A.0.2``           the load balancer: HAProxy's API (6443), edge (8080) and stats (8404) frontends
 ``127.A.0.11``-``13``   the API servers of server-1..3 (6443)
 ``127.A.1.1``-``3``     the nodes server-1..3; ``127.A.1.11``-``12`` agent-1..2 (NodePorts; the node's service
-                        proxy on 3128)
+                        proxy on 3128, its kubelet's metrics on 10250, its Fluent Bit's monitoring API on 2020)
 ``127.A.(20+i).2``-     the pod IPs of the i-th node (0-based, in ``NODES`` order)
 ======================  ==========================================================================
 
@@ -42,6 +44,9 @@ JUPYTER = Slot("jupyterlab", 0, 1, 8888)
 GITLAB = Slot("gitlab", 0, 3, 8929)  # GitLab: git smart HTTP and the REST API v4
 NEXUS = Slot("nexus", 0, 4, 8081)  # Nexus Repository: /repository/<name>/..., /service/rest/v1
 ARGOCD = Slot("argocd", 0, 5, 8080)  # Argo CD's API server: /api/v1, /api/webhook
+PROMETHEUS = Slot("prometheus", 0, 6, 9090)  # Prometheus' HTTP API /api/v1 and /metrics
+KUBE_STATE_METRICS = Slot("kube-state-metrics", 0, 6, 8081)  # kube-state-metrics' /metrics
+ELASTICSEARCH = Slot("elasticsearch", 0, 7, 9200)  # Elasticsearch's REST API
 LB_API = Slot("haproxy-api", 0, 2, 6443)
 LB_HTTP = Slot("haproxy-http", 0, 2, 8080)
 LB_STATS = Slot("haproxy-stats", 0, 2, 8404)
@@ -60,6 +65,16 @@ def node_address(node: str) -> tuple[int, int]:
 def node_proxy(node: str) -> Slot:
     """The node's service proxy (pods reach Services by name through it)."""
     return Slot(f"proxy-{node}", *node_address(node), 3128)
+
+
+def kubelet_metrics(node: str) -> Slot:
+    """The node's kubelet metrics (``/metrics``, ``/metrics/cadvisor``, ``/metrics/resource``), as on port 10250."""
+    return Slot(f"kubelet-{node}", *node_address(node), 10250)
+
+
+def fluentbit(node: str) -> Slot:
+    """The node's Fluent Bit monitoring API (``/api/v1/health``, ``/api/v1/metrics/prometheus``)."""
+    return Slot(f"fluentbit-{node}", *node_address(node), 2020)
 
 
 def pod_addresses(node: str) -> list[tuple[int, int]]:
