@@ -1,4 +1,4 @@
-"""Argo CD's released CRDs (``manifests/crds/`` of argoproj/argo-cd v3.5.1), kept as its YAML files and read once."""
+"""Argo CD's released CRDs (``manifests/crds/`` of argoproj/argo-cd v3.1.8), kept as its YAML files and read once."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-ARGOCD_VERSION = "v3.5.1"  # the release the two files come from
+ARGOCD_VERSION = "v3.1.8"  # the release the two files come from
 FILES = ("application-crd.yaml", "appproject-crd.yaml")
 
 
