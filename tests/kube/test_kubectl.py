@@ -230,7 +230,9 @@ def test_server_side_apply_and_server_dry_run(shared_lab: Lab, ns: str) -> None:
     out = k(shared_lab, ns, "apply", "--server-side", "-f", "-", input=DEPLOYMENT.replace("catalog", "ssa"))
     assert out.strip() == "deployment.apps/ssa serverside-applied"
     managed = json.loads(k(shared_lab, ns, "get", "deploy", "ssa", "-o", "json", "--show-managed-fields"))
-    assert [m["manager"] for m in managed["metadata"]["managedFields"]][:1] == ["kubectl"]
+    created = managed["metadata"]["managedFields"]
+    assert [(m["manager"], m["operation"]) for m in created if m.get("subresource") != "status"] \
+        == [("kubectl", "Apply")]  # a create by apply is an Apply, as the API server records it
     k(shared_lab, ns, "scale", "deploy", "ssa", "--replicas=4")
     conflict = kubectl(shared_lab, "-n", ns, "apply", "--server-side", "-f", "-",
                        input=DEPLOYMENT.replace("catalog", "ssa"), check=False)

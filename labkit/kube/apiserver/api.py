@@ -276,7 +276,7 @@ class KubeApi:
         if validation not in ("Ignore", "Warn", "Strict"):
             raise bad_request(f"fieldValidation: Unsupported value: {validation!r}: supported values: "
                               '"Ignore", "Warn", "Strict"')
-        return WriteOptions(self._dry_run(request), request.query.get("fieldManager", ""), validation)
+        return WriteOptions(self._dry_run(request), _manager(request), validation)
 
     def _object(self, request: web.Request, rt: ResourceType, obj: Obj, status: int = 200,
                 warnings: list[str] | None = None) -> web.Response:
@@ -359,10 +359,11 @@ class KubeApi:
         if current is not None:
             current = self.objects.view(rt, current)  # a patch applies to the object in the request's version
         if ctype == patch.APPLY:
-            if not opts.field_manager:
+            if not request.query.get("fieldManager"):
                 raise bad_request("PATCH requests with the apply content type require a fieldManager")
             new = patch.apply(current, body, opts.field_manager, _bool(request, "force"), rt.group_version,
                               rt.kind, self.registry.crds())
+            opts = replace(opts, field_manager="")  # the apply recorded its own (Apply) managedFields
             if current is None:
                 self._admit(request, t, new, creating=True)
                 obj, warnings = self.objects.create(rt, t.namespace, new, opts)
@@ -407,7 +408,7 @@ class KubeApi:
                 raise ApiError(422, "Invalid", f'Scale.autoscaling "{t.name}" is invalid: spec.replicas: '
                                                f"Invalid value: {want}: must be greater than or equal to 0")
             new = {**obj, "spec": {**obj.get("spec", {}), "replicas": want}}
-            obj, _ = self.objects.update(t.rt, t.namespace, t.name, new, self._opts(request))
+            obj, _ = self.objects.update(t.rt, t.namespace, t.name, new, self._opts(request), "scale")
         return json_response(scale_of(obj))
 
     async def _log(self, request: web.Request, t: Target) -> web.StreamResponse:
@@ -561,3 +562,8 @@ def _decoding(rt: ResourceType, body: Any) -> Iterator[None]:
 def _sort_key(o: Obj) -> tuple[str, str]:
     return o["metadata"].get("namespace", ""), o["metadata"]["name"]
 
+
+def _manager(request: web.Request) -> str:
+    """The request's field manager: ``fieldManager``, else its User-Agent up to the first ``/`` (``kubectl``), as
+    the API server's ``managerOrUserAgent``."""
+    return (request.query.get("fieldManager") or request.headers.get("User-Agent", "").split("/")[0])[:128]
