@@ -20,6 +20,7 @@ from labkit.argocd.component import WEBHOOK_SECRET
 from labkit.core.files import write_json
 from labkit.core.paths import LabPaths
 
+from . import nodeport
 from .flags import Failure
 from .harbor import _address
 from .state import State, python_env
@@ -77,15 +78,7 @@ def install(state: State, cluster: str, kube_run: Any, kubeconfig: str, namespac
     host, listen = _address(state.logs / f"{name}.log", lambda: state.alive(name) is not None)
     labels = {"app.kubernetes.io/name": SERVICE, "app.kubernetes.io/instance": release,
               "app.kubernetes.io/part-of": "argocd", "app.kubernetes.io/managed-by": "Helm"}
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": SERVICE, "namespace": namespace,
-                                                                   "labels": labels},
-               "spec": {"type": "NodePort", "ports": [{"name": "http", "port": 80, "targetPort": 8080,
-                                                       "nodePort": port}]}}
-    endpoints = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": SERVICE, "namespace": namespace,
-                                                                       "labels": labels},
-                 "subsets": [{"addresses": [{"ip": host}], "ports": [{"name": "http", "port": listen}]}]}
-    for obj in (service, endpoints):
-        kube_run("apply", "-f", "-", stdin=json.dumps(obj))
+    nodeport.publish(kube_run, namespace, SERVICE, labels, port, host, listen)
 
 
 def stop_all(state: State, cluster: str) -> None:

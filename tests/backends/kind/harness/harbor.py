@@ -23,6 +23,7 @@ from labkit.core.files import write_json
 from labkit.core.paths import LabPaths
 from labkit.core.secrets import REGISTRY_PASSWORD
 
+from . import nodeport
 from .flags import Failure
 from .state import State, python_env
 
@@ -81,15 +82,7 @@ def install(state: State, cluster: str, kube_run: Any, namespace: str, release: 
         state.spawn(name, [sys.executable, "-m", "labkit.registry", "--home", str(home)], env=python_env())
     host, listen = _address(state.logs / f"{name}.log", lambda: state.alive(name) is not None)
     labels = {"app": "harbor", "app.kubernetes.io/instance": release, "app.kubernetes.io/managed-by": "Helm"}
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": SERVICE, "namespace": namespace,
-                                                                   "labels": labels},
-               "spec": {"type": "NodePort", "ports": [{"name": "http", "port": 80, "targetPort": 8080,
-                                                       "nodePort": port}]}}
-    endpoints = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": SERVICE, "namespace": namespace,
-                                                                       "labels": labels},
-                 "subsets": [{"addresses": [{"ip": host}], "ports": [{"name": "http", "port": listen}]}]}
-    for obj in (service, endpoints):
-        kube_run("apply", "-f", "-", stdin=json.dumps(obj))
+    nodeport.publish(kube_run, namespace, SERVICE, labels, port, host, listen)
 
 
 def cluster_of(kube_run: Any) -> str:
