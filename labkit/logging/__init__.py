@@ -1,0 +1,1 @@
+"""Chapter 08: logging (Fluent Bit, Elasticsearch, Kibana-style views)."""
