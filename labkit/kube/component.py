@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -47,6 +49,7 @@ from .controllers.statefulset import StatefulSetController
 from .controllers.volumes import PersistentVolumeController, StorageProtectionController
 from .controllers.workloads import DaemonSetController, JobController
 from .node.agent import NodeAgent, node_specs
+from .node.crilog import LogFollower, Renderer, parse_since, read_log
 from .node.kubelet import Kubelet
 from .node.proxy import NodePorts, Resolver, ServiceProxy
 
@@ -196,7 +199,7 @@ class KubeApiServer(Component):
             await asyncio.sleep(1.0)
 
     async def _logs(self, request: web.Request, pod: dict[str, Any]) -> web.StreamResponse:
-        """GET pods/log: the container's log file, with container, previous, tailLines and follow."""
+        """GET pods/log: the container's log file (``container``, ``previous``, then ``_stream_log``)."""
         containers = [c["name"] for c in pod["spec"]["containers"]]
         inits = [c["name"] for c in pod["spec"].get("initContainers") or []]
         container = request.query.get("container") or (containers[0] if len(containers) == 1 else "")
@@ -218,23 +221,46 @@ class KubeApiServer(Component):
             reason = (state.get("waiting") or {}).get("reason") or ("PodInitializing" if inits else "ContainerCreating")
             raise ApiError(400, "BadRequest", f'container "{container}" in pod "{pod["metadata"]["name"]}" is '
                                               f"waiting to start: {reason}")
-        follow = request.query.get("follow") in ("true", "1") and kubelet is not None
-        with path.open("rb") as f:  # one handle: nothing written between the first read and following is lost
-            lines = f.read().splitlines(keepends=True)
-            tail = request.query.get("tailLines")
-            if tail is not None:
-                lines = lines[-int(tail):] if int(tail) else []
-            resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
-            await resp.prepare(request)
-            await resp.write(b"".join(lines))
-            while follow:  # until the container exits or restarts, as the kubelet follows a log
-                handle = kubelet.container_handle(pod, container) if kubelet is not None else None
-                follow = handle is not None and handle.log_path == path
-                chunk = f.read()
+        return await self._stream_log(request, pod, container, path, kubelet)
+
+    async def _stream_log(self, request: web.Request, pod: dict[str, Any], container: str, path: Path,
+                          kubelet: Kubelet | None) -> web.StreamResponse:
+        """The CRI log file as the kubelet serves it: timestamps, sinceSeconds/sinceTime, tailLines, limitBytes,
+        and follow until the container instance is done writing it."""
+        q = request.query
+        since = None
+        try:
+            if q.get("sinceSeconds"):
+                since = time.time() - int(q["sinceSeconds"])
+            elif q.get("sinceTime"):
+                since = parse_since(q["sinceTime"])
+            tail = int(q["tailLines"]) if q.get("tailLines") else None
+            limit = int(q["limitBytes"]) if q.get("limitBytes") else None
+        except ValueError as err:
+            raise ApiError(400, "BadRequest", f"invalid log options: {err}") from err
+        if (tail is not None and tail < 0) or (limit is not None and limit < 1):
+            raise ApiError(422, "Invalid", "PodLogOptions is invalid: tailLines and limitBytes must be positive")
+        renderer = Renderer(q.get("timestamps") in ("true", "1"), since, limit)
+        follow = q.get("follow") in ("true", "1") and kubelet is not None
+        data, offset = read_log(path, renderer, tail)
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await resp.prepare(request)
+        await resp.write(data)
+        if not follow:
+            return resp
+        follower = LogFollower(path, offset, renderer)
+        try:
+            while not renderer.full:  # until the container instance is done writing, as the kubelet follows
+                live = kubelet is not None and kubelet.log_live(pod, container, path)
+                chunk = follower.read()
                 if chunk:
                     await resp.write(chunk)
-                elif follow:
+                elif live:
                     await asyncio.sleep(0.1)
+                else:
+                    break
+        finally:
+            follower.close()
         return resp
 
     def _listener(self, server: str) -> int:

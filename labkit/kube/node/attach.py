@@ -2,7 +2,8 @@
 
 A container whose spec says ``stdin: true`` is started with a pipe as its stdin, one with
 ``tty: true`` on a pseudo-terminal whose output the kubelet copies into the container's log;
-others keep stdin on /dev/null and write their log directly. An attach session streams the log
+others keep stdin on /dev/null. Their stdout and stderr are pipes the kubelet copies into the
+log in the CRI format (``crilog``). An attach session streams the log's content
 from the moment it attaches (stdout and stderr arrive merged, as the log holds them), feeds its
 stdin to the container if it has one (containerd drops it otherwise) and resizes the terminal.
 It ends when the container exits, or when the client's stdin ends: then ``stdinOnce`` closes the
@@ -17,10 +18,11 @@ import os
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ...core.procs import _child_setup
 from ..apiserver.remotecommand import STDOUT, Status, success
+from .crilog import CriLog, LogFollower, LogPump
 from .exec import ContainerHandle
 from .terminal import FdReader, open_pty, resize, tty_child_setup, write_all
 
@@ -30,7 +32,7 @@ POLL = 0.05  # seconds between looks at the log while attached
 class ContainerIO:
     """The stdin pipe or the terminal of a running container."""
 
-    def __init__(self, stdin_fd: int | None, master: int | None, log: IO[bytes] | None) -> None:
+    def __init__(self, stdin_fd: int | None, master: int | None, log: CriLog | None) -> None:
         self.stdin_fd, self.master, self.log = stdin_fd, master, log
         self.stdin_closed = False
         self._pump: asyncio.Task[None] | None = None
@@ -39,8 +41,9 @@ class ContainerIO:
 
     @classmethod
     def spawn(cls, argv: list[str], cwd: Path, env: dict[str, str], spec: dict[str, Any],
-              log_path: Path) -> tuple[subprocess.Popen[bytes], ContainerIO | None]:
-        """Starts a container's process as the kubelet does, with stdin and terminal as its spec asks."""
+              log: CriLog) -> tuple[subprocess.Popen[bytes], ContainerIO | None, LogPump | None]:
+        """Starts a container's process as the kubelet does, with stdin and terminal as its spec asks; its output
+        goes to ``log`` (through the returned pump, or the terminal's copy)."""
         if spec.get("tty"):
             master, slave = open_pty()
             try:
@@ -51,18 +54,24 @@ class ContainerIO:
                 raise
             finally:
                 os.close(slave)
-            return proc, cls(master, master, open(log_path, "ab", buffering=0))
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE if spec.get("stdin") else
-                                    subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_child_setup)
+            return proc, cls(master, master, log), None
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE if spec.get("stdin") else
+                                subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=_child_setup)
+        pipes = {}
+        for stream, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+            assert pipe is not None
+            pipes[stream] = os.dup(pipe.fileno())
+            pipe.close()
+        pump = LogPump(log, pipes)
         if proc.stdin is None:
-            return proc, None
+            return proc, None, pump
         fd = os.dup(proc.stdin.fileno())
         proc.stdin.close()
         os.set_blocking(fd, False)
-        return proc, cls(fd, None, None)
+        return proc, cls(fd, None, None), pump
 
-    async def _copy_terminal(self, master: int, log: IO[bytes]) -> None:
+    async def _copy_terminal(self, master: int, log: CriLog) -> None:
         queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         reader = FdReader(master, queue, STDOUT)
         try:
@@ -70,7 +79,7 @@ class ContainerIO:
                 _, data = await queue.get()
                 if not data:
                     break
-                log.write(data)
+                log.write("stdout", data)
         finally:
             reader.stop()
 
@@ -119,7 +128,8 @@ class Attachment:
         self.target = target
         self.io: ContainerIO | None = target.io
         self.stdin = stdin
-        self._offset = target.log_path.stat().st_size if target.log_path.exists() else 0
+        offset = target.log_path.stat().st_size if target.log_path.exists() else 0
+        self._follower = LogFollower(target.log_path, offset) if target.log_path.exists() else None
         self._detached = asyncio.Event()
 
     async def write_stdin(self, data: bytes) -> None:
@@ -138,27 +148,20 @@ class Attachment:
 
     async def output(self) -> AsyncIterator[tuple[int, bytes]]:
         """The container's log from the moment of attaching, until it exits or the client detaches."""
-        path = self.target.log_path
-        while True:
-            running = self.target.running()
-            data = self._read_new(path)
-            if data:
-                yield STDOUT, data
-                continue
-            if not running or self._detached.is_set():
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._detached.wait(), POLL)
-
-    def _read_new(self, path: Path) -> bytes:
         try:
-            with open(path, "rb") as f:
-                f.seek(self._offset)
-                data = f.read(1024 * 1024)
-        except FileNotFoundError:
-            return b""
-        self._offset += len(data)
-        return data
+            while True:
+                running = self.target.running()
+                data = self._follower.read() if self._follower is not None else b""
+                if data:
+                    yield STDOUT, data
+                    continue
+                if not running or self._detached.is_set():
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._detached.wait(), POLL)
+        finally:
+            if self._follower is not None:
+                self._follower.close()
 
     async def result(self) -> Status:
         return success()

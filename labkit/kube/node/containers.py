@@ -26,14 +26,16 @@ if TYPE_CHECKING:
     import asyncio
 
     from .attach import ContainerIO
+    from .crilog import CriLog, LogPump
     from .proxy import ServiceProxy
 
 
 @dataclass
 class Container:
     spec: Obj
-    log_dir: Path
+    log_dir: Path  # pods/<ns>_<pod>_<uid>/<container> below the node's /var/log (crilog)
     kind: str = "app"  # app, init (runs to completion first) or sidecar (an init container with restartPolicy Always)
+    pod_dir: Path | None = None  # the pod's own folder (its containers' root filesystems)
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: str = ""
@@ -49,6 +51,9 @@ class Container:
     io: ContainerIO | None = None  # its stdin pipe or terminal (stdin: true, tty: true), for kubectl attach
     hook: asyncio.Task[str | None] | None = None  # the postStart hook in flight: the container is not started yet
     stopping: asyncio.Task[None] | None = None  # preStop, SIGTERM, SIGKILL in flight
+    log: CriLog | None = None  # the running instance's log file
+    pump: LogPump | None = None  # copies its stdout and stderr into the log
+    links: list[Path] = field(default_factory=list)  # its containers/<pod>_<ns>_<name>-<id>.log symlinks
 
     @property
     def name(self) -> str:
@@ -149,7 +154,7 @@ class ContainerConfig:
     @staticmethod
     def _rootfs(c: Container, image: Image) -> Path:
         """The container's own root filesystem: a hard-linked copy of the image's, made once."""
-        root = c.log_dir.parent / f"{c.name}.rootfs"
+        root = (c.pod_dir or c.log_dir.parent) / f"{c.name}.rootfs"
         if not root.exists():
             partial = root.with_suffix(".partial")
             shutil.rmtree(partial, ignore_errors=True)

@@ -6,7 +6,8 @@ event), the image is pulled from the lab registry and unpacked; each container r
 namespace). Init containers run in order, each to completion, before the app containers; sidecars (init
 containers with ``restartPolicy: Always``) start in order and run beside them. Lifecycle hooks and the grace
 period (``lifecycle``), probes (``probes``), restarts with CrashLoopBackOff, the pod status (``podstatus``) and
-logs behave as the kubelet's do. Hooks, stops and pod teardowns run as tasks, so one pod's grace period holds up
+logs behave as the kubelet's do: each container's stdout and stderr are kept in the CRI format below the node's
+``/var/log`` (``crilog``). Hooks, stops and pod teardowns run as tasks, so one pod's grace period holds up
 no other pod.
 """
 
@@ -17,6 +18,7 @@ import contextlib
 import copy
 import logging
 import os
+import shutil
 import signal
 import time
 from collections.abc import Coroutine
@@ -32,6 +34,7 @@ from ..controllers.base import EventRecorder, Obj
 from .agent import NodeSpec
 from .attach import ContainerIO
 from .containers import Container, ContainerConfig, PodRuntime
+from .crilog import CriLog, container_id, link_path, node_log_dir, pod_log_dir
 from .downward import all_containers
 from .exec import ContainerHandle
 from .lifecycle import MIN_GRACE, run_hook, stop_process
@@ -44,6 +47,7 @@ from .volumes import PodVolumes, VolumeError
 BACKOFF_START, BACKOFF_MAX = 1.0, 20.0  # 10 s and 300 s in a stock kubelet
 SYNC = 0.5  # seconds between pod status/probe rounds
 MOUNT_RETRY = 2.0  # seconds between attempts to set up a pod's volumes
+LOG_GC_DELAY = 30.0  # seconds a deleted pod's logs stay for the node's log collector (the kubelet's housekeeping)
 HOOK_TIMEOUT = 3600.0  # a postStart hook has no timeout in Kubernetes; the lab stops waiting after an hour
 SECURITY_FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "supplementalGroups", "privileged",
                    "allowPrivilegeEscalation", "readOnlyRootFilesystem", "capabilities", "seLinuxOptions",
@@ -75,6 +79,7 @@ class Kubelet:
         self.node = node
         self.free_ips = list(pod_ips)
         self.pods_dir = pods_dir
+        self.log_root = node_log_dir(pods_dir.parent.parent, node.name)  # the node's /var/log
         self.puller = puller
         self.recorder = recorder
         self.config = ContainerConfig(objects, node, proxy)
@@ -106,6 +111,7 @@ class Kubelet:
                         os.killpg(c.proc.pid, signal.SIGKILL)
                     c.proc.wait()
                 self._release(c)
+                self._close_log(c)
             if rt.volumes is not None:
                 self.config.volumes.cleanup(rt.volumes)
         self.free_ips.extend(rt.ip for rt in self.pods.values())
@@ -184,11 +190,12 @@ class Kubelet:
         uid = pod["metadata"]["uid"]
         root = self.pods_dir / f"{pod['metadata']['namespace']}_{pod['metadata']['name']}_{uid[:8]}"
         rt = PodRuntime(uid, self.free_ips.pop(0), root, volumes=PodVolumes(root / "volumes"))
+        logs = pod_log_dir(self.log_root, pod["metadata"]["namespace"], pod["metadata"]["name"], uid)
         for spec in pod["spec"].get("initContainers") or []:
             kind = "sidecar" if spec.get("restartPolicy") == "Always" else "init"
-            rt.containers[spec["name"]] = Container(spec, root / spec["name"], kind)
+            rt.containers[spec["name"]] = Container(spec, logs / spec["name"], kind, pod_dir=root)
         for spec in pod["spec"]["containers"]:
-            rt.containers[spec["name"]] = Container(spec, root / spec["name"])
+            rt.containers[spec["name"]] = Container(spec, logs / spec["name"], pod_dir=root)
         self.pods[uid] = rt
         asked = security_context(pod)
         if asked:
@@ -359,12 +366,17 @@ class Kubelet:
             c.restarts += 1
         c.log_dir.mkdir(parents=True, exist_ok=True)
         self.recorder.emit(pod, "Normal", "Created", f"Created container: {c.name}", "kubelet", self.node.name)
+        self._close_log(c)  # the instance before: what its pipes still hold
+        log = CriLog(c.log_path())
         try:
-            c.proc, c.io = ContainerIO.spawn(argv, cwd, env, c.spec, c.log_path())
+            c.proc, c.io, c.pump = ContainerIO.spawn(argv, cwd, env, c.spec, log)
         except OSError as err:
+            log.close()
             c.waiting = ("RunContainerError", f"failed to start container {c.name!r}: {err}")
             c.backoff_until = time.monotonic() + BACKOFF_START
             return
+        c.log = log
+        self._link_log(pod, c)
         c.env, c.cwd = env, cwd
         c.started_at, c.waiting = now(), None
         c.next_probe, c.probe_failures = {}, {}
@@ -457,6 +469,8 @@ class Kubelet:
             await stop(c)
         for c in rt.containers.values():
             self._release(c)
+            self._close_log(c)
+        self._forget_logs(rt)
         if rt.volumes is not None:
             self.config.volumes.cleanup(rt.volumes)
         self.pods.pop(rt.uid, None)
@@ -471,6 +485,15 @@ class Kubelet:
             c.io.close()
             c.io = None
 
+    @staticmethod
+    def _close_log(c: Container) -> None:
+        """The container is gone for good: what its output pipes hold is logged, and the log closed."""
+        if c.pump is not None:
+            c.pump.close()
+            c.pump = None
+        if c.log is not None:
+            c.log.close()
+
     def _finalize_delete(self, pod: Obj) -> None:
         """The kubelet's final delete (grace period 0) once the containers are gone."""
         fresh = self.objects.store.get("/pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
@@ -484,8 +507,45 @@ class Kubelet:
         rt = self.pods.get(pod["metadata"]["uid"])
         if rt is None or container not in rt.containers:
             return None
-        path = rt.containers[container].log_path(previous)
+        c = rt.containers[container]
+        if previous and c.restarts == 0:
+            return None
+        path = c.log_path(previous)
         return path if path.exists() else None
+
+    def log_live(self, pod: Obj, container: str, path: Path) -> bool:
+        """Whether ``path`` is the log a running container instance still writes (``kubectl logs -f`` goes on)."""
+        rt = self.pods.get(pod["metadata"]["uid"])
+        c = rt.containers.get(container) if rt is not None else None
+        if c is None or c.log is None or c.log.path != path:
+            return False
+        return (c.proc is not None and c.proc.poll() is None) or (c.pump is not None and not c.pump.done)
+
+    def _link_log(self, pod: Obj, c: Container) -> None:
+        """``containers/<pod>_<ns>_<name>-<id>.log`` for the new instance; the one before stays (as the kubelet
+        keeps the last dead container), older ones go."""
+        meta = pod["metadata"]
+        link = link_path(self.log_root, meta["namespace"], meta["name"], c.name,
+                         container_id(meta["uid"], c.name, c.restarts))
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(c.log_path().absolute())
+        c.links.append(link)
+        while len(c.links) > 2:
+            c.links.pop(0).unlink(missing_ok=True)
+
+    def _forget_logs(self, rt: PodRuntime) -> None:
+        """A deleted pod's logs and links go, ``LOG_GC_DELAY`` seconds later."""
+        links = [link for c in rt.containers.values() for link in c.links]
+        folder = next(iter(rt.containers.values())).log_dir.parent if rt.containers else None
+
+        def remove() -> None:
+            for link in links:
+                link.unlink(missing_ok=True)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+
+        asyncio.get_running_loop().call_later(LOG_GC_DELAY, remove)
 
     # -- streaming (kubectl exec, attach, port-forward) ------------------------------------
     def container_handle(self, pod: Obj, name: str) -> ContainerHandle | None:
