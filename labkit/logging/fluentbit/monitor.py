@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ..core.errors import ApiError
-from ..core.http import api_app, json_response
+from ...core.errors import ApiError
+from ...core.http import api_app, json_response
 
 VERSION = "3.2.10"  # the Fluent Bit release whose API this follows
 INPUT = [("bytes", "fluentbit_input_bytes_total", "Number of input bytes."),

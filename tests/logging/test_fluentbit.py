@@ -1,0 +1,379 @@
+"""The node collector from real Fluent Bit configuration files, in both formats: tail with its db over CRI files
+(P/F records joined, rotation), modify/grep/record_modifier, the es output (logstash indices, @timestamp,
+replace_dots, generate_id, suppress_type_name, retries), the monitoring API, and a restart that neither loses nor
+repeats a line. The collector runs as its own process (``python -m labkit.logging.fluentbit``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labkit.kube.node.crilog import CriLog, container_id
+from labkit.logging.fluentbit.config import ConfigError, load
+
+from .bulk import BulkServer
+
+HEX = container_id("uid-1", "app", 0)
+CLASSIC = """\
+[SERVICE]
+    Flush            0.5
+    Grace            5
+    HTTP_Server      On
+    HTTP_Listen      127.0.0.1
+    HTTP_Port        ${PORT}
+    Health_Check     On
+    scheduler.base   1
+    scheduler.cap    1
+    Parsers_File     parsers.conf
+
+@SET LEVEL=level
+
+[INPUT]
+    Name              tail
+    Tag               kube.*
+    Path              /var/log/containers/*.log
+    multiline.parser  docker, cri
+    DB                /var/log/flb_kube.db
+    Mem_Buf_Limit     5MB
+    Skip_Long_Lines   On
+    Refresh_Interval  1
+    Read_from_Head    ${HEAD}
+
+[FILTER]
+    Name    parser
+    Match   kube.*
+
+[OUTPUT]
+    Name  es
+    Match *
+"""
+PARSERS = """\
+[PARSER]
+    Name        app
+    Format      regex
+    Regex       ^(?<${LEVEL}>[A-Z]+) (?<message>.*)$
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def classic(filters: str, output: str) -> str:
+    head = CLASSIC.split("[FILTER]")[0]
+    return head + filters + "\n[OUTPUT]\n" + output
+
+
+PIPELINE_FILTERS = """\
+[FILTER]
+    Name    grep
+    Match   kube.*
+    Exclude log ^DEBUG
+
+[FILTER]
+    Name    modify
+    Match   kube.*
+    Rename  stream source.stream
+    Add     cluster labkit
+    Remove  _p
+
+[FILTER]
+    Name           record_modifier
+    Match          kube.*
+    Record         node ${NODE_NAME}
+    Remove_key     time
+"""
+ES_OUTPUT = """\
+    Name                es
+    Match               kube.*
+    Host                127.0.0.1
+    Port                ${ES_PORT}
+    HTTP_User           elastic
+    HTTP_Passwd         ${ES_PASSWORD}
+    Logstash_Format     On
+    Logstash_Prefix     node-logs
+    Replace_Dots        On
+    Suppress_Type_Name  On
+    Generate_ID         ${GENERATE_ID}
+    Retry_Limit         ${RETRIES}
+"""
+YAML = """\
+service:
+  flush: 0.5
+  http_server: on
+  http_listen: 127.0.0.1
+  http_port: ${PORT}
+  health_check: on
+  scheduler.base: 1
+  scheduler.cap: 1
+env:
+  NODE: ${NODE_NAME}
+pipeline:
+  inputs:
+    - name: tail
+      tag: kube.*
+      path: /var/log/containers/*.log
+      multiline.parser: docker, cri
+      db: /var/log/flb_kube.db
+      mem_buf_limit: 5MB
+      skip_long_lines: on
+      refresh_interval: 1
+      read_from_head: ${HEAD}
+  filters:
+    - name: grep
+      match: kube.*
+      exclude: log ^DEBUG
+    - name: modify
+      match: kube.*
+      rename: stream source.stream
+      add: cluster labkit
+      remove: _p
+    - name: record_modifier
+      match: kube.*
+      record: node ${NODE}
+      remove_key: time
+  outputs:
+    - name: es
+      match: kube.*
+      host: 127.0.0.1
+      port: ${ES_PORT}
+      http_user: elastic
+      http_passwd: ${ES_PASSWORD}
+      logstash_format: on
+      logstash_prefix: node-logs
+      replace_dots: on
+      suppress_type_name: on
+      generate_id: ${GENERATE_ID}
+      retry_limit: ${RETRIES}
+"""
+
+
+class Running:
+    """A collector process over ``node_dir``, with its monitoring API."""
+
+    def __init__(self, config: Path, node_dir: Path, env: dict[str, str]) -> None:
+        self.config, self.node_dir, self.env = config, node_dir, env
+        self.port = int(env["PORT"])
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> Running:
+        self.proc = subprocess.Popen([sys.executable, "-m", "labkit.logging.fluentbit", "-c", str(self.config),
+                                      "--node", "agent-1", "--node-dir", str(self.node_dir)],
+                                     env={**os.environ, **self.env}, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert "started" in line, line + self.proc.stdout.read()
+        return self
+
+    def stop(self) -> str:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=30)
+        assert self.proc.returncode == 0, out
+        return out
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    def metrics(self) -> dict[str, Any]:
+        return json.loads(self.get("/api/v1/metrics")[1])
+
+
+@pytest.fixture
+def bulk() -> Iterator[BulkServer]:
+    server = BulkServer().start()
+    yield server
+    server.stop()
+
+
+def env_for(bulk: BulkServer, **extra: str) -> dict[str, str]:
+    return {"PORT": str(free_port()), "ES_PORT": str(bulk.port), "ES_PASSWORD": bulk.password, "HEAD": "on",
+            "NODE_NAME": "agent-1", "GENERATE_ID": "off", "RETRIES": "3", **extra}
+
+
+def until(what: str, check: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def container_log(node_dir: Path, pod: str = "web", max_size: int = 10 * 1024 * 1024) -> CriLog:
+    """A container's log as the kubelet lays it out, with its containers/ link."""
+    path = node_dir / "pods" / f"shop_{pod}_uid-1" / "app" / "0.log"
+    log = CriLog(path, max_size=max_size, max_line=64)
+    link = node_dir / "containers" / f"{pod}_shop_app-{HEX}.log"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(path)
+    return log
+
+
+def write_configs(tmp: Path) -> tuple[Path, Path]:
+    (tmp / "parsers.conf").write_text(PARSERS)
+    c = tmp / "fluent-bit.conf"
+    c.write_text(classic(PIPELINE_FILTERS, ES_OUTPUT))
+    y = tmp / "fluent-bit.yaml"
+    y.write_text(YAML)
+    return c, y
+
+
+def _folded(props: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {k: [v.lower() for v in vs] for k, vs in props.items()}  # On/on: Fluent Bit's booleans ignore case
+
+
+# -- configuration ----------------------------------------------------------------------------------------------
+def test_both_formats_read_to_the_same_pipeline(tmp_path: Path) -> None:
+    c, y = write_configs(tmp_path)
+    env = {"PORT": "2020", "ES_PORT": "9200", "ES_PASSWORD": "pw", "HEAD": "on", "NODE_NAME": "agent-1",
+           "GENERATE_ID": "on", "RETRIES": "2"}
+    a, b = load(c, env), load(y, env)
+    for x, z in ((a.inputs, b.inputs), (a.filters, b.filters), (a.outputs, b.outputs)):
+        assert [_folded(s.props) for s in x] == [_folded(s.props) for s in z]
+    assert a.service.get("http_port") == b.service.get("http_port") == "2020"
+    assert a.parsers[0].name == "app" and "(?<level>" in a.parsers[0].get("regex")  # @SET, in the parsers file
+    assert a.filters[2].get("record") == "node agent-1" and a.outputs[0].get("http_passwd") == "pw"
+
+
+def test_an_unsupported_key_or_plugin_is_an_error_naming_it(tmp_path: Path, bulk: BulkServer) -> None:
+    c, y = write_configs(tmp_path)
+    c.write_text(c.read_text().replace("Refresh_Interval  1", "Refresh_Intervall 1"))
+    with pytest.raises(ConfigError, match="unknown configuration property 'refresh_intervall'"):
+        load(c, env_for(bulk))
+    y.write_text(y.read_text().replace("retry_limit:", "aws_auth: on\n      retry_limit:"))
+    with pytest.raises(ConfigError, match="'aws_auth'"):
+        load(y, env_for(bulk))
+    c.write_text(CLASSIC)  # a parser filter: a plugin the simulator does not have
+    with pytest.raises(ConfigError, match="filter plugin 'parser' is not supported by the labkit simulator"):
+        load(c, env_for(bulk))
+    proc = subprocess.run([sys.executable, "-m", "labkit.logging.fluentbit", "-c", str(c), "--node", "n",
+                           "--node-dir", str(tmp_path)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env_for(bulk)})
+    assert proc.returncode == 1 and "filter plugin 'parser'" in proc.stderr
+
+
+# -- shipping ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["classic", "yaml"])
+def test_records_are_joined_filtered_and_shipped(tmp_path: Path, bulk: BulkServer, fmt: str) -> None:
+    c, y = write_configs(tmp_path)
+    node = tmp_path / "node"
+    log = container_log(node)
+    log.write("stdout", b'INFO {"msg": "first"}\n')
+    log.write("stdout", b"DEBUG noisy\n")
+    log.write("stderr", b"E" * 150 + b"\n")  # three records: P, P, F (64-byte lines here)
+    collector = Running(c if fmt == "classic" else y, node, env_for(bulk, GENERATE_ID="on")).start()
+    try:
+        until("two documents", lambda: len(bulk.docs) == 2)
+        log.write("stdout", b"WARN late\n")
+        until("the late line", lambda: len(bulk.docs) == 3)
+        assert collector.get("/api/v1/health") == (200, "ok")
+        m = collector.metrics()
+        status, prom = collector.get("/api/v1/metrics/prometheus")
+    finally:
+        collector.stop()
+        log.close()
+    docs = {d["log"]: (i, d) for i, d in bulk.docs.items()}
+    assert set(docs) == {'INFO {"msg": "first"}', "E" * 150, "WARN late"}
+    (index, doc_id), doc = docs["E" * 150]
+    today = dt.datetime.now(dt.UTC).strftime("%Y.%m.%d")
+    assert index == f"node-logs-{today}" and len(doc_id) == 36  # generate_id: a UUID-shaped hash
+    assert doc["source_stream"] == "stderr"  # renamed to source.stream, then replace_dots
+    assert doc["cluster"] == "labkit" and doc["node"] == "agent-1" and "_p" not in doc and "time" not in doc
+    assert doc["@timestamp"].startswith(dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT")) and \
+        doc["@timestamp"].endswith("Z") and len(doc["@timestamp"]) == 24
+    assert m["input"]["tail.0"]["records"] == 4 and m["filter"]["grep.0"]["drop_records"] == 1
+    assert m["output"]["es.0"]["proc_records"] == 3 and m["output"]["es.0"]["errors"] == 0
+    assert status == 200 and 'fluentbit_input_records_total{name="tail.0"} 4' in prom
+    assert 'fluentbit_output_proc_records_total{name="es.0"} 3' in prom
+    assert 'fluentbit_output_retries_total{name="es.0"} 0' in prom
+
+
+def test_a_restart_neither_loses_nor_repeats_lines(tmp_path: Path, bulk: BulkServer) -> None:
+    c, _ = write_configs(tmp_path)
+    node = tmp_path / "node"
+    log = container_log(node, max_size=120_000)  # ~2,200 lines a file: rotated twice, while the collector runs
+    env = env_for(bulk)
+    n = 0
+
+    def write(count: int, pace: bool) -> None:
+        nonlocal n
+        for _ in range(count // 100):
+            for _ in range(100):
+                log.write("stdout", f"INFO line {n}\n".encode())
+                n += 1
+            if pace:  # a container writing ~2,000 lines/s, not all at once
+                time.sleep(0.05)
+
+    collector = Running(c, node, env).start()
+    until("the file followed", lambda: collector.metrics()["input"]["tail.0"]["files_opened"] == 1)
+    write(3000, pace=True)
+    collector.stop()
+    write(500, pace=False)  # while no collector runs
+    collector = Running(c, node, env).start()
+    write(1500, pace=True)
+    try:
+        until("every line", lambda: len(bulk.docs) >= n, timeout=60)
+        time.sleep(1.5)  # anything repeated would arrive by now
+    finally:
+        collector.stop()
+        log.close()
+    lines = sorted(int(d["log"].split()[-1]) for d in bulk.sources())
+    assert lines == list(range(n)), f"{len(lines)} documents for {n} lines"
+    assert len(list(node.glob("pods/*/app/0.log.*"))) == 2, "the log did not rotate twice"
+
+
+def test_a_refused_bulk_is_retried_and_item_errors_are_counted(tmp_path: Path, bulk: BulkServer) -> None:
+    c, _ = write_configs(tmp_path)
+    node = tmp_path / "node"
+    log = container_log(node)
+    bulk.refuse_requests, bulk.refuse_items = 2, 1
+    for i in range(5):
+        log.write("stdout", f"INFO n{i}\n".encode())
+    collector = Running(c, node, env_for(bulk, GENERATE_ID="on")).start()
+    try:
+        until("five documents", lambda: len(bulk.docs) == 5)
+        until("the counters", lambda: collector.metrics()["output"]["es.0"]["proc_records"] == 5)
+        m = collector.metrics()["output"]["es.0"]
+        assert m["retries"] == 3 and m["retried_records"] == 5 + 5 + 1 and m["errors"] == 2
+        assert m["retries_failed"] == 0 and m["dropped_records"] == 0
+    finally:
+        collector.stop()
+        log.close()
+
+
+def test_retries_end_at_the_limit_and_type_names_are_refused_by_es8(tmp_path: Path, bulk: BulkServer) -> None:
+    c, _ = write_configs(tmp_path)
+    c.write_text(c.read_text().replace("    Suppress_Type_Name  On\n", ""))
+    node = tmp_path / "node"
+    log = container_log(node)
+    log.write("stdout", b"INFO typed\n")
+    collector = Running(c, node, env_for(bulk, RETRIES="1")).start()
+    try:
+        until("the give-up", lambda: collector.metrics()["output"]["es.0"]["retries_failed"] == 1)
+        m = collector.metrics()["output"]["es.0"]
+        assert m["errors"] == 2 and m["retries"] == 1 and m["dropped_records"] == 1 and not bulk.docs
+    finally:
+        collector.stop()
+        log.close()
