@@ -1,6 +1,6 @@
 """Container logs on the nodes as the kubelet and containerd keep them (CRI format, P/F records, rotation, the
-``containers/`` symlinks), and ``kubectl logs`` reading them (--timestamps, --since, --tail, --limit-bytes,
---previous, -f)."""
+``containers/`` symlinks), ``kubectl logs`` reading them (--timestamps, --since, --tail, --limit-bytes,
+--previous, -f), and the chapter's Fluent Bit pipeline shipping a node's logs with the pods' metadata."""
 
 from __future__ import annotations
 
@@ -21,10 +21,13 @@ from labkit.kube.node.crilog import CriLog, LogFollower, Renderer, node_log_dir,
 from labkit.lab import Lab
 
 from ..conftest import BIN, kubectl
+from .bulk import BulkServer
+from .running import Running, free_port
 
 IMAGE = "localhost:5001/test/web:1"
 RECORD = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z) (stdout|stderr) ([FP]) (.*)$")
 NS = "crilogs"
+MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "logging" / "fluent-bit.yaml"
 
 
 # -- the file format, without a lab ---------------------------------------------------------------------------------
@@ -181,3 +184,43 @@ def test_follow_streams_new_lines_and_ends_with_the_container(runtime_lab: Lab, 
     done = subprocess.run([str(BIN / "kubectl"), "-n", NS, "logs", "-f", "ticker"], capture_output=True, text=True,
                           env=runtime_lab.env(), timeout=60)
     assert done.returncode == 0 and done.stdout.splitlines() == [f"tick {i}" for i in range(6)], done
+
+
+# -- the chapter's pipeline over a node of the lab ------------------------------------------------------------------
+def test_the_pipeline_ships_a_nodes_logs_with_pod_metadata(runtime_lab: Lab, ns: str, tmp_path: Path) -> None:
+    """manifests/logging/fluent-bit.yaml, as the collector of agent-1 runs it: JSON logs merged, the pod's labels
+    and ids from the API server (with the kubeconfig's token), an excluded pod's lines not shipped."""
+    bulk = BulkServer().start()
+    env = {"PORT": str(free_port()), "ES_HOST": "127.0.0.1", "ES_PORT": str(bulk.port), "ES_PASSWORD": bulk.password}
+    on_agent_1 = {"nodeSelector": {"kubernetes.io/hostname": "agent-1"}}
+    line = 'import json, time\nprint(json.dumps({"level": "error", "service": "cart", "msg": "%s"}), flush=True)\n' \
+           "time.sleep(3600)\n"
+    run_pod(runtime_lab, "shipped", line % "payment failed", **on_agent_1)
+    excluded = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "hidden", "annotations": {"fluentbit.io/exclude": "true"}},
+                "spec": {"containers": [{"name": "main", "image": IMAGE,
+                                         "command": ["python", "-c", line % "not for the index"]}],
+                         "terminationGracePeriodSeconds": 2, **on_agent_1}}
+    k(runtime_lab, "apply", "-f", "-", input=yaml.safe_dump(excluded))
+    for name in ("shipped", "hidden"):
+        until(f"{name} logs", lambda n=name: "msg" in k(runtime_lab, "logs", n))
+    collector = Running(MANIFEST, node_dir(runtime_lab, "agent-1"), env, "agent-1",
+                        runtime_lab.env()["KUBECONFIG"]).start()
+    try:
+        found = until("the shipped line", lambda: [d for d in bulk.sources()
+                                                   if d.get("msg") == "payment failed"])
+        time.sleep(1.5)
+        metrics = collector.metrics()
+    finally:
+        collector.stop()
+        bulk.stop()
+    doc = found[0]
+    pod = pod_json(runtime_lab, "shipped")
+    assert doc["level"] == "error" and doc["service"] == "cart" and "log" not in doc  # merged, keep_log off
+    kube = doc["kubernetes"]
+    assert kube["namespace_name"] == NS and kube["pod_name"] == "shipped" and kube["container_name"] == "main"
+    assert kube["pod_id"] == pod["metadata"]["uid"] and kube["host"] == "agent-1"
+    assert re.fullmatch(r"[0-9a-f]{64}", kube["docker_id"]) and kube["container_image"] == IMAGE
+    assert doc["stream"] == "stdout" and doc["@timestamp"].endswith("Z")
+    assert not [d for d in bulk.sources() if d.get("msg") == "not for the index"]
+    assert metrics["filter"]["kubernetes.0"]["drop_records"] >= 1

@@ -6,14 +6,10 @@ repeats a line. The collector runs as its own process (``python -m labkit.loggin
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +20,7 @@ from labkit.kube.node.crilog import CriLog, container_id
 from labkit.logging.fluentbit.config import ConfigError, load
 
 from .bulk import BulkServer
+from .running import Running, free_port
 
 HEX = container_id("uid-1", "app", 0)
 CLASSIC = """\
@@ -65,12 +62,6 @@ PARSERS = """\
     Format      regex
     Regex       ^(?<${LEVEL}>[A-Z]+) (?<message>.*)$
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def classic(filters: str, output: str) -> str:
@@ -160,42 +151,6 @@ pipeline:
       generate_id: ${GENERATE_ID}
       retry_limit: ${RETRIES}
 """
-
-
-class Running:
-    """A collector process over ``node_dir``, with its monitoring API."""
-
-    def __init__(self, config: Path, node_dir: Path, env: dict[str, str]) -> None:
-        self.config, self.node_dir, self.env = config, node_dir, env
-        self.port = int(env["PORT"])
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> Running:
-        self.proc = subprocess.Popen([sys.executable, "-m", "labkit.logging.fluentbit", "-c", str(self.config),
-                                      "--node", "agent-1", "--node-dir", str(self.node_dir)],
-                                     env={**os.environ, **self.env}, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert "started" in line, line + self.proc.stdout.read()
-        return self
-
-    def stop(self) -> str:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=30)
-        assert self.proc.returncode == 0, out
-        return out
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode()
-
-    def metrics(self) -> dict[str, Any]:
-        return json.loads(self.get("/api/v1/metrics")[1])
 
 
 @pytest.fixture
