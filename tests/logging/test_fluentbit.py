@@ -5,7 +5,9 @@ repeats a line. The collector runs as its own process (``python -m labkit.loggin
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 
 from labkit.kube.node.crilog import CriLog, container_id
+from labkit.logging.fluentbit import Collector
 from labkit.logging.fluentbit.config import ConfigError, load
 
 from .bulk import BulkServer
@@ -332,3 +335,78 @@ def test_retries_end_at_the_limit_and_type_names_are_refused_by_es8(tmp_path: Pa
     finally:
         collector.stop()
         log.close()
+
+
+def test_in_process_collector_with_docker_files_and_a_regex_multiline_parser(tmp_path: Path,
+                                                                             bulk: BulkServer) -> None:
+    """``Collector`` on the caller's event loop (as the logging component runs it): Docker's JSON files (a line
+    split over two records joined) and a ``type regex`` multiline parser folding a traceback into one record."""
+    node = tmp_path / "node"
+    (node / "docker").mkdir(parents=True)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    (node / "docker" / "app.log").write_text(
+        json.dumps({"log": "part one, ", "stream": "stdout", "time": now}) + "\n"
+        + json.dumps({"log": "part two\n", "stream": "stdout", "time": now}) + "\n")
+    (node / "app.txt").write_text("Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: bad\n"
+                                  "next event\n")
+    cfg = tmp_path / "fb.yaml"
+    port = free_port()
+    cfg.write_text(f"""\
+service:
+  flush: 0.2
+  http_server: on
+  http_port: {port}
+multiline_parsers:
+  - name: traceback
+    type: regex
+    flush_timeout: 500
+    rules:
+      - state: start_state
+        regex: '/^Traceback/'
+        next_state: body
+      - state: body
+        regex: '/^(  |[A-Za-z]+Error)/'
+        next_state: body
+pipeline:
+  inputs:
+    - name: tail
+      tag: docker.*
+      path: /var/log/docker/*.log
+      multiline.parser: docker
+      read_from_head: on
+    - name: tail
+      tag: text
+      alias: plain
+      path: /var/log/app.txt
+      multiline.parser: traceback
+      read_from_head: on
+  outputs:
+    - name: opensearch
+      match: '*'
+      port: {bulk.port}
+      http_user: elastic
+      http_passwd: {bulk.password}
+      index: app
+      suppress_type_name: on
+      include_tag_key: on
+""")
+
+    async def run() -> dict[str, Any]:
+        collector = Collector(cfg, "agent-1", node, listen=("127.0.0.1", port))
+        await collector.start()
+        try:
+            deadline = time.monotonic() + 20
+            while len(bulk.docs) < 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            return collector.metrics()
+        finally:
+            await collector.stop()
+
+    metrics = asyncio.run(run())
+    docs = {d["log"]: d for d in bulk.sources()}
+    assert set(docs) == {"part one, part two\n", 'Traceback (most recent call last):\n  File "x.py", line 1\n'
+                         "ValueError: bad", "next event"}
+    assert docs["next event"]["_flb-key"] == "text" and docs["part one, part two\n"]["stream"] == "stdout"
+    assert docs["part one, part two\n"]["_flb-key"] == "docker.var.log.docker.app.log"
+    assert {i for i, _ in bulk.docs} == {"app"} and metrics["input"]["plain"]["records"] == 2
+    assert metrics["output"]["opensearch.0"]["proc_records"] == 3
