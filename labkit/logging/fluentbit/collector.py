@@ -137,28 +137,39 @@ class Collector:
         waiting = 0
         next_flush = time.monotonic() + self.flush
         while not self._stopping.is_set():
-            now = time.monotonic()
-            read_any = False
-            for i, inp in enumerate(self.inputs):
-                inp.scan(time.time())
-                events, m = inp.read(READ_BUDGET)
-                marks[i].update(m)
-                if events:
-                    read_any = True
-                    events = await self._filter(events)
-                    for (match, _), buf in zip(self.outputs, buffers, strict=True):
-                        routed = [e for e in events if match(e[0])]
-                        buf.extend(routed)
-                        waiting += sum(len(str(e[2])) for e in routed[:1]) * len(routed)
-            if now >= next_flush or waiting >= FLUSH_BYTES:
-                await self._flush(buffers, marks)
-                waiting = 0
-                next_flush = time.monotonic() + self.flush
+            try:
+                read_any, waiting, next_flush = await self._cycle(buffers, marks, waiting, next_flush)
+            except Exception:  # a bad record or plugin must not end the collector: its offsets are not kept
+                log.exception("fluent-bit %s: a pipeline cycle failed", self.node)
+                read_any = False
             if not read_any:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), POLL)
         with contextlib.suppress(TimeoutError):  # Grace: what is buffered is delivered before the end
             await asyncio.wait_for(self._flush(buffers, marks), self.grace)
+
+    async def _cycle(self, buffers: list[list[Event]], marks: list[dict[int, int]], waiting: int,
+                     next_flush: float) -> tuple[bool, int, float]:
+        """One poll of the inputs, and a flush when it is due; (whether anything was read, bytes waiting, the next
+        flush's time)."""
+        now = time.monotonic()
+        read_any = False
+        for i, inp in enumerate(self.inputs):
+            inp.scan(time.time())
+            events, m = inp.read(READ_BUDGET)
+            marks[i].update(m)
+            if events:
+                read_any = True
+                events = await self._filter(events)
+                for (match, _), buf in zip(self.outputs, buffers, strict=True):
+                    routed = [e for e in events if match(e[0])]
+                    buf.extend(routed)
+                    waiting += len(str(routed[0][2])) * len(routed) if routed else 0  # about the bytes
+        if now >= next_flush or waiting >= FLUSH_BYTES:
+            await self._flush(buffers, marks)
+            waiting = 0
+            next_flush = time.monotonic() + self.flush
+        return read_any, waiting, next_flush
 
     async def _filter(self, events: list[Event]) -> list[Event]:
         for name, match, f in self.filters:
