@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .gitlab.lab import GitLabView
     from .haproxy.lab import HAProxyView
     from .kube.lab import KubernetesView
+    from .prometheus.grafana import Grafana
     from .registry.lab import RegistryView
     from .shop.lab import ShopView
 
@@ -185,6 +186,12 @@ class Lab:
     def timings(self) -> Timings:
         """How long the lab takes to notice a lost node and move its pods, on this backend (versions.yaml)."""
         return timings(self.backend)
+
+    @property
+    def grafana(self) -> Grafana:
+        """Grafana's dashboards (JSON model) drawn from the lab's Prometheus, on either backend:
+        ``lab.grafana.render("shop")``."""
+        return self.prometheus.grafana  # type: ignore[attr-defined,no-any-return]
 
     # -- tools ------------------------------------------------------------
     def traffic(self, rps: float = 20, seconds: float = 10, url: str | None = None) -> Traffic:
