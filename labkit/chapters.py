@@ -83,6 +83,17 @@ def bad_manifest(lab: Lab) -> None:
     lab.argocd.break_manifests()
 
 
+def prometheus_ready(lab: Lab) -> None:
+    """Chapter 7: the shop scraped on the ports its manifests name, every running shop pod a target that is up."""
+    lab.repaired += lab.prometheus.restore()
+    lab.prometheus.wait_shop_scraped()
+
+
+def wrong_scrape_port(lab: Lab) -> None:
+    """Chapter 7: catalog's pod template names a ``prometheus.io/port`` its pods do not serve."""
+    lab.prometheus.break_scrape_port()
+
+
 @dataclass(frozen=True)
 class Chapter:
     number: int
@@ -116,7 +127,8 @@ CHAPTERS: dict[int, Chapter] = {c.number: c for c in (
     Chapter(4, "nexus", "Dependency cache", "Nexus", 30, fault=group_without_proxy),  # lab.nexus.repair() restores
     Chapter(5, "docker-harbor", "Images + registry", "Dockerizing · Harbor", 40, (harbor_ready,), pull_only_ci_robot),
     Chapter(6, "argocd", "GitOps", "Argo CD", 45, (argocd_ready,), bad_manifest),
-    Chapter(7, "prometheus-grafana", "Metrics", "메트릭 파이프라인 · Prometheus · Grafana", 45),
+    Chapter(7, "prometheus-grafana", "Metrics", "메트릭 파이프라인 · Prometheus · Grafana", 45, (prometheus_ready,),
+            wrong_scrape_port),
     Chapter(8, "efk-logging", "Logs", "로그 파이프라인 · Elasticsearch · Fluentbit · Kibana", 40),
     Chapter(9, "istio-jaeger-kiali", "Mesh + tracing", "트레이싱 · Istio · Jaeger · Kiali", 50),
     Chapter(10, "end-to-end", "The whole platform", "MSA Full Stack Demo", 45),

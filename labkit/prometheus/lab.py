@@ -1,6 +1,7 @@
 """``lab.prometheus``: the lab's Prometheus from a notebook, the same on every backend, through its HTTP API v1
 (``/api/v1/query``, ``query_range``, ``targets``, ``rules``, ``alerts``): results as pandas tables. Grafana's
-dashboards are drawn by ``lab.grafana`` (``grafana.py``) from the same API."""
+dashboards are drawn by ``lab.grafana`` (``grafana.py``) from the same API; chapter 7's helpers are in
+``chapter.py``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import LabError
 from ..core.view import ProductView
 from ..endpoints import PrometheusEndpoint
+from .chapter import ChapterHelpers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,7 +87,7 @@ def series_name(metric: dict[str, str]) -> str:
     return f"{name}{{{labels}}}" if labels or not name else name
 
 
-class PrometheusView(ProductView):
+class PrometheusView(ChapterHelpers, ProductView):
     _session: requests.Session | None = None
     _grafana: Grafana | None = None
 
