@@ -1,0 +1,190 @@
+"""Functions over instant vectors and scalars: math, clamping, time and date, label manipulation, sorting,
+``histogram_quantile`` over classic ``le`` buckets."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import numpy as np
+
+from .errors import execution
+from .values import NAME, Row, key, without_name
+
+NAN = float("nan")
+
+MATH: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "abs": np.abs, "ceil": np.ceil, "floor": np.floor, "exp": np.exp, "ln": np.log, "log2": np.log2,
+    "log10": np.log10, "sqrt": np.sqrt, "sgn": np.sign, "sin": np.sin, "cos": np.cos, "tan": np.tan,
+    "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh,
+    "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh, "deg": np.degrees, "rad": np.radians,
+}
+
+
+def apply_math(name: str, rows: list[Row]) -> list[Row]:
+    with np.errstate(all="ignore"):
+        return [Row(without_name(r.labels), MATH[name](r.v), r.ok) for r in rows]
+
+
+def go_round(v: np.ndarray, to_nearest: np.ndarray) -> np.ndarray:
+    """Prometheus' ``round``: half up (``floor(v / n + 0.5) * n``), computed with the inverse as it does."""
+    with np.errstate(all="ignore"):
+        inv = 1.0 / to_nearest
+        return np.floor(v * inv + 0.5) / inv
+
+
+def clamp(rows: list[Row], lo: np.ndarray | None, hi: np.ndarray | None) -> list[Row]:
+    out = []
+    for r in rows:
+        v, ok = r.v, r.ok.copy()
+        if lo is not None and hi is not None:
+            ok &= ~(hi < lo)
+        if lo is not None:
+            v = np.where(np.isnan(v), v, np.fmax(v, lo))
+            v = np.where(np.isnan(lo), NAN, v)
+        if hi is not None:
+            v = np.where(np.isnan(v), v, np.fmin(v, hi))
+            v = np.where(np.isnan(hi), NAN, v)
+        out.append(Row(without_name(r.labels), v, ok))
+    return [r for r in out if r.ok.any()]
+
+
+DATE_PARTS: dict[str, Callable[[datetime], float]] = {
+    "minute": lambda d: d.minute, "hour": lambda d: d.hour, "month": lambda d: d.month, "year": lambda d: d.year,
+    "day_of_month": lambda d: d.day, "day_of_week": lambda d: (d.weekday() + 1) % 7,
+    "day_of_year": lambda d: d.timetuple().tm_yday,
+    "days_in_month": lambda d: calendar.monthrange(d.year, d.month)[1],
+}
+
+
+def date_part(name: str, v: np.ndarray) -> np.ndarray:
+    out = np.full(len(v), NAN)
+    for i, x in enumerate(v.tolist()):
+        if x == x and abs(x) != float("inf"):
+            out[i] = DATE_PARTS[name](datetime.fromtimestamp(int(x // 1), tz=UTC))
+    return out
+
+
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_TEMPLATE = re.compile(r"\$(?:\{([a-zA-Z0-9_]+)\}|([a-zA-Z0-9_]+))")
+
+
+def expand(replacement: str, match: re.Match[str]) -> str:
+    """Go's ``Regexp.Expand``: ``$1``, ``${1}``, ``$name``; unknown groups expand to nothing."""
+    def one(m: re.Match[str]) -> str:
+        ref = m.group(1) or m.group(2)
+        try:
+            group = match.group(int(ref)) if ref.isdigit() else match.group(ref)
+        except IndexError:
+            return ""
+        return group or ""
+    return _TEMPLATE.sub(one, replacement.replace("$$", "\x00")).replace("\x00", "$")
+
+
+def label_replace(rows: list[Row], dst: str, replacement: str, src: str, regex: str) -> list[Row]:
+    try:
+        rx = re.compile(f"^(?:{regex})$", re.DOTALL)
+    except re.error:
+        raise execution(f"invalid regular expression in label_replace(): {regex}") from None
+    if not LABEL_NAME.match(dst):
+        raise execution(f"invalid destination label name in label_replace(): {dst}")
+    out = []
+    for r in rows:
+        labels = dict(r.labels)
+        m = rx.match(labels.get(src, ""))
+        if m:
+            value = expand(replacement, m)
+            if value:
+                labels[dst] = value
+            else:
+                labels.pop(dst, None)
+        out.append(Row(labels, r.v, r.ok))
+    return out
+
+
+def label_join(rows: list[Row], dst: str, sep: str, srcs: list[str]) -> list[Row]:
+    if not LABEL_NAME.match(dst):
+        raise execution(f"invalid destination label name in label_join(): {dst}")
+    for s in srcs:
+        if not LABEL_NAME.match(s):
+            raise execution(f"invalid source label name in label_join(): {s}")
+    out = []
+    for r in rows:
+        labels = dict(r.labels)
+        value = sep.join(labels.get(s, "") for s in srcs)
+        if value:
+            labels[dst] = value
+        else:
+            labels.pop(dst, None)
+        out.append(Row(labels, r.v, r.ok))
+    return out
+
+
+def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """Prometheus' ``bucketQuantile`` over ``(upper bound, cumulative count)`` pairs."""
+    if q != q:
+        return NAN
+    if q < 0:
+        return float("-inf")
+    if q > 1:
+        return float("inf")
+    buckets = sorted(buckets, key=lambda b: b[0])
+    if not buckets or buckets[-1][0] != float("inf"):
+        return NAN
+    merged: list[list[float]] = []
+    for upper, count in buckets:  # coalesce equal bounds
+        if merged and merged[-1][0] == upper:
+            merged[-1][1] += count
+        else:
+            merged.append([upper, count])
+    if len(merged) < 2:
+        return NAN
+    highest = merged[0][1]
+    for b in merged[1:]:  # ensure monotonic
+        if b[1] > highest:
+            highest = b[1]
+        elif b[1] < highest:
+            b[1] = highest
+    observations = merged[-1][1]
+    if observations == 0:
+        return NAN
+    rank = q * observations
+    b = next((i for i in range(len(merged) - 1) if merged[i][1] >= rank), len(merged) - 1)
+    if b == len(merged) - 1:
+        return merged[-2][0]
+    if b == 0 and merged[0][0] <= 0:
+        return merged[0][0]
+    start, end, count = 0.0, merged[b][0], merged[b][1]
+    if b > 0:
+        start = merged[b - 1][0]
+        count -= merged[b - 1][1]
+        rank -= merged[b - 1][1]
+    return start + (end - start) * (rank / count)
+
+
+def parse_le(value: str) -> float | None:
+    try:
+        return float(value.replace("Inf", "inf"))
+    except ValueError:
+        return None
+
+
+def histogram_quantile(q: np.ndarray, rows: list[Row], n: int) -> list[Row]:
+    groups: dict[tuple, tuple[dict[str, str], list[tuple[float, Row]]]] = {}
+    for r in rows:
+        le = parse_le(r.labels.get("le", ""))
+        if le is None:
+            continue
+        labels = {k: v for k, v in r.labels.items() if k not in (NAME, "le")}
+        groups.setdefault(key(labels), (labels, []))[1].append((le, r))
+    out = []
+    for labels, members in groups.values():
+        v, ok = np.full(n, NAN), np.zeros(n, bool)
+        for i in range(n):
+            buckets = [(le, float(r.v[i])) for le, r in members if r.ok[i]]
+            if buckets:
+                v[i], ok[i] = bucket_quantile(float(q[i]), buckets), True
+        out.append(Row(labels, v, ok))
+    return out

@@ -1,0 +1,215 @@
+"""Functions over range vectors (``rate``, ``increase``, ``*_over_time``…) with Prometheus 2.42's semantics,
+computed for every step's window at once where the arithmetic allows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .values import Matrix, RangeSeries, Row, without_name
+
+NAN = float("nan")
+
+
+def _extrapolated(m: Matrix, s: RangeSeries, lo: np.ndarray, hi: np.ndarray, counter: bool, rate: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Prometheus' ``extrapolatedRate``: the change over the window, counter resets corrected, extrapolated to
+    the window's edges (but not below zero for counters, nor further than 1.1 average intervals)."""
+    ok = (hi - lo) >= 2
+    out = np.full(len(lo), NAN)
+    if not ok.any():
+        return out, ok
+    t, v = s.t, s.v
+    if counter:
+        drops = np.concatenate([[0.0], np.where(v[1:] < v[:-1], v[:-1], 0.0)])
+        corr = np.cumsum(drops)
+    lo_, hi_ = lo[ok], hi[ok] - 1
+    first_v, last_v = v[lo_], v[hi_]
+    result = last_v - first_v
+    if counter:
+        result = result + corr[hi_] - corr[lo_]
+    ends = m.ends[ok].astype(np.float64)
+    range_start, range_end = ends - m.range_ms, ends
+    first_t, last_t = t[lo_].astype(np.float64), t[hi_].astype(np.float64)
+    to_start = (first_t - range_start) / 1000
+    to_end = (range_end - last_t) / 1000
+    sampled = (last_t - first_t) / 1000
+    avg = sampled / (hi_ - lo_)
+    if counter:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            to_zero = sampled * (first_v / result)
+        use = (result > 0) & (first_v >= 0) & (to_zero < to_start)
+        to_start = np.where(use, to_zero, to_start)
+    threshold = avg * 1.1
+    interval = sampled + np.where(to_start < threshold, to_start, avg / 2) + np.where(to_end < threshold, to_end,
+                                                                                        avg / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = result * (interval / sampled)
+    if rate:
+        result = result / (m.range_ms / 1000)
+    out[ok] = result
+    return out, ok
+
+
+def _instant_delta(s: RangeSeries, lo: np.ndarray, hi: np.ndarray, rate: bool) -> tuple[np.ndarray, np.ndarray]:
+    ok = (hi - lo) >= 2
+    out = np.full(len(lo), NAN)
+    a, b = hi[ok] - 2, hi[ok] - 1
+    last, prev = s.v[b], s.v[a]
+    res = last - prev
+    if rate:
+        res = np.where(last < prev, last, res)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res = res / ((s.t[b] - s.t[a]) / 1000)
+    out[ok] = res
+    return out, ok
+
+
+def _per_window(fn: Callable[[np.ndarray, np.ndarray], float], min_n: int = 1
+                ) -> Callable[[Matrix, RangeSeries, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    def run(m: Matrix, s: RangeSeries, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ok = (hi - lo) >= min_n
+        out = np.full(len(lo), NAN)
+        for i in np.nonzero(ok)[0]:
+            out[i] = fn(s.t[lo[i]:hi[i]], s.v[lo[i]:hi[i]])
+        return out, ok
+    return run
+
+
+def _sum(t: np.ndarray, v: np.ndarray) -> float:
+    return float(np.sum(v))
+
+
+def _avg(t: np.ndarray, v: np.ndarray) -> float:
+    if np.isinf(v).any():
+        return float(np.sum(v) / len(v))
+    mean = 0.0
+    for i, x in enumerate(v.tolist(), 1):  # Prometheus' incremental mean
+        mean += x / i - mean / i
+    return mean
+
+
+def _min(t: np.ndarray, v: np.ndarray) -> float:
+    vals = v[~np.isnan(v)]
+    return float(vals.min()) if len(vals) else NAN
+
+
+def _max(t: np.ndarray, v: np.ndarray) -> float:
+    vals = v[~np.isnan(v)]
+    return float(vals.max()) if len(vals) else NAN
+
+
+def _stdvar(t: np.ndarray, v: np.ndarray) -> float:
+    count, mean, aux = 0.0, 0.0, 0.0
+    for x in v.tolist():
+        count += 1
+        delta = x - mean
+        mean += delta / count
+        aux += delta * (x - mean)
+    return aux / count
+
+
+def _changes(t: np.ndarray, v: np.ndarray) -> float:
+    a, b = v[:-1], v[1:]
+    return float(np.sum((a != b) & ~(np.isnan(a) & np.isnan(b))))
+
+
+def _resets(t: np.ndarray, v: np.ndarray) -> float:
+    return float(np.sum(v[1:] < v[:-1]))
+
+
+def _regression(t: np.ndarray, v: np.ndarray, intercept_time: float) -> tuple[float, float]:
+    """Least squares of ``v`` over time (seconds relative to ``intercept_time``): (slope, intercept)."""
+    n = len(v)
+    x = (t - intercept_time) / 1000
+    sum_x, sum_y = float(np.sum(x)), float(np.sum(v))
+    sum_xy, sum_x2 = float(np.sum(x * v)), float(np.sum(x * x))
+    cov = sum_xy - sum_x * sum_y / n
+    var = sum_x2 - sum_x * sum_x / n
+    slope = cov / var if var else NAN
+    return slope, sum_y / n - slope * sum_x / n
+
+
+def quantile(q: float, values: np.ndarray) -> float:
+    """Prometheus' ``quantile``: linear interpolation between the closest ranks; φ outside [0, 1] is ±Inf."""
+    if len(values) == 0 or q != q:
+        return NAN
+    if q < 0:
+        return float("-inf")
+    if q > 1:
+        return float("inf")
+    vals = np.sort(values)
+    rank = q * (len(vals) - 1)
+    lower = int(np.floor(rank))
+    upper = min(lower + 1, len(vals) - 1)
+    weight = rank - lower
+    return float(vals[lower] * (1 - weight) + vals[upper] * weight)
+
+
+SIMPLE: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "sum_over_time": _sum, "avg_over_time": _avg, "min_over_time": _min, "max_over_time": _max,
+    "count_over_time": lambda t, v: float(len(v)), "last_over_time": lambda t, v: float(v[-1]),
+    "present_over_time": lambda t, v: 1.0, "stdvar_over_time": _stdvar,
+    "stddev_over_time": lambda t, v: float(np.sqrt(_stdvar(t, v))), "changes": _changes, "resets": _resets,
+}
+RANGE_FUNCTIONS = {"rate", "increase", "delta", "irate", "idelta", "deriv", "predict_linear",
+                   "quantile_over_time", "absent_over_time", "holt_winters", *SIMPLE}
+
+
+def eval_range_function(name: str, m: Matrix, params: list[np.ndarray]) -> list[Row]:
+    """One result row per input series (``absent_over_time`` is handled by the caller)."""
+    rows = []
+    for s in m.series:
+        lo, hi = m.bounds(s)
+        if name in ("rate", "increase", "delta"):
+            v, ok = _extrapolated(m, s, lo, hi, counter=name != "delta", rate=name == "rate")
+        elif name in ("irate", "idelta"):
+            v, ok = _instant_delta(s, lo, hi, rate=name == "irate")
+        elif name == "deriv":
+            v, ok = _per_window(lambda t, x: _regression(t, x, t[0])[0], 2)(m, s, lo, hi)
+        elif name == "predict_linear":
+            v, ok = _predict_linear(m, s, lo, hi, params[0])
+        elif name == "quantile_over_time":
+            v, ok = _per_index(lambda i, t, x: quantile(float(params[0][i]), x), m, s, lo, hi)
+        elif name == "holt_winters":
+            v, ok = _per_index(lambda i, t, x: _holt_winters(x, float(params[0][i]), float(params[1][i])),
+                               m, s, lo, hi, 2)
+        else:
+            v, ok = _per_window(SIMPLE[name])(m, s, lo, hi)
+        labels = s.labels if name == "last_over_time" else without_name(s.labels)
+        if ok.any():
+            rows.append(Row(labels, v, ok))
+    return rows
+
+
+def _per_index(fn: Callable[[int, np.ndarray, np.ndarray], float], m: Matrix, s: RangeSeries, lo: np.ndarray,
+               hi: np.ndarray, min_n: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    ok = (hi - lo) >= min_n
+    out = np.full(len(lo), NAN)
+    for i in np.nonzero(ok)[0]:
+        out[i] = fn(int(i), s.t[lo[i]:hi[i]], s.v[lo[i]:hi[i]])
+    return out, ok
+
+
+def _predict_linear(m: Matrix, s: RangeSeries, lo: np.ndarray, hi: np.ndarray, duration: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    def one(i: int, t: np.ndarray, v: np.ndarray) -> float:
+        slope, intercept = _regression(t, v, float(m.ends[i]))
+        return slope * float(duration[i]) + intercept
+    return _per_index(one, m, s, lo, hi, 2)
+
+
+def _holt_winters(v: np.ndarray, sf: float, tf: float) -> float:
+    from .errors import execution
+    if not 0 < sf < 1:
+        raise execution(f"invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:g}")
+    if not 0 < tf < 1:
+        raise execution(f"invalid trend factor. Expected: 0 < tf < 1, got: {tf:g}")
+    s0, s1, b = 0.0, float(v[0]), float(v[1] - v[0])
+    for i in range(1, len(v)):
+        x = float(v[i])
+        if i > 1:
+            b = tf * (s1 - s0) + (1 - tf) * b
+        s0, s1 = s1, sf * x + (1 - sf) * (s1 + b)
+    return s1

@@ -1,0 +1,102 @@
+"""The evaluator's values over all the steps of a query at once: an instant vector is rows of (labels, values
+per step, presence per step); a scalar is values per step; a range vector is raw samples plus each step's window.
+Also the API's number and time formatting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import execution
+
+Labels = dict[str, str]
+NAME = "__name__"
+
+
+@dataclass
+class Row:
+    """One series of an instant vector: a value at each step where ``ok``."""
+
+    labels: Labels
+    v: np.ndarray
+    ok: np.ndarray
+
+
+@dataclass
+class Vector:
+    rows: list[Row] = field(default_factory=list)
+
+
+@dataclass
+class Scalar:
+    v: np.ndarray
+
+
+@dataclass
+class String:
+    s: str
+
+
+@dataclass
+class RangeSeries:
+    labels: Labels
+    t: np.ndarray  # int64 ms, no stale markers
+    v: np.ndarray
+
+
+@dataclass
+class Matrix:
+    """A range vector: each step's window is ``[end - range_ms, end]`` (both ends inclusive, as in 2.42)."""
+
+    series: list[RangeSeries]
+    ends: np.ndarray  # int64 ms per step
+    range_ms: int
+
+    def bounds(self, s: RangeSeries) -> tuple[np.ndarray, np.ndarray]:
+        """Index ranges ``[lo, hi)`` of each step's window in ``s``."""
+        lo = np.searchsorted(s.t, self.ends - self.range_ms, "left")
+        hi = np.searchsorted(s.t, self.ends, "right")
+        return lo, hi
+
+
+Value = Vector | Scalar | String | Matrix
+
+
+def key(labels: Labels) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))
+
+
+def without_name(labels: Labels) -> Labels:
+    return {k: v for k, v in labels.items() if k != NAME}
+
+
+def merge_rows(rows: list[Row], n: int) -> list[Row]:
+    """Rows with equal labels joined into one; overlapping steps are Prometheus' duplicate-labelset error."""
+    out: dict[tuple, Row] = {}
+    for r in rows:
+        k = key(r.labels)
+        have = out.get(k)
+        if have is None:
+            out[k] = Row(r.labels, r.v.copy(), r.ok.copy())
+            continue
+        if (have.ok & r.ok).any():
+            raise execution("vector cannot contain metrics with the same labelset")
+        have.v = np.where(r.ok, r.v, have.v)
+        have.ok = have.ok | r.ok
+    return [r for r in out.values() if r.ok.any()]
+
+
+def format_value(v: float) -> str:
+    """A sample value as the API writes it (Go's ``FormatFloat(v, 'f', -1, 64)``)."""
+    if v != v:
+        return "NaN"
+    if v in (float("inf"), float("-inf")):
+        return "+Inf" if v > 0 else "-Inf"
+    return np.format_float_positional(v, trim="-")
+
+
+def format_time(t_ms: int) -> float | int:
+    """A timestamp as the API writes it: Unix seconds, milliseconds as a fraction."""
+    t_ms = int(t_ms)
+    return t_ms // 1000 if t_ms % 1000 == 0 else t_ms / 1000
