@@ -4,9 +4,11 @@ source "$(dirname "$0")/venv.sh"
 cd "$ROOT"
 # Real programs the tests drive (skopeo; docker-registry, the registry of the kind contract harness; chromium and
 # its driver for tests/test_browser.py; ruby, whose Psych words the YAML errors GitLab shows, for
-# tests/gitlab/test_planner.py): installed when this machine can.
+# tests/gitlab/test_planner.py; prometheus, the PromQL judge of tests/prometheus/test_differential.py): installed
+# when this machine can.
 missing=()
-for tool in skopeo:skopeo docker-registry:docker-registry chromium:chromium chromedriver:chromium-driver ruby:ruby; do
+for tool in skopeo:skopeo docker-registry:docker-registry chromium:chromium chromedriver:chromium-driver ruby:ruby \
+    prometheus:prometheus; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
@@ -15,6 +17,10 @@ if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0
   # Debian's package starts a registry service on :5000 (every address) where systemd runs: the tests start their own
   if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null; then
     systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
+  # and a Prometheus on :9090: tests/prometheus/test_differential.py runs its own on a loopback port
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
   fi
 fi
 # gitlab-ci-local (npm), the CI planner's differential peer (tests/gitlab/test_differential.py), run by the Node of
