@@ -1,0 +1,97 @@
+"""The lab's Prometheus (sim): the chapter's ``prometheus.yml`` and rule files (``manifests/prometheus``) with a
+static job for each lab component that serves metrics, scraped into the on-disk storage under the lab home,
+rules evaluated, the HTTP API v1 on the ``PROMETHEUS`` slot."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..core.addresses import PROMETHEUS
+from ..core.checkout import Checkout
+from ..core.component import Component, Context, Health
+from ..core.http import Listeners, api_app
+from ..endpoints import HAProxyEndpoint, KubernetesEndpoint, PrometheusEndpoint
+from .api import PrometheusApi, render
+from .config import Config, load
+from .promql import Engine
+from .rules import RuleManager, load_rules
+from .scrape.manager import ScrapeManager
+from .tsdb import Storage
+
+RETENTION_SECONDS = 7 * 86400
+LOOKBACK_SECONDS = 300
+
+
+def lab_jobs(endpoints: dict[str, Any]) -> list[dict[str, Any]]:
+    """Static scrape jobs for the lab's own components that serve Prometheus metrics (by their endpoints)."""
+    jobs = []
+    haproxy = endpoints.get("haproxy")
+    if isinstance(haproxy, HAProxyEndpoint) and haproxy.metrics:
+        scheme, _, rest = haproxy.metrics.partition("://")
+        host, _, path = rest.partition("/")
+        jobs.append({"job_name": "haproxy", "scheme": scheme, "metrics_path": f"/{path}",
+                     "static_configs": [{"targets": [host]}]})
+    return jobs
+
+
+def render_config(source: Path, folder: Path, endpoints: dict[str, Any]) -> Path:
+    """Copy the chapter's configuration folder (``prometheus.yml`` and its rule files) into ``folder`` and add
+    the lab's static jobs to its ``prometheus.yml``; the path of the file Prometheus runs."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    shutil.copytree(source, folder)
+    path = folder / "prometheus.yml"
+    doc = yaml.safe_load(path.read_text()) or {}
+    names = {j["job_name"] for j in doc.get("scrape_configs") or []}
+    extra = [j for j in lab_jobs(endpoints) if j["job_name"] not in names]
+    if extra:
+        doc["scrape_configs"] = [*(doc.get("scrape_configs") or []), *extra]
+        path.write_text("# rendered by labkit from manifests/prometheus/prometheus.yml (+ the lab's own "
+                        "components)\n" + yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+class Prometheus(Component):
+    """Scraping, storage, rules and the HTTP API of one Prometheus server."""
+
+    def __init__(self, config_dir: Path | None = None, kubeconfig: str | None = None,
+                 listen: tuple[str, int] | None = None) -> None:
+        self.config_dir, self.kubeconfig, self.listen = config_dir, kubeconfig, listen
+
+    async def start(self, ctx: Context) -> None:
+        state = ctx.state_dir(self.name)
+        source = self.config_dir or Checkout.find().root / "manifests" / "prometheus"
+        self.config_path = render_config(source, state / "config", ctx.endpoints)
+        self.config: Config = load(self.config_path)
+        kube = ctx.endpoints.get("kubernetes")
+        kubeconfig = self.kubeconfig or (kube.kubeconfig if isinstance(kube, KubernetesEndpoint) else None)
+        self.storage = Storage(state / "data", RETENTION_SECONDS)
+        self.engine = Engine(self.storage, lookback=LOOKBACK_SECONDS)
+        groups = [g for p in self.config.rule_paths() for g in load_rules(p, self.config.evaluation_interval)]
+        self.scrape = ScrapeManager(self.config, self.storage, kubeconfig)
+        self.rules = RuleManager(groups, self.engine, self.storage, self.config.external_labels)
+        app = api_app(self.name or "prometheus", render_error=render, logger=ctx.logger(self.name or "prometheus"))
+        PrometheusApi(self.engine, self.storage, self.config, self.scrape, self.rules).install(app)
+        self.address = self.listen or ctx.network.slot(PROMETHEUS)
+        self.listeners = Listeners(app, [self.address])
+        await self.listeners.start()
+        await self.scrape.start()
+        self.rules.start()
+
+    async def stop(self) -> None:
+        await self.rules.stop()
+        await self.scrape.stop()
+        await self.listeners.stop()
+        self.storage.close()
+
+    def endpoint(self) -> PrometheusEndpoint:
+        return PrometheusEndpoint(self.title, self.listeners.urls()[0], config=str(self.config_path))
+
+    async def health(self) -> Health:
+        targets = self.scrape.targets()
+        up = sum(t.health == "up" for t in targets)
+        return Health(True, f"{up}/{len(targets)} targets up")
