@@ -192,6 +192,7 @@ def test_aggregations(es: Elasticsearch) -> None:
         "pods": {"cardinality": {"field": "kubernetes.pod_name.keyword"}},
         "p": {"percentiles": {"field": "latency_ms", "percents": [50, 100]}},
         "first": {"min": {"field": "@timestamp"}}})
+    assert r["hits"]["max_score"] is None and r["hits"]["hits"] == []
     aggs = r["aggregations"]
     minutes = aggs["per_minute"]["buckets"]
     assert len(minutes) == 10 and all(b["doc_count"] == 6 for b in minutes)

@@ -42,6 +42,7 @@ def test_missing_credentials(es: ElasticsearchProcess) -> None:
     resp = es.http("GET", "/_cluster/health", auth=None)
     assert resp.status_code == 401 and resp.headers["WWW-Authenticate"].startswith('Basic realm="security"')
     assert resp.json()["error"]["type"] == "security_exception" and resp.json()["status"] == 401
+    assert resp.json()["error"]["header"]["WWW-Authenticate"][0] == resp.headers["WWW-Authenticate"]
 
 
 def test_index_not_found_shape(es: ElasticsearchProcess) -> None:

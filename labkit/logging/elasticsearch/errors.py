@@ -9,6 +9,7 @@ from aiohttp import web
 from ...core.errors import ApiError
 from ...core.http import json_response
 
+CHALLENGE = 'Basic realm="security", charset="UTF-8"'
 # labkit's generic reasons (raised by core.http's plumbing) → Elasticsearch's exception types
 GENERIC = {"Unauthorized": "security_exception", "RequestEntityTooLarge": "request_entity_too_large",
            "NotSupported": "illegal_argument_exception", "Not Found": "resource_not_found_exception",
@@ -43,14 +44,17 @@ def body(err: ApiError) -> dict[str, Any]:
     reason = err.message
     if err.status == 401:
         reason = "missing authentication credentials for REST request"
-    cause = {"type": type_, "reason": reason, **err.details}
+    details = dict(err.details)
+    if err.status == 401:
+        details["header"] = {"WWW-Authenticate": [CHALLENGE, 'ApiKey']}
+    cause = {"type": type_, "reason": reason, **details}
     return {"error": {"root_cause": [cause], **cause}, "status": err.status}
 
 
 def render(request: web.Request, err: ApiError) -> web.StreamResponse:
     headers = dict(err.headers)
     if err.status == 401:
-        headers["WWW-Authenticate"] = 'Basic realm="security", charset="UTF-8"'
+        headers["WWW-Authenticate"] = CHALLENGE
     if request.method == "HEAD":
         return web.Response(status=err.status, headers=headers)
     return json_response(body(err), err.status, headers)

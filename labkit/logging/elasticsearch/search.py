@@ -253,7 +253,7 @@ def search(indices: list[Index], body: dict[str, Any], params: dict[str, str]) -
         total_obj = total
     result: dict[str, Any] = {
         "took": 0, "timed_out": False, "_shards": shards(indices),
-        "hits": {"total": total_obj, "max_score": max((s for _, _, _, s in keyed), default=None) if scored
+        "hits": {"total": total_obj, "max_score": max((s for _, _, _, s in keyed), default=None) if scored and size
                  else None, "hits": out_hits}}
     if track is False:
         del result["hits"]["total"]
