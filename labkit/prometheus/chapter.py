@@ -68,6 +68,24 @@ class ChapterHelpers:
                 raise LabError(f"not reached within {timeout:.0f} s: {what}")
             time.sleep(1)
 
+    def eventually(self, reached: Callable[[], bool], timeout: float = SCRAPE_SECONDS) -> bool:
+        """Whether ``reached`` becomes true within ``timeout`` seconds (polled every second): for a check."""
+        try:
+            self.wait_for("", reached, timeout)
+        except LabError:
+            return False
+        return True
+
+    def error_alert(self) -> str:
+        """The name of the alerting rule on the shop's error ratio (the rule file's alert whose query reads the
+        5xx share of ``http_requests_total``)."""
+        rules = self.rules()
+        alerting = rules[(rules["type"] == "alerting") & rules["query"].str.contains("http_requests_total")
+                         & rules["query"].str.contains("5")]
+        if alerting.empty:
+            raise LabError("Prometheus has no alerting rule on the shop's error ratio: lab.prometheus.rules()")
+        return str(alerting["name"].iloc[0])
+
     def shop_scraped(self) -> bool:
         """Every running shop pod is a target whose last scrape succeeded."""
         pods = {p.metadata.name for p in self.lab.kubernetes.core().list_namespaced_pod(NAMESPACE).items
