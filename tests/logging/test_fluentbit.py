@@ -52,7 +52,7 @@ CLASSIC = """\
     Read_from_Head    ${HEAD}
 
 [FILTER]
-    Name    parser
+    Name    lua
     Match   kube.*
 
 [OUTPUT]
@@ -223,13 +223,13 @@ def test_an_unsupported_key_or_plugin_is_an_error_naming_it(tmp_path: Path, bulk
     y.write_text(y.read_text().replace("retry_limit:", "aws_auth: on\n      retry_limit:"))
     with pytest.raises(ConfigError, match="'aws_auth'"):
         load(y, env_for(bulk))
-    c.write_text(CLASSIC)  # a parser filter: a plugin the simulator does not have
-    with pytest.raises(ConfigError, match="filter plugin 'parser' is not supported by the labkit simulator"):
+    c.write_text(CLASSIC)  # a lua filter: a plugin the simulator does not have
+    with pytest.raises(ConfigError, match="filter plugin 'lua' is not supported by the labkit simulator"):
         load(c, env_for(bulk))
     proc = subprocess.run([sys.executable, "-m", "labkit.logging.fluentbit", "-c", str(c), "--node", "n",
                            "--node-dir", str(tmp_path)], capture_output=True, text=True, timeout=60,
                           env={**os.environ, **env_for(bulk)})
-    assert proc.returncode == 1 and "filter plugin 'parser'" in proc.stderr
+    assert proc.returncode == 1 and "filter plugin 'lua'" in proc.stderr
 
 
 # -- shipping ----------------------------------------------------------------------------------------------------

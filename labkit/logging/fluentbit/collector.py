@@ -27,7 +27,7 @@ from ...core.http import Listeners
 from ...core.tasks import cancel
 from .config import Config, ConfigError, Section, load
 from .es import EsOutput
-from .filters import Grep, Modify, RecordModifier, matcher
+from .filters import Grep, Modify, ParserFilter, RecordModifier, matcher
 from .kubernetes import KubernetesFilter
 from .monitor import Metrics, monitoring_app
 from .parsers import Parser, RegexRules
@@ -78,6 +78,8 @@ class Collector:
             f: Any
             if kind == "kubernetes":
                 f = KubernetesFilter(s, paths, self.kubeconfig, parsers)
+            elif kind == "parser":
+                f = ParserFilter(s, parsers)
             else:
                 f = {"grep": Grep, "modify": Modify, "record_modifier": RecordModifier}[kind](s)
             name = s.get("alias") or f"{kind}.{index}"

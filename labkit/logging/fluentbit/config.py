@@ -36,6 +36,7 @@ PLUGIN_KEYS: dict[str, dict[str, set[str]]] = {
                    "hard_copy", "condition"},
         "grep": {"regex", "exclude", "logical_op"},
         "record_modifier": {"record", "remove_key", "allowlist_key", "whitelist_key", "uuid_key"},
+        "parser": {"key_name", "parser", "reserve_data", "preserve_key"},
     },
     "output": {
         "es": {"host", "port", "path", "index", "type", "logstash_format", "logstash_prefix", "logstash_prefix_key",
@@ -51,7 +52,7 @@ PARSER_KEYS = {"name", "format", "regex", "time_key", "time_format", "time_keep"
 MULTILINE_KEYS = {"name", "type", "flush_timeout", "rule", "rules", "key_content", "parser"}
 MULTI_VALUED = {"set", "add", "remove", "remove_wildcard", "remove_regex", "rename", "hard_rename", "copy",
                 "hard_copy", "condition", "regex", "exclude", "record", "remove_key", "allowlist_key",
-                "whitelist_key", "rule", "parsers_file"}
+                "whitelist_key", "rule", "parsers_file", "parser"}
 VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 

@@ -27,6 +27,7 @@ from .paths import PathMap
 
 Event = tuple[str, float, dict[str, Any]]
 RETRYABLE = {429, 500, 502, 503, 504}
+BULK_MAX = 2 * 1024 * 1024  # bytes in one _bulk request
 
 
 class EsOutput:
@@ -136,8 +137,19 @@ class EsOutput:
 
     # -- delivery -----------------------------------------------------------------------------------------------
     async def deliver(self, events: list[Event]) -> None:
-        """Sends the records, retrying as the module doc says; returns once they are indexed or given up."""
-        pending = self.bulk_lines(events)
+        """Sends the records in bulks of at most ``BULK_MAX`` bytes (Fluent Bit sends one per chunk of about
+        2 MB), retrying as the module doc says; returns once they are indexed or given up."""
+        lines = self.bulk_lines(events)
+        start, size = 0, 0
+        for i, line in enumerate(lines):
+            if size and size + len(line) > BULK_MAX:
+                await self._deliver(lines[start:i])
+                start, size = i, 0
+            size += len(line)
+        if start < len(lines):
+            await self._deliver(lines[start:])
+
+    async def _deliver(self, pending: list[bytes]) -> None:
         attempt = 0
         while pending:
             body = b"".join(pending)

@@ -1,4 +1,4 @@
-"""The ``modify``, ``grep`` and ``record_modifier`` filters, and Fluent Bit's record accessor
+"""The ``modify``, ``grep``, ``record_modifier`` and ``parser`` filters, and Fluent Bit's record accessor
 (``$kubernetes['namespace_name']``) they share, and tag matching (``Match``, ``Match_Regex``)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import ConfigError, Section
+from .parsers import Parser
 
 Record = dict[str, Any]
 ACCESSOR = re.compile(r"\[\s*['\"]?([^'\"\]]+)['\"]?\s*\]")
@@ -170,4 +171,38 @@ class Modify:
                 if op == "copy" and args[1] in rec:
                     continue
                 rec[args[1]] = rec[args[0]]
+        return [(ts, rec)]
+
+
+class ParserFilter:
+    """``parser``: parses ``Key_Name`` with the first of its ``Parser``s that matches; the result replaces the
+    record (``Reserve_Data`` keeps the other keys, ``Preserve_Key`` the parsed one); its time, if any, the record's."""
+
+    def __init__(self, s: Section, parsers: dict[str, Parser]) -> None:
+        self.key = s.get("key_name")
+        if not self.key:
+            raise ConfigError("[filter:parser] Key_Name is not set")
+        names = s.all("parser")
+        missing = [n for n in names if n not in parsers]
+        if not names or missing:
+            raise ConfigError(f"[filter:parser] requested parser '{(missing or [''])[0]}' not found")
+        self.parsers = [parsers[n] for n in names]
+        self.reserve = s.flag("reserve_data")
+        self.preserve = s.flag("preserve_key")
+
+    def __call__(self, tag: str, ts: float, rec: Record) -> list[tuple[float, Record]]:
+        value = rec.get(self.key)
+        if not isinstance(value, str):
+            return [(ts, rec)]
+        for p in self.parsers:
+            parsed = p.parse(value)
+            if parsed is None:
+                continue
+            out, when = parsed
+            if self.reserve:
+                kept = {k: v for k, v in rec.items() if k != self.key or self.preserve}
+                out = {**kept, **out}
+            elif self.preserve:
+                out = {self.key: value, **out}
+            return [(when if when is not None else ts, out)]
         return [(ts, rec)]
