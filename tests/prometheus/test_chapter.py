@@ -79,7 +79,8 @@ def test_the_dashboards_provision_as_grafana_sidecar_configmaps(lab: Lab) -> Non
         created = core.create_namespaced_config_map("default", manifest)
         try:
             assert created.metadata.labels[SIDECAR_LABEL] == "1"
-            (name, text), = created.data.items()
+            (key, text), = created.data.items()
+            assert key == manifest["metadata"]["name"].removeprefix("labkit-dashboard-") + ".json"
             model = json.loads(text)
             assert datasource_uids(model) == {DATASOURCE_UID}
             assert {p["type"] for p in panels(model)} <= set(PANEL_TYPES)
