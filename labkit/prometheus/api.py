@@ -17,7 +17,7 @@ from aiohttp import web
 
 from ..core.errors import ApiError
 from ..core.http import json_response
-from .promql import Engine, PromQLError
+from .promql import Engine, PromQLError, selector_matchers
 from .tsdb import Matcher
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ ERROR_STATUS = {"bad_data": 400, "execution": 422, "timeout": 503, "canceled": 5
                 "not_found": 404, "unavailable": 503}
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 DURATION = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
-MATCH_OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
 
 
 def render(request: web.Request, err: ApiError) -> web.StreamResponse:
@@ -79,20 +78,11 @@ def parse_duration(text: str, name: str) -> float:
 
 
 def matchers_of(selector: str) -> list[Matcher]:
-    """The matchers of a ``match[]`` series selector, through the PromQL parser."""
-    import promql_parser
-
+    """The matchers of a ``match[]`` series selector."""
     try:
-        expr = promql_parser.parse(selector)
-    except ValueError as err:
-        raise bad_data(f'invalid parameter "match[]": {err}') from None
-    if not isinstance(expr, promql_parser.VectorSelector):
-        raise bad_data('invalid parameter "match[]": 1:1: parse error: unexpected expression, '
-                       'expected a vector selector')
-    out = [Matcher(m.name, MATCH_OPS[str(m.op).rpartition(".")[2]], m.value) for m in expr.matchers.matchers]
-    if expr.name:
-        out.append(Matcher("__name__", "=", expr.name))
-    return out
+        return selector_matchers(selector)
+    except PromQLError as err:
+        raise bad_data(f'invalid parameter "match[]": {err.message}') from None
 
 
 class PrometheusApi:

@@ -74,7 +74,7 @@ def expand_template(text: str, labels: Labels, value: float, external: Labels) -
             if pipe == "humanize":
                 out = humanize(float(out))
             elif pipe == "humanizePercentage":
-                out = humanize(float(out) * 100) + "%"
+                out = f"{float(out) * 100:.4g}%"
             elif pipe.startswith("printf "):
                 out = pipe[len("printf "):].strip().strip('"') % float(out)
             else:
