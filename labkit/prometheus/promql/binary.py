@@ -45,7 +45,8 @@ def arith(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def drops_name(op: str, return_bool: bool) -> bool:
-    return op not in COMPARISONS or return_bool
+    """Arithmetic and ``bool`` comparisons drop the metric name; 2.42 keeps it for ``atan2``."""
+    return op in ("+", "-", "*", "/", "%", "^") or (op in COMPARISONS and return_bool)
 
 
 def vector_scalar(op: str, rows: list[Row], s: np.ndarray, scalar_left: bool, return_bool: bool, n: int

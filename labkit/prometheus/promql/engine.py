@@ -20,8 +20,24 @@ from .aggregate import aggregate
 from .binary import COMPARISONS, SET_OPS, arith, set_op, vector_scalar, vector_vector
 from .errors import PromQLError, bad_data, execution, unsupported
 from .range_functions import RANGE_FUNCTIONS, eval_range_function
-from .values import NAME, Matrix, RangeSeries, Row, Scalar, String, Value, Vector, format_time, format_value, key
+from .values import (
+    NAME,
+    Matrix,
+    RangeSeries,
+    Row,
+    Scalar,
+    String,
+    Value,
+    Vector,
+    format_time,
+    format_value,
+    key,
+    merge_rows,
+)
 
+# Prometheus 2.42's name for what Prometheus 3 (and promql-parser's built-ins) call double_exponential_smoothing
+pp.register_extra_functions([pp.Function("holt_winters", [pp.ValueType.Matrix, pp.ValueType.Scalar,
+                                                          pp.ValueType.Scalar], pp.ValueType.Vector)])
 MATCH_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
 MAX_POINTS = 11_000
 INSTANT_ONLY = {"time", "vector", "scalar", "timestamp", "absent", "absent_over_time", "histogram_quantile",
@@ -106,7 +122,8 @@ class _Evaluator:
         if isinstance(node, pp.SubqueryExpr):
             return self.subquery(node)
         if isinstance(node, pp.Call):
-            return self.call(node)
+            value = self.call(node)
+            return Vector(merge_rows(value.rows, self.n)) if isinstance(value, Vector) else value
         if isinstance(node, pp.AggregateExpr):
             return self.aggregate(node)
         if isinstance(node, pp.BinaryExpr):
@@ -191,12 +208,12 @@ class _Evaluator:
     def call(self, node: Any) -> Value:
         name, args, n = node.func.name, list(node.args), self.n
         if name in RANGE_FUNCTIONS and name != "absent_over_time":
-            m = self.eval(args[0])
-            assert isinstance(m, Matrix)
-            params = [self.scalar(a) for a in args[1:]]
-            if name == "quantile_over_time":
-                m, params = self.eval(args[1]), [self.scalar(args[0])]  # type: ignore[assignment]
-            return Vector(eval_range_function(name, m, params))  # type: ignore[arg-type]
+            at = 1 if name == "quantile_over_time" else 0
+            m = self.eval(args[at])
+            if not isinstance(m, Matrix):
+                raise bad_data(f"expected type range vector in call to function \"{name}\"")
+            params = [self.scalar(a) for i, a in enumerate(args) if i != at]
+            return Vector(eval_range_function(name, m, params))
         if name not in INSTANT_ONLY:
             raise unsupported(f'the function "{name}" (not in Prometheus 2.42)')
         if name == "time":

@@ -161,7 +161,8 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
         start = merged[b - 1][0]
         count -= merged[b - 1][1]
         rank -= merged[b - 1][1]
-    return start + (end - start) * (rank / count)
+    with np.errstate(all="ignore"):  # Go's float division: an empty bucket gives NaN or ±Inf, not an error
+        return float(start + (end - start) * (np.float64(rank) / np.float64(count)))
 
 
 def parse_le(value: str) -> float | None:
