@@ -286,7 +286,7 @@ class ElasticsearchApi:
                 return web.Response(status=404)
             raise
         if request.method == "HEAD":
-            return web.Response(status=200 if indices or "*" in request.match_info["index"] else 404)
+            return web.Response(status=200 if indices else 404)
         return reply(request, {i.name: {"aliases": {}, "mappings": i.mappings, "settings": self.settings_of(i)}
                                for i in indices})
 
