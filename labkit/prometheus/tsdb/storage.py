@@ -84,6 +84,7 @@ class Storage:
                     s = refs.get(ref)
                     if s is not None and t >= self.persisted_until:
                         self._add(s, t, v)
+        self._trim(self.max_t - self.retention_ms)  # blocks straddling the horizon hold older samples too
 
     # -- index ---------------------------------------------------------------------------------------------------
     def _get_or_create(self, labels: Labels) -> _Series:
@@ -224,6 +225,10 @@ class Storage:
         for block in blk.list_blocks(self._blocks_dir):
             if block.maxt <= horizon:
                 block.path.unlink(missing_ok=True)
+        self._trim(horizon)
+
+    def _trim(self, horizon: int) -> None:
+        """Forget samples older than ``horizon`` (and series left without any)."""
         for s in list(self._series.values()):
             i = bisect.bisect_left(s.t, horizon)
             if i:

@@ -32,6 +32,22 @@ def _record(kind: int, payload: bytes) -> bytes:
     return HEADER.pack(kind, len(payload), zlib.crc32(payload)) + payload
 
 
+def _records(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """The whole records of a segment; a torn tail (a crash mid-write) ends it."""
+    pos = 0
+    while pos + HEADER.size <= len(data):
+        kind, length, crc = HEADER.unpack_from(data, pos)
+        payload = data[pos + HEADER.size: pos + HEADER.size + length]
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            return
+        pos += HEADER.size + length
+        yield kind, payload
+
+
+def _valid_length(data: bytes) -> int:
+    return sum(HEADER.size + len(payload) for _, payload in _records(data))
+
+
 class WAL:
     """Segments ``<dir>/00000001``, ``00000002``…; appends go to the newest."""
 
@@ -40,6 +56,12 @@ class WAL:
         self.dir.mkdir(parents=True, exist_ok=True)
         segments = self.segments()
         self.current = segments[-1] if segments else 1
+        last = self._path(self.current)
+        if last.exists():  # repair: cut a torn last record, so that new records follow whole ones
+            data = last.read_bytes()
+            valid = _valid_length(data)
+            if valid < len(data):
+                os.truncate(last, valid)
         self._fd = os.open(self._path(self.current), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def _path(self, number: int) -> Path:
@@ -60,13 +82,7 @@ class WAL:
         ``(SAMPLES, structured array)``."""
         for number in self.segments():
             data = self._path(number).read_bytes()
-            pos = 0
-            while pos + HEADER.size <= len(data):
-                kind, length, crc = HEADER.unpack_from(data, pos)
-                payload = data[pos + HEADER.size: pos + HEADER.size + length]
-                if len(payload) < length or zlib.crc32(payload) != crc:
-                    break  # torn tail of a crash: everything before it was whole
-                pos += HEADER.size + length
+            for kind, payload in _records(data):
                 if kind == SERIES:
                     yield SERIES, (struct.unpack_from("<I", payload)[0], json.loads(payload[4:]))
                 elif kind == SAMPLES:
