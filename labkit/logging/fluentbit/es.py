@@ -79,16 +79,28 @@ class EsOutput:
                         "dropped_records": 0, "retried_records": 0}
         self.last_error = ""
         self._session: aiohttp.ClientSession | None = None
+        self._seconds: dict[tuple[int, str], str] = {}
 
     @property
     def url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}{self.path}/_bulk"
 
     # -- formatting ---------------------------------------------------------------------------------------------
+    def _second(self, second: int, fmt: str) -> str:
+        """``fmt`` of a whole second (the last few kept: records come in time order)."""
+        key = (second, fmt)
+        hit = self._seconds.get(key)
+        if hit is None:
+            if len(self._seconds) > 64:
+                self._seconds.clear()
+            hit = self._seconds[key] = dt.datetime.fromtimestamp(second, dt.UTC).strftime(fmt)
+        return hit
+
     def _stamp(self, ts: float) -> str:
-        when = dt.datetime.fromtimestamp(ts, dt.UTC)
-        frac = f"{round((ts % 1) * 1e9) % 1_000_000_000:09d}" if self.nanos else f"{when.microsecond // 1000:03d}"
-        return f"{when.strftime(self.time_format)}.{frac}Z"
+        second = int(ts // 1)
+        frac = f"{round((ts - second) * 1e9) % 1_000_000_000:09d}" if self.nanos \
+            else f"{int((ts - second) * 1000) % 1000:03d}"
+        return f"{self._second(second, self.time_format)}.{frac}Z"
 
     def _index_of(self, ts: float, rec: dict[str, Any]) -> str:
         if not self.logstash:
@@ -97,8 +109,8 @@ class EsOutput:
         if self.prefix_key is not None:
             value = lookup(rec, self.prefix_key)
             prefix = str(value) if value is not None else prefix
-        when = dt.datetime.fromtimestamp(time.time() if self.current_time_index else ts, dt.UTC)
-        return f"{prefix}-{when.strftime(self.dateformat)}"
+        when = time.time() if self.current_time_index else ts
+        return f"{prefix}-{self._second(int(when // 1), self.dateformat)}"
 
     def _doc(self, tag: str, ts: float, rec: dict[str, Any]) -> dict[str, Any]:
         doc = _dots(rec) if self.replace_dots else dict(rec)
@@ -212,4 +224,6 @@ class EsOutput:
 
 
 def _dots(rec: dict[str, Any]) -> dict[str, Any]:
+    if not any("." in k or isinstance(v, dict) for k, v in rec.items()):
+        return dict(rec)
     return {k.replace(".", "_"): _dots(v) if isinstance(v, dict) else v for k, v in rec.items()}
