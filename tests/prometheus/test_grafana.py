@@ -1,8 +1,9 @@
-"""``lab.grafana``: the lab's dashboards (manifests/dashboards) rendered from a real Prometheus API.
+"""``lab.grafana``: the lab's dashboards (manifests/dashboards) rendered from either Prometheus API.
 
 Two shop-like pods (prometheus_client, the shop's metric names and buckets) serve ``/metrics`` on loopback while
-a thread sends them traffic; the real Prometheus (Debian's, installed by scripts/test.sh) scrapes them every
-second. The renderer is judged on the data it draws: the same numbers as a direct PromQL query, Grafana's
+a thread sends them traffic; the real Prometheus (Debian's 2.42, installed by scripts/test.sh) and the sim's
+(``python -m labkit.prometheus``) each scrape them every second from the same ``prometheus.yml``. The renderer
+is judged on the data it draws: the same numbers as a direct PromQL query, Grafana's
 interpolation of variables and ``$__rate_interval``, every panel type of the two dashboards."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,8 +32,6 @@ from labkit.prometheus.lab import PrometheusAPIError, PrometheusView
 from labkit.prometheus.views import format_value, heatmap_buckets, reduce, table_frame
 
 PROMETHEUS = shutil.which("prometheus")
-pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="Debian's prometheus is not installed "
-                                "(scripts/test.sh installs it)")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 PODS = {"gateway-a1": "gateway", "catalog-b2": "catalog"}
 
@@ -66,18 +66,21 @@ class RealPrometheus:
         statics = "\n".join(
             f"      - targets: ['127.0.0.1:{pod.port}']\n"
             f"        labels: {{namespace: shop, app: {PODS[name]}, pod: {name}}}" for name, pod in pods.items())
-        config = home / "prometheus.yml"
-        config.write_text(
+        self.config = home / "config"
+        self.config.mkdir()
+        (self.config / "prometheus.yml").write_text(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
             f"scrape_configs:\n  - job_name: shop\n    static_configs:\n{statics}\n"
             f"      - targets: ['127.0.0.1:{self.dead}']\n"
             "        labels: {namespace: shop, app: orders, pod: orders-c3}\n")
         self.log = (home / "prometheus.log").open("wb")
-        self.proc = subprocess.Popen([str(PROMETHEUS), f"--config.file={config}",
-                                      f"--storage.tsdb.path={home / 'data'}",
-                                      f"--web.listen-address=127.0.0.1:{self.port}"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.command(home), stdout=self.log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
+
+    def command(self, home: Path) -> list[str]:
+        return [str(PROMETHEUS), f"--config.file={self.config / 'prometheus.yml'}",
+                f"--storage.tsdb.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}"]
+
 
     def wait(self, expr: str, deadline: float = 60) -> None:
         """Until ``expr`` has a result (the scrapes it needs have happened)."""
@@ -97,12 +100,26 @@ class RealPrometheus:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(30)
+        self.proc.wait(60)
         self.log.close()
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, dict[str, Pod]]]:
+class SimPrometheus(RealPrometheus):
+    """The sim's Prometheus (``python -m labkit.prometheus``) from the same configuration."""
+
+    def command(self, home: Path) -> list[str]:
+        return [sys.executable, "-m", "labkit.prometheus", "--home", str(home / "sim"), "--config-dir",
+                str(self.config), "--listen", f"127.0.0.1:{self.port}"]
+
+
+SERVERS = [pytest.param(RealPrometheus, id="prometheus-2.42", marks=pytest.mark.skipif(
+               PROMETHEUS is None, reason="Debian's prometheus is not installed (scripts/test.sh installs it)")),
+           pytest.param(SimPrometheus, id="sim")]
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def stack(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, dict[str, Pod]]]:
     home = tmp_path_factory.mktemp("grafana")
     pods = {name: Pod(name) for name in PODS}
     stop = threading.Event()
@@ -116,9 +133,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, dict[
 
     sender = threading.Thread(target=traffic, daemon=True)
     sender.start()
-    prom = RealPrometheus(home, pods)
+    prom = request.param(home, pods)
     try:
-        prom.wait('count(rate(http_requests_total{status="500"}[4s])) >= 1')
+        prom.wait('count(rate(http_requests_total[4s]) > 0) == 3')  # gateway 200, catalog 200 and 500
         prom.wait("count(up) == 3")
         endpoints = LabEndpoints("sim", "", {"prometheus": PrometheusEndpoint("Prometheus", prom.url)})
         yield Lab(LabPaths(home), endpoints), pods
@@ -187,7 +204,7 @@ def test_shop_dashboard_draws_what_prometheus_answers(stack: tuple[Lab, dict[str
     assert direct > 1  # both pods serve (how fast depends on the machine: the ratios below do not)
 
     ratio = reduce(rendered.panel("Error ratio").frame["value"], "lastNotNull")
-    assert 0.02 < ratio < 0.09  # 1 in 20 of all requests fails
+    assert 0 < ratio <= 0.1 + 1e-9  # 1 in 20 of all requests fails: at most the catalog's 1 in 10
 
     by_pod = rendered.panel("Requests per second by pod")
     assert set(by_pod.frame["legend"]) == {"gateway-a1", "catalog-b2"}  # legendFormat {{pod}}
@@ -252,4 +269,17 @@ def test_lab_grafana_is_the_prometheus_views(stack: tuple[Lab, dict[str, Pod]]) 
     assert {"job", "instance", "series", "time", "value"} <= set(frame.columns)
     targets: Any = PrometheusView(lab).targets()
     assert sorted(targets["health"]) == ["down", "up", "up"]
-    assert "connection refused" in targets[targets["health"] == "down"]["last_error"].iloc[0]
+    down = targets[targets["health"] == "down"].iloc[0]
+    assert down["labels"]["pod"] == "orders-c3" and down["last_error"].startswith(f'Get "{down["scrape_url"]}": ')
+
+
+def test_a_down_targets_error_is_the_scrapers(request: pytest.FixtureRequest,
+                                              stack: tuple[Lab, dict[str, Pod]]) -> None:
+    """What the notebook's Diagnose reads: Go's dial error, as Prometheus reports a port nobody listens on."""
+    if "sim" in request.node.callspec.id:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="known difference (P2's scraper): the sim "
+                                              "reports aiohttp's 'Cannot connect to host', not Go's "
+                                              "'dial tcp …: connect: connection refused'"))
+    targets: Any = PrometheusView(stack[0]).targets()
+    error = targets[targets["health"] == "down"]["last_error"].iloc[0]
+    assert "dial tcp 127.0.0.1:" in error and error.endswith(": connect: connection refused")
