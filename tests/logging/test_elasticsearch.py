@@ -240,3 +240,19 @@ def test_unknown_query_is_a_parsing_exception(es: Elasticsearch) -> None:
     with pytest.raises(BadRequestError) as err:
         es.search(index="shop-logs", query={"fuzzy": {"message": "x"}})
     assert "not supported by the labkit simulator" in str(err.value)
+
+
+def test_aggregations_over_arrays_and_calendar_months(es: Elasticsearch) -> None:
+    docs = [{"tags": ["a", "b", "a"], "at": "2024-01-31T23:00:00Z", "n": [1, 5]},
+            {"tags": ["b"], "at": "2024-03-01T00:00:00Z", "n": 2}, {"other": 1}]
+    helpers.bulk(es, ({"_index": "arrays", "_id": str(i), **d} for i, d in enumerate(docs)), refresh=True)
+    r = es.search(index="arrays", size=0, aggs={
+        "tags": {"terms": {"field": "tags.keyword"}, "aggs": {"n": {"sum": {"field": "n"}}}},
+        "months": {"date_histogram": {"field": "at", "calendar_interval": "month", "min_doc_count": 0}},
+        "n": {"stats": {"field": "n"}}, "with_n": {"filter": {"exists": {"field": "n"}}}})["aggregations"]
+    assert [(b["key"], b["doc_count"], b["n"]["value"]) for b in r["tags"]["buckets"]] == [("b", 2, 8.0),
+                                                                                          ("a", 1, 6.0)]
+    assert [(b["key_as_string"][:7], b["doc_count"]) for b in r["months"]["buckets"]] == [
+        ("2024-01", 1), ("2024-02", 0), ("2024-03", 1)]
+    assert r["n"] == {"count": 3, "min": 1.0, "max": 5.0, "avg": pytest.approx(8 / 3), "sum": 8.0}
+    assert r["with_n"]["doc_count"] == 2

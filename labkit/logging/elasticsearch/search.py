@@ -9,8 +9,11 @@ import time
 from functools import cmp_to_key
 from typing import Any
 
+import numpy as np
+
 from . import aggs as aggregations
 from .aggs import check_aggregatable
+from .docvalues import doc_values
 from .errors import es_error, illegal_argument, not_supported, parsing
 from .query import NUMERIC, Scorer, comparable, compile_query, field_type, tokens, values
 from .store import Doc, Index
@@ -37,21 +40,37 @@ def check_body(body: dict[str, Any]) -> None:
             raise parsing(f"Unknown key for a {kind} in [{key}].")
 
 
-def matching(indices: list[Index], scorer: Scorer) -> list[tuple[Doc, Index, float]]:
+Hit = tuple[Doc, Index, float, int]  # document, its index, score, row in the index's doc values
+
+
+def matching(indices: list[Index], scorer: Scorer) -> list[Hit]:
     out = []
     for index in indices:
-        for doc in index.searchable.values():
+        for row, doc in enumerate(doc_values(index).docs):
             s = scorer(doc, index)
             if s is not None:
-                out.append((doc, index, s))
+                out.append((doc, index, s, row))
     return out
+
+
+def matches_all(query: Any) -> bool:
+    return not query or (isinstance(query, dict) and list(query) == ["match_all"] and not query["match_all"])
 
 
 def count(indices: list[Index], body: dict[str, Any]) -> dict[str, Any]:
     unknown = set(body) - {"query"}
     if unknown:
         raise parsing(f"request does not support [{sorted(unknown)[0]}]")
+    if matches_all(body.get("query")):
+        return {"count": sum(len(i.searchable) for i in indices), "_shards": shards(indices)}
     return {"count": len(matching(indices, compile_query(body.get("query")))), "_shards": shards(indices)}
+
+
+def parts_of(hits: list[Hit], indices: list[Index]) -> aggregations.Parts:
+    rows: dict[int, list[int]] = {id(i): [] for i in indices}
+    for _, index, _, row in hits:
+        rows[id(index)].append(row)
+    return [(i, np.asarray(rows[id(i)], dtype=np.int64)) for i in indices]
 
 
 def sort_spec(raw: Any) -> list[tuple[str, str, dict[str, Any]]]:
@@ -193,16 +212,24 @@ def search(indices: list[Index], body: dict[str, Any], params: dict[str, str]) -
     if "q" in params:
         body = {**body, "query": {"query_string": {"query": params["q"]}}}
     scorer = compile_query(body.get("query"))
-    hits = matching(indices, scorer)
-    if "min_score" in body:
-        hits = [h for h in hits if h[2] >= float(body["min_score"])]
-    agg_hits = [(d, i) for d, i, _ in hits]
-    if "post_filter" in body:
-        post = compile_query(body["post_filter"])
-        hits = [h for h in hits if post(h[0], h[1]) is not None]
+    agg_spec = body.get("aggs", body.get("aggregations"))
+    if size == 0 and matches_all(body.get("query")) and not ({"min_score", "post_filter"} & set(body)):
+        # every document: no need to visit them one by one
+        hits: list[Hit] = []
+        parts = [(i, np.arange(len(doc_values(i).docs), dtype=np.int64)) for i in indices]
+        total = sum(len(rows) for _, rows in parts)
+    else:
+        hits = matching(indices, scorer)
+        if "min_score" in body:
+            hits = [h for h in hits if h[2] >= float(body["min_score"])]
+        parts = parts_of(hits, indices) if agg_spec else []
+        if "post_filter" in body:
+            post = compile_query(body["post_filter"])
+            hits = [h for h in hits if post(h[0], h[1]) is not None]
+        total = len(hits)
     raw_sort = body.get("sort") or (params["sort"].split(",") if "sort" in params else None)
     spec = sort_spec(raw_sort) if raw_sort else [("_score", "desc", {}), ("_doc", "asc", {})]
-    keyed = [([sort_value(d, i, s, f, o) for f, _, o in spec], d, i, s) for d, i, s in hits]
+    keyed = [([sort_value(d, i, s, f, o) for f, _, o in spec], d, i, s) for d, i, s, _ in hits] if size else []
     keyed.sort(key=cmp_to_key(lambda a, b: compare(a[0], b[0], spec)))
     if "search_after" in body:
         if not raw_sort:
@@ -213,7 +240,6 @@ def search(indices: list[Index], body: dict[str, Any], params: dict[str, str]) -
         if start:
             raise illegal_argument("[from] parameter must be set to 0 when [search_after] is used")
         keyed = [k for k in keyed if compare(k[0], list(after), spec) > 0]
-    total = len(hits)
     scored = not raw_sort or any(f == "_score" for f, _, _ in spec) or body.get("track_scores")
     source_spec = body.get("_source")
     if "_source_includes" in params or "_source_excludes" in params:
@@ -257,9 +283,8 @@ def search(indices: list[Index], body: dict[str, Any], params: dict[str, str]) -
                  else None, "hits": out_hits}}
     if track is False:
         del result["hits"]["total"]
-    agg_spec = body.get("aggs", body.get("aggregations"))
     if agg_spec:
-        result["aggregations"] = aggregations.run(agg_spec, agg_hits)
+        result["aggregations"] = aggregations.run(agg_spec, parts)
     result["took"] = int((time.perf_counter() - started) * 1000)
     return result
 

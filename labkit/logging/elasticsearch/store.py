@@ -53,6 +53,7 @@ class Index:
     searchable: dict[str, Doc] = field(default_factory=dict)
     pending: dict[str, Doc | None] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
+    generation: int = 0  # counts the refreshes that changed what searches see
 
     def __post_init__(self) -> None:
         self.types = mapping.types(self.mappings.get("properties", {}))
@@ -64,6 +65,8 @@ class Index:
         return self.searchable.get(doc_id)
 
     def refresh(self) -> None:
+        if self.pending:
+            self.generation += 1
         for doc_id, doc in self.pending.items():
             if doc is None:
                 self.searchable.pop(doc_id, None)
@@ -186,6 +189,7 @@ class Store:
     def put_mapping(self, index: Index, body: dict[str, Any]) -> None:
         index.mappings = merge_mappings(index.mappings, body)
         index.types = mapping.types(index.mappings.get("properties", {}))
+        index.generation += 1  # columns read with the old types are stale
         self.db.execute("UPDATE indices SET mappings = ? WHERE name = ?", (json.dumps(index.mappings), index.name))
 
     def resolve(self, expression: str, ignore_unavailable: bool = False, allow_no_indices: bool = True) -> list[Index]:
