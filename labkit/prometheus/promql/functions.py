@@ -182,10 +182,47 @@ def histogram_quantile(q: np.ndarray, rows: list[Row], n: int) -> list[Row]:
         groups.setdefault(key(labels), (labels, []))[1].append((le, r))
     out = []
     for labels, members in groups.values():
-        v, ok = np.full(n, NAN), np.zeros(n, bool)
-        for i in range(n):
-            buckets = [(le, float(r.v[i])) for le, r in members if r.ok[i]]
-            if buckets:
-                v[i], ok[i] = bucket_quantile(float(q[i]), buckets), True
+        members.sort(key=lambda m: m[0])
+        ok = np.any([r.ok for _, r in members], axis=0)
+        full = np.all([r.ok for _, r in members], axis=0)
+        v = np.full(n, NAN)
+        if full.any():
+            v[full] = _bucket_quantiles(q[full], [le for le, _ in members],
+                                        np.vstack([r.v[full] for _, r in members]))
+        for i in np.nonzero(ok & ~full)[0]:  # steps where some buckets are missing: one at a time
+            v[i] = bucket_quantile(float(q[i]), [(le, float(r.v[i])) for le, r in members if r.ok[i]])
         out.append(Row(labels, v, ok))
     return out
+
+
+def _bucket_quantiles(q: np.ndarray, bounds: list[float], counts: np.ndarray) -> np.ndarray:
+    """``bucket_quantile`` for many steps at once: ``counts`` is buckets (sorted by ``bounds``) x steps."""
+    n = counts.shape[1]
+    merged_bounds: list[float] = []
+    merged: list[np.ndarray] = []
+    for bound, row in zip(bounds, counts, strict=True):  # coalesce equal bounds
+        if merged_bounds and merged_bounds[-1] == bound:
+            merged[-1] = merged[-1] + row
+        else:
+            merged_bounds.append(bound)
+            merged.append(row.copy())
+    if merged_bounds[-1] != float("inf") or len(merged) < 2:
+        out = np.full(n, NAN)
+    else:
+        c = np.maximum.accumulate(np.vstack(merged), axis=0)  # ensure monotonic
+        b_up = np.array(merged_bounds)
+        observations = c[-1]
+        rank = q * observations
+        reached = c[:-1] >= rank
+        b = np.where(reached.any(axis=0), reached.argmax(axis=0), len(merged_bounds) - 1)
+        cols = np.arange(n)
+        start = np.where(b > 0, b_up[np.maximum(b - 1, 0)], 0.0)
+        end = b_up[np.minimum(b, len(b_up) - 1)]
+        below = np.where(b > 0, c[np.maximum(b - 1, 0), cols], 0.0)
+        with np.errstate(all="ignore"):
+            out = start + (end - start) * ((rank - below) / (c[np.minimum(b, len(b_up) - 1), cols] - below))
+        out = np.where(b == len(b_up) - 1, b_up[-2], out)
+        out = np.where((b == 0) & (b_up[0] <= 0), b_up[0], out)
+        out = np.where(observations == 0, NAN, out)
+    out = np.where(q < 0, -np.inf, np.where(q > 1, np.inf, out))
+    return np.where(np.isnan(q), NAN, out)

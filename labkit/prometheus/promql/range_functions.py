@@ -101,13 +101,8 @@ def _max(t: np.ndarray, v: np.ndarray) -> float:
 
 
 def _stdvar(t: np.ndarray, v: np.ndarray) -> float:
-    count, mean, aux = 0.0, 0.0, 0.0
-    for x in v.tolist():
-        count += 1
-        delta = x - mean
-        mean += delta / count
-        aux += delta * (x - mean)
-    return aux / count
+    with np.errstate(all="ignore"):
+        return float(np.var(v))
 
 
 def _changes(t: np.ndarray, v: np.ndarray) -> float:
@@ -117,18 +112,6 @@ def _changes(t: np.ndarray, v: np.ndarray) -> float:
 
 def _resets(t: np.ndarray, v: np.ndarray) -> float:
     return float(np.sum(v[1:] < v[:-1]))
-
-
-def _regression(t: np.ndarray, v: np.ndarray, intercept_time: float) -> tuple[float, float]:
-    """Least squares of ``v`` over time (seconds relative to ``intercept_time``): (slope, intercept)."""
-    n = len(v)
-    x = (t - intercept_time) / 1000
-    sum_x, sum_y = float(np.sum(x)), float(np.sum(v))
-    sum_xy, sum_x2 = float(np.sum(x * v)), float(np.sum(x * x))
-    cov = sum_xy - sum_x * sum_y / n
-    var = sum_x2 - sum_x * sum_x / n
-    slope = cov / var if var else NAN
-    return slope, sum_y / n - slope * sum_x / n
 
 
 def quantile(q: float, values: np.ndarray) -> float:
@@ -157,6 +140,78 @@ RANGE_FUNCTIONS = {"rate", "increase", "delta", "irate", "idelta", "deriv", "pre
                    "quantile_over_time", "absent_over_time", "holt_winters", *SIMPLE}
 
 
+def _cumulative(name: str, s: RangeSeries, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Window functions computed from prefix sums, for every step at once."""
+    count = hi - lo
+    ok = count >= 1
+    v = s.v
+    with np.errstate(all="ignore"):
+        if name in ("changes", "resets"):
+            a, b = v[:-1], v[1:]
+            hit = ((a != b) & ~(np.isnan(a) & np.isnan(b))) if name == "changes" else (b < a)
+            cs = np.concatenate([[0], np.cumsum(hit)])
+            out = (cs[np.maximum(hi - 1, 0)] - cs[np.minimum(lo, len(cs) - 1)]).astype(np.float64)
+        elif name == "count_over_time":
+            out = count.astype(np.float64)
+        elif name == "present_over_time":
+            out = np.ones(len(lo))
+        elif name == "last_over_time":
+            out = v[np.maximum(hi - 1, 0)] if len(v) else np.full(len(lo), NAN)
+        else:  # sum_over_time, avg_over_time
+            if not np.isfinite(v).all():
+                return _per_window(SIMPLE[name])(Matrix([s], np.zeros(len(lo), np.int64), 0), s, lo, hi)
+            cs = np.concatenate([[0.0], np.cumsum(v)])
+            out = cs[hi] - cs[lo]
+            if name == "avg_over_time":
+                out = out / count
+    return np.where(ok, out, NAN), ok
+
+
+def _linear(name: str, m: Matrix, s: RangeSeries, lo: np.ndarray, hi: np.ndarray, duration: np.ndarray | None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """``deriv`` and ``predict_linear``: least squares over each window from prefix sums (time relative to the
+    series' first sample, seconds)."""
+    count = (hi - lo).astype(np.float64)
+    ok = count >= 2
+    if not len(s.t):
+        return np.full(len(lo), NAN), ok
+    x = (s.t - s.t[0]) / 1000
+    y = s.v
+
+    def window(a: np.ndarray) -> np.ndarray:
+        cs = np.concatenate([[0.0], np.cumsum(a)])
+        return cs[hi] - cs[lo]
+
+    with np.errstate(all="ignore"):
+        sx, sy, sxy, sx2 = window(x), window(y), window(x * y), window(x * x)
+        cov = sxy - sx * sy / count
+        var = sx2 - sx * sx / count
+        slope = np.where(var != 0, cov / var, NAN)
+        if name == "deriv":
+            out = slope
+        else:
+            ref = (m.ends - s.t[0]) / 1000  # the intercept at each step's evaluation time
+            intercept = sy / count - slope * (sx / count - ref)
+            out = slope * duration + intercept
+    return np.where(ok, out, NAN), ok
+
+
+def _extreme(name: str, s: RangeSeries, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``min_over_time``/``max_over_time`` of every window with one ``reduceat`` (NaN only if all are NaN)."""
+    ok = hi > lo
+    out = np.full(len(lo), NAN)
+    if ok.any():
+        padded = np.append(s.v, NAN)  # so that an index may equal the series' length
+        bounds = np.column_stack([lo[ok], hi[ok]]).ravel()
+        reduce = np.fmin if name == "min_over_time" else np.fmax
+        out[ok] = reduce.reduceat(padded, bounds)[::2]
+    return out, ok
+
+
+CUMULATIVE = {"changes", "resets", "count_over_time", "present_over_time", "last_over_time", "sum_over_time",
+              "avg_over_time"}
+
+
 def eval_range_function(name: str, m: Matrix, params: list[np.ndarray]) -> list[Row]:
     """One result row per input series (``absent_over_time`` is handled by the caller)."""
     rows = []
@@ -166,10 +221,12 @@ def eval_range_function(name: str, m: Matrix, params: list[np.ndarray]) -> list[
             v, ok = _extrapolated(m, s, lo, hi, counter=name != "delta", rate=name == "rate")
         elif name in ("irate", "idelta"):
             v, ok = _instant_delta(s, lo, hi, rate=name == "irate")
-        elif name == "deriv":
-            v, ok = _per_window(lambda t, x: _regression(t, x, t[0])[0], 2)(m, s, lo, hi)
-        elif name == "predict_linear":
-            v, ok = _predict_linear(m, s, lo, hi, params[0])
+        elif name in ("deriv", "predict_linear"):
+            v, ok = _linear(name, m, s, lo, hi, params[0] if params else None)
+        elif name in ("min_over_time", "max_over_time"):
+            v, ok = _extreme(name, s, lo, hi)
+        elif name in CUMULATIVE:
+            v, ok = _cumulative(name, s, lo, hi)
         elif name == "quantile_over_time":
             v, ok = _per_index(lambda i, t, x: quantile(float(params[0][i]), x), m, s, lo, hi)
         elif name == "holt_winters":
@@ -190,14 +247,6 @@ def _per_index(fn: Callable[[int, np.ndarray, np.ndarray], float], m: Matrix, s:
     for i in np.nonzero(ok)[0]:
         out[i] = fn(int(i), s.t[lo[i]:hi[i]], s.v[lo[i]:hi[i]])
     return out, ok
-
-
-def _predict_linear(m: Matrix, s: RangeSeries, lo: np.ndarray, hi: np.ndarray, duration: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    def one(i: int, t: np.ndarray, v: np.ndarray) -> float:
-        slope, intercept = _regression(t, v, float(m.ends[i]))
-        return slope * float(duration[i]) + intercept
-    return _per_index(one, m, s, lo, hi, 2)
 
 
 def _holt_winters(v: np.ndarray, sf: float, tf: float) -> float:
