@@ -33,6 +33,7 @@ from .endpoints import (
     JupyterEndpoint,
     KubernetesEndpoint,
     NexusEndpoint,
+    PrometheusEndpoint,
     RegistryEndpoint,
     ShopEndpoint,
 )
@@ -49,6 +50,9 @@ from .kube.lab import KubernetesView
 from .nexus.component import Nexus
 from .nexus.kind import NexusKind
 from .nexus.lab import NexusView
+from .prometheus.component import Prometheus
+from .prometheus.kind import PrometheusKind
+from .prometheus.lab import PrometheusView
 from .registry.component import Registry
 from .registry.kind import RegistryKind
 from .registry.lab import RegistryView
@@ -107,7 +111,8 @@ PRODUCTS: tuple[Product, ...] = (
             "Argo CD (helm chart argo/argo-cd)",
             ArgoCD, ArgoCDKind(), ArgoCDView, ArgoCDEndpoint),
     Product("prometheus", "Prometheus + Grafana", 7, "metrics collection, PromQL and dashboards",
-            "Prometheus API emulator; Grafana JSON rendered by labkit", "kube-prometheus-stack (helm)"),
+            "Prometheus API emulator; Grafana JSON rendered by labkit", "kube-prometheus-stack (helm)",
+            Prometheus, PrometheusKind(), PrometheusView, PrometheusEndpoint),
     Product("logging", "Elasticsearch + Fluent Bit + Kibana", 8, "log shipping, search and views",
             "Elasticsearch API emulator, log shipper; Kibana-style views by labkit", "ECK / Fluent Bit (helm)"),
     Product("mesh", "Istio + Jaeger + Kiali", 9, "service mesh, tracing, service graph",

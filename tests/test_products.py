@@ -19,7 +19,8 @@ LABKIT = Path(__file__).resolve().parents[1] / "labkit"
 NAMES = [p.name for p in PRODUCTS]
 # the package each built product lives in (a product's code is one package; planned ones have none yet)
 PACKAGES = {"registry": "registry", "docker": "docker", "nexus": "nexus", "shop": "shop", "kubernetes": "kube",
-            "haproxy": "haproxy", "gitlab": "gitlab", "argocd": "argocd", "jupyterlab": "jupyter"}
+            "haproxy": "haproxy", "gitlab": "gitlab", "argocd": "argocd", "prometheus": "prometheus",
+            "jupyterlab": "jupyter"}
 PLUMBING = {"core", "images", "backends", "endpoints", "kubeclient", "traffic"}  # what products may import
 
 
@@ -48,9 +49,9 @@ def test_versions_yaml_has_one_module_per_product_and_profiles_name_products() -
 
 def test_the_sim_daemon_and_the_chapters_read_the_list() -> None:
     assert [p.name for p in PRODUCTS if wanted(p, {})] == \
-        ["registry", "docker", "nexus", "shop", "kubernetes", "haproxy", "gitlab", "argocd"]
+        ["registry", "docker", "nexus", "shop", "kubernetes", "haproxy", "gitlab", "argocd", "prometheus"]
     assert [p.name for p in PRODUCTS if wanted(p, {"jupyter": True, "skip": ["shop"]})] == \
-        ["registry", "docker", "nexus", "kubernetes", "haproxy", "gitlab", "argocd", "jupyterlab"]
+        ["registry", "docker", "nexus", "kubernetes", "haproxy", "gitlab", "argocd", "prometheus", "jupyterlab"]
     assert {p.name for c in CHAPTERS.values() for p in c.products} == set(NAMES)
     assert set(views._PART_OF.values()) <= set(NAMES)
 
@@ -60,9 +61,9 @@ def test_lab_views_are_the_products_views(shared_lab: Lab) -> None:
         if p.view is not None:
             assert isinstance(getattr(shared_lab, p.name), p.view)
     with pytest.raises(AttributeError):
-        shared_lab.prometheus  # noqa: B018 - planned: no view yet
+        shared_lab.logging  # noqa: B018 - planned: no view yet
     assert set(shared_lab.endpoints.products) == {"registry", "docker", "nexus", "shop", "kubernetes", "haproxy",
-                                                  "gitlab", "argocd"}
+                                                  "gitlab", "argocd", "prometheus"}
     assert list(shared_lab.status().index) == list(shared_lab.endpoints.products)
 
 

@@ -25,15 +25,20 @@ HELM_TIMEOUT = "5m"
 
 def cluster_nodes(lab: KindLab) -> list[dict[str, Any]]:
     """The nodes of the kind config, in kind's order; the gateway NodePort of agent-1 is published, Harbor's
-    NodePort (the registry port, the same on the host and the node) on the node Harbor lives on, and Argo CD's
-    API server's NodePort on its node."""
+    NodePort (the registry port, the same on the host and the node) on the node Harbor lives on, Argo CD's
+    API server's NodePort on its node, and Prometheus' and Grafana's on theirs."""
     nodeport, harbor = int(lab.versions["shop"]["gateway_nodeport"]), lab.versions["charts"]["harbor"]["node"]
     registry, argocd = lab.ports["registry"], lab.versions["charts"]["argo-cd"]
+    monitoring = lab.versions["charts"]["kube-prometheus-stack"]
 
     def mappings(name: str) -> list[dict[str, int]]:
         return ([{"container": nodeport, "host": lab.ports["gateway"]}] if name == AGENTS[0] else []) + \
             ([{"container": registry, "host": registry}] if name == harbor else []) + \
-            ([{"container": int(argocd["node_port"]), "host": lab.ports["argocd"]}] if name == argocd["node"] else [])
+            ([{"container": int(argocd["node_port"]), "host": lab.ports["argocd"]}]
+             if name == argocd["node"] else []) + \
+            ([{"container": int(monitoring["node_port"]), "host": lab.ports["prometheus"]},
+              {"container": int(monitoring["grafana_node_port"]), "host": lab.ports["grafana"]}]
+             if name == monitoring["node"] else [])
 
     return [{"name": name, "role": "control-plane" if name in SERVERS else "worker",
              "kubeadm_kind": "InitConfiguration" if i == 0 else "JoinConfiguration", "port_mappings": mappings(name)}

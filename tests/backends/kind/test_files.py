@@ -86,11 +86,18 @@ def test_kind_config_is_valid_and_names_the_nodes_like_rke2(rendered: KindLab) -
     assert argocd["node"] in ("server-2", "server-3", "agent-2")
     argocd_mapping = {"containerPort": argocd["node_port"], "hostPort": rendered.ports["argocd"],
                       "listenAddress": "127.0.0.1", "protocol": "TCP"}
+    monitoring = versions["charts"]["kube-prometheus-stack"]
+    monitoring_mappings = [{"containerPort": monitoring[key], "hostPort": rendered.ports[port],
+                            "listenAddress": "127.0.0.1", "protocol": "TCP"}
+                           for key, port in (("node_port", "prometheus"), ("grafana_node_port", "grafana"))]
     assert mappings[harbor_node] == [{"containerPort": registry_port, "hostPort": registry_port,
                                       "listenAddress": "127.0.0.1", "protocol": "TCP"}] + \
-        ([argocd_mapping] if argocd["node"] == harbor_node else [])
+        ([argocd_mapping] if argocd["node"] == harbor_node else []) + \
+        (monitoring_mappings if monitoring["node"] == harbor_node else [])
     assert argocd_mapping in mappings[argocd["node"]]  # Argo CD's API server from 127.0.0.1:<ports.argocd>
-    assert all(not m for name, m in mappings.items() if name not in ("agent-1", harbor_node, argocd["node"]))
+    assert all(m in mappings[monitoring["node"]] for m in monitoring_mappings)  # Prometheus', Grafana's NodePorts
+    assert all(not m for name, m in mappings.items()
+               if name not in ("agent-1", harbor_node, argocd["node"], monitoring["node"]))
     assert 'config_path = "/etc/containerd/certs.d"' in config["containerdConfigPatches"][0]
 
 
@@ -238,7 +245,7 @@ def test_planned_compose_profiles_are_not_pretended(rendered: KindLab, monkeypat
     profiles = [compose_up[i + 1] for i, a in enumerate(compose_up) if a == "--profile"]
     assert profiles == ["gitlab", "nexus"]  # harbor has no service yet
     assert [c.argv[3] for c in commands if c.argv[0] == "helm"] == ["harbor", "metrics-server", "gitlab-runner",
-                                                                     "argocd"]
+                                                                     "argocd", "kube-prometheus-stack"]
     monkeypatch.setenv(PROFILE_ENV, "huge")
     with pytest.raises(RuntimeError, match="unknown kind profile"):
         load(rendered.paths, checkout)

@@ -43,7 +43,10 @@ CHARTS = {"https://kubernetes-sigs.github.io/metrics-server/": {
           # Argo CD: the sim's Argo CD (API server and controller) as the release's pods, behind argocd-server's
           # NodePort (argocd.py); the install returns once it serves
           "https://argoproj.github.io/argo-helm/": {
-    "argo-cd": {"versions": ["9.0.0"], "app_version": "v3.1.8", "ready": None}}}
+    "argo-cd": {"versions": ["9.0.0"], "app_version": "v3.1.8", "ready": None}},
+          # Prometheus: the sim's Prometheus as the release's, behind its NodePort (prometheus.py)
+          "https://prometheus-community.github.io/helm-charts/": {
+    "kube-prometheus-stack": {"versions": ["45.7.1"], "app_version": "v0.63.0", "ready": None}}}
 RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 GLOBAL = flags(
     "namespace/n kubeconfig kube-context kube-token kube-as-user kube-as-group:stringArray kube-apiserver "
@@ -217,6 +220,16 @@ def upgrade(state: State, opts: Parsed) -> int:
         try:
             argocd.install(state, harbor.cluster_of(kube.run), kube.run, opts.get("kubeconfig") or "", ns, name,
                            values)
+        except Failure as err:
+            kube.run("label", "secret", "-n", ns, f"sh.helm.release.v1.{name}.v{revision}", "status=failed",
+                     "--overwrite")
+            raise Failure(f"{failed}: {err.message}") from None
+    if chart == "kube-prometheus-stack":
+        from . import harbor, prometheus
+
+        try:
+            prometheus.install(state, harbor.cluster_of(kube.run), kube.run, opts.get("kubeconfig") or "", ns, name,
+                               values)
         except Failure as err:
             kube.run("label", "secret", "-n", ns, f"sh.helm.release.v1.{name}.v{revision}", "status=failed",
                      "--overwrite")

@@ -299,10 +299,11 @@ def _delete(state: State, name: str) -> list[str]:
     folder = state.cluster_dir(name)
     info = read_json(folder / "cluster.json", {}) or {}
     state.stop(f"network-{name}", grace=2.0)
-    from . import argocd, harbor
+    from . import argocd, harbor, prometheus
 
     harbor.stop_all(state, name)
     argocd.stop_all(state, name)
+    prometheus.stop_all(state, name)
     if (folder / "home").exists():
         simlab.stop(folder / "home")
     if state.docker_socket.is_symlink() and \
