@@ -30,11 +30,14 @@ def field_type(index: Index, name: str) -> str:
 
 def values(doc: Doc, index: Index, name: str) -> list[Any]:
     """The field's values (``x.keyword`` reads ``x``)."""
-    if name in doc.fields:
-        return doc.fields[name]
-    if name.endswith(".keyword"):
-        return [str(v) for v in doc.fields.get(name[: -len(".keyword")], [])]
-    return []
+    found = doc.fields.get(name)
+    if found is None and name.endswith(".keyword"):
+        found = doc.fields.get(name[: -len(".keyword")])
+        if found is not None:
+            return [str(v) for v in found] if isinstance(found, list) else [str(found)]
+    if found is None:
+        return []
+    return found if isinstance(found, list) else [found]
 
 
 def comparable(value: Any, kind: str) -> Any:

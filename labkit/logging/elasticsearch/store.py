@@ -30,17 +30,17 @@ CREATE TABLE IF NOT EXISTS docs (idx TEXT, id TEXT, seq INTEGER, version INTEGER
 BAD_NAME = re.compile(r'[\\/*?"<>| ,#:]')
 
 
-@dataclass
+@dataclass(slots=True)
 class Doc:
     id: str
     source: dict[str, Any]
     seq_no: int
     version: int
-    fields: dict[str, list[Any]] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)  # path -> its value, or its values when several
 
     def __post_init__(self) -> None:
-        if not self.fields:
-            self.fields = mapping.flatten(self.source)
+        if not self.fields:  # (one value held alone: most fields have one, and a list costs memory per document)
+            self.fields = {k: v[0] if len(v) == 1 else v for k, v in mapping.flatten(self.source).items()}
 
 
 @dataclass
