@@ -212,8 +212,41 @@ CUMULATIVE = {"changes", "resets", "count_over_time", "present_over_time", "last
               "avg_over_time"}
 
 
+BATCHED = {"rate", "increase", "delta", "irate", "idelta", "min_over_time", "max_over_time", *CUMULATIVE}
+
+
+def _batched(name: str, m: Matrix) -> list[Row]:
+    """The functions whose windows never need a sample from outside themselves, for all series at once: the series
+    are laid end to end and each (series, step) window found with one ``searchsorted`` on (series, time) keys."""
+    count, n = len(m.series), len(m.ends)
+    lens = np.array([len(s.t) for s in m.series])
+    t_all = np.concatenate([s.t for s in m.series])
+    v_all = np.concatenate([s.v for s in m.series])
+    base = int(min(t_all.min() if len(t_all) else 0, m.ends.min() - m.range_ms))
+    shift = int(max(t_all.max() if len(t_all) else 0, m.ends.max()) - base + 2)
+    keys = np.repeat(np.arange(count, dtype=np.int64) * shift, lens) + (t_all - base)
+    rows_base = (np.arange(count, dtype=np.int64) * shift)[:, None]
+    lo = np.searchsorted(keys, (rows_base + (m.ends - m.range_ms - base)[None, :]).ravel(), "left")
+    hi = np.searchsorted(keys, (rows_base + (m.ends - base)[None, :]).ravel(), "right")
+    whole = RangeSeries({}, t_all, v_all)
+    flat = Matrix([whole], np.tile(m.ends, count), m.range_ms)
+    if name in ("rate", "increase", "delta"):
+        v, ok = _extrapolated(flat, whole, lo, hi, counter=name != "delta", rate=name == "rate")
+    elif name in ("irate", "idelta"):
+        v, ok = _instant_delta(whole, lo, hi, rate=name == "irate")
+    elif name in ("min_over_time", "max_over_time"):
+        v, ok = _extreme(name, whole, lo, hi)
+    else:
+        v, ok = _cumulative(name, whole, lo, hi)
+    v, ok = v.reshape(count, n), ok.reshape(count, n)
+    return [Row(s.labels if name == "last_over_time" else without_name(s.labels), v[i], ok[i])
+            for i, s in enumerate(m.series) if ok[i].any()]
+
+
 def eval_range_function(name: str, m: Matrix, params: list[np.ndarray]) -> list[Row]:
     """One result row per input series (``absent_over_time`` is handled by the caller)."""
+    if name in BATCHED:
+        return _batched(name, m) if m.series else []
     rows = []
     for s in m.series:
         lo, hi = m.bounds(s)

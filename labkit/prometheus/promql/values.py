@@ -93,7 +93,10 @@ def format_value(v: float) -> str:
         return "NaN"
     if v in (float("inf"), float("-inf")):
         return "+Inf" if v > 0 else "-Inf"
-    return np.format_float_positional(v, trim="-")
+    text = repr(v)  # the shortest round-tripping digits, as Go's -1 precision
+    if "e" in text:
+        return np.format_float_positional(v, trim="-")
+    return text[:-2] if text.endswith(".0") else text
 
 
 def format_time(t_ms: int) -> float | int:
