@@ -50,6 +50,7 @@ class BulkServer:
         asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self.loop.close()
 
     def sources(self) -> list[dict[str, Any]]:
         return list(self.docs.values())

@@ -202,13 +202,23 @@ def test_the_pipeline_ships_a_nodes_logs_with_pod_metadata(runtime_lab: Lab, ns:
                                          "command": ["python", "-c", line % "not for the index"]}],
                          "terminationGracePeriodSeconds": 2, **on_agent_1}}
     k(runtime_lab, "apply", "-f", "-", input=yaml.safe_dump(excluded))
-    for name in ("shipped", "hidden"):
-        until(f"{name} logs", lambda n=name: "msg" in k(runtime_lab, "logs", n))
-    collector = Running(MANIFEST, node_dir(runtime_lab, "agent-1"), env, "agent-1",
+    parsed = {"apiVersion": "v1", "kind": "Pod",
+              "metadata": {"name": "plain", "annotations": {"fluentbit.io/parser": "plain"}},
+              "spec": {"containers": [{"name": "main", "image": IMAGE, "command": [
+                  "python", "-c", "import time\nprint('WARN disk almost full', flush=True)\ntime.sleep(3600)"]}],
+                       "terminationGracePeriodSeconds": 2, **on_agent_1}}
+    k(runtime_lab, "apply", "-f", "-", input=yaml.safe_dump(parsed))
+    for name, text in (("shipped", "msg"), ("hidden", "msg"), ("plain", "WARN")):
+        until(f"{name} logs", lambda n=name, t=text: t in k(runtime_lab, "logs", n))
+    config = tmp_path / "fluent-bit.yaml"  # the chapter's file, and a parser a pod's annotation names
+    config.write_text("parsers:\n  - name: plain\n    format: regex\n    regex: '^(?<severity>[A-Z]+) (?<text>.*)$'\n"
+                      + MANIFEST.read_text())
+    collector = Running(config, node_dir(runtime_lab, "agent-1"), env, "agent-1",
                         runtime_lab.env()["KUBECONFIG"]).start()
     try:
         found = until("the shipped line", lambda: [d for d in bulk.sources()
                                                    if d.get("msg") == "payment failed"])
+        plain = until("the parsed line", lambda: [d for d in bulk.sources() if d.get("severity") == "WARN"])
         time.sleep(1.5)
         metrics = collector.metrics()
     finally:
@@ -223,4 +233,5 @@ def test_the_pipeline_ships_a_nodes_logs_with_pod_metadata(runtime_lab: Lab, ns:
     assert re.fullmatch(r"[0-9a-f]{64}", kube["docker_id"]) and kube["container_image"] == IMAGE
     assert doc["stream"] == "stdout" and doc["@timestamp"].endswith("Z")
     assert not [d for d in bulk.sources() if d.get("msg") == "not for the index"]
+    assert plain[0]["text"] == "disk almost full" and plain[0]["kubernetes"]["pod_name"] == "plain"
     assert metrics["filter"]["kubernetes.0"]["drop_records"] >= 1
