@@ -9,7 +9,7 @@ and with ``generate_id`` off, so that a line sent twice would be counted twice) 
 half-way. Measured: the time from a line's write to its being searchable (a probe line every 0.5 s, found by
 ``_count``; goal <= 2 s), the sustained rate (lines written / time until all are searchable; goal >= 5,000
 lines/s), and every line's ``seq`` read back (none lost, none twice).
-Usage: python benchmarks/logging.py ingest --es http://127.0.0.1:9200 --password PW [--rate 6000] [--seconds 20]
+Usage: python benchmarks/logging.py ingest [--es URL --password PW] [--rate 6000] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +128,11 @@ class Collector:
 
 
 def ingest(args: argparse.Namespace) -> int:
-    es = Es(args.es, args.user, args.password)
+    with elasticsearch(args) as (es, _):
+        return run_ingest(es, args)
+
+
+def run_ingest(es: Es, args: argparse.Namespace) -> int:
     run = f"bench-{int(time.time())}"
     index = "logstash-*"
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -143,9 +149,10 @@ def ingest(args: argparse.Namespace) -> int:
         probe_link.symlink_to(probe_log.path)
         config = Path(tmp) / "fluent-bit.yaml"
         pipeline(config)
-        host, _, port = args.es.split("://", 1)[1].rstrip("/").rpartition(":")
-        env = {"ES_HOST": host, "ES_PORT": port, "ES_PASSWORD": args.password,
-               "ES_TLS": "on" if args.es.startswith("https") else "off", "ES_TLS_VERIFY": "off"}
+        host, _, port = es.url.split("://", 1)[1].rstrip("/").rpartition(":")
+        password = base64.b64decode(es.auth.split()[1]).decode().partition(":")[2]
+        env = {"ES_HOST": host, "ES_PORT": port, "ES_PASSWORD": password,
+               "ES_TLS": "on" if es.url.startswith("https") else "off", "ES_TLS_VERIFY": "off"}
         collector = Collector(config, node, env)
         collector.start()
         latencies: list[float] = []
@@ -231,21 +238,25 @@ def search(args: argparse.Namespace) -> int:
     service, ``--runs`` times: latency (goal <= 1 s) and the server's resident memory (goal <= 300 MB)."""
     import psutil
 
-    proc = None
+    with elasticsearch(args) as (es, proc):
+        return run_search(es, args, psutil.Process(proc.pid) if proc else None)
+
+
+@contextmanager
+def elasticsearch(args: argparse.Namespace) -> Iterator[tuple[Es, subprocess.Popen[str] | None]]:
+    """``--es``, or a fresh Elasticsearch of the sim (``python -m labkit.logging``) in a temporary home."""
+    if args.es:
+        yield Es(args.es, args.user, args.password), None
+        return
     with tempfile.TemporaryDirectory() as home:
-        if args.es:
-            es = Es(args.es, args.user, args.password)
-        else:
-            proc = subprocess.Popen([sys.executable, "-m", "labkit.logging", "--home", home, "--listen",
-                                     f"127.0.0.1:{free_port()}"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-            info = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
-            es = Es(info["url"], info["user"], info["password"])
+        proc = subprocess.Popen([sys.executable, "-m", "labkit.logging", "--home", home, "--listen",
+                                 f"127.0.0.1:{free_port()}"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
         try:
-            return run_search(es, args, psutil.Process(proc.pid) if proc else None)
+            info = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+            yield Es(info["url"], info["user"], info["password"]), proc
         finally:
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=60)
+            proc.terminate()
+            proc.wait(timeout=60)
 
 
 def run_search(es: Es, args: argparse.Namespace, server: Any) -> int:
@@ -288,7 +299,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
     p = sub.add_parser("ingest", help="container -> node log -> collector -> Elasticsearch")
-    p.add_argument("--es", required=True, help="Elasticsearch's URL")
+    p.add_argument("--es", default="", help="Elasticsearch's URL (default: start python -m labkit.logging)")
     p.add_argument("--user", default="elastic")
     p.add_argument("--password", default="")
     p.add_argument("--rate", type=int, default=6000, help="lines/s the container writes")
