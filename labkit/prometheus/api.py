@@ -49,8 +49,9 @@ def success(data: Any) -> web.Response:
     return json_response({"status": "success", "data": data})
 
 
-def parse_time(text: str, name: str) -> float:
-    """A time parameter: Unix seconds (a float) or RFC 3339, as Prometheus' parseTime."""
+def parse_time(text: str, name: str, wrapped: bool = False) -> float:
+    """A time parameter: Unix seconds (a float) or RFC 3339, as Prometheus' parseTime (``wrapped``: read by its
+    parseTimeParam, whose message names the parameter twice)."""
     try:
         return float(text)
     except ValueError:
@@ -58,7 +59,8 @@ def parse_time(text: str, name: str) -> float:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise bad_data(f'invalid parameter "{name}": cannot parse "{text}" to a valid timestamp') from None
+        why = f"Invalid time value for '{name}': " if wrapped else ""
+        raise bad_data(f'invalid parameter "{name}": {why}cannot parse "{text}" to a valid timestamp') from None
 
 
 def parse_duration(text: str, name: str) -> float:
@@ -134,7 +136,7 @@ class PrometheusApi:
 
     async def query(self, request: web.Request) -> web.Response:
         p = await self.params(request)
-        at = parse_time(p["time"][0], "time") if p.get("time") else time.time()
+        at = parse_time(p["time"][0], "time", wrapped=True) if p.get("time") else time.time()
         text = (p.get("query") or [""])[0]
         self._parse(text)
         return self.run(lambda: self.engine.instant(text, at))
@@ -166,8 +168,8 @@ class PrometheusApi:
             raise bad_data(f'invalid parameter "query": {err.message}') from None
 
     def _window(self, p: dict[str, list[str]]) -> tuple[int | None, int | None]:
-        start = parse_time(p["start"][0], "start") if p.get("start") else None
-        end = parse_time(p["end"][0], "end") if p.get("end") else None
+        start = parse_time(p["start"][0], "start", wrapped=True) if p.get("start") else None
+        end = parse_time(p["end"][0], "end", wrapped=True) if p.get("end") else None
         return (None if start is None else int(start * 1000)), (None if end is None else int(end * 1000))
 
     async def series(self, request: web.Request) -> web.Response:

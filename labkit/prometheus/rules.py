@@ -124,8 +124,11 @@ class Rule:
                                else "0001-01-01T00:00:00Z", "type": self.kind}
         if self.last_error:
             out["lastError"] = self.last_error
+        if self.kind == "recording" and not self.labels:
+            del out["labels"]  # omitted when empty, as Prometheus' JSON does
         if self.kind == "alerting":
-            out = {"state": self.state, **out, "duration": self.hold, "annotations": self.annotations,
+            out = {"state": self.state, **out, "duration": self.hold, "keepFiringFor": self.keep_firing_for,
+                   "annotations": self.annotations,
                    "alerts": [a.api() for a in self.alerts.values()]}
         return out
 

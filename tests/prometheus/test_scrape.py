@@ -6,9 +6,6 @@ then the sim's own behaviour: the text format, stale markers when a series or a 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from labkit.prometheus.config import parse
 from labkit.prometheus.scrape.manager import ScrapeManager
 from labkit.prometheus.tsdb import Matcher, Storage, is_stale
+
+from .peer import free_port, real_prometheus, wait_until
 
 CONFIG = """
 global: {{scrape_interval: 1s, scrape_timeout: 1s}}
@@ -47,12 +46,6 @@ scrape_configs:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def shop_registry() -> CollectorRegistry:
     registry = CollectorRegistry()
     requests_total = Counter("shop_requests", "Requests", ("route", "method"), registry=registry)
@@ -76,35 +69,10 @@ def target() -> Iterator[int]:
 @pytest.fixture(scope="module")
 def real(target: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real Prometheus scraping the target, its API URL."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("the real Prometheus is not installed (scripts/test.sh installs Debian's prometheus)")
-    folder = tmp_path_factory.mktemp("real-prometheus")
-    (folder / "prometheus.yml").write_text(CONFIG.format(port=target, port2=free_port()))
-    port = free_port()
-    proc = subprocess.Popen([binary, f"--config.file={folder / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=(folder / "log").open("w"))
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with real_prometheus(tmp_path_factory.mktemp("real-prometheus"),
+                         CONFIG.format(port=target, port2=free_port())) as url:
         wait_until(lambda: series_of(url), 60, "the real Prometheus' first scrape")
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def wait_until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except requests.RequestException:
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def series_of(url: str) -> list[dict[str, str]]:
