@@ -410,3 +410,45 @@ pipeline:
     assert docs["part one, part two\n"]["_flb-key"] == "docker.var.log.docker.app.log"
     assert {i for i, _ in bulk.docs} == {"app"} and metrics["input"]["plain"]["records"] == 2
     assert metrics["output"]["opensearch.0"]["proc_records"] == 3
+
+
+def test_shipped_to_the_labs_elasticsearch_and_searchable(tmp_path: Path) -> None:
+    """End to end with the sim's Elasticsearch (``python -m labkit.logging``): the YAML pipeline's lines are found by
+    ``elasticsearch-py`` in the day's logstash index, with @timestamp as the date the index is keyed on."""
+    from elasticsearch import Elasticsearch
+
+    es_proc = subprocess.Popen([sys.executable, "-m", "labkit.logging", "--home", str(tmp_path / "home"),
+                                "--listen", f"127.0.0.1:{free_port()}"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert es_proc.stdout is not None
+        info = json.loads(es_proc.stdout.readline())
+        port = info["url"].rsplit(":", 1)[1]
+        _, y = write_configs(tmp_path)
+        node = tmp_path / "node"
+        log = container_log(node)
+        for i in range(20):
+            log.write("stdout" if i % 4 else "stderr", f"{'ERROR' if i % 4 == 0 else 'INFO'} request {i}\n".encode())
+        env = {"PORT": str(free_port()), "ES_PORT": port, "ES_PASSWORD": info["password"], "HEAD": "on",
+               "NODE_NAME": "agent-1", "GENERATE_ID": "on", "RETRIES": "3"}
+        collector = Running(y, node, env).start()
+        client = Elasticsearch(info["url"], basic_auth=(info["user"], info["password"]))
+        try:
+            def count() -> int:
+                try:
+                    return int(client.count(index="node-logs-*")["count"])
+                except Exception:  # the index is not there yet
+                    return 0
+
+            until("20 searchable lines", lambda: count() == 20)
+            errors = client.search(index="node-logs-*", query={"match_phrase": {"log": "ERROR request"}}, size=10,
+                                   sort=[{"@timestamp": "asc"}])
+        finally:
+            collector.stop()
+            log.close()
+            client.close()
+        hits = [h["_source"] for h in errors["hits"]["hits"]]
+        assert [h["log"] for h in hits] == [f"ERROR request {i}" for i in (0, 4, 8, 12, 16)]
+        assert {h["source_stream"] for h in hits} == {"stderr"} and all(h["node"] == "agent-1" for h in hits)
+    finally:
+        es_proc.terminate()
+        es_proc.wait(timeout=30)
