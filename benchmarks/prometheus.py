@@ -162,7 +162,7 @@ def sim_ingest(config_path: str, data: str, seconds: float) -> None:
     now = time.time()
     window = f"{int(seconds)}s"
     stats = {
-        "series": storage.stats()["numSeries"],
+        "series": _scalar(engine, "count(bench_requests_total)", now),
         "samples": storage.stats()["numSamples"],
         "max_scrape_s": _scalar(engine, f"max(max_over_time(scrape_duration_seconds[{window}]))", now),
         "min_scrapes_per_target": _scalar(engine, f"min(count_over_time(up[{window}]))", now),
@@ -215,7 +215,7 @@ def ingest(series: int, targets: int, seconds: float) -> dict[str, Any]:
                 return float(result[0]["value"][1]) if result else float("nan")
 
             real_stats = {
-                "series": real_scalar("prometheus_tsdb_head_series"),
+                "series": real_scalar("count(bench_requests_total)"),
                 "max_scrape_s": real_scalar(f"max(max_over_time(scrape_duration_seconds[{window}]))"),
                 "min_scrapes_per_target": real_scalar(f'min(count_over_time(up{{job="bench"}}[{window}]))'),
                 "scraped_last": real_scalar('sum(scrape_samples_scraped{job="bench"})'),
