@@ -72,9 +72,14 @@ def selected(index: Index, rows: np.ndarray, field: str) -> tuple[Column, np.nda
     """The field's column and the (rows, values) of its values in ``rows``."""
     column = doc_values(index).column(index, field)
     check_aggregatable(field, column.kind)
-    keep = np.isin(column.rows, rows, assume_unique=False) if len(rows) != len(doc_values(index).docs) \
-        else np.ones(len(column.rows), dtype=bool)
-    return column, column.rows[keep], column.vals[keep]
+    if len(rows) == len(doc_values(index).docs):
+        return column, column.rows, column.vals
+    # column.rows is sorted: each wanted row's values are one slice of it
+    left = np.searchsorted(column.rows, rows, "left")
+    counts = np.searchsorted(column.rows, rows, "right") - left
+    starts = np.cumsum(counts) - counts
+    picks = np.repeat(left, counts) + (np.arange(int(counts.sum())) - np.repeat(starts, counts))
+    return column, column.rows[picks], column.vals[picks]
 
 
 def numbers(field: str, parts: Parts) -> tuple[np.ndarray, str]:
