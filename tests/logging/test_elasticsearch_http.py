@@ -34,6 +34,8 @@ def test_compatible_with_media_types(es: ElasticsearchProcess) -> None:
     resp = es.http("GET", "/", headers={"Accept": COMPAT})
     assert resp.status_code == 200
     assert resp.headers["Content-Type"] == "application/vnd.elasticsearch+json;compatible-with=9"
+    v8 = es.http("GET", "/", headers={"Accept": COMPAT.replace("=9", "=8")})  # what elasticsearch-py 8 sends
+    assert v8.status_code == 200 and v8.headers["Content-Type"].endswith("compatible-with=8")
     resp = es.http("GET", "/", headers={"Accept": "application/vnd.elasticsearch+json; compatible-with=7"})
     assert resp.status_code == 400 and resp.json()["error"]["type"] == "media_type_header_exception"
 
