@@ -62,7 +62,7 @@ def latency(instances: int, repeat: int) -> dict[str, float]:
         engine = Engine(storage)
         real = realprom.RealPrometheus(work, samples)
         params = {"start": realprom.T0 + 900, "end": realprom.T0 + 3300, "step": 37}
-        ratios, ours_t, real_t = [], [], []
+        ratios, ours_t, real_t, asked = [], [], [], []
         try:
             queries = [q for q in realprom.corpus() if not q.startswith('"')]
             for i, query in enumerate(queries):
@@ -78,6 +78,7 @@ def latency(instances: int, repeat: int) -> dict[str, float]:
                 if answer["status"] != "success":
                     continue  # errors are not a latency
                 ratios.append(best_ours / best_real)
+                asked.append(query)
                 ours_t.append(best_ours)
                 real_t.append(best_real)
                 if i % 40 == 0:
@@ -85,14 +86,16 @@ def latency(instances: int, repeat: int) -> dict[str, float]:
         finally:
             real.close()
             storage.close()
-    worst = sorted(zip(ratios, range(len(ratios)), strict=True))[-3:]
+    worst = sorted(zip(ratios, asked, strict=True))[-5:]
     result = {"queries": len(ratios), "ratio_median": statistics.median(ratios), "ratio_p95": pct(ratios, 0.95),
               "sim_median_ms": statistics.median(ours_t) * 1000, "real_median_ms": statistics.median(real_t) * 1000,
               "sim_p95_ms": pct(ours_t, 0.95) * 1000, "real_p95_ms": pct(real_t, 0.95) * 1000}
     print(f"latency over {len(ratios)} range queries: sim/real median {result['ratio_median']:.2f}x, "
           f"p95 {result['ratio_p95']:.2f}x (sim median {result['sim_median_ms']:.1f} ms, p95 "
           f"{result['sim_p95_ms']:.1f} ms; real median {result['real_median_ms']:.1f} ms, p95 "
-          f"{result['real_p95_ms']:.1f} ms); highest ratios {[round(r, 1) for r, _ in worst]}")
+          f"{result['real_p95_ms']:.1f} ms)")
+    for ratio, query in reversed(worst):
+        print(f"  {ratio:5.1f}x  {query}")
     return result
 
 

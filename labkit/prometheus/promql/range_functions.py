@@ -208,11 +208,29 @@ def _extreme(name: str, s: RangeSeries, lo: np.ndarray, hi: np.ndarray) -> tuple
     return out, ok
 
 
+def _spread(name: str, s: RangeSeries, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``stdvar_over_time``/``stddev_over_time``: the windows gathered into one zero-padded array, two passes."""
+    count = hi - lo
+    ok = count >= 1
+    width = int(count.max()) if len(count) else 0
+    if width == 0 or len(lo) * width > 4_000_000:
+        return _per_window(SIMPLE[name])(Matrix([s], np.zeros(len(lo), np.int64), 0), s, lo, hi)
+    idx = lo[:, None] + np.arange(width)[None, :]
+    inside = idx < hi[:, None]
+    x = np.where(inside, s.v[np.minimum(idx, max(len(s.v) - 1, 0))], 0.0)
+    with np.errstate(all="ignore"):
+        mean = x.sum(axis=1) / count
+        var = (np.where(inside, (x - mean[:, None]) ** 2, 0.0)).sum(axis=1) / count
+        out = var if name == "stdvar_over_time" else np.sqrt(var)
+    return np.where(ok, out, NAN), ok
+
+
 CUMULATIVE = {"changes", "resets", "count_over_time", "present_over_time", "last_over_time", "sum_over_time",
               "avg_over_time"}
 
 
-BATCHED = {"rate", "increase", "delta", "irate", "idelta", "min_over_time", "max_over_time", *CUMULATIVE}
+BATCHED = {"rate", "increase", "delta", "irate", "idelta", "min_over_time", "max_over_time", "stddev_over_time",
+           "stdvar_over_time", *CUMULATIVE}
 
 
 def _batched(name: str, m: Matrix) -> list[Row]:
@@ -236,6 +254,8 @@ def _batched(name: str, m: Matrix) -> list[Row]:
         v, ok = _instant_delta(whole, lo, hi, rate=name == "irate")
     elif name in ("min_over_time", "max_over_time"):
         v, ok = _extreme(name, whole, lo, hi)
+    elif name in ("stddev_over_time", "stdvar_over_time"):
+        v, ok = _spread(name, whole, lo, hi)
     else:
         v, ok = _cumulative(name, whole, lo, hi)
     v, ok = v.reshape(count, n), ok.reshape(count, n)
