@@ -342,7 +342,8 @@ class Grafana:
                 continue
             frame["ref"] = target.get("refId", "A")
             legend = str(target.get("legendFormat") or "")
-            frame["legend"] = [legend_name(legend, row, values, self, span) for row in frame.to_dict("records")]
+            frame["legend"] = [legend_name(legend, row, values, self, span) or expr
+                               for row in frame.to_dict("records")]  # no labels, no legend: the query
             frames.append(frame)
         if frames:
             result.frame = pd.concat(frames, ignore_index=True)
@@ -409,7 +410,8 @@ def legend_name(legend: str, row: dict[str, Any], values: dict[str, list[str]], 
     """A series' name on the panel: ``legendFormat`` with ``{{label}}`` filled in (``__auto`` or empty: the
     series as Prometheus writes it)."""
     if not legend or legend == "__auto":
-        return str(row.get("series", ""))
+        series = str(row.get("series", ""))
+        return "" if series == "{}" else series
     def label(m: re.Match[str]) -> str:
         value = row.get(m.group(1))
         return value if isinstance(value, str) else ""  # a series without the label: empty, as Grafana

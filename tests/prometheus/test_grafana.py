@@ -246,8 +246,14 @@ def test_bad_promql_and_unsupported_panels_are_shown(grafana: g.Grafana) -> None
         {"type": "timeseries", "title": "bad", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 6},
          "targets": [{"expr": "sum(rate(http_requests_total[1m])", "refId": "A"}]},
         {"type": "piechart", "title": "pie", "gridPos": {"x": 12, "y": 0, "w": 12, "h": 6},
-         "targets": [{"expr": "up", "refId": "A"}]}]}
+         "targets": [{"expr": "up", "refId": "A"}]},
+        {"type": "timeseries", "title": "auto", "gridPos": {"x": 0, "y": 6, "w": 24, "h": 6},
+         "targets": [{"expr": "sum(up)", "refId": "A", "legendFormat": "__auto"},
+                     {"expr": "sum by (pod) (up)", "refId": "B", "legendFormat": "__auto"}]}]}
     rendered = grafana.render(model)
+    # a series without labels is named by its query, others by their labels, as Grafana's "Auto" legend
+    assert set(rendered.panel("auto").frame["legend"]) == {"sum(up)", '{pod="catalog-b2"}', '{pod="gateway-a1"}',
+                                                          '{pod="orders-c3"}'}
     assert "parse error" in rendered.panel("bad").error  # the real parser's message, on the panel
     texts = [t.get_text() for ax in rendered.figure.axes for t in ax.texts]
     assert any("'piechart' is not supported by the labkit renderer" in t for t in texts)
