@@ -10,13 +10,14 @@ from typing import Any
 
 import yaml
 
-from ..core.addresses import PROMETHEUS
+from ..core.addresses import KUBE_STATE_METRICS, PROMETHEUS
 from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
 from ..core.http import Listeners, api_app
 from ..endpoints import HAProxyEndpoint, KubernetesEndpoint, PrometheusEndpoint
 from .api import PrometheusApi, render
 from .config import Config, load
+from .exporters.kube_state import KubeStateMetrics
 from .promql import Engine
 from .rules import RuleManager, load_rules
 from .scrape.manager import ScrapeManager
@@ -26,9 +27,13 @@ RETENTION_SECONDS = 7 * 86400
 LOOKBACK_SECONDS = 300
 
 
-def lab_jobs(endpoints: dict[str, Any]) -> list[dict[str, Any]]:
-    """Static scrape jobs for the lab's own components that serve Prometheus metrics (by their endpoints)."""
-    jobs = []
+def lab_jobs(endpoints: dict[str, Any], kube_state: str = "") -> list[dict[str, Any]]:
+    """Static scrape jobs for the lab's own components that serve Prometheus metrics (by their endpoints), and
+    kube-state-metrics (``host:port``) when it runs."""
+    jobs: list[dict[str, Any]] = []
+    if kube_state:
+        jobs.append({"job_name": "kube-state-metrics", "honor_labels": True,
+                     "static_configs": [{"targets": [kube_state]}]})
     haproxy = endpoints.get("haproxy")
     if isinstance(haproxy, HAProxyEndpoint) and haproxy.metrics:
         scheme, _, rest = haproxy.metrics.partition("://")
@@ -38,7 +43,7 @@ def lab_jobs(endpoints: dict[str, Any]) -> list[dict[str, Any]]:
     return jobs
 
 
-def render_config(source: Path, folder: Path, endpoints: dict[str, Any]) -> Path:
+def render_config(source: Path, folder: Path, jobs: list[dict[str, Any]]) -> Path:
     """Copy the chapter's configuration folder (``prometheus.yml`` and its rule files) into ``folder`` and add
     the lab's static jobs to its ``prometheus.yml``; the path of the file Prometheus runs."""
     if folder.exists():
@@ -47,7 +52,7 @@ def render_config(source: Path, folder: Path, endpoints: dict[str, Any]) -> Path
     path = folder / "prometheus.yml"
     doc = yaml.safe_load(path.read_text()) or {}
     names = {j["job_name"] for j in doc.get("scrape_configs") or []}
-    extra = [j for j in lab_jobs(endpoints) if j["job_name"] not in names]
+    extra = [j for j in jobs if j["job_name"] not in names]
     if extra:
         doc["scrape_configs"] = [*(doc.get("scrape_configs") or []), *extra]
         path.write_text("# rendered by labkit from manifests/prometheus/prometheus.yml (+ the lab's own "
@@ -65,10 +70,17 @@ class Prometheus(Component):
     async def start(self, ctx: Context) -> None:
         state = ctx.state_dir(self.name)
         source = self.config_dir or Checkout.find().root / "manifests" / "prometheus"
-        self.config_path = render_config(source, state / "config", ctx.endpoints)
-        self.config: Config = load(self.config_path)
         kube = ctx.endpoints.get("kubernetes")
         kubeconfig = self.kubeconfig or (kube.kubeconfig if isinstance(kube, KubernetesEndpoint) else None)
+        self.exporters: list[Listeners] = []
+        self.kube_state = KubeStateMetrics(kubeconfig) if kubeconfig and self.listen is None else None
+        kube_state = ""
+        if self.kube_state is not None:  # in the lab (not for a stand-alone server on a chosen port)
+            host, port = ctx.network.slot(KUBE_STATE_METRICS)
+            self.exporters.append(Listeners(self.kube_state.app(), [(host, port)]))
+            kube_state = f"{host}:{port}"
+        self.config_path = render_config(source, state / "config", lab_jobs(ctx.endpoints, kube_state))
+        self.config: Config = load(self.config_path)
         self.storage = Storage(state / "data", RETENTION_SECONDS)
         self.engine = Engine(self.storage, lookback=LOOKBACK_SECONDS)
         groups = [g for p in self.config.rule_paths() for g in load_rules(p, self.config.evaluation_interval)]
@@ -79,6 +91,8 @@ class Prometheus(Component):
         self.address = self.listen or ctx.network.slot(PROMETHEUS)
         self.listeners = Listeners(app, [self.address])
         await self.listeners.start()
+        for exporter in self.exporters:
+            await exporter.start()
         await self.scrape.start()
         self.rules.start()
 
@@ -86,6 +100,10 @@ class Prometheus(Component):
         await self.rules.stop()
         await self.scrape.stop()
         await self.listeners.stop()
+        for exporter in self.exporters:
+            await exporter.stop()
+        if self.kube_state is not None:
+            await self.kube_state.close()
         self.storage.close()
 
     def endpoint(self) -> PrometheusEndpoint:

@@ -48,11 +48,12 @@ class KubeLister:
         self.headers = {"Authorization": f"Bearer {user['token']}"} if user.get("token") else {}
         self.session: aiohttp.ClientSession | None = None
 
-    async def list(self, resource: str, namespace: str = "") -> list[dict[str, Any]]:
+    async def list(self, resource: str, namespace: str = "", group: str = "/api/v1") -> list[dict[str, Any]]:
+        """The items of a core (or ``group``'s) resource, in one namespace or all."""
         if self.session is None:
             self.session = aiohttp.ClientSession(headers=self.headers, trust_env=False,
                                                  timeout=aiohttp.ClientTimeout(total=20))
-        path = f"/api/v1/namespaces/{namespace}/{resource}" if namespace else f"/api/v1/{resource}"
+        path = f"{group}/namespaces/{namespace}/{resource}" if namespace else f"{group}/{resource}"
         async with self.session.get(self.server + path, ssl=self.ssl) as resp:
             resp.raise_for_status()
             return (await resp.json()).get("items") or []
