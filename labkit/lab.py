@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .haproxy.lab import HAProxyView
     from .kube.lab import KubernetesView
     from .prometheus.grafana import Grafana
+    from .prometheus.lab import PrometheusView
     from .registry.lab import RegistryView
     from .shop.lab import ShopView
 
@@ -44,6 +45,7 @@ class Lab:
         registry: RegistryView
         shop: ShopView
         gitlab: GitLabView
+        prometheus: PrometheusView
 
     def __init__(self, paths: LabPaths, endpoints: LabEndpoints) -> None:
         self.paths = paths
@@ -191,7 +193,7 @@ class Lab:
     def grafana(self) -> Grafana:
         """Grafana's dashboards (JSON model) drawn from the lab's Prometheus, on either backend:
         ``lab.grafana.render("shop")``."""
-        return self.prometheus.grafana  # type: ignore[attr-defined,no-any-return]
+        return self.prometheus.grafana
 
     # -- tools ------------------------------------------------------------
     def traffic(self, rps: float = 20, seconds: float = 10, url: str | None = None) -> Traffic:
