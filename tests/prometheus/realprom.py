@@ -177,6 +177,10 @@ def corpus() -> Iterator[str]:
     for agg in ("topk", "bottomk"):
         yield f"{agg}(2, {GAUGE})"
         yield f"{agg} by (instance) (1, {GAUGE})"
+    yield from [f"topk(100, {GAUGE})", f"topk(0, {GAUGE})", f'bottomk(2, ln({GAUGE}{{type="free"}} - 4e9))',
+                f'topk(1, ln({GAUGE}{{type="free"}} - 4e9))',
+                f"quantile_over_time(-1, {GAUGE}[5m])", f"quantile_over_time(1.5, {GAUGE}[5m])",
+                f"holt_winters({GAUGE}[10m], 1, 0.5)", f"stddev_over_time({COUNTER}[15m])"]
     yield from [f"quantile(0.5, {GAUGE})", f"quantile by (type) (0.9, {GAUGE})", f"quantile(1.5, {GAUGE})",
                 'count_values("cpus", demo_num_cpus)', 'count_values by (instance) ("v", demo_intermittent_metric)']
     for op in ("+", "-", "*", "/", "%", "^", "==", "!=", ">", "<", ">=", "<="):

@@ -69,21 +69,20 @@ def aggregate(op: str, rows: list[Row], names: list[str], without: bool, param: 
 
 
 def _top(op: str, groups: dict[tuple, tuple[dict[str, str], list[Row]]], param: np.ndarray, n: int) -> list[Row]:
+    """Each group's ``k`` largest (smallest) at every step; NaN ranks last for both, as Prometheus' heaps do."""
+    k = np.where(np.isnan(param), 0, param)
+    with np.errstate(all="ignore"):
+        k = np.clip(k, -1, 2**31).astype(np.int64)
     out: list[Row] = []
     for _, members in groups.values():
-        keep = np.zeros((len(members), n), bool)
         values = np.vstack([m.v for m in members])
         ok = np.vstack([m.ok for m in members])
-        for i in range(n):
-            k = int(param[i]) if param[i] == param[i] else 0
-            idx = np.nonzero(ok[:, i])[0]
-            if k < 1 or not len(idx):
-                continue
-            col = values[idx, i]
-            # NaN sorts last for both topk and bottomk, as Prometheus' heaps treat it
-            order = sorted(range(len(idx)), key=lambda j: (col[j] != col[j],
-                                                           -col[j] if op == "topk" else col[j]))
-            keep[idx[order[:k]], i] = True
+        category = np.where(ok, np.where(np.isnan(values), 1, 0), 2)  # values, then NaN, then absent
+        score = np.where(category == 0, -values if op == "topk" else values, 0.0)
+        order = np.lexsort((score, category), axis=0)
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.arange(len(members))[:, None].repeat(n, axis=1), axis=0)
+        keep = ok & (rank < k[None, :])
         for j, m in enumerate(members):
             if keep[j].any():
                 out.append(Row(m.labels, m.v, keep[j]))

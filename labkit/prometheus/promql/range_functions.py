@@ -208,16 +208,82 @@ def _extreme(name: str, s: RangeSeries, lo: np.ndarray, hi: np.ndarray) -> tuple
     return out, ok
 
 
+GATHER_LIMIT = 4_000_000  # windows x width beyond which the gathered array would be too big: one at a time
+
+
+def _gather(s: RangeSeries, lo: np.ndarray, hi: np.ndarray, pad: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Every window's values as the rows of one array (``pad`` after their end) and where they are inside."""
+    width = int((hi - lo).max()) if len(lo) else 0
+    if width == 0 or len(lo) * width > GATHER_LIMIT:
+        return None
+    idx = lo[:, None] + np.arange(width)[None, :]
+    inside = idx < hi[:, None]
+    return np.where(inside, s.v[np.minimum(idx, max(len(s.v) - 1, 0))], pad), inside
+
+
+def _quantiles(s: RangeSeries, lo: np.ndarray, hi: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``quantile_over_time`` of every window: sorted rows, Prometheus' linear interpolation between ranks."""
+    count = hi - lo
+    ok = count >= 1
+    gathered = _gather(s, lo, hi, np.inf)
+    if gathered is None:
+        return _per_index_flat(lambda i, t, x: quantile(float(q[i]), x), s, lo, hi)
+    x = np.sort(gathered[0], axis=1)
+    with np.errstate(all="ignore"):
+        rank = q * (count - 1)
+        lower = np.clip(np.floor(np.nan_to_num(rank)), 0, None).astype(np.int64)
+        upper = np.minimum(lower + 1, np.maximum(count - 1, 0))
+        lower = np.minimum(lower, np.maximum(count - 1, 0))
+        weight = rank - np.floor(rank)
+        rows = np.arange(len(lo))
+        out = x[rows, lower] * (1 - weight) + x[rows, upper] * weight
+        out = np.where(q < 0, -np.inf, np.where(q > 1, np.inf, out))
+        out = np.where(np.isnan(q), NAN, out)
+    return np.where(ok, out, NAN), ok
+
+
+def _per_index_flat(fn: Callable[[int, np.ndarray, np.ndarray], float], s: RangeSeries, lo: np.ndarray,
+                    hi: np.ndarray, min_n: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    return _per_index(fn, Matrix([s], np.zeros(len(lo), np.int64), 0), s, lo, hi, min_n)
+
+
+def _smoothed(s: RangeSeries, lo: np.ndarray, hi: np.ndarray, sf: np.ndarray, tf: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``holt_winters`` of every window, the recurrence run for all windows side by side."""
+    count = hi - lo
+    ok = count >= 2
+    for name, factor in (("smoothing", sf), ("trend", tf)):
+        bad = ok & ~((factor > 0) & (factor < 1))
+        if bad.any():
+            from .errors import execution
+            short = "sf" if name == "smoothing" else "tf"
+            raise execution(f"invalid {name} factor. Expected: 0 < {short} < 1, got: {float(factor[bad][0]):f}")
+    gathered = _gather(s, lo, hi, 0.0)
+    if gathered is None:
+        return _per_index_flat(lambda i, t, x: _holt_winters(x, float(sf[i]), float(tf[i])), s, lo, hi, 2)
+    x = gathered[0]
+    width = x.shape[1]
+    if width < 2:
+        return np.full(len(lo), NAN), ok
+    s0, s1, b = np.zeros(len(lo)), x[:, 0].copy(), x[:, 1] - x[:, 0]
+    for i in range(1, width):
+        live = i < count
+        nb = np.where(i > 1, tf * (s1 - s0) + (1 - tf) * b, b)
+        ns1 = sf * x[:, i] + (1 - sf) * (s1 + nb)
+        s0 = np.where(live, s1, s0)
+        b = np.where(live, nb, b)
+        s1 = np.where(live, ns1, s1)
+    return np.where(ok, s1, NAN), ok
+
+
 def _spread(name: str, s: RangeSeries, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``stdvar_over_time``/``stddev_over_time``: the windows gathered into one zero-padded array, two passes."""
     count = hi - lo
     ok = count >= 1
-    width = int(count.max()) if len(count) else 0
-    if width == 0 or len(lo) * width > 4_000_000:
+    gathered = _gather(s, lo, hi, 0.0)
+    if gathered is None:
         return _per_window(SIMPLE[name])(Matrix([s], np.zeros(len(lo), np.int64), 0), s, lo, hi)
-    idx = lo[:, None] + np.arange(width)[None, :]
-    inside = idx < hi[:, None]
-    x = np.where(inside, s.v[np.minimum(idx, max(len(s.v) - 1, 0))], 0.0)
+    x, inside = gathered
     with np.errstate(all="ignore"):
         mean = x.sum(axis=1) / count
         var = (np.where(inside, (x - mean[:, None]) ** 2, 0.0)).sum(axis=1) / count
@@ -230,10 +296,10 @@ CUMULATIVE = {"changes", "resets", "count_over_time", "present_over_time", "last
 
 
 BATCHED = {"rate", "increase", "delta", "irate", "idelta", "min_over_time", "max_over_time", "stddev_over_time",
-           "stdvar_over_time", *CUMULATIVE}
+           "stdvar_over_time", "quantile_over_time", "holt_winters", *CUMULATIVE}
 
 
-def _batched(name: str, m: Matrix) -> list[Row]:
+def _batched(name: str, m: Matrix, params: list[np.ndarray]) -> list[Row]:
     """The functions whose windows never need a sample from outside themselves, for all series at once: the series
     are laid end to end and each (series, step) window found with one ``searchsorted`` on (series, time) keys."""
     count, n = len(m.series), len(m.ends)
@@ -256,6 +322,10 @@ def _batched(name: str, m: Matrix) -> list[Row]:
         v, ok = _extreme(name, whole, lo, hi)
     elif name in ("stddev_over_time", "stdvar_over_time"):
         v, ok = _spread(name, whole, lo, hi)
+    elif name == "quantile_over_time":
+        v, ok = _quantiles(whole, lo, hi, np.tile(params[0], count))
+    elif name == "holt_winters":
+        v, ok = _smoothed(whole, lo, hi, np.tile(params[0], count), np.tile(params[1], count))
     else:
         v, ok = _cumulative(name, whole, lo, hi)
     v, ok = v.reshape(count, n), ok.reshape(count, n)
@@ -266,7 +336,7 @@ def _batched(name: str, m: Matrix) -> list[Row]:
 def eval_range_function(name: str, m: Matrix, params: list[np.ndarray]) -> list[Row]:
     """One result row per input series (``absent_over_time`` is handled by the caller)."""
     if name in BATCHED:
-        return _batched(name, m) if m.series else []
+        return _batched(name, m, params) if m.series else []
     rows = []
     for s in m.series:
         lo, hi = m.bounds(s)
@@ -305,9 +375,9 @@ def _per_index(fn: Callable[[int, np.ndarray, np.ndarray], float], m: Matrix, s:
 def _holt_winters(v: np.ndarray, sf: float, tf: float) -> float:
     from .errors import execution
     if not 0 < sf < 1:
-        raise execution(f"invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:g}")
+        raise execution(f"invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:f}")
     if not 0 < tf < 1:
-        raise execution(f"invalid trend factor. Expected: 0 < tf < 1, got: {tf:g}")
+        raise execution(f"invalid trend factor. Expected: 0 < tf < 1, got: {tf:f}")
     s0, s1, b = 0.0, float(v[0]), float(v[1] - v[0])
     for i in range(1, len(v)):
         x = float(v[i])
