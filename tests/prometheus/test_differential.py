@@ -10,7 +10,7 @@ Known differences (counted as failures when they show, listed here with their re
 - ``sort``/``sort_desc`` with NaN values: Prometheus' heap puts NaN first; the sim sorts NaN last.
 - ``topk``/``bottomk`` among *equal* values (NaNs are all equal): which series Prometheus keeps depends on the order
   its heap sees them (not the labels' order); the sim keeps the first by labels. Shows in the range query of
-  ``bottomk(2, ln(…free… - 4e9))``, where two of three series are NaN at some steps.
+  ``bottomk(2, …)``/``topk(1, ln(…free… - 4e9))``, where two or three series are NaN at some steps.
 - Staleness markers are not in this data set (an OpenMetrics file cannot carry them); they are covered by
   ``test_promql.py`` against Prometheus' documented behaviour instead.
 - ``avg``/``stddev``/``stdvar`` aggregations sum then divide where Prometheus keeps a running mean: equal within

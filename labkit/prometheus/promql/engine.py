@@ -31,6 +31,7 @@ from .values import (
     Vector,
     format_time,
     format_value,
+    format_values,
     key,
     merge_rows,
 )
@@ -403,8 +404,7 @@ class Engine:
         for r in sorted(rows, key=lambda r: key(r.labels)):
             idx = np.nonzero(r.ok)[0]
             if len(idx):
-                vals = r.v[idx].tolist()
+                texts = format_values(r.v[idx].tolist())
                 result.append({"metric": dict(r.labels),
-                               "values": [[times[i], format_value(v)] for i, v in zip(idx.tolist(), vals,
-                                                                                       strict=True)]})
+                               "values": [[times[i], v] for i, v in zip(idx.tolist(), texts, strict=True)]})
         return {"resultType": "matrix", "result": result}

@@ -99,6 +99,17 @@ def format_value(v: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+def format_values(values: list[float]) -> list[str]:
+    """``format_value`` of many values: ``repr`` for the common case, the special ones fixed up."""
+    out = [repr(v) for v in values]
+    for i, text in enumerate(out):
+        if text.endswith(".0"):
+            out[i] = text[:-2]
+        elif not text[-1].isdigit() or "e" in text:
+            out[i] = format_value(values[i])
+    return out
+
+
 def format_time(t_ms: int) -> float | int:
     """A timestamp as the API writes it: Unix seconds, milliseconds as a fraction."""
     t_ms = int(t_ms)
