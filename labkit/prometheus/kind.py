@@ -6,7 +6,6 @@ published on ``127.0.0.1:<ports.prometheus|grafana>``, and the lab's dashboards 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +66,10 @@ class PrometheusKind(KindPart):
 
     def files(self, lab: KindLab) -> dict[Path, str]:
         folder = self.folder(lab)
-        maps = {"apiVersion": "v1", "kind": "List", "items": dashboard_configmaps(lab.versions["charts"][CHART]
-                                                                                  ["namespace"])}
+        maps = dashboard_configmaps(lab.versions["charts"][CHART]["namespace"])
         return {folder / "values.yaml": "# kube-prometheus-stack's values, rendered by labkit/prometheus/kind.py\n"
                 + yaml.safe_dump(values(lab), sort_keys=False),
-                folder / "dashboards.json": json.dumps(maps, indent=1, ensure_ascii=False)}
+                folder / "dashboards.yaml": yaml.safe_dump_all(maps, sort_keys=False, allow_unicode=True)}
 
     def configure(self, lab: KindLab) -> list[Command]:
         chart = lab.versions["charts"][CHART]
@@ -84,7 +82,7 @@ class PrometheusKind(KindPart):
                         "--values", str(folder / "values.yaml"), "--kubeconfig", lab.kubeconfig, "--wait",
                         "--timeout", f"{chart['ready_seconds']}s"]),
             Command("provisioning the lab's Grafana dashboards (ConfigMaps for the dashboard sidecar)",
-                    lab.kubectl("apply", "-f", str(folder / "dashboards.json"))),
+                    lab.kubectl("apply", "-f", str(folder / "dashboards.yaml"))),
         ]
 
     def endpoint(self, lab: KindLab) -> Endpoint:
