@@ -128,18 +128,20 @@ def metric(kind: str, params: dict[str, Any], parts: Parts) -> dict[str, Any]:
     return out
 
 
-def grouped(parts: Parts, field: str, key: Callable[[Column, np.ndarray], list[Any]]) -> dict[Any, Parts]:
-    """Bucket key → the rows (per index) with a value of that key; ``key`` maps a column's values to keys."""
+def grouped(parts: Parts, field: str, bucket: Callable[[Column, np.ndarray], np.ndarray | None],
+            label: Callable[[Column, np.ndarray], list[Any]] = lambda c, u: u.tolist()) -> dict[Any, Parts]:
+    """Bucket key → the rows (per index) with a value in that bucket: ``bucket`` maps a column's values to bucket
+    values (None: the column has none), ``label`` the distinct bucket values to keys."""
     out: dict[Any, dict[int, tuple[Index, list[np.ndarray]]]] = defaultdict(dict)
     for index, rows in parts:
         column, rs, vals = selected(index, rows, field)
-        if not len(vals):
+        keyed = bucket(column, vals) if len(vals) else None
+        if keyed is None:
             continue
-        uniq, inverse = np.unique(vals, return_inverse=True)
-        keys = key(column, uniq)
+        uniq, inverse = np.unique(keyed, return_inverse=True)
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(uniq) + 1))
-        for i, k in enumerate(keys):
+        for i, k in enumerate(label(column, uniq)):
             members = rs[order[bounds[i]:bounds[i + 1]]]
             slot = out[k].setdefault(id(index), (index, []))
             slot[1].append(members)
@@ -167,7 +169,7 @@ def terms(params: dict[str, Any], parts: Parts, subs: dict[str, Any]) -> dict[st
     def keys(column: Column, uniq: np.ndarray) -> list[Any]:
         kinds.add(column.kind)
         return [column.vocab[c] for c in uniq.tolist()] if column.vocab else uniq.tolist()
-    groups = grouped(parts, field, keys)
+    groups = grouped(parts, field, lambda column, vals: vals, keys)
     counts = Counter({k: doc_count(v) for k, v in groups.items()})
     counts = Counter({k: c for k, c in counts.items() if c >= min_count})
     order = params.get("order", {"_count": "desc"})
@@ -220,7 +222,14 @@ def interval_of(params: dict[str, Any]) -> tuple[Callable[[np.ndarray], np.ndarr
         def nxt(t: float) -> float:
             d = dt.datetime.fromtimestamp(t / 1000, dt.UTC)
             return datemath.add(d, 3 if unit == "q" else 1, "M" if unit == "q" else unit).timestamp() * 1000
-        return (lambda t: np.asarray([floor_one(x) for x in t.tolist()], dtype=np.float64)), nxt
+        if unit in "mhd":  # as long as UTC days: a fixed interval
+            step = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}[unit]
+            return (lambda t: t - np.mod(t, step)), nxt
+
+        def floor(t: np.ndarray) -> np.ndarray:  # each distinct day's week/month/quarter/year, once
+            days, inverse = np.unique(t - np.mod(t, 86_400_000), return_inverse=True)
+            return np.asarray([floor_one(d) for d in days.tolist()], dtype=np.float64)[inverse]
+        return floor, nxt
     raise illegal_argument("Invalid interval specified, must be non-null and non-empty")
 
 
@@ -229,7 +238,7 @@ def date_histogram(params: dict[str, Any], parts: Parts, subs: dict[str, Any]) -
     if params.get("time_zone") not in (None, "UTC", "Z", "+00:00", "Etc/UTC"):
         raise not_supported("a date_histogram's time_zone other than UTC")
     floor, nxt = interval_of(params)
-    groups = grouped(parts, field, lambda column, uniq: floor(uniq).tolist() if column.numeric else [])
+    groups = grouped(parts, field, lambda column, vals: floor(vals) if column.numeric else None)
     min_count = int(params.get("min_doc_count", 0))
     keys = set(groups)
     bounds = params.get("extended_bounds")
@@ -256,7 +265,7 @@ def histogram(params: dict[str, Any], parts: Parts, subs: dict[str, Any]) -> dic
     if step <= 0:
         raise illegal_argument("[interval] must be >0 for histogram aggregation [histogram]")
     groups = grouped(parts, field_of(params),
-                     lambda column, uniq: (np.floor(uniq / step) * step).tolist() if column.numeric else [])
+                     lambda column, vals: np.floor(vals / step) * step if column.numeric else None)
     min_count = int(params.get("min_doc_count", 0))
     keys = sorted(groups)
     if keys and min_count == 0:
