@@ -82,17 +82,23 @@ def test_at_modifier_start_end_in_range_queries(engine: Engine) -> None:
     assert [v for _, v in data["result"][0]["values"]] == ["9", "9", "9"]
 
 
+# Prometheus 2.42's own messages for these. Not matched (listed in test_differential.py): the Rust parser's generic
+# "invalid promql query" where Go names the token ("1 +", "foo bar"), positions of errors not at the end of the
+# input, and Go's regexp wording for a bad regex.
 @pytest.mark.parametrize(("query", "message"), [
-    ("sum(", "unclosed left parenthesis"),
-    ("up{", "unexpected end of input inside braces"),
-    ("rate(up)", "expected type matrix in call to function 'rate', got vector"),
-    ('up{job=~"("}', "illegal regex"),
+    ("sum(", "1:5: parse error: unclosed left parenthesis"),
+    ("up{", "1:4: parse error: unexpected end of input inside braces"),
+    ("up[5m", "1:6: parse error: unclosed left bracket"),
+    ("up offset", "1:10: parse error: unexpected end of input in offset, expected duration"),
+    ("rate(up)", 'parse error: expected type range vector in call to function "rate", got instant vector'),
+    ("nope(up)", 'parse error: unknown function with name "nope"'),
+    ("1 > 2", "parse error: comparisons between scalars must use BOOL modifier"),
 ])
 def test_bad_queries_are_bad_data_with_the_parsers_message(engine: Engine, query: str, message: str) -> None:
     with pytest.raises(PromQLError) as e:
         engine.instant(query, T)
-    assert e.value.error_type == "bad_data" and e.value.message.startswith("parse error: ")
-    assert message in e.value.message
+    assert e.value.error_type == "bad_data"
+    assert e.value.message.endswith(message)
     with pytest.raises(PromQLError):
         parse(query)
 

@@ -6,6 +6,7 @@ subqueries give each step its window, and functions, aggregations and operators 
 
 from __future__ import annotations
 
+import re
 import time as _time
 from datetime import timedelta
 from typing import Any
@@ -46,12 +47,31 @@ INSTANT_ONLY = {"time", "vector", "scalar", "timestamp", "absent", "absent_over_
                 *fn.MATH, *fn.DATE_PARTS}
 
 
+TYPE_WORDS = {"matrix": "range vector", "vector": "instant vector", "scalar": "scalar", "string": "string"}
+REWORDED = [  # promql-parser's wording -> Prometheus' (Go) wording of the same error
+    (re.compile(r"expected type (\w+) in call to function '([^']*)', got (\w+)"),
+     lambda m: f'expected type {TYPE_WORDS.get(m[1], m[1])} in call to function "{m[2]}", got '
+               f"{TYPE_WORDS.get(m[3], m[3])}"),
+    (re.compile(r"unknown function with name '([^']*)'"), lambda m: f'unknown function with name "{m[1]}"'),
+    (re.compile(r"^unexpected end of input inside brackets$"), lambda m: "unclosed left bracket"),
+]
+
+
 def parse(query: str) -> Any:
-    """The query's AST; a syntax error raises ``PromQLError('bad_data', 'parse error: …')``."""
+    """The query's AST; a syntax error raises ``PromQLError('bad_data', '[line:col: ]parse error: …')`` in
+    Prometheus' words where they are known. Positions are given where the parser's message fixes them (errors at
+    the end of the input); the Rust parser reports none otherwise."""
     try:
         return pp.parse(query)
     except ValueError as e:
-        raise bad_data(f"parse error: {e}") from None
+        message = str(e)
+        for pattern, words in REWORDED:
+            message = pattern.sub(words, message)
+        where = ""
+        if message.startswith(("unexpected end of input", "unclosed left")):
+            lines = query.split("\n")
+            where = f"{len(lines)}:{len(lines[-1]) + 1}: "
+        raise bad_data(f"{where}parse error: {message}") from None
 
 
 def selector_matchers(selector: str) -> list[Matcher]:
