@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from ..core.addresses import LB_API, SERVERS, api_server, node_proxy, pod_addresses
+from ..core.addresses import LB_API, SERVERS, api_server, kubelet_metrics, node_proxy, pod_addresses
 from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
 from ..core.errors import ApiError
@@ -51,6 +51,7 @@ from .controllers.workloads import DaemonSetController, JobController
 from .node.agent import NodeAgent, node_specs
 from .node.crilog import LogFollower, Renderer, parse_since, read_log
 from .node.kubelet import Kubelet
+from .node.metrics import KubeletMetrics
 from .node.proxy import NodePorts, Resolver, ServiceProxy
 
 MAX_BODY = 3 * 1024 * 1024
@@ -121,6 +122,9 @@ class KubeApiServer(Component):
             s.name: Kubelet(self.api.objects, s, [ctx.network.address(*a) for a in pod_addresses(s.name)],
                             ctx.state_dir("kube") / "pods" / s.name, puller, recorder, self.proxies[s.name])
             for s in specs}
+        for spec in specs:  # each kubelet's metrics (/metrics/cadvisor) on its node's port 10250
+            self.nodes[spec.name].metrics = KubeletMetrics(self.kubelets[spec.name],
+                                                           ctx.network.slot(kubelet_metrics(spec.name)))
         self.api.objects.graceful_pods = True
         self.api.log_reader = self._logs
         self.api.streams = PodStreams(lambda node: None if node in self.down else self.kubelets.get(node))

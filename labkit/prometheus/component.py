@@ -28,12 +28,17 @@ LOOKBACK_SECONDS = 300
 
 
 def lab_jobs(endpoints: dict[str, Any], kube_state: str = "") -> list[dict[str, Any]]:
-    """Static scrape jobs for the lab's own components that serve Prometheus metrics (by their endpoints), and
-    kube-state-metrics (``host:port``) when it runs."""
+    """Scrape jobs for the lab's own components that serve Prometheus metrics (by their endpoints), for
+    kube-state-metrics (``host:port``) when it runs, and for the kubelets' cAdvisor metrics (the node role)."""
     jobs: list[dict[str, Any]] = []
     if kube_state:
         jobs.append({"job_name": "kube-state-metrics", "honor_labels": True,
                      "static_configs": [{"targets": [kube_state]}]})
+    if isinstance(endpoints.get("kubernetes"), KubernetesEndpoint):  # each node's kubelet, as cAdvisor
+        jobs.append({"job_name": "kubelet", "metrics_path": "/metrics/cadvisor",
+                     "kubernetes_sd_configs": [{"role": "node"}],
+                     "relabel_configs": [{"target_label": "metrics_path", "replacement": "/metrics/cadvisor"},
+                                         {"action": "labelmap", "regex": "__meta_kubernetes_node_label_(.+)"}]})
     haproxy = endpoints.get("haproxy")
     if isinstance(haproxy, HAProxyEndpoint) and haproxy.metrics:
         scheme, _, rest = haproxy.metrics.partition("://")

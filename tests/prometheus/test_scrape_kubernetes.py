@@ -111,6 +111,24 @@ def test_kube_state_metrics(lab: Lab) -> None:
     assert restarts and all(r["metric"]["container"] in ("catalog", "gateway", "orders") for r in restarts)
 
 
+def test_kubelet_cadvisor_metrics_per_container(lab: Lab) -> None:
+    def cpu() -> list[dict[str, Any]]:
+        result = api(lab, "/api/v1/query", query='container_cpu_usage_seconds_total{namespace="shop"}')["result"]
+        return result if {r["metric"]["pod"] for r in result} >= set(running_pods(lab)) else []
+
+    result = wait_until(cpu, 60, "cAdvisor series of every shop pod")
+    pods = running_pods(lab)
+    for r in result:
+        pod = pods.get(r["metric"]["pod"])
+        if pod is not None:
+            assert r["metric"]["job"] == "kubelet" and r["metric"]["instance"] == pod["spec"]["nodeName"]
+            assert float(r["value"][1]) > 0  # the process tree has used CPU
+    memory = api(lab, "/api/v1/query", query='container_memory_working_set_bytes{namespace="shop"} > 1e6')["result"]
+    assert {r["metric"]["pod"] for r in memory} >= set(pods)
+    targets = [t for t in api(lab, "/api/v1/targets")["activeTargets"] if t["scrapePool"] == "kubelet"]
+    assert targets and all(t["health"] == "up" for t in targets)
+
+
 def test_a_deleted_pods_target_goes_away_and_its_series_end(lab: Lab) -> None:
     wait_until(lambda: set(running_pods(lab)) <= set(shop_targets(lab)), 120, "every shop pod scraped")
     victim = sorted(n for n in running_pods(lab) if n.startswith("orders-"))[0]

@@ -82,6 +82,8 @@ class NodeAgent:
         self.objects = objects
         self.spec = spec
         self.task: asyncio.Task[None] | None = None
+        self.metrics: Any = None  # the kubelet's metrics listener (node/metrics.py), served while the node runs
+        self._metrics_start: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -101,10 +103,16 @@ class NodeAgent:
         ready["status"] = {**node_object(self.spec)["status"], "conditions": ready_conditions(True)}
         self.objects.update(nodes, "", self.spec.name, ready, MANAGER, "status")
         self.task = asyncio.get_running_loop().create_task(self._beat())
+        if self.metrics is not None:
+            self._metrics_start = asyncio.get_running_loop().create_task(self.metrics.start())
 
     async def stop(self) -> None:
         await cancel(self.task)
         self.task = None
+        if self.metrics is not None:
+            if self._metrics_start is not None:
+                await asyncio.gather(self._metrics_start, return_exceptions=True)
+            await self.metrics.stop()
 
     async def _beat(self) -> None:
         leases = self.objects.registry.find("coordination.k8s.io", "v1", "leases")

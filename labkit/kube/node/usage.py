@@ -84,6 +84,11 @@ class UsageSampler:
         while len(series.samples) > 2 and series.samples[1][0] <= stamp - self.window:
             series.samples.popleft()  # keep one sample at or before the window's start
 
+    def cumulative(self, uid: str, container: str) -> tuple[float, int] | None:
+        """(CPU seconds of the container's process tree since it started, resident bytes), as cAdvisor's counter."""
+        series = self._series.get((uid, container))
+        return None if series is None else (series.samples[-1][1], series.memory)
+
     def usage(self, uid: str, container: str) -> Usage | None:
         """The container's CPU rate over the window ending at its newest sample, and its memory."""
         series = self._series.get((uid, container))
