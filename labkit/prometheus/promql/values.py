@@ -101,7 +101,15 @@ def format_value(v: float) -> str:
 
 def format_values(values: list[float]) -> list[str]:
     """``format_value`` of many values: ``repr`` for the common case, the special ones fixed up."""
-    out = [repr(v) for v in values]
+    arr = np.asarray(values, dtype=np.float64)
+    if len(arr) and np.isfinite(arr).all():
+        magnitude = np.abs(arr)
+        whole = (arr == np.round(arr)) & (magnitude < 1e15) & ~((arr == 0) & np.signbit(arr))
+        if whole.all():  # counters and most gauges: integers
+            return list(map(str, arr.astype(np.int64).tolist()))
+        if not whole.any() and (magnitude < 1e16).all() and (magnitude >= 1e-4).all():
+            return list(map(repr, values))  # no exponent, no ".0" to strip
+    out = list(map(repr, values))
     for i, text in enumerate(out):
         if text.endswith(".0"):
             out[i] = text[:-2]
