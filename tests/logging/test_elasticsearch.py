@@ -256,3 +256,19 @@ def test_aggregations_over_arrays_and_calendar_months(es: Elasticsearch) -> None
         ("2024-01", 1), ("2024-02", 0), ("2024-03", 1)]
     assert r["n"] == {"count": 3, "min": 1.0, "max": 5.0, "avg": pytest.approx(8 / 3), "sum": 8.0}
     assert r["with_n"]["doc_count"] == 2
+
+
+def test_aggregations_follow_added_updated_and_deleted_documents(es: Elasticsearch) -> None:
+    def levels() -> dict[str, int]:
+        aggs = es.search(index="growing", size=0, aggs={"l": {"terms": {"field": "level.keyword"}}})["aggregations"]
+        return {b["key"]: b["doc_count"] for b in aggs["l"]["buckets"]}
+
+    es.index(index="growing", id="1", document={"level": "info"}, refresh=True)
+    assert levels() == {"info": 1}
+    helpers.bulk(es, [{"_index": "growing", "_id": "2", "level": "error"},
+                      {"_index": "growing", "_id": "3", "level": "info"}], refresh=True)  # only added
+    assert levels() == {"info": 2, "error": 1}
+    es.index(index="growing", id="1", document={"level": "warn"}, refresh=True)  # changed
+    assert levels() == {"info": 1, "error": 1, "warn": 1}
+    es.delete(index="growing", id="2", refresh=True)
+    assert levels() == {"info": 1, "warn": 1}

@@ -54,6 +54,7 @@ class Index:
     pending: dict[str, Doc | None] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
     generation: int = 0  # counts the refreshes that changed what searches see
+    rewritten: int = 0  # the last generation that changed or removed documents (not only added new ones)
 
     def __post_init__(self) -> None:
         self.types = mapping.types(self.mappings.get("properties", {}))
@@ -67,6 +68,8 @@ class Index:
     def refresh(self) -> None:
         if self.pending:
             self.generation += 1
+            if any(doc is None or doc_id in self.searchable for doc_id, doc in self.pending.items()):
+                self.rewritten = self.generation
         for doc_id, doc in self.pending.items():
             if doc is None:
                 self.searchable.pop(doc_id, None)
@@ -190,6 +193,7 @@ class Store:
         index.mappings = merge_mappings(index.mappings, body)
         index.types = mapping.types(index.mappings.get("properties", {}))
         index.generation += 1  # columns read with the old types are stale
+        index.rewritten = index.generation
         self.db.execute("UPDATE indices SET mappings = ? WHERE name = ?", (json.dumps(index.mappings), index.name))
 
     def resolve(self, expression: str, ignore_unavailable: bool = False, allow_no_indices: bool = True) -> list[Index]:
