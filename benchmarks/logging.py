@@ -262,8 +262,8 @@ def elasticsearch(args: argparse.Namespace) -> Iterator[tuple[Es, subprocess.Pop
 def run_search(es: Es, args: argparse.Namespace, server: Any) -> int:
     levels, services = ("info", "info", "info", "warn", "error"), ("gateway", "catalog", "orders", "cart")
     start_ms, batch, loaded, t0 = 1714557600000, 5000, 0, time.monotonic()
-    while loaded < args.lines:
-        n = min(batch, args.lines - loaded)
+
+    def load(n: int) -> None:
         body = "".join(
             '{"create":{"_index":"bench"}}\n' + json.dumps({
                 "@timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((start_ms + i * 50) / 1000)) + "Z",
@@ -273,6 +273,10 @@ def run_search(es: Es, args: argparse.Namespace, server: Any) -> int:
             "Authorization": es.auth, "Content-Type": "application/x-ndjson"})
         with urllib.request.urlopen(req, timeout=300) as r:
             assert not json.loads(r.read())["errors"]
+
+    while loaded < args.lines:
+        n = min(batch, args.lines - loaded)
+        load(n)
         loaded += n
         if loaded % 100_000 == 0 or loaded == args.lines:
             print(f"  loaded {loaded:,} lines ({loaded / (time.monotonic() - t0):,.0f}/s)", flush=True)
@@ -288,6 +292,13 @@ def run_search(es: Es, args: argparse.Namespace, server: Any) -> int:
         times.append(time.monotonic() - t)
         print(f"  run {k + 1}: {times[-1]:.3f} s", flush=True)
     assert sum(b["doc_count"] for b in out["aggregations"]["services"]["buckets"]) == args.lines
+    load(1000)  # a second of a busy cluster's ingest, then the same aggregation over the grown index
+    loaded += 1000
+    es.call("POST", "/bench/_refresh")
+    t = time.monotonic()
+    out = es.call("POST", "/bench/_search", query)
+    print(f"  after 1,000 more lines: {time.monotonic() - t:.3f} s", flush=True)
+    assert sum(b["doc_count"] for b in out["aggregations"]["services"]["buckets"]) == loaded
     median = statistics.median(times)
     rss = server.memory_info().rss / 2**20 if server else float("nan")
     print(f"date_histogram + terms over {args.lines:,} lines: median {median:.3f} s, max {max(times):.3f} s "
