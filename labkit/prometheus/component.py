@@ -13,6 +13,7 @@ import yaml
 from ..core.addresses import KUBE_STATE_METRICS, PROMETHEUS
 from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
+from ..core.files import write_atomic
 from ..core.http import Listeners, api_app
 from ..endpoints import HAProxyEndpoint, KubernetesEndpoint, PrometheusEndpoint
 from .api import PrometheusApi, render
@@ -27,13 +28,19 @@ RETENTION_SECONDS = 7 * 86400
 LOOKBACK_SECONDS = 300
 
 
-def lab_jobs(endpoints: dict[str, Any], kube_state: str = "") -> list[dict[str, Any]]:
+def lab_jobs(endpoints: dict[str, Any], kube_state: str = "", ca_file: str = "") -> list[dict[str, Any]]:
     """Scrape jobs for the lab's own components that serve Prometheus metrics (by their endpoints), for
     kube-state-metrics (``host:port``) when it runs, and for the kubelets' cAdvisor metrics (the node role)."""
     jobs: list[dict[str, Any]] = []
     if kube_state:
         jobs.append({"job_name": "kube-state-metrics", "honor_labels": True,
                      "static_configs": [{"targets": [kube_state]}]})
+    kube = endpoints.get("kubernetes")
+    if isinstance(kube, KubernetesEndpoint) and kube.kubeconfig and ca_file:  # the API servers, with its token
+        user = (yaml.safe_load(Path(kube.kubeconfig).read_text()) or {}).get("users", [{}])[0].get("user", {})
+        jobs.append({"job_name": "apiserver", "scheme": "https", "bearer_token": user.get("token", ""),
+                     "tls_config": {"ca_file": ca_file},
+                     "static_configs": [{"targets": [s.split("://", 1)[1] for s in kube.servers]}]})
     if isinstance(endpoints.get("kubernetes"), KubernetesEndpoint):  # each node's kubelet, as cAdvisor
         jobs.append({"job_name": "kubelet", "metrics_path": "/metrics/cadvisor",
                      "kubernetes_sd_configs": [{"role": "node"}],
@@ -84,7 +91,9 @@ class Prometheus(Component):
             host, port = ctx.network.slot(KUBE_STATE_METRICS)
             self.exporters.append(Listeners(self.kube_state.app(), [(host, port)]))
             kube_state = f"{host}:{port}"
-        self.config_path = render_config(source, state / "config", lab_jobs(ctx.endpoints, kube_state))
+        ca_file = state / "lab-ca.crt"  # the lab CA, which signs the API servers' certificates
+        write_atomic(ca_file, ctx.ca.pem)
+        self.config_path = render_config(source, state / "config", lab_jobs(ctx.endpoints, kube_state, str(ca_file)))
         self.config: Config = load(self.config_path)
         self.storage = Storage(state / "data", RETENTION_SECONDS)
         self.engine = Engine(self.storage, lookback=LOOKBACK_SECONDS)

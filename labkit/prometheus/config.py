@@ -72,6 +72,7 @@ class ScrapeConfig:
     basic_auth: tuple[str, str] | None = None
     insecure_skip_verify: bool = False
     sample_limit: int = 0
+    ca_file: str = ""  # tls_config.ca_file: the CA that signs the targets' certificates
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def _scrape_config(raw: dict[str, Any], interval: float, timeout: float, base: P
         token = str(auth.get("credentials") or (base / auth["credentials_file"]).read_text().strip())
     basic = raw.get("basic_auth")
     tls = raw.get("tls_config") or {}
-    _check_keys(tls, {"insecure_skip_verify"}, f"scrape_configs[{name}].tls_config")
+    _check_keys(tls, {"insecure_skip_verify", "ca_file"}, f"scrape_configs[{name}].tls_config")
     return ScrapeConfig(
         name, job_interval, job_timeout, str(raw.get("metrics_path", "/metrics")), scheme,
         {str(k): [str(x) for x in v] for k, v in (raw.get("params") or {}).items()},
@@ -181,4 +182,5 @@ def _scrape_config(raw: dict[str, Any], interval: float, timeout: float, base: P
         tuple(RelabelConfig.parse(r) for r in raw.get("relabel_configs") or ()),
         tuple(RelabelConfig.parse(r) for r in raw.get("metric_relabel_configs") or ()),
         token, (str(basic.get("username", "")), str(basic.get("password", ""))) if basic else None,
-        bool(tls.get("insecure_skip_verify")), int(raw.get("sample_limit", 0)))
+        bool(tls.get("insecure_skip_verify")), int(raw.get("sample_limit", 0)),
+        str(base / tls["ca_file"]) if tls.get("ca_file") else "")

@@ -129,6 +129,23 @@ def test_kubelet_cadvisor_metrics_per_container(lab: Lab) -> None:
     assert targets and all(t["health"] == "up" for t in targets)
 
 
+def test_api_server_request_metrics(lab: Lab) -> None:
+    def lists() -> list[dict[str, Any]]:
+        query = 'sum by (instance) (apiserver_request_total{resource="pods",verb="LIST",code="200"})'
+        return api(lab, "/api/v1/query", query=query)["result"]
+
+    result = wait_until(lists, 60, "the API servers' request counts")
+    assert all(float(r["value"][1]) > 0 for r in result)
+    targets = [t for t in api(lab, "/api/v1/targets")["activeTargets"] if t["scrapePool"] == "apiserver"]
+    assert len(targets) == 3 and all(t["health"] == "up" for t in targets), targets
+    p95 = api(lab, "/api/v1/query", query="histogram_quantile(0.95, sum by (le) "
+              "(apiserver_request_duration_seconds_bucket{verb=\"GET\"}))")["result"]
+    assert p95 and 0 < float(p95[0]["value"][1]) <= 60
+    server = lab.endpoints.products["kubernetes"].servers[0]
+    denied = requests.get(f"{server}/metrics", verify=False, timeout=10)
+    assert denied.status_code == 403  # anonymous may not read /metrics (RBAC), as on the real API server
+
+
 def test_a_deleted_pods_target_goes_away_and_its_series_end(lab: Lab) -> None:
     wait_until(lambda: set(running_pods(lab)) <= set(shop_targets(lab)), 120, "every shop pod scraped")
     victim = sorted(n for n in running_pods(lab) if n.startswith("orders-"))[0]

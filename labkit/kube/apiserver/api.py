@@ -19,6 +19,7 @@ from ...core.http import json_response
 from ..controllers.disruption import check_eviction
 from . import csr, discovery, negotiation, openapi, patch, protobuf, reviews
 from .access import CALLER, Access
+from .metrics import RequestMetrics
 from .objects import Objects, WriteOptions
 from .rbac import request_attributes
 from .resources import REVIEWS, Registry, ResourceType
@@ -70,8 +71,10 @@ class KubeApi:
         self.streams: Any = None  # set by the kube component: streaming.PodStreams (exec, attach, portforward)
         self.metrics: Any = None  # set by the kubelet: (plural, namespace) -> list of metrics objects
         self.access = Access(store)  # who a request acts as, and RBAC on every request
+        self.request_metrics = RequestMetrics()  # /metrics: apiserver_request_total, ..._duration_seconds
 
     def install(self, app: web.Application) -> None:
+        app.middlewares.append(self.request_metrics.middleware)
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
 
     # -- routing ------------------------------------------------------------
@@ -80,6 +83,8 @@ class KubeApi:
         path = request.path.rstrip("/") or "/"
         if path in PUBLIC_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             return self._health(request, path)
+        if path == "/metrics" and request.method == "GET":
+            return self.request_metrics.response()
         if path.startswith("/openapi"):
             return await self._openapi(request, path)
         streaming = _bool(request, "watch") or "/watch/" in path

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import ssl
 import time
 from typing import Any, Protocol
 
@@ -30,6 +31,14 @@ class Appender(Protocol):
     def append(self, samples: Any) -> None: ...
 
     def mark_stale(self, labels: Labels, t_ms: int) -> None: ...
+
+
+def tls_context(job: Any) -> ssl.SSLContext | bool:
+    """What aiohttp verifies a target's certificate with: the job's ``ca_file``, none (``insecure_skip_verify``),
+    or the system's CAs."""
+    if job.insecure_skip_verify:
+        return False
+    return ssl.create_default_context(cafile=job.ca_file) if job.ca_file else True
 
 
 def series_key(labels: Labels) -> SeriesKey:
@@ -101,7 +110,7 @@ class ScrapeLoop:
         auth = aiohttp.BasicAuth(*job.basic_auth) if job.basic_auth else None
         async with self.session.get(self.target.url, headers=headers, auth=auth,
                                     timeout=aiohttp.ClientTimeout(total=job.scrape_timeout),
-                                    ssl=not job.insecure_skip_verify) as resp:
+                                    ssl=tls_context(job)) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"server returned HTTP status {resp.status} {resp.reason}")
             return await resp.text(), resp.headers.get("Content-Type", "")
