@@ -1,4 +1,4 @@
-"""Notebooks 00-06 with ``backend="kind"``, through the contract harness: the kind backend's own code (its
+"""Notebooks 00-07 with ``backend="kind"``, through the contract harness: the kind backend's own code (its
 command plan, endpoints, actions through ``docker`` and HAProxy's TCP Runtime API) under every check."""
 
 from __future__ import annotations
@@ -127,3 +127,22 @@ def test_notebook_06_passes_on_the_kind_backend_with_argocd(kind_lab: KindLab, t
     table = " ".join(res.stdout.split())
     assert res.returncode == 0, res.stdout + res.stderr[-3000:]
     assert "06-argocd │" in table and f"│ {checks_per_chapter()[6]} │ 0 │ ok │" in table, table
+
+
+def test_notebook_07_passes_on_the_kind_backend_with_prometheus(kind_lab: KindLab, tmp_path: Path) -> None:
+    """Chapter 07 on kind: Prometheus is kube-prometheus-stack's (the harness's stand-in behind its NodePort) with
+    the chapter's scrape configs and rules from the chart's values, in the standard profile: the shop's pods are
+    targets, the PromQL your-turn, the alert firing and resolving, the shop dashboard drawn from its API and the
+    wrong-port fault found and fixed; the dashboards went to the cluster as Grafana sidecar ConfigMaps."""
+    labkit({**kind_lab.env, "LABKIT_KIND_PROFILE": "standard"}, "up", "--backend", "kind", timeout=900)
+    res = labkit(kind_lab.env, "notebooks", "run", "07", "--backend", "kind", "--out", str(tmp_path / "executed"),
+                 check=False, timeout=1200)
+    table = " ".join(res.stdout.split())
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    assert "07-prometheus-grafana │" in table and f"│ {checks_per_chapter()[7]} │ 0 │ ok │" in table, table
+    maps = subprocess.run([str(Path(sys.executable).parent / "kubectl"), "get", "configmaps", "-A", "-l",
+                           "grafana_dashboard=1", "-o", "name"], capture_output=True, text=True, timeout=60,
+                          env={**kind_lab.env, "KUBECONFIG": json.loads(kind_lab.home.endpoints.read_text())[
+                              "kubeconfig"]})
+    assert maps.returncode == 0, maps.stderr
+    assert set(maps.stdout.split()) == {"configmap/labkit-dashboard-platform", "configmap/labkit-dashboard-shop"}
