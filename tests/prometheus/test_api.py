@@ -162,3 +162,25 @@ def test_targets_metadata_rules_alerts_status(both: tuple[str, str]) -> None:
     admin = requests.post(f"{sim}/api/v1/admin/tsdb/snapshot", timeout=10)
     assert admin.status_code == 501 and "not supported by the labkit simulator" in admin.json()["error"]
     assert requests.get(f"{sim}/-/ready", timeout=5).text == requests.get(f"{real}/-/ready", timeout=5).text
+
+
+def test_samples_survive_a_restart(target: int, tmp_path: Path) -> None:
+    """The component's samples are on disk under the lab home: a new server over the same home answers for them."""
+    home, folder = tmp_path / "home", config_dir(tmp_path / "config", target)
+    port = free_port()
+    with ComponentLoop(home, "prometheus") as loop:
+        first = loop.start(Prometheus(folder, listen=("127.0.0.1", port)), "prometheus")
+        url = first.endpoint().url
+        try:
+            wait_until(lambda: get(url, "/api/v1/query", query="api_requests_total").json()["data"]["result"], 30,
+                       "the first scrape")
+            before = time.time()
+        finally:
+            loop.run(first.stop())
+    with ComponentLoop(home, "prometheus") as loop:
+        again = loop.start(Prometheus(folder, listen=("127.0.0.1", port)), "prometheus")
+        try:
+            result = get(url, "/api/v1/query", query="api_requests_total", time=before).json()["data"]["result"]
+            assert sorted(r["metric"]["code"] for r in result) == ["200", "500"]
+        finally:
+            loop.run(again.stop())
