@@ -272,3 +272,12 @@ def test_aggregations_follow_added_updated_and_deleted_documents(es: Elasticsear
     assert levels() == {"info": 1, "error": 1, "warn": 1}
     es.delete(index="growing", id="2", refresh=True)
     assert levels() == {"info": 1, "warn": 1}
+
+
+def test_total_hits_tracking(es: Elasticsearch) -> None:
+    assert es.search(index="shop-logs", size=0, track_total_hits=10)["hits"]["total"] == {"value": 10,
+                                                                                          "relation": "gte"}
+    assert es.search(index="shop-logs", size=0, track_total_hits=True)["hits"]["total"] == {"value": 60,
+                                                                                            "relation": "eq"}
+    assert "total" not in es.search(index="shop-logs", size=0, track_total_hits=False)["hits"]
+    assert es.search(index="shop-logs", size=0, rest_total_hits_as_int=True)["hits"]["total"] == 60

@@ -266,12 +266,12 @@ def search(indices: list[Index], body: dict[str, Any], params: dict[str, str]) -
         if raw_sort:
             hit["sort"] = sort_vals
         out_hits.append(hit)
-    track = body.get("track_total_hits", True if "track_total_hits" not in params
-                     else params["track_total_hits"] != "false")
-    limit = MAX_WINDOW if track is True and "track_total_hits" not in body else (
-        None if track is True else track if isinstance(track, int) and not isinstance(track, bool) else 0)
-    if track is True and "track_total_hits" in body:
-        limit = None
+    track: Any = MAX_WINDOW  # the default: exact up to 10,000
+    if "track_total_hits" in params:
+        text = params["track_total_hits"]
+        track = int(text) if text.lstrip("-").isdigit() else text != "false"
+    track = body.get("track_total_hits", track)
+    limit = None if track is True else track if track is not False else 0
     total_obj: Any = {"value": total, "relation": "eq"}
     if limit is not None and total > limit:
         total_obj = {"value": limit, "relation": "gte"}
