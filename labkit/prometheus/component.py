@@ -28,7 +28,8 @@ RETENTION_SECONDS = 7 * 86400
 LOOKBACK_SECONDS = 300
 
 
-def lab_jobs(endpoints: dict[str, Any], kube_state: str = "", ca_file: str = "") -> list[dict[str, Any]]:
+def lab_jobs(endpoints: dict[str, Any], kube_state: str = "", ca_file: str = "",
+             token_file: str = "") -> list[dict[str, Any]]:
     """Scrape jobs for the lab's own components that serve Prometheus metrics (by their endpoints), for
     kube-state-metrics (``host:port``) when it runs, and for the kubelets' cAdvisor metrics (the node role)."""
     jobs: list[dict[str, Any]] = []
@@ -36,9 +37,8 @@ def lab_jobs(endpoints: dict[str, Any], kube_state: str = "", ca_file: str = "")
         jobs.append({"job_name": "kube-state-metrics", "honor_labels": True,
                      "static_configs": [{"targets": [kube_state]}]})
     kube = endpoints.get("kubernetes")
-    if isinstance(kube, KubernetesEndpoint) and kube.kubeconfig and ca_file:  # the API servers, with its token
-        user = (yaml.safe_load(Path(kube.kubeconfig).read_text()) or {}).get("users", [{}])[0].get("user", {})
-        jobs.append({"job_name": "apiserver", "scheme": "https", "bearer_token": user.get("token", ""),
+    if isinstance(kube, KubernetesEndpoint) and ca_file and token_file:  # the API servers, with the lab's token
+        jobs.append({"job_name": "apiserver", "scheme": "https", "bearer_token_file": token_file,
                      "tls_config": {"ca_file": ca_file},
                      "static_configs": [{"targets": [s.split("://", 1)[1] for s in kube.servers]}]})
     if isinstance(endpoints.get("kubernetes"), KubernetesEndpoint):  # each node's kubelet, as cAdvisor
@@ -93,7 +93,12 @@ class Prometheus(Component):
             kube_state = f"{host}:{port}"
         ca_file = state / "lab-ca.crt"  # the lab CA, which signs the API servers' certificates
         write_atomic(ca_file, ctx.ca.pem)
-        self.config_path = render_config(source, state / "config", lab_jobs(ctx.endpoints, kube_state, str(ca_file)))
+        token_file = state / "apiserver-token"  # a file, so /api/v1/status/config shows no secret
+        if kubeconfig:
+            users = (yaml.safe_load(Path(kubeconfig).read_text()) or {}).get("users") or [{}]
+            write_atomic(token_file, str(users[0].get("user", {}).get("token", "")), 0o600)
+        jobs = lab_jobs(ctx.endpoints, kube_state, str(ca_file), str(token_file) if kubeconfig else "")
+        self.config_path = render_config(source, state / "config", jobs)
         self.config: Config = load(self.config_path)
         self.storage = Storage(state / "data", RETENTION_SECONDS)
         self.engine = Engine(self.storage, lookback=LOOKBACK_SECONDS)

@@ -136,7 +136,11 @@ def test_api_server_request_metrics(lab: Lab) -> None:
 
     result = wait_until(lists, 60, "the API servers' request counts")
     assert all(float(r["value"][1]) > 0 for r in result)
-    targets = [t for t in api(lab, "/api/v1/targets")["activeTargets"] if t["scrapePool"] == "apiserver"]
+    def scraped() -> list[dict[str, Any]]:
+        found = [t for t in api(lab, "/api/v1/targets")["activeTargets"] if t["scrapePool"] == "apiserver"]
+        return found if all(t["health"] != "unknown" for t in found) else []
+
+    targets = wait_until(scraped, 30, "every API server scraped once")
     assert len(targets) == 3 and all(t["health"] == "up" for t in targets), targets
     p95 = api(lab, "/api/v1/query", query="histogram_quantile(0.95, sum by (le) "
               "(apiserver_request_duration_seconds_bucket{verb=\"GET\"}))")["result"]
