@@ -187,3 +187,41 @@ scrape_configs:
             storage.close()
 
     asyncio.run(main())
+
+
+def test_a_target_slower_than_the_timeout_is_down(tmp_path: Path) -> None:
+    async def main() -> None:
+        async def slow(request: web.Request) -> web.Response:
+            await asyncio.sleep(2)
+            return web.Response(text="x 1\n")
+
+        app = web.Application()
+        app.router.add_get("/metrics", slow)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        config = parse(f"""
+global: {{scrape_interval: 1s, scrape_timeout: 500ms}}
+scrape_configs: [{{job_name: slow, static_configs: [{{targets: ["127.0.0.1:{port}"]}}]}}]
+""")
+        storage = Storage(tmp_path / "data", 3600)
+        manager = ScrapeManager(config, storage)
+        await manager.start()
+        try:
+            await asyncio.wait_for(manager.synced.wait(), 30)
+            target = manager.targets()[0]
+            for _ in range(300):
+                if target.last_scrape:
+                    break
+                await asyncio.sleep(0.05)
+            assert target.health == "down"
+            assert target.last_error == f'Get "http://127.0.0.1:{port}/metrics": context deadline exceeded'
+            assert target.last_duration < 1.5
+            assert last(storage, __name__="up", job="slow") == 0
+        finally:
+            await manager.stop()
+            await runner.cleanup()
+            storage.close()
+
+    asyncio.run(main())
