@@ -8,6 +8,7 @@ interpolation of variables and ``$__rate_interval``, every panel type of the two
 
 from __future__ import annotations
 
+import itertools
 import math
 import shutil
 import subprocess
@@ -29,7 +30,7 @@ from labkit.endpoints import LabEndpoints, PrometheusEndpoint
 from labkit.lab import Lab
 from labkit.prometheus import grafana as g
 from labkit.prometheus.lab import PrometheusAPIError, PrometheusView
-from labkit.prometheus.views import format_value, heatmap_buckets, reduce, table_frame
+from labkit.prometheus.views import format_value, heatmap_buckets, reduce, refresh_in_place, table_frame
 
 PROMETHEUS = shutil.which("prometheus")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -289,3 +290,16 @@ def test_a_down_targets_error_is_the_scrapers(request: pytest.FixtureRequest,
     targets: Any = PrometheusView(stack[0]).targets()
     error = targets[targets["health"] == "down"]["last_error"].iloc[0]
     assert "dial tcp 127.0.0.1:" in error and error.endswith(": connect: connection refused")
+
+
+def test_a_live_view_renders_again_in_one_output_until_its_time_is_up() -> None:
+    calls: list[float] = []
+
+    def render() -> int:
+        calls.append(time.monotonic())
+        return len(calls)
+
+    assert refresh_in_place(render, seconds=5, every=1, live=False) == 1  # CI: once, no waiting
+    calls.clear()
+    last = refresh_in_place(render, seconds=0.35, every=0.1, live=True)
+    assert last == len(calls) >= 3 and all(b > a for a, b in itertools.pairwise(calls))
