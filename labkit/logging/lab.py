@@ -106,8 +106,7 @@ class LoggingView(ProductView):
         aggs = {"over_time": {"date_histogram": {"field": TIME_FIELD,
                                                  "fixed_interval": interval or auto_interval(start, end),
                                                  "min_doc_count": 0},
-                              "aggs": {"levels": {"terms": {"field": LEVEL_FIELD + ".keyword", "size": 10,
-                                                            "missing": "(none)"}}}}}
+                              "aggs": {"levels": {"terms": {"field": LEVEL_FIELD + ".keyword", "size": 10}}}}}
         answer = self.search_raw(query, language, start, end, 0, index, aggs)
         buckets = answer.get("aggregations", {}).get("over_time", {}).get("buckets", [])
         rows = {pd.Timestamp(b["key"], unit="ms", tz="UTC"): {lv["key"]: lv["doc_count"]
