@@ -3,6 +3,7 @@ Lucene within a time range, the count by level over time, Discover's histogram a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,3 +94,59 @@ def test_query_building() -> None:
     assert auto_interval("now-15m", "now") == "30s"
     with pytest.raises(ValueError, match="kql"):
         build_query("x", language="sql")
+
+
+def test_fluentbit_metrics_show_what_a_grep_filter_drops(view: LoggingView, tmp_path: Path) -> None:
+    """The Diagnose path: a collector (its own process) whose grep filter drops one namespace's lines; its
+    monitoring API, read per node by ``fluentbit_metrics``, shows the records read, dropped and shipped."""
+    from .running import Running, free_port
+
+    node = tmp_path / "node"
+    node.mkdir()
+    (node / "app.txt").write_text("".join(f"{'kube-system' if i % 4 == 0 else 'shop'} line {i}\n"
+                                          for i in range(20)))
+    port = free_port()
+    config = tmp_path / "fb.yaml"
+    ep = view.endpoint
+    config.write_text(f"""\
+service:
+  flush: 0.2
+  http_server: on
+  http_port: {port}
+pipeline:
+  inputs:
+    - name: tail
+      tag: app
+      path: /var/log/app.txt
+      read_from_head: on
+  filters:
+    - name: grep
+      match: '*'
+      exclude: log ^kube-system
+  outputs:
+    - name: es
+      match: '*'
+      port: {ep.url.rsplit(":", 1)[1]}
+      http_user: elastic
+      http_passwd: {Path(ep.password_file).read_text()}
+      index: fb-test
+      suppress_type_name: on
+""")
+    collector = Running(config, node, {"PORT": str(port)}).start()
+    try:
+        endpoint = LoggingEndpoint("Elasticsearch", ep.url, user=ep.user, password_file=ep.password_file,
+                                   fluentbit={"agent-1": f"http://127.0.0.1:{port}"})
+        fb_view = LoggingView(SimpleNamespace(endpoints=SimpleNamespace(get=lambda kind: endpoint)))  # type: ignore[arg-type]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            metrics = fb_view.fluentbit_metrics()
+            if metrics.query("section == 'output'")["proc_records"].sum() == 15:
+                break
+            time.sleep(0.2)
+    finally:
+        collector.stop()
+    by = metrics.set_index(["section"])
+    assert set(metrics["node"]) == {"agent-1"}
+    assert by.loc["input", "records"].sum() == 20
+    assert by.loc["filter", "drop_records"].sum() == 5
+    assert by.loc["output", "proc_records"].sum() == 15
