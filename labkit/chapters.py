@@ -94,6 +94,17 @@ def wrong_scrape_port(lab: Lab) -> None:
     lab.prometheus.break_scrape_port()
 
 
+def logging_ready(lab: Lab) -> None:
+    """Chapter 8: every shop Deployment's logs shipped (the fault undone) and the shop's lines searchable."""
+    lab.repaired += lab.logging.restore()
+    lab.logging.wait_searchable("kubernetes.namespace_name: shop")
+
+
+def namespace_not_shipped(lab: Lab) -> None:
+    """Chapter 8: the shop's pods annotated ``fluentbit.io/exclude: "true"``; only Fluent Bit's metrics tell."""
+    lab.logging.break_shipping()
+
+
 @dataclass(frozen=True)
 class Chapter:
     number: int
@@ -129,7 +140,8 @@ CHAPTERS: dict[int, Chapter] = {c.number: c for c in (
     Chapter(6, "argocd", "GitOps", "Argo CD", 45, (argocd_ready,), bad_manifest),
     Chapter(7, "prometheus-grafana", "Metrics", "메트릭 파이프라인 · Prometheus · Grafana", 45, (prometheus_ready,),
             wrong_scrape_port),
-    Chapter(8, "efk-logging", "Logs", "로그 파이프라인 · Elasticsearch · Fluentbit · Kibana", 40),
+    Chapter(8, "efk-logging", "Logs", "로그 파이프라인 · Elasticsearch · Fluentbit · Kibana", 40, (logging_ready,),
+            namespace_not_shipped),
     Chapter(9, "istio-jaeger-kiali", "Mesh + tracing", "트레이싱 · Istio · Jaeger · Kiali", 50),
     Chapter(10, "end-to-end", "The whole platform", "MSA Full Stack Demo", 45),
 )}

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .gitlab.lab import GitLabView
     from .haproxy.lab import HAProxyView
     from .kube.lab import KubernetesView
+    from .logging.lab import LoggingView
     from .prometheus.grafana import Grafana
     from .prometheus.lab import PrometheusView
     from .registry.lab import RegistryView
@@ -46,6 +47,7 @@ class Lab:
         shop: ShopView
         gitlab: GitLabView
         prometheus: PrometheusView
+        logging: LoggingView
 
     def __init__(self, paths: LabPaths, endpoints: LabEndpoints) -> None:
         self.paths = paths

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.view import ProductView
 from ..endpoints import LoggingEndpoint
+from .chapter import LoggingChapter
 from .kql import Query, kql_to_dsl, lucene_to_dsl
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def to_datetime(value: TimeLike) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-class LoggingView(ProductView):
+class LoggingView(LoggingChapter, ProductView):
     """Search the lab's logs, count them by level, read the collectors' metrics."""
 
     @property
@@ -96,6 +97,13 @@ class LoggingView(ProductView):
         """Hits as a table: ``@timestamp`` and the chosen fields (dotted names reach into objects)."""
         hits = self.search_raw(query, language, start, end, size, index)["hits"]["hits"]
         return hits_frame(hits, fields)
+
+    def count(self, query: str = "", start: TimeLike = "now-15m", end: TimeLike = "now",
+              language: str = "kql", index: str = INDEX) -> int:
+        """How many lines match the query bar in the time range (``_count``)."""
+        answer = self.client.count(index=index, query=build_query(query, language, start, end),
+                                   ignore_unavailable=True, allow_no_indices=True)
+        return int(answer["count"])
 
     def count_by_level(self, query: str = "", language: str = "kql", start: TimeLike = "now-15m",
                        end: TimeLike = "now", interval: str | None = None, index: str = INDEX) -> pd.DataFrame:

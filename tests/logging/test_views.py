@@ -150,3 +150,9 @@ pipeline:
     assert by.loc["input", "records"].sum() == 20
     assert by.loc["filter", "drop_records"].sum() == 5
     assert by.loc["output", "proc_records"].sum() == 15
+
+
+def test_count(view: LoggingView) -> None:
+    assert view.count("level: error", start="now-1h") == 6
+    assert view.count("level: error", start="now-1h", index="nothing-*") == 0
+    assert view.wait_searchable("service: cart", minimum=10, start="now-1h") == 10

@@ -1,0 +1,70 @@
+"""Chapter 8's helpers on ``lab.logging``: waiting until a namespace's logs are searchable, and the chapter's
+Diagnose fault and its repair: the shop's Deployments annotated ``fluentbit.io/exclude: "true"``, so the
+collectors' kubernetes filter (``k8s-logging.exclude: on`` in manifests/logging/fluent-bit.yaml) drops every line
+of the namespace — visible in Fluent Bit's metrics (records read, none shipped for them), not in any error."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING
+
+from ..core.errors import LabError
+
+if TYPE_CHECKING:
+    from ..lab import Lab
+
+NAMESPACE = "shop"
+EXCLUDE_ANNOTATION = "fluentbit.io/exclude"
+SHIP_SECONDS = 60.0  # how long a notebook waits for lines to become searchable by default
+
+
+def exclude_patch(value: str | None) -> str:
+    """A JSON merge patch setting (or, with None, removing) the pod template's exclude annotation."""
+    return json.dumps({"spec": {"template": {"metadata": {"annotations": {EXCLUDE_ANNOTATION: value}}}}})
+
+
+class LoggingChapter:
+    """Mixed into ``LoggingView``."""
+
+    lab: Lab
+
+    if TYPE_CHECKING:
+        def count(self, query: str = "", start: str = "now-15m") -> int: ...
+
+    def wait_searchable(self, query: str, minimum: int = 1, timeout: float = SHIP_SECONDS,
+                        start: str = "now-15m") -> int:
+        """Until at least ``minimum`` lines match the KQL ``query`` (within ``start``..now); their number."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.count(query, start)
+            if found >= minimum:
+                return found
+            if time.monotonic() > deadline:
+                raise LabError(f"after {timeout:.0f} s, {found} lines match {query!r} (wanted {minimum}): see "
+                               "lab.logging.fluentbit_metrics() for what each node's collector read, dropped and "
+                               "shipped")
+            time.sleep(1)
+
+    def deployments(self) -> list[str]:
+        return [d.metadata.name for d in self.lab.kubernetes.apps().list_namespaced_deployment(NAMESPACE).items]
+
+    def break_shipping(self) -> None:
+        """The Diagnose fault: every shop Deployment's pods annotated to be excluded from the pipeline."""
+        for name in self.deployments():
+            self.lab.kubectl("patch", "deployment", name, "-n", NAMESPACE, "--type", "merge", "-p",
+                             exclude_patch("true"), check=True)
+
+    def restore(self) -> list[str]:
+        """The exclude annotation removed from every shop Deployment that has it; what it changed."""
+        done = []
+        for d in self.lab.kubernetes.apps().list_namespaced_deployment(NAMESPACE).items:
+            annotations = d.spec.template.metadata.annotations or {}
+            if EXCLUDE_ANNOTATION in annotations:
+                self.lab.kubectl("patch", "deployment", d.metadata.name, "-n", NAMESPACE, "--type", "merge", "-p",
+                                 exclude_patch(None), check=True)
+                done.append(f"deployment {d.metadata.name}'s logs shipped again ({EXCLUDE_ANNOTATION} removed)")
+        return done
+
+    def repair(self) -> list[str]:
+        return self.restore()
