@@ -28,7 +28,7 @@ SERIES = {
 FIRING = {"labels": {"alertname": "ShopHighErrorRatio", "namespace": "shop", "app": "catalog",
                      "severity": "warning"},
           "annotations": {"summary": "catalog answers 16.67% of its requests with 5xx",
-                          "description": "More than 5% of shop/catalog's requests failed over 1 minute."}}
+                          "description": "More than 5% of shop/catalog's requests failed over 30 seconds."}}
 
 
 def expand_values(text: str) -> list[float]:
@@ -91,12 +91,12 @@ def test_sim_evaluates_the_shop_rules_as_promtool(tmp_path: Path) -> None:
     at3m = states[180]
     assert [(a["state"], a["labels"], a["annotations"]) for a in at3m] == \
         [("firing", FIRING["labels"], FIRING["annotations"])]
-    assert states[360] == []  # resolved once the 5xx stopped for a minute
+    assert states[360] == []  # resolved once the 5xx stopped for 30 s
     alerts_series = storage.select([Matcher("__name__", "=", "ALERTS")], 0, 2**62)
     assert {s.labels["alertstate"] for s in alerts_series} == {"pending", "firing"}
     assert all(is_stale(s.values[-1]) for s in alerts_series)  # both ended
-    rate = storage.select([Matcher("__name__", "=", "app:http_requests:rate1m")], 180_000, 180_000)
-    assert rate and rate[0].labels == {"__name__": "app:http_requests:rate1m", "namespace": "shop", "app": "catalog"}
+    rate = storage.select([Matcher("__name__", "=", "app:http_requests:rate30s")], 180_000, 180_000)
+    assert rate and rate[0].labels == {"__name__": "app:http_requests:rate30s", "namespace": "shop", "app": "catalog"}
     assert rate[0].values[0] == pytest.approx(4.8)
     api = group.api()
     assert [r["type"] for r in api["rules"]] == ["recording", "recording", "alerting"]
