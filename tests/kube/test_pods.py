@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from labkit.kube.apiserver.store import Store
 from labkit.lab import Lab
 
 from ..conftest import kubectl
+from ..waiting import until
 from .conftest import k
 
 IMAGE = "localhost:5001/test/web:1"
@@ -44,17 +44,6 @@ def status_column(lab: Lab, ns: str, name: str) -> tuple[str, str]:
     """READY and STATUS as ``kubectl get pod`` prints them."""
     line = k(lab, "-n", ns, "get", "pod", name, "--no-headers").split()
     return line[1], line[2]
-
-
-def until(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def condition(p: dict[str, Any], kind: str) -> dict[str, Any]:

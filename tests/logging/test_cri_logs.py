@@ -21,6 +21,7 @@ from labkit.kube.node.crilog import CriLog, LogFollower, Renderer, node_log_dir,
 from labkit.lab import Lab
 
 from ..conftest import BIN, kubectl
+from ..waiting import until
 from .bulk import BulkServer
 from .running import Running, free_port
 
@@ -98,17 +99,6 @@ def run_pod(lab: Lab, name: str, script: str, **spec: Any) -> dict[str, Any]:
 
 def pod_json(lab: Lab, name: str) -> dict[str, Any]:
     return json.loads(k(lab, "get", "pod", name, "-o", "json"))
-
-
-def until(what: str, check: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def node_dir(lab: Lab, node: str) -> Path:

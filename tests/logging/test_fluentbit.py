@@ -22,6 +22,7 @@ from labkit.kube.node.crilog import CriLog, container_id
 from labkit.logging.fluentbit import Collector
 from labkit.logging.fluentbit.config import ConfigError, load
 
+from ..waiting import until as wait_until
 from .bulk import BulkServer
 from .running import Running, free_port
 
@@ -169,14 +170,7 @@ def env_for(bulk: BulkServer, **extra: str) -> dict[str, str]:
 
 
 def until(what: str, check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return wait_until(what, check, timeout, every=0.1)
 
 
 def container_log(node_dir: Path, pod: str = "web", max_size: int = 10 * 1024 * 1024) -> CriLog:
