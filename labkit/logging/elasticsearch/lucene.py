@@ -7,7 +7,17 @@ import re
 from typing import Any
 
 from .errors import es_error
-from .query import Scorer, compile_query, field_type, fields_matching, match_field, pattern_matcher, q_exists, q_range
+from .query import (
+    Scorer,
+    bool_scorer,
+    compile_query,
+    field_type,
+    fields_matching,
+    match_field,
+    pattern_matcher,
+    q_exists,
+    q_range,
+)
 from .store import Doc, Index
 
 LEX = re.compile(r'\s*(?:(?P<op>\(|\)|\[|\]|\{|\}|:|\+|-(?=\S)|!)|(?P<phrase>"(?:[^"\\]|\\.)*")|'
@@ -91,17 +101,7 @@ class Parser:
         must = [q for occ, q in group if occ == "must"]
         must_not = [q for occ, q in group if occ == "not"]
 
-        def score(doc: Doc, index: Index) -> float | None:
-            total = 0.0
-            for q in must:
-                s = q(doc, index)
-                if s is None:
-                    return None
-                total += s
-            if any(q(doc, index) is not None for q in must_not):
-                return None
-            return total if must else 1.0
-        return score
+        return bool_scorer(must, must_not=must_not, unscored=1.0)
 
     def clause(self) -> tuple[str, Scorer]:
         item = self.lex.peek()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import datemath, mapping
@@ -274,18 +274,10 @@ def pattern_matcher(kind: str, body: Any) -> Scorer:
     return boosted(score, spec)
 
 
-def q_bool(body: Any) -> Scorer:
-    unknown = set(body) - {"must", "should", "filter", "must_not", "minimum_should_match", "boost"}
-    if unknown:
-        raise parsing(f"[bool] query does not support [{sorted(unknown)[0]}]")
-
-    def many(key: str) -> list[Scorer]:
-        v = body.get(key, [])
-        return [compile_query(x) for x in (v if isinstance(v, list) else [v])]
-
-    must, should, filt, must_not = many("must"), many("should"), many("filter"), many("must_not")
-    need = min_should(body["minimum_should_match"], len(should)) if "minimum_should_match" in body else \
-        (1 if should and not (must or filt) else 0)
+def bool_scorer(must: Sequence[Scorer], should: Sequence[Scorer] = (), filt: Sequence[Scorer] = (),
+                must_not: Sequence[Scorer] = (), need: int = 0, unscored: float = 0.0) -> Scorer:
+    """A bool query's matching and scoring: every ``must`` and ``filt`` matches, no ``must_not`` does, at least
+    ``need`` of ``should``; the score sums the scoring clauses' (``unscored`` when there are none)."""
 
     def score(doc: Doc, index: Index) -> float | None:
         total = 0.0
@@ -308,8 +300,24 @@ def q_bool(body: Any) -> Scorer:
                 total += s
         if hits < need:
             return None
-        return total if (must or should) else 0.0
-    return boosted(score, body)
+        return total if (must or should) else unscored
+    return score
+
+
+def q_bool(body: Any) -> Scorer:
+    unknown = set(body) - {"must", "should", "filter", "must_not", "minimum_should_match", "boost"}
+    if unknown:
+        raise parsing(f"[bool] query does not support [{sorted(unknown)[0]}]")
+
+    def many(key: str) -> list[Scorer]:
+        v = body.get(key, [])
+        return [compile_query(x) for x in (v if isinstance(v, list) else [v])]
+
+    must, should, filt, must_not = many("must"), many("should"), many("filter"), many("must_not")
+    need = min_should(body["minimum_should_match"], len(should)) if "minimum_should_match" in body else \
+        (1 if should and not (must or filt) else 0)
+
+    return boosted(bool_scorer(must, should, filt, must_not, need), body)
 
 
 def q_ids(body: Any) -> Scorer:
