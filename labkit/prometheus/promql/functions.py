@@ -92,15 +92,8 @@ def label_replace(rows: list[Row], dst: str, replacement: str, src: str, regex: 
         raise execution(f"invalid destination label name in label_replace(): {dst}")
     out = []
     for r in rows:
-        labels = dict(r.labels)
-        m = rx.match(labels.get(src, ""))
-        if m:
-            value = expand(replacement, m)
-            if value:
-                labels[dst] = value
-            else:
-                labels.pop(dst, None)
-        out.append(Row(labels, r.v, r.ok))
+        m = rx.match(r.labels.get(src, ""))
+        out.append(_with_label(r, dst, expand(replacement, m)) if m else Row(dict(r.labels), r.v, r.ok))
     return out
 
 
@@ -110,16 +103,17 @@ def label_join(rows: list[Row], dst: str, sep: str, srcs: list[str]) -> list[Row
     for s in srcs:
         if not LABEL_NAME.match(s):
             raise execution(f"invalid source label name in label_join(): {s}")
-    out = []
-    for r in rows:
-        labels = dict(r.labels)
-        value = sep.join(labels.get(s, "") for s in srcs)
-        if value:
-            labels[dst] = value
-        else:
-            labels.pop(dst, None)
-        out.append(Row(labels, r.v, r.ok))
-    return out
+    return [_with_label(r, dst, sep.join(r.labels.get(s, "") for s in srcs)) for r in rows]
+
+
+def _with_label(row: Row, name: str, value: str) -> Row:
+    """``row`` with label ``name`` set to ``value`` (removed when ``value`` is empty), as label_replace/join do."""
+    labels = dict(row.labels)
+    if value:
+        labels[name] = value
+    else:
+        labels.pop(name, None)
+    return Row(labels, row.v, row.ok)
 
 
 def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
