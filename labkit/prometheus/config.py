@@ -73,6 +73,18 @@ class ScrapeConfig:
     insecure_skip_verify: bool = False
     sample_limit: int = 0
     ca_file: str = ""  # tls_config.ca_file: the CA that signs the targets' certificates
+    password_file: str = ""  # basic_auth.password_file, read at each scrape
+
+    def credentials(self) -> tuple[str, str] | None:
+        """The basic auth user and password for a scrape now (the password file read again, as Prometheus does)."""
+        if self.basic_auth is None or not self.password_file:
+            return self.basic_auth
+        try:
+            password = Path(self.password_file).read_text().strip()
+        except OSError as err:
+            raise RuntimeError(f"unable to read basic auth password file {self.password_file}: "
+                               f"{err.strerror}") from None
+        return self.basic_auth[0], password
 
 
 @dataclass(frozen=True)
@@ -172,7 +184,7 @@ def _scrape_config(raw: dict[str, Any], interval: float, timeout: float, base: P
     if auth:
         _check_keys(auth, {"type", "credentials", "credentials_file"}, f"scrape_configs[{name}].authorization")
         token = str(auth.get("credentials") or (base / auth["credentials_file"]).read_text().strip())
-    basic = raw.get("basic_auth")
+    basic, password_file = _basic_auth(raw.get("basic_auth"), name, base)
     tls = raw.get("tls_config") or {}
     _check_keys(tls, {"insecure_skip_verify", "ca_file"}, f"scrape_configs[{name}].tls_config")
     return ScrapeConfig(
@@ -181,6 +193,18 @@ def _scrape_config(raw: dict[str, Any], interval: float, timeout: float, base: P
         bool(raw.get("honor_labels", False)), bool(raw.get("honor_timestamps", True)), statics, tuple(sds),
         tuple(RelabelConfig.parse(r) for r in raw.get("relabel_configs") or ()),
         tuple(RelabelConfig.parse(r) for r in raw.get("metric_relabel_configs") or ()),
-        token, (str(basic.get("username", "")), str(basic.get("password", ""))) if basic else None,
+        token, basic,
         bool(tls.get("insecure_skip_verify")), int(raw.get("sample_limit", 0)),
-        str(base / tls["ca_file"]) if tls.get("ca_file") else "")
+        str(base / tls["ca_file"]) if tls.get("ca_file") else "", password_file)
+
+
+def _basic_auth(basic: Any, job: str, base: Path) -> tuple[tuple[str, str] | None, str]:
+    """``basic_auth``'s user and inline password, and its ``password_file`` (relative to the configuration's
+    folder; read at each scrape, as Prometheus reads it); never a password and a file, as Prometheus checks."""
+    if not basic:
+        return None, ""
+    _check_keys(basic, {"username", "password", "password_file"}, f"scrape_configs[{job}].basic_auth")
+    if basic.get("password") and basic.get("password_file"):
+        raise ConfigError("at most one of basic_auth password & password_file must be configured")
+    password_file = str(base / str(basic["password_file"])) if basic.get("password_file") else ""
+    return (str(basic.get("username", "")), str(basic.get("password") or "")), password_file

@@ -44,6 +44,8 @@ REFUSED = {
                 "non-zero modulus"),
     "duration": ("global: {scrape_interval: 5 seconds}\n", "not a valid duration"),
     "role": ("scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: ingress}]}]\n", "ingress"),
+    "basic_auth": ("scrape_configs: [{job_name: a, basic_auth: {username: u, password: p, password_file: f}}]\n",
+                   "at most one of basic_auth password & password_file must be configured"),
 }
 
 
@@ -58,6 +60,22 @@ def test_refused_as_prometheus_refuses(case: str, tmp_path: Path) -> None:
         check = subprocess.run([promtool, "check", "config", str(tmp_path / "p.yml")], capture_output=True,
                                text=True, timeout=60)
         assert check.returncode != 0, check.stdout
+
+
+def test_basic_auth_password_file_is_relative_to_the_config_and_read_at_each_scrape(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "nexus").write_text("first\n")
+    (tmp_path / "prometheus.yml").write_text(
+        "scrape_configs: [{job_name: n, basic_auth: {username: admin, password_file: secrets/nexus}}]\n")
+    job = load(tmp_path / "prometheus.yml").scrape_configs[0]
+    assert job.credentials() == ("admin", "first")
+    (tmp_path / "secrets" / "nexus").write_text("rotated")
+    assert job.credentials() == ("admin", "rotated")
+    (tmp_path / "secrets" / "nexus").unlink()
+    with pytest.raises(RuntimeError, match="unable to read basic auth password file"):
+        job.credentials()
+    inline = parse("scrape_configs: [{job_name: n, basic_auth: {username: u, password: p}}]").scrape_configs[0]
+    assert inline.credentials() == ("u", "p")
 
 
 def test_unsupported_keys_are_named() -> None:

@@ -107,7 +107,8 @@ class ScrapeLoop:
                    "X-Prometheus-Scrape-Timeout-Seconds": f"{job.scrape_timeout:g}"}
         if job.bearer_token:
             headers["Authorization"] = f"Bearer {job.bearer_token}"
-        auth = aiohttp.BasicAuth(*job.basic_auth) if job.basic_auth else None
+        credentials = job.credentials()
+        auth = aiohttp.BasicAuth(*credentials) if credentials else None
         async with self.session.get(self.target.url, headers=headers, auth=auth,
                                     timeout=aiohttp.ClientTimeout(total=job.scrape_timeout),
                                     ssl=tls_context(job)) as resp:
