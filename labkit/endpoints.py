@@ -22,10 +22,13 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class KubernetesEndpoint(Endpoint):
-    """``url``: the first API server; ``servers``: every API server, directly; ``kubeconfig``: admin access."""
+    """``url``: the first API server; ``servers``: every API server, directly; ``kubeconfig``: admin access;
+    ``node_logs``: each node's ``/var/log`` folder on this machine (node → path; the sim's, where the kubelets write
+    the CRI logs the log collectors read; empty on kind, whose nodes keep theirs)."""
 
     servers: list[str] = field(default_factory=list)
     kubeconfig: str = ""
+    node_logs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class RegistryEndpoint(Endpoint):
     pull: str = ""
     user: str | None = None
     api: str = ""  # Harbor's REST API (``{url}/api/v2.0``); "" where the registry has none
+    metrics: str = ""  # Harbor's metrics (``/metrics``; ``?comp=core|registry``); "" where the registry has none
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class ArgoCDEndpoint(Endpoint):
     namespace: str = "argocd"
     user: str = "admin"
     git: str = ""
+    metrics: list[str] = field(default_factory=list)  # the controller's and repo server's ``/metrics`` URLs
 
 
 @dataclass(frozen=True)
@@ -120,13 +125,16 @@ class LoggingEndpoint(Endpoint):
     """``url``: Elasticsearch (``/_bulk``, ``/_search``…; HTTP Basic auth as ``user``, whose password is in the
     file ``password_file``, mode 0600, as ECK's ``elastic`` user); ``kibana``: Kibana's URL ("" on the sim, where
     ``lab.logging`` draws the Kibana-style views itself); ``fluentbit``: each node's Fluent Bit monitoring API
-    (node → ``http://host:2020``); ``config``: the Fluent Bit configuration the collectors run."""
+    (node → ``http://host:2020``); ``config``: the Fluent Bit configuration the collectors run; ``ca_file``: the CA
+    of Elasticsearch's HTTPS certificate ("" on the sim's plain HTTP; on kind the chart's, whose certificate names the
+    in-cluster Service, so clients check the chain, not the host name)."""
 
     user: str = "elastic"
     password_file: str = ""
     kibana: str = ""
     fluentbit: dict[str, str] = field(default_factory=dict)
     config: str = ""
+    ca_file: str = ""
 
 
 @dataclass(frozen=True)

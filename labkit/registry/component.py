@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..core.addresses import REGISTRY
+from ..core.addresses import HARBOR_METRICS, REGISTRY
 from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
 from ..core.errors import ApiError
@@ -16,6 +16,7 @@ from .api import RegistryApi
 from .auth import Authority
 from .errors import render
 from .harbor import errors as harbor_errors
+from .harbor.metrics import HarborMetrics
 from .harbor.router import PREFIX
 from .harbor.service import Harbor
 from .storage import RegistryStorage
@@ -40,12 +41,17 @@ class Registry(Component):
         app = api_app(self.name, render_error=render_error, max_body=MAX_BLOB, logger=ctx.logger(self.name))
         RegistryApi(self.storage, self.authority, self.harbor.events).install(app)
         self.harbor.install(app)
+        self.metrics = HarborMetrics(self.harbor)
+        self.metrics.install(app)
         await self.harbor.start()
         self.address = ctx.network.slot(REGISTRY)
         self.listeners = Listeners(app, [self.address])
         await self.listeners.start()
+        self.metrics_listener = Listeners(self.metrics.app(), [ctx.network.slot(HARBOR_METRICS)])
+        await self.metrics_listener.start()
 
     async def stop(self) -> None:
+        await self.metrics_listener.stop()
         await self.listeners.stop()
         await self.harbor.stop()
         self.storage.close()
@@ -60,7 +66,7 @@ class Registry(Component):
         url = self.listeners.urls()[0]
         return RegistryEndpoint(self.title, url, push=f"{host}:{port}",
                                 pull=Checkout.find().versions["registry"]["cluster_name"], user=ADMIN,
-                                api=f"{url}{PREFIX}")
+                                api=f"{url}{PREFIX}", metrics=f"{self.metrics_listener.urls()[0]}/metrics")
 
     async def health(self) -> Health:
         return Health(True, f"{len(self.storage.meta.repositories())} repositories")

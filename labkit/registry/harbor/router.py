@@ -17,6 +17,7 @@ from aiohttp import web
 
 from ...core.http import USER
 from .errors import harbor_error, not_found
+from .metrics import OPERATION, operation_id
 from .policy import api_may
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ class Router:
             for method, m, handler in matched:
                 if method == wanted:
                     params = {k: urllib.parse.unquote(v) for k, v in m.groupdict().items()}
+                    request[OPERATION] = operation_id(getattr(handler, "__name__", ""))
                     return await handler(Call(request, self.harbor, user, params))
         if allowed:
             raise harbor_error("METHOD_NOT_ALLOWED", f"{request.method} {PREFIX}{path} is not allowed",
