@@ -80,7 +80,8 @@ class LoggingView(LoggingChapter, ProductView):
 
         ep = self.endpoint
         password = Path(ep.password_file).read_text().strip() if ep.password_file else ""
-        return Elasticsearch(ep.url, basic_auth=(ep.user, password), request_timeout=30)
+        tls: dict[str, Any] = {"ca_certs": ep.ca_file, "ssl_assert_hostname": False} if ep.ca_file else {}
+        return Elasticsearch(ep.url, basic_auth=(ep.user, password), request_timeout=30, **tls)
 
     def search_raw(self, query: str = "", language: str = "kql", start: TimeLike = "now-15m",
                    end: TimeLike = "now", size: int = 100, index: str = INDEX,

@@ -5,9 +5,16 @@ laptop heap."""
 from __future__ import annotations
 
 import re
+import stat
+from pathlib import Path
 
+import yaml
+
+from labkit.backends.kind.lab import KindLab
+from labkit.core.addresses import NODES
+from labkit.endpoints import LoggingEndpoint
 from labkit.logging.component import pipeline_config
-from labkit.logging.kind import CONFIG_FILE, elasticsearch_values, fluent_bit_values
+from labkit.logging.kind import CONFIG_FILE, LoggingKind, elasticsearch_values, fluent_bit_values
 
 
 def test_fluent_bit_runs_the_chapters_pipeline() -> None:
@@ -23,3 +30,32 @@ def test_elasticsearch_is_single_node_with_a_small_heap() -> None:
     values = elasticsearch_values(30920)
     assert values["replicas"] == 1 and "-Xmx512m" in values["esJavaOpts"]
     assert values["service"] == {"type": "NodePort", "nodePort": 30920}
+
+
+def test_logging_kind_renders_three_releases_and_the_per_node_service(rendered: KindLab) -> None:
+    part = LoggingKind()
+    files = part.files(rendered)
+    folder = part.folder(rendered)
+    es = yaml.safe_load(files[folder / "elasticsearch.yaml"])
+    assert es["secret"] == {"enabled": True, "password": part.password(rendered)}
+    fb = yaml.safe_load(files[folder / "fluent-bit.yaml"])
+    assert fb["config"]["extraFiles"][CONFIG_FILE] == pipeline_config().read_text()
+    assert {"operator": "Exists"} in fb["tolerations"]  # control-plane nodes' logs too
+    service = yaml.safe_load(files[folder / "fluent-bit-node.yaml"])
+    assert service["spec"]["externalTrafficPolicy"] == "Local"  # a node's NodePort reaches its own collector
+    charts = rendered.versions["charts"]
+    assert service["spec"]["ports"][0]["nodePort"] == charts["fluent-bit"]["node_port"]
+
+    commands = part.configure(rendered)
+    helm = [c.argv for c in commands if c.argv[0] == "helm"]
+    assert [h[3] for h in helm] == ["elasticsearch", "fluent-bit", "kibana"]
+    for argv in helm:
+        chart = charts[argv[3]]
+        assert argv[argv.index("--repo") + 1] == chart["repo"] and argv[argv.index("--version") + 1] == chart["version"]
+        assert Path(argv[argv.index("--values") + 1]) in files
+
+    ep = part.endpoint(rendered)
+    assert isinstance(ep, LoggingEndpoint) and ep.url == f"https://127.0.0.1:{rendered.ports['elasticsearch']}"
+    password = Path(ep.password_file)
+    assert password.read_text() == part.password(rendered) and stat.S_IMODE(password.stat().st_mode) == 0o600
+    assert set(ep.fluentbit) == set(NODES) and ep.kibana.endswith(str(rendered.ports["kibana"]))

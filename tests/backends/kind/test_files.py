@@ -77,6 +77,16 @@ def test_kind_config_is_valid_and_names_the_nodes_like_rke2(rendered: KindLab) -
         assert node["extraMounts"] == [{"hostPath": str(rendered.certs_dir), "readOnly": True,
                                         "containerPath": "/etc/containerd/certs.d"}]
     mappings = {name: n.get("extraPortMappings", []) for name, n in zip(names, nodes, strict=True)}
+    # logging's, last on each node: its own Fluent Bit's monitoring API, Elasticsearch's and Kibana's on theirs
+    es, kibana, fluentbit = (versions["charts"][c] for c in ("elasticsearch", "kibana", "fluent-bit"))
+    for name in names:
+        logging = [{"containerPort": chart["node_port"], "hostPort": rendered.ports[port],
+                    "listenAddress": "127.0.0.1", "protocol": "TCP"}
+                   for chart, port in ((es, "elasticsearch"), (kibana, "kibana")) if name == es["node"]] + \
+            [{"containerPort": fluentbit["node_port"], "hostPort": rendered.ports[f"fluentbit-{name}"],
+              "listenAddress": "127.0.0.1", "protocol": "TCP"}]
+        assert mappings[name][-len(logging):] == logging
+        mappings[name] = mappings[name][:-len(logging)]
     harbor_node = versions["charts"]["harbor"]["node"]
     assert harbor_node in ("server-2", "server-3", "agent-2")  # never stopped by a lesson (server-1, agent-1 are)
     assert mappings["agent-1"] == [{"containerPort": versions["shop"]["gateway_nodeport"],
