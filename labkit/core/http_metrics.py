@@ -25,13 +25,14 @@ def exposition(*registries: CollectorRegistry) -> web.Response:
 
 
 class RequestMetrics:
-    """``total`` counts requests by the labeller's labels plus ``code``; ``duration`` (a Histogram or a Summary
-    with the labeller's labels, plus ``code`` when ``duration_code``) observes their seconds."""
+    """``total`` counts requests by the labeller's labels plus the status code (label ``code_label``);
+    ``duration`` (a Histogram or a Summary with the labeller's labels, plus the code when ``duration_code``)
+    observes their seconds."""
 
     def __init__(self, labeller: Labeller, total: Counter, duration: Histogram | Summary,
-                 duration_code: bool = False) -> None:
+                 duration_code: bool = False, code_label: str = "code") -> None:
         self.labeller, self.total, self.duration = labeller, total, duration
-        self._duration_code = duration_code
+        self._duration_code, self._code = duration_code, code_label
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -50,6 +51,6 @@ class RequestMetrics:
         finally:
             found = self.labeller(request)
             if found is not None:
-                self.total.labels(**found, code=str(code)).inc()
-                extra = {"code": str(code)} if self._duration_code else {}
+                self.total.labels(**found, **{self._code: str(code)}).inc()
+                extra = {self._code: str(code)} if self._duration_code else {}
                 self.duration.labels(**found, **extra).observe(time.perf_counter() - start)

@@ -22,6 +22,7 @@ from .hooks import Webhooks
 from .instance_variables import InstanceVariables
 from .manifests_access import DESCRIPTION, TOKEN
 from .manifests_access import sim_variables as manifests_variables
+from .metrics import GitLabMetrics
 from .model import PipelineRequest, Pipelines
 from .projects import Projects
 from .registry_access import sim_variables
@@ -71,6 +72,7 @@ class GitLab(Component):
                       logger=ctx.logger(self.name or "gitlab"))
         api.install(app, self.services, self.hooks)
         pipelines = self.services.pipelines
+        GitLabMetrics(self.projects, pipelines).install(app)  # /-/metrics
         if pipelines is not None and hasattr(pipelines, "instance_variables"):
             pipelines.instance_variables = InstanceVariables(self.store)  # every job gets them
         registry = ctx.endpoints.get("registry")

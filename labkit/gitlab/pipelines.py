@@ -119,6 +119,7 @@ class PipelineService:
         self.runner = runner
         self.planner = planner or self._plan
         self.instance_variables: InstanceVariables | None = None  # the instance's CI/CD variables (the component's)
+        self.creation_observers: list[Callable[[PipelineRequest, float], None]] = []  # (request, seconds) per pipeline
         self.db = Database(state_dir / "pipelines.sqlite", SCHEMA)
         self.traces = state_dir / "traces"
         self.artifact_root = state_dir / "artifacts"
@@ -184,8 +185,13 @@ class PipelineService:
 
     # -- creation ------------------------------------------------------------------------------------------
     def create(self, req: PipelineRequest) -> dict[str, Any] | None:
+        started = time.perf_counter()
         with self._creating:  # one at a time: the id is taken before the planner reads the repository
-            return self._create(req)
+            pipeline = self._create(req)
+        if pipeline is not None:
+            for observe in self.creation_observers:  # the metrics: creation time, active jobs
+                observe(req, time.perf_counter() - started)
+        return pipeline
 
     def _create(self, req: PipelineRequest) -> dict[str, Any] | None:
         with self._cond:
