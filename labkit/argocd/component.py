@@ -10,7 +10,7 @@ import base64
 import logging
 from typing import Any
 
-from ..core.addresses import ARGOCD
+from ..core.addresses import ARGOCD, ARGOCD_CONTROLLER_METRICS, ARGOCD_REPO_METRICS
 from ..core.component import Component, Context, Health, http_check
 from ..core.http import Listeners
 from ..endpoints import ArgoCDEndpoint, KubernetesEndpoint
@@ -58,6 +58,12 @@ class ArgoCD(Component):
         sessions = Sessions(ctx.secrets.get(SERVER_KEY, 32).encode(), {ADMIN: self.password})
         self.listeners = Listeners(make_app(self.api, sessions, ctx.logger(self.name or "argocd")), [self.address])
         await self.listeners.start()
+        metrics = self.controller.metrics  # the controller's and the repo server's /metrics, on their ports
+        self.metrics_listeners = [
+            Listeners(metrics.app(metrics.controller_registry), [ctx.network.slot(ARGOCD_CONTROLLER_METRICS)]),
+            Listeners(metrics.app(metrics.repo_registry), [ctx.network.slot(ARGOCD_REPO_METRICS)])]
+        for listeners in self.metrics_listeners:
+            await listeners.start()
 
     async def install(self) -> None:
         """What Argo CD's install manifests create, where it is missing (an admin's later changes are kept)."""
@@ -134,6 +140,8 @@ class ArgoCD(Component):
         return controller
 
     async def stop(self) -> None:
+        for listeners in self.metrics_listeners:
+            await listeners.stop()
         await self.listeners.stop()
         result = self.controller.stop()
         if asyncio.iscoroutine(result):
@@ -151,7 +159,8 @@ class ArgoCD(Component):
     def endpoint(self) -> ArgoCDEndpoint:
         gitlab = self.ctx.endpoints.get("gitlab")  # Argo CD reaches the lab's GitLab where this machine does
         return ArgoCDEndpoint(self.title or "Argo CD", self.url(), namespace=NAMESPACE, user=ADMIN,
-                              git=gitlab.url if gitlab is not None else "")
+                              git=gitlab.url if gitlab is not None else "",
+                              metrics=[f"{m.urls()[0]}/metrics" for m in self.metrics_listeners])
 
     async def health(self) -> Health:
         ok, detail = await asyncio.to_thread(http_check, self.url() + "/healthz")

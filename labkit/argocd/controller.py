@@ -18,6 +18,7 @@ import json
 import logging
 import random
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from .api.kubeapi import GROUP, VERSION, KubeApi, KubeError, apps_path, core_pat
 from .cluster import Cluster
 from .compare import Comparison, compare, key
 from .diff import SYNC_OPTIONS, annotation_options, owner_app
+from .metrics import ArgoCDMetrics
 from .sources import Credentials, GitCache, SourceError
 from .sync import SyncFailed, SyncRun, Terminated
 
@@ -81,6 +83,8 @@ class Controller:
         self._comparisons: dict[str, Comparison] = {}
         self._heal: dict[str, tuple[int, float]] = {}  # app -> (self-heal attempts, last attempt)
         self._tasks: list[asyncio.Task[Any]] = []
+        self.metrics = ArgoCDMetrics(self)  # served by the component on the controller's and repo server's ports
+        self.git.on_request = self.metrics.git_request
 
     @classmethod
     def for_lab(cls, ctx: Any, kubeconfig: str | Path, namespace: str) -> Controller:
@@ -193,10 +197,12 @@ class Controller:
                 asyncio.get_running_loop().call_later(0.2, self.enqueue, name)
                 continue
             async with lock:
+                started = time.perf_counter()
                 try:
                     await self.reconcile(name)
                 except Exception:
                     log.exception("reconciling %s", name)
+                self.metrics.reconciled(name, time.perf_counter() - started)
 
     # -- what the API server calls ---------------------------------------------
     async def refresh(self, app: dict[str, Any] | str, hard: bool = False) -> None:
@@ -540,6 +546,7 @@ class Controller:
             keep = HISTORY_LIMIT if limit_history is None else int(limit_history)
             patch["status"]["history"] = history[-keep:] if keep > 0 else []
         await self.kube.merge_patch(path, patch)
+        self.metrics.synced(app, phase)
         if phase == "Succeeded":
             await self.event(app, "OperationCompleted", f"Sync operation to {comp.revision} succeeded")
         else:

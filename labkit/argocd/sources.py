@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class GitCache:
     creds: dict[str, Credentials] = field(default_factory=dict)  # repo URL prefix -> credentials
     _resolved: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    on_request: Callable[[str, str], None] | None = None  # (repo URL, git command): the repo server's metrics
 
     def _dir(self, url: str) -> Path:
         return self.root / hashlib.sha256(url.encode()).hexdigest()[:16]
@@ -47,6 +49,8 @@ class GitCache:
 
     async def _git(self, url: str, *args: str, cwd: Path | None = None) -> str:
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "no_proxy": "*", "NO_PROXY": "*"}
+        if self.on_request is not None:
+            self.on_request(url, args[0])
         proc = await asyncio.create_subprocess_exec(
             "git", *self._auth(url), *args, cwd=cwd, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
