@@ -27,8 +27,8 @@ def cluster_nodes(lab: KindLab) -> list[dict[str, Any]]:
     """The nodes of the kind config, in kind's order; the gateway NodePort of agent-1 is published, Harbor's
     NodePort (the registry port, the same on the host and the node) on the node Harbor lives on, Argo CD's
     API server's NodePort on its node, Prometheus' and Grafana's on theirs, Elasticsearch's and Kibana's on theirs,
-    and on every node its own Fluent Bit's monitoring API (the ``fluent-bit-node`` Service's NodePort, local traffic
-    only: labkit/logging/kind.py), each on the host port ``ports.fluentbit-<node>`` (absent in older labs)."""
+    and on every node its own Fluent Bit's monitoring API (the collectors run in the node's network:
+    labkit/logging/kind.py), each on the host port ``ports.fluentbit-<node>`` (absent in older labs)."""
     nodeport, harbor = int(lab.versions["shop"]["gateway_nodeport"]), lab.versions["charts"]["harbor"]["node"]
     registry, argocd = lab.ports["registry"], lab.versions["charts"]["argo-cd"]
     monitoring = lab.versions["charts"]["kube-prometheus-stack"]
@@ -45,7 +45,7 @@ def cluster_nodes(lab: KindLab) -> list[dict[str, Any]]:
             ([{"container": int(es["node_port"]), "host": lab.ports["elasticsearch"]},
               {"container": int(kibana["node_port"]), "host": lab.ports["kibana"]}]
              if name == es["node"] and "kibana" in lab.ports else []) + \
-            ([{"container": int(fluentbit["node_port"]), "host": lab.ports[f"fluentbit-{name}"]}]
+            ([{"container": int(fluentbit["metrics_port"]), "host": lab.ports[f"fluentbit-{name}"]}]
              if f"fluentbit-{name}" in lab.ports else [])
 
     return [{"name": name, "role": "control-plane" if name in SERVERS else "worker",

@@ -8,8 +8,9 @@ From the laptop: Elasticsearch (HTTPS with the chart's own CA, read from the ``e
 into the lab folder) and Kibana are NodePorts published on ``127.0.0.1:<ports.elasticsearch|kibana>``. The
 ``elastic`` user's password is the lab's secret, set as the chart's ``secret.password`` (so it is the
 ``elasticsearch-master-credentials`` Secret's) and written to the endpoint's ``password_file`` (0600). Each node's
-Fluent Bit monitoring API: one NodePort Service with ``externalTrafficPolicy: Local`` (a node's NodePort reaches only
-that node's collector), published per node on ``127.0.0.1:<ports.fluentbit-<node>>``."""
+Fluent Bit monitoring API: the collectors run in the node's network (``hostNetwork``, cluster DNS kept with
+``ClusterFirstWithHostNet``), so the node's own port ``charts.fluent-bit.metrics_port`` is its collector's, published
+per node on ``127.0.0.1:<ports.fluentbit-<node>>``."""
 
 from __future__ import annotations
 
@@ -32,8 +33,6 @@ ES_CREDENTIALS = "elasticsearch-master-credentials"  # the chart's Secret: keys 
 ES_CERTS = "elasticsearch-master-certs"  # the chart's self-signed CA and certificate: keys ca.crt, tls.crt, tls.key
 CONFIG_FILE = "fluent-bit.yaml"
 HEAP = "512m"  # a laptop's heap: -Xms = -Xmx, with the container's memory limit at twice that
-FLUENTBIT_SERVICE = "fluent-bit-node"  # per-node monitoring API (externalTrafficPolicy: Local)
-FLUENTBIT_SELECTOR = {"app.kubernetes.io/name": "fluent-bit", "app.kubernetes.io/instance": "fluent-bit"}
 CHARTS = ("elasticsearch", "kibana", "fluent-bit")
 
 
@@ -61,11 +60,15 @@ def kibana_values(namespace: str, node_port: int) -> dict[str, Any]:
             "service": {"type": "NodePort", "nodePort": node_port}}
 
 
-def fluent_bit_values(config_text: str, namespace: str) -> dict[str, Any]:
-    """The fluent-bit chart running the chapter's YAML pipeline on every node (control planes included), with
-    Elasticsearch's address and credentials."""
+def fluent_bit_values(config_text: str, namespace: str, metrics_port: int = 2020) -> dict[str, Any]:
+    """The fluent-bit chart running the chapter's YAML pipeline on every node (control planes included), in the
+    node's network (its monitoring API on the node's ``metrics_port``), with Elasticsearch's address and
+    credentials."""
     return {
         "config": {"extraFiles": {CONFIG_FILE: config_text}},
+        "metricsPort": metrics_port,
+        "hostNetwork": True,
+        "dnsPolicy": "ClusterFirstWithHostNet",
         "args": ["--workdir=/fluent-bit/etc", f"--config=/fluent-bit/etc/conf/{CONFIG_FILE}"],
         "tolerations": [{"operator": "Exists"}],
         "env": [
@@ -76,14 +79,6 @@ def fluent_bit_values(config_text: str, namespace: str) -> dict[str, Any]:
             {"name": "ES_PASSWORD", "valueFrom": {"secretKeyRef": {"name": ES_CREDENTIALS, "key": "password"}}},
         ],
     }
-
-
-def fluentbit_node_service(namespace: str, node_port: int) -> dict[str, Any]:
-    """A NodePort Service to the collectors' monitoring port whose node ports reach only the local collector."""
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": FLUENTBIT_SERVICE, "namespace": namespace},
-            "spec": {"type": "NodePort", "externalTrafficPolicy": "Local", "selector": FLUENTBIT_SELECTOR,
-                     "ports": [{"name": "http", "port": 2020, "targetPort": "http", "nodePort": node_port}]}}
 
 
 class LoggingKind(KindPart):
@@ -101,16 +96,13 @@ class LoggingKind(KindPart):
         ns = charts["elasticsearch"]["namespace"]
         return {"elasticsearch": elasticsearch_values(int(charts["elasticsearch"]["node_port"]), self.password(lab)),
                 "kibana": kibana_values(ns, int(charts["kibana"]["node_port"])),
-                "fluent-bit": fluent_bit_values(pipeline_config().read_text(), ns)}
+                "fluent-bit": fluent_bit_values(pipeline_config().read_text(), ns,
+                                                int(charts["fluent-bit"]["metrics_port"]))}
 
     def files(self, lab: KindLab) -> dict[Path, str]:
-        folder = self.folder(lab)
-        fb = lab.versions["charts"]["fluent-bit"]
-        out = {folder / f"{chart}.yaml": f"# the {chart} chart's values, rendered by labkit/logging/kind.py\n"
-               + yaml.safe_dump(values, sort_keys=False) for chart, values in self.values(lab).items()}
-        out[folder / "fluent-bit-node.yaml"] = yaml.safe_dump(
-            fluentbit_node_service(fb["namespace"], int(fb["node_port"])), sort_keys=False)
-        return out
+        header = "# the {} chart's values, rendered by labkit/logging/kind.py\n"
+        return {self.folder(lab) / f"{chart}.yaml": header.format(chart) + yaml.safe_dump(values, sort_keys=False)
+                for chart, values in self.values(lab).items()}
 
     def helm(self, lab: KindLab, chart: str, *extra: str) -> list[str]:
         c = lab.versions["charts"][chart]
@@ -134,8 +126,6 @@ class LoggingKind(KindPart):
                 "--wait", str(es["ready_seconds"])]),
             Command(f"installing Fluent Bit {fb['app_version']} (helm chart {fb['chart']} {fb['version']}, the "
                     "chapter's pipeline on every node)", self.helm(lab, "fluent-bit", *wait)),
-            Command("publishing each node's Fluent Bit monitoring API",
-                    lab.kubectl("apply", "-f", str(self.folder(lab) / "fluent-bit-node.yaml"))),
             Command(f"installing Kibana {kibana['app_version']} (helm chart {kibana['chart']} {kibana['version']}, "
                     f"127.0.0.1:{lab.ports['kibana']})", self.helm(lab, "kibana", *wait)),
         ]

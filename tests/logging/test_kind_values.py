@@ -32,7 +32,7 @@ def test_elasticsearch_is_single_node_with_a_small_heap() -> None:
     assert values["service"] == {"type": "NodePort", "nodePort": 30920}
 
 
-def test_logging_kind_renders_three_releases_and_the_per_node_service(rendered: KindLab) -> None:
+def test_logging_kind_renders_three_releases(rendered: KindLab) -> None:
     part = LoggingKind()
     files = part.files(rendered)
     folder = part.folder(rendered)
@@ -41,10 +41,10 @@ def test_logging_kind_renders_three_releases_and_the_per_node_service(rendered: 
     fb = yaml.safe_load(files[folder / "fluent-bit.yaml"])
     assert fb["config"]["extraFiles"][CONFIG_FILE] == pipeline_config().read_text()
     assert {"operator": "Exists"} in fb["tolerations"]  # control-plane nodes' logs too
-    service = yaml.safe_load(files[folder / "fluent-bit-node.yaml"])
-    assert service["spec"]["externalTrafficPolicy"] == "Local"  # a node's NodePort reaches its own collector
     charts = rendered.versions["charts"]
-    assert service["spec"]["ports"][0]["nodePort"] == charts["fluent-bit"]["node_port"]
+    assert fb["hostNetwork"] is True and fb["dnsPolicy"] == "ClusterFirstWithHostNet"  # the node's port is its own
+    service = yaml.safe_load(pipeline_config().read_text())["service"]  # the chart's probes hit the pipeline's port
+    assert fb["metricsPort"] == charts["fluent-bit"]["metrics_port"] == service["http_port"]
 
     commands = part.configure(rendered)
     helm = [c.argv for c in commands if c.argv[0] == "helm"]

@@ -83,7 +83,7 @@ def test_kind_config_is_valid_and_names_the_nodes_like_rke2(rendered: KindLab) -
         logging = [{"containerPort": chart["node_port"], "hostPort": rendered.ports[port],
                     "listenAddress": "127.0.0.1", "protocol": "TCP"}
                    for chart, port in ((es, "elasticsearch"), (kibana, "kibana")) if name == es["node"]] + \
-            [{"containerPort": fluentbit["node_port"], "hostPort": rendered.ports[f"fluentbit-{name}"],
+            [{"containerPort": fluentbit["metrics_port"], "hostPort": rendered.ports[f"fluentbit-{name}"],
               "listenAddress": "127.0.0.1", "protocol": "TCP"}]
         assert mappings[name][-len(logging):] == logging
         mappings[name] = mappings[name][:-len(logging)]
