@@ -15,7 +15,15 @@ from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
 from ..core.files import write_atomic
 from ..core.http import Listeners, api_app
-from ..endpoints import HAProxyEndpoint, KubernetesEndpoint, PrometheusEndpoint
+from ..endpoints import (
+    ArgoCDEndpoint,
+    GitLabEndpoint,
+    HAProxyEndpoint,
+    KubernetesEndpoint,
+    NexusEndpoint,
+    PrometheusEndpoint,
+    RegistryEndpoint,
+)
 from .api import PrometheusApi, render
 from .config import Config, load
 from .exporters.kube_state import KubeStateMetrics
@@ -26,6 +34,7 @@ from .tsdb import Storage
 
 RETENTION_SECONDS = 7 * 86400
 LOOKBACK_SECONDS = 300
+ARGOCD_COMPONENTS = ("application-controller", "repo-server")  # ArgoCDEndpoint.metrics' order
 
 
 def lab_jobs(endpoints: dict[str, Any], kube_state: str = "", ca_file: str = "",
@@ -48,10 +57,43 @@ def lab_jobs(endpoints: dict[str, Any], kube_state: str = "", ca_file: str = "",
                                          {"action": "labelmap", "regex": "__meta_kubernetes_node_label_(.+)"}]})
     haproxy = endpoints.get("haproxy")
     if isinstance(haproxy, HAProxyEndpoint) and haproxy.metrics:
-        scheme, _, rest = haproxy.metrics.partition("://")
-        host, _, path = rest.partition("/")
-        jobs.append({"job_name": "haproxy", "scheme": scheme, "metrics_path": f"/{path}",
-                     "static_configs": [{"targets": [host]}]})
+        jobs.append(url_job("haproxy", haproxy.metrics))
+    return jobs + product_jobs(endpoints)
+
+
+def url_job(name: str, url: str, groups: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+    """A static job scraping ``url`` (scheme, host and path from it); ``groups``: its static groups' labels (one
+    target each, on the same host), for a listener that serves several components."""
+    scheme, _, rest = url.partition("://")
+    host, _, path = rest.partition("/")
+    return {"job_name": name, "scheme": scheme, "metrics_path": f"/{path.partition('?')[0]}", **extra,
+            "static_configs": [{"targets": [host], **({"labels": g} if g else {})} for g in groups or [{}]]}
+
+
+def product_jobs(endpoints: dict[str, Any]) -> list[dict[str, Any]]:
+    """The lab's products that serve Prometheus metrics, each where (and as) the real one serves them: Nexus with
+    the administrator's credentials (a password file: the rendered configuration holds no secret), Harbor's exporter,
+    core and registry (``?comp=``), Argo CD's controller and repo server, GitLab's ``/-/metrics``."""
+    jobs: list[dict[str, Any]] = []
+    nexus = endpoints.get("nexus")
+    if isinstance(nexus, NexusEndpoint) and nexus.password_file:
+        jobs.append(url_job("nexus", f"{nexus.url.rstrip('/')}/service/metrics/prometheus",
+                            basic_auth={"username": nexus.user, "password_file": nexus.password_file}))
+    registry = endpoints.get("registry")
+    if isinstance(registry, RegistryEndpoint) and registry.metrics:
+        jobs.append(url_job("harbor", registry.metrics, [
+            {"component": "exporter"}, {"component": "core", "__param_comp": "core"},
+            {"component": "registry", "__param_comp": "registry"}]))
+    argocd = endpoints.get("argocd")
+    if isinstance(argocd, ArgoCDEndpoint) and argocd.metrics:
+        job = url_job("argocd", argocd.metrics[0])
+        job["static_configs"] = [{"targets": [url.split("://", 1)[1].partition("/")[0]],
+                                  "labels": {"component": component}}
+                                 for url, component in zip(argocd.metrics, ARGOCD_COMPONENTS, strict=False)]
+        jobs.append(job)
+    gitlab = endpoints.get("gitlab")
+    if isinstance(gitlab, GitLabEndpoint) and gitlab.url:
+        jobs.append(url_job("gitlab", f"{gitlab.url.rstrip('/')}/-/metrics"))
     return jobs
 
 
