@@ -39,6 +39,7 @@ class ArgoCD(Component):
 
     title = "Argo CD"
     bind: tuple[str, int] | None = None  # the standalone server's --listen, instead of the lab's slot
+    metrics_listeners: tuple[Listeners, ...] = ()  # the controller's and the repo server's /metrics
 
     async def start(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -59,9 +60,9 @@ class ArgoCD(Component):
         self.listeners = Listeners(make_app(self.api, sessions, ctx.logger(self.name or "argocd")), [self.address])
         await self.listeners.start()
         metrics = self.controller.metrics  # the controller's and the repo server's /metrics, on their ports
-        self.metrics_listeners = [
+        self.metrics_listeners = (
             Listeners(metrics.app(metrics.controller_registry), [ctx.network.slot(ARGOCD_CONTROLLER_METRICS)]),
-            Listeners(metrics.app(metrics.repo_registry), [ctx.network.slot(ARGOCD_REPO_METRICS)])]
+            Listeners(metrics.app(metrics.repo_registry), [ctx.network.slot(ARGOCD_REPO_METRICS)]))
         for listeners in self.metrics_listeners:
             await listeners.start()
 
