@@ -105,7 +105,7 @@ class ArgoCDEndpoint(Endpoint):
     namespace: str = "argocd"
     user: str = "admin"
     git: str = ""
-    metrics: list[str] = field(default_factory=list)  # the controller's and repo server's ``/metrics`` URLs
+    metrics: list[str] = field(default_factory=list)  # ``/metrics`` of the controller, repo server, API server
 
 
 @dataclass(frozen=True)

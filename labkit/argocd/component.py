@@ -10,7 +10,7 @@ import base64
 import logging
 from typing import Any
 
-from ..core.addresses import ARGOCD, ARGOCD_CONTROLLER_METRICS, ARGOCD_REPO_METRICS
+from ..core.addresses import ARGOCD, ARGOCD_CONTROLLER_METRICS, ARGOCD_REPO_METRICS, ARGOCD_SERVER_METRICS
 from ..core.component import Component, Context, Health, http_check
 from ..core.http import Listeners
 from ..endpoints import ArgoCDEndpoint, KubernetesEndpoint
@@ -39,7 +39,7 @@ class ArgoCD(Component):
 
     title = "Argo CD"
     bind: tuple[str, int] | None = None  # the standalone server's --listen, instead of the lab's slot
-    metrics_listeners: tuple[Listeners, ...] = ()  # the controller's and the repo server's /metrics
+    metrics_listeners: tuple[Listeners, ...] = ()  # the controller's, repo server's, API server's /metrics
 
     async def start(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -57,12 +57,15 @@ class ArgoCD(Component):
             raise
         self.api = ApiContext(self.kube, NAMESPACE, self.controller)
         sessions = Sessions(ctx.secrets.get(SERVER_KEY, 32).encode(), {ADMIN: self.password})
-        self.listeners = Listeners(make_app(self.api, sessions, ctx.logger(self.name or "argocd")), [self.address])
+        metrics = self.controller.metrics  # the controller's, repo server's and API server's /metrics, on their ports
+        app = make_app(self.api, sessions, ctx.logger(self.name or "argocd"))
+        app.middlewares.append(metrics.server.middleware)
+        self.listeners = Listeners(app, [self.address])
         await self.listeners.start()
-        metrics = self.controller.metrics  # the controller's and the repo server's /metrics, on their ports
         self.metrics_listeners = (
             Listeners(metrics.app(metrics.controller_registry), [ctx.network.slot(ARGOCD_CONTROLLER_METRICS)]),
-            Listeners(metrics.app(metrics.repo_registry), [ctx.network.slot(ARGOCD_REPO_METRICS)]))
+            Listeners(metrics.app(metrics.repo_registry), [ctx.network.slot(ARGOCD_REPO_METRICS)]),
+            Listeners(metrics.app(metrics.server_registry), [ctx.network.slot(ARGOCD_SERVER_METRICS)]))
         for listeners in self.metrics_listeners:
             await listeners.start()
 

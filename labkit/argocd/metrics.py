@@ -1,7 +1,9 @@
 """Argo CD's Prometheus metrics, as its components serve them on ``/metrics``: the application controller's
 (port 8082) ``argocd_app_info`` (one series per Application, with its ``sync_status`` and ``health_status``),
-``argocd_app_sync_total`` (sync operations by ``phase``) and the ``argocd_app_reconcile`` histogram; the repo
-server's (port 8084) ``argocd_git_request_total`` (``ls-remote`` and ``fetch`` per repository)."""
+``argocd_app_sync_total`` (sync operations by ``phase``) and the ``argocd_app_reconcile`` histogram; the API
+server's (port 8083) ``grpc_server_handled_total`` (each REST call is a gRPC call behind Argo CD's grpc-gateway:
+by service, method and gRPC code); the repo server's (port 8084) ``argocd_git_request_total`` (``ls-remote`` and
+``fetch`` per repository)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ..core.http_metrics import exposition
+from ..core.http_metrics import RequestMetrics, exposition
 from .api.kubeapi import GROUP
 
 if TYPE_CHECKING:
@@ -21,6 +23,16 @@ if TYPE_CHECKING:
 
 RECONCILE_BUCKETS = (0.25, 0.5, 1, 2, 4, 8, 16)  # Argo CD's argocd_app_reconcile buckets
 GIT_REQUESTS = ("ls-remote", "fetch")
+# the API server's route handlers (class, method) -> (gRPC service, method), where the name does not say it
+SERVICES = {"Applications": "application.ApplicationService", "Projects": "project.ProjectService",
+            "Repositories": "repository.RepositoryService", "SessionRoutes": "session.SessionService"}
+METHODS = {("Applications", "events"): "ListResourceEvents", ("Repositories", "list"): "ListRepositories",
+           ("Repositories", "create"): "CreateRepository", ("SessionRoutes", "userinfo"): "GetUserInfo",
+           ("SessionRoutes", "version"): "version.VersionService/Version"}
+# grpc-gateway's HTTP status for each gRPC code, read backwards
+GRPC_CODES = {200: "OK", 400: "InvalidArgument", 401: "Unauthenticated", 403: "PermissionDenied", 404: "NotFound",
+              409: "AlreadyExists", 412: "FailedPrecondition", 429: "ResourceExhausted", 499: "Canceled",
+              500: "Internal", 501: "Unimplemented", 503: "Unavailable", 504: "DeadlineExceeded"}
 INFO_LABELS = ("namespace", "name", "project", "autosync_enabled", "repo", "dest_server", "dest_namespace",
                "sync_status", "health_status", "operation")
 
@@ -55,8 +67,24 @@ class AppInfoCollector(Collector):
         yield family
 
 
+def grpc_call(request: web.Request) -> dict[str, str] | None:
+    """The gRPC service and method behind an API server route (None: not a gRPC call, as the webhook, healthz)."""
+    handler = getattr(request.match_info, "handler", None)
+    owner, name = type(getattr(handler, "__self__", None)).__name__, getattr(handler, "__name__", "")
+    if owner not in SERVICES or name == "healthz":
+        return None
+    method = METHODS.get((owner, name)) or "".join(part.capitalize() for part in name.split("_"))
+    service, _, method = method.rpartition("/") if "/" in method else (SERVICES[owner], "", method)
+    return {"grpc_service": service, "grpc_method": method, "grpc_type": "unary"}
+
+
+def grpc_code(status: int) -> str:
+    return GRPC_CODES.get(status, "OK" if status < 400 else "Unknown")
+
+
 class ArgoCDMetrics:
-    """The controller's and the repo server's registries, fed by the controller's hooks."""
+    """The controller's and the repo server's registries, fed by the controller's hooks; the API server's, fed by
+    ``server.middleware``."""
 
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
@@ -70,6 +98,11 @@ class ArgoCDMetrics:
                                     registry=self.controller_registry)
         self.git = Counter("argocd_git_request", "Number of git requests performed by repo server",
                            ("repo", "request_type"), registry=self.repo_registry)
+        self.server_registry = CollectorRegistry()
+        self.server = RequestMetrics(grpc_call, Counter(
+            "grpc_server_handled", "Total number of RPCs completed on the server, regardless of success or failure.",
+            ("grpc_service", "grpc_method", "grpc_type", "grpc_code"), registry=self.server_registry), None,
+            code_label="grpc_code", code_name=grpc_code)
 
     def _app(self, name: str) -> dict[str, Any] | None:
         informer = self.controller.cluster.informers.get((GROUP, "Application"))

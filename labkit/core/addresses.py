@@ -6,7 +6,7 @@
 ``127.A.0.3``           GitLab (8929): git smart HTTP and the REST API v4
 ``127.A.0.4``           Nexus (8081): its repositories and REST API
 ``127.A.0.5``           Argo CD (8080): its API server (``/api/v1``) and the Git webhook (``/api/webhook``);
-                        the controller's metrics (8082), the repo server's (8084)
+                        the metrics of the controller (8082), the API server (8083), the repo server (8084)
 ``127.A.0.6``           Prometheus (9090): its HTTP API and the exporters' side (kube-state-metrics 8081)
 ``127.A.0.7``           Elasticsearch (9200)
 ``127.A.0.2``           the load balancer: HAProxy's API (6443), edge (8080) and stats (8404) frontends
@@ -48,6 +48,7 @@ GITLAB = Slot("gitlab", 0, 3, 8929)  # GitLab: git smart HTTP and the REST API v
 NEXUS = Slot("nexus", 0, 4, 8081)  # Nexus Repository: /repository/<name>/..., /service/rest/v1
 ARGOCD = Slot("argocd", 0, 5, 8080)  # Argo CD's API server: /api/v1, /api/webhook
 ARGOCD_CONTROLLER_METRICS = Slot("argocd-controller-metrics", 0, 5, 8082)  # the controller's /metrics
+ARGOCD_SERVER_METRICS = Slot("argocd-server-metrics", 0, 5, 8083)  # the API server's /metrics
 ARGOCD_REPO_METRICS = Slot("argocd-repo-server-metrics", 0, 5, 8084)  # the repo server's /metrics
 PROMETHEUS = Slot("prometheus", 0, 6, 9090)  # Prometheus' HTTP API /api/v1 and /metrics
 KUBE_STATE_METRICS = Slot("kube-state-metrics", 0, 6, 8081)  # kube-state-metrics' /metrics

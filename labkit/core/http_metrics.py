@@ -25,14 +25,15 @@ def exposition(*registries: CollectorRegistry) -> web.Response:
 
 
 class RequestMetrics:
-    """``total`` counts requests by the labeller's labels plus the status code (label ``code_label``);
-    ``duration`` (a Histogram or a Summary with the labeller's labels, plus the code when ``duration_code``)
-    observes their seconds."""
+    """``total`` counts requests by the labeller's labels plus the status code (label ``code_label``, its value
+    ``code_name(status)``); ``duration`` (a Histogram or a Summary with the labeller's labels, plus the code when
+    ``duration_code``), if any, observes their seconds."""
 
-    def __init__(self, labeller: Labeller, total: Counter, duration: Histogram | Summary,
-                 duration_code: bool = False, code_label: str = "code") -> None:
+    def __init__(self, labeller: Labeller, total: Counter, duration: Histogram | Summary | None,
+                 duration_code: bool = False, code_label: str = "code",
+                 code_name: Callable[[int], str] = str) -> None:
         self.labeller, self.total, self.duration = labeller, total, duration
-        self._duration_code, self._code = duration_code, code_label
+        self._duration_code, self._code, self._code_name = duration_code, code_label, code_name
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -51,6 +52,8 @@ class RequestMetrics:
         finally:
             found = self.labeller(request)
             if found is not None:
-                self.total.labels(**found, **{self._code: str(code)}).inc()
-                extra = {self._code: str(code)} if self._duration_code else {}
-                self.duration.labels(**found, **extra).observe(time.perf_counter() - start)
+                name = self._code_name(code)
+                self.total.labels(**found, **{self._code: name}).inc()
+                if self.duration is not None:
+                    extra = {self._code: name} if self._duration_code else {}
+                    self.duration.labels(**found, **extra).observe(time.perf_counter() - start)

@@ -34,7 +34,7 @@ from .tsdb import Storage
 
 RETENTION_SECONDS = 7 * 86400
 LOOKBACK_SECONDS = 300
-ARGOCD_COMPONENTS = ("application-controller", "repo-server")  # ArgoCDEndpoint.metrics' order
+ARGOCD_COMPONENTS = ("application-controller", "repo-server", "server")  # ArgoCDEndpoint.metrics' order
 
 
 def lab_jobs(endpoints: dict[str, Any], kube_state: str = "", ca_file: str = "",

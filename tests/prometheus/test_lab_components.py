@@ -11,9 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,8 +24,9 @@ from labkit.gitlab.metrics import GitLabMetrics
 from labkit.lab import Lab
 
 from ..registry.images import make_image, write_oci_layout
+from ..waiting import until
 
-JOBS = {"nexus": 1, "harbor": 3, "argocd": 2, "gitlab": 1}  # job -> its targets
+JOBS = {"nexus": 1, "harbor": 3, "argocd": 3, "gitlab": 1}  # job -> its targets
 SKOPEO = shutil.which("skopeo")
 CI = "check:\n  script: [echo scraped]\n"
 SUFFIX = uuid.uuid4().hex[:6]
@@ -47,6 +47,8 @@ SERIES = {
     "argocd-sync": f'sum(argocd_app_sync_total{{job="argocd",name="{NAME}",phase="Succeeded"}})',
     "argocd-git": 'sum(argocd_git_request_total{job="argocd",request_type="ls-remote"})',
     "argocd-reconcile": 'sum(argocd_app_reconcile_count{job="argocd"})',
+    "argocd-server": 'sum(grpc_server_handled_total{job="argocd",grpc_service="application.ApplicationService",'
+                     'grpc_method="Sync",grpc_code="OK"})',
     "gitlab-pipeline": 'sum(gitlab_ci_pipeline_creation_duration_seconds_count{job="gitlab"})',
     "gitlab-requests": 'sum(http_requests_total{job="gitlab",method="post"})',
 }
@@ -56,15 +58,6 @@ def value(lab: Lab, expr: str) -> float:
     """The query's one number, 0 when it has no series (yet)."""
     rows = lab.prometheus.query(expr)
     return float(rows["value"].iloc[0]) if len(rows) else 0.0
-
-
-def until(check: Callable[[], bool], timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(1)
-    return check()
 
 
 def pip_through_nexus(lab: Lab, dest: Path) -> None:
@@ -111,14 +104,14 @@ def argocd_sync(lab: Lab, repo_path: str) -> None:
         state = (view.application(NAME).get("status") or {}).get("operationState") or {}
         return state.get("phase") == "Succeeded"
 
-    assert until(synced, 60), view.application(NAME).get("status")
+    until(f"Application {NAME} synced", synced)
 
 
 @pytest.fixture(scope="module")
 def acted(shared_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, dict[str, float]]]:
     """The lab after one real action per product; the series' values Prometheus had before them."""
     lab = shared_lab
-    assert until(lambda: set(lab.prometheus.targets()["job"]) >= set(JOBS), 30), lab.prometheus.targets()
+    until("the lab components' jobs", lambda: set(lab.prometheus.targets()["job"]) >= set(JOBS), 30)
     before = {name: value(lab, expr) for name, expr in SERIES.items()}
     work = tmp_path_factory.mktemp("scraped")
     pip_through_nexus(lab, work / "pip")
@@ -138,9 +131,9 @@ def test_each_product_is_a_target_that_is_up_and_its_series_move(acted: tuple[La
         mine = targets[targets["job"].isin(list(JOBS))]
         return mine.groupby("job").size().to_dict() == JOBS and set(mine["health"]) == {"up"}
 
-    assert until(up), lab.prometheus.targets().to_dict("records")
+    until("every lab component's target up", up)
     for name, expr in SERIES.items():
-        assert until(lambda e=expr, b=before[name]: value(lab, e) > b), (name, expr, before[name], value(lab, expr))
+        until(f"{name}: {expr} above {before[name]}", lambda e=expr, b=before[name]: value(lab, e) > b, every=1)
     info = lab.prometheus.query(f'argocd_app_info{{name="{NAME}"}}')
     assert (info["sync_status"].iloc[0], info["project"].iloc[0], info["dest_namespace"].iloc[0]) == \
         ("Synced", "default", "default")
