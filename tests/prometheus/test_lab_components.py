@@ -17,11 +17,15 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from labkit.endpoints import ArgoCDEndpoint, GitLabEndpoint, NexusEndpoint, RegistryEndpoint
 from labkit.gitlab.metrics import GitLabMetrics
 from labkit.lab import Lab
+from labkit.prometheus.component import product_jobs
+from labkit.prometheus.config import parse
 
 from ..registry.images import make_image, write_oci_layout
 from ..waiting import until
@@ -162,3 +166,33 @@ def test_gitlab_metrics_answer_404_outside_the_monitoring_whitelist() -> None:
     assert (status, text) == (404, "404 Not Found\n")
     status, text = asyncio.run(scrape(("127.0.0.0/8", "::1/128")))
     assert status == 200 and 'http_requests_total{method="get",status="404"} 1.0' in text
+
+
+def test_the_jobs_follow_the_running_products_and_promtool_accepts_them(tmp_path: Path) -> None:
+    password = tmp_path / "nexus-password"
+    password.write_text("s3cret\n")
+    endpoints = {
+        "nexus": NexusEndpoint("Nexus", "http://127.9.0.4:8081", password_file=str(password)),
+        "registry": RegistryEndpoint("Harbor", "http://127.9.0.1:5000", metrics="http://127.9.0.1:8001/metrics"),
+        "argocd": ArgoCDEndpoint("Argo CD", "http://127.9.0.5:8080", metrics=[
+            "http://127.9.0.5:8082/metrics", "http://127.9.0.5:8084/metrics", "http://127.9.0.5:8083/metrics"]),
+        "gitlab": GitLabEndpoint("GitLab", "http://127.9.0.3:8929")}
+    assert product_jobs({}) == []
+    jobs = {j["job_name"]: j for j in product_jobs(endpoints)}
+    assert list(jobs) == list(JOBS)
+    assert jobs["nexus"]["basic_auth"] == {"username": "admin", "password_file": str(password)}
+    assert [g["labels"].get("__param_comp") for g in jobs["harbor"]["static_configs"]] == [None, "core", "registry"]
+    assert [(g["targets"], g["labels"]["component"]) for g in jobs["argocd"]["static_configs"]] == [
+        (["127.9.0.5:8082"], "application-controller"), (["127.9.0.5:8084"], "repo-server"),
+        (["127.9.0.5:8083"], "server")]
+    assert jobs["gitlab"]["metrics_path"] == "/-/metrics"
+    text = yaml.safe_dump({"scrape_configs": list(jobs.values())})
+    assert "s3cret" not in text
+    config = parse(text)
+    assert config.scrape_configs[0].credentials() == ("admin", "s3cret")
+    promtool = shutil.which("promtool")
+    if promtool:  # the real checker agrees
+        (tmp_path / "prometheus.yml").write_text(text)
+        check = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True,
+                               text=True, timeout=60, check=False)
+        assert check.returncode == 0, check.stdout + check.stderr
