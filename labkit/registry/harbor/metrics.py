@@ -1,5 +1,6 @@
-"""Harbor's Prometheus metrics, as its ``metrics`` listener serves them (``/metrics``; ``?comp=core`` and
-``?comp=registry`` select the core and the registry, as Harbor's compose install routes them):
+"""Harbor's Prometheus metrics on a listener of their own (port 8001, the Harbor chart's metrics port):
+``/metrics`` is the exporter's, ``?comp=core`` and ``?comp=registry`` select the core's and the registry's, as
+the nginx of Harbor's compose install routes them on its single metrics port:
 
 * the exporter's series, read from Harbor's database at each scrape: ``harbor_project_total``,
   ``harbor_project_repo_total``, ``harbor_project_member_total``, ``harbor_project_quota_usage_byte``,
