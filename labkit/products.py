@@ -32,6 +32,7 @@ from .endpoints import (
     HAProxyEndpoint,
     JupyterEndpoint,
     KubernetesEndpoint,
+    LoggingEndpoint,
     NexusEndpoint,
     PrometheusEndpoint,
     RegistryEndpoint,
@@ -47,6 +48,9 @@ from .jupyter.component import JupyterLab
 from .kube.component import KubeApiServer
 from .kube.kind import KubernetesKind
 from .kube.lab import KubernetesView
+from .logging.component import Logging
+from .logging.kind import LoggingKind
+from .logging.lab import LoggingView
 from .nexus.component import Nexus
 from .nexus.kind import NexusKind
 from .nexus.lab import NexusView
@@ -114,7 +118,9 @@ PRODUCTS: tuple[Product, ...] = (
             "Prometheus API emulator; Grafana JSON rendered by labkit", "kube-prometheus-stack (helm)",
             Prometheus, PrometheusKind(), PrometheusView, PrometheusEndpoint),
     Product("logging", "Elasticsearch + Fluent Bit + Kibana", 8, "log shipping, search and views",
-            "Elasticsearch API emulator, log shipper; Kibana-style views by labkit", "ECK / Fluent Bit (helm)"),
+            "Elasticsearch API emulator, Fluent Bit collectors per node; Kibana-style views by labkit",
+            "Elasticsearch + Kibana (helm charts elastic/*), Fluent Bit (helm chart fluent/fluent-bit)",
+            Logging, LoggingKind(), LoggingView, LoggingEndpoint),
     Product("mesh", "Istio + Jaeger + Kiali", 9, "service mesh, tracing, service graph",
             "real Envoy sidecars, labkit's istiod, OTLP + Jaeger query emulator; graph by labkit",
             "istio + jaeger + kiali (helm)"),

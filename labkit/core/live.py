@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
+
+T = TypeVar("T")
 
 
 class LiveTable:
@@ -36,3 +38,23 @@ class LiveTable:
             return
         shown = self.shape(frame) if self.shape else frame
         self.handle.update(self._html(shown.to_html() if hasattr(shown, "to_html") else str(shown)))
+
+
+def refresh_in_place(render: Callable[[], T], seconds: float, every: float, live: bool) -> T:
+    """Show ``render()`` in the current cell's output and replace it there every ``every`` seconds for
+    ``seconds``; with ``live`` false (CI) render once, shown by the cell as its value. Returns the last one."""
+    import time
+
+    from IPython.display import display
+
+    shown = render()
+    if not live:
+        return shown
+    handle = display(shown, display_id=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() + every <= deadline:
+        time.sleep(every)
+        shown = render()
+        if handle is not None:
+            handle.update(shown)
+    return shown

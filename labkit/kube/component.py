@@ -290,7 +290,8 @@ class KubeApiServer(Component):
 
     def endpoint(self) -> KubernetesEndpoint:
         urls = self.listeners.urls()
-        return KubernetesEndpoint(self.title, urls[0], urls, str(self.ctx.paths.kubeconfig))
+        return KubernetesEndpoint(self.title, urls[0], urls, str(self.ctx.paths.kubeconfig),
+                                  {name: str(k.log_root) for name, k in self.kubelets.items()})
 
     async def health(self) -> Health:
         n = sum(self.up.values())

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import LabError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..lab import Lab
 
 NAMESPACE = "shop"
@@ -32,6 +35,8 @@ class LoggingChapter:
     if TYPE_CHECKING:
         def count(self, query: str = "", start: str = "now-15m") -> int: ...
 
+        def fluentbit_metrics(self) -> pd.DataFrame: ...
+
     def wait_searchable(self, query: str, minimum: int = 1, timeout: float = SHIP_SECONDS,
                         start: str = "now-15m") -> int:
         """Until at least ``minimum`` lines match the KQL ``query`` (within ``start``..now); their number."""
@@ -45,6 +50,33 @@ class LoggingChapter:
                                "lab.logging.fluentbit_metrics() for what each node's collector read, dropped and "
                                "shipped")
             time.sleep(1)
+
+    def eventually(self, reached: Callable[[], bool], timeout: float = SHIP_SECONDS, every: float = 1.0) -> bool:
+        """Whether ``reached()`` becomes true within ``timeout`` seconds (polled every ``every``)."""
+        deadline = time.monotonic() + timeout
+        while not reached():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(every)
+        return True
+
+    def fluentbit_activity(self, seconds: float = 5) -> pd.DataFrame:
+        """What each node's Fluent Bit plugins did over the next ``seconds``: how much each counter of
+        ``fluentbit_metrics()`` grew (records read, dropped by a filter, shipped), one row per node and plugin."""
+        def counters() -> pd.DataFrame:
+            return self.fluentbit_metrics().set_index(["node", "section", "plugin"]).select_dtypes("number")
+
+        before = counters()
+        time.sleep(seconds)
+        return (counters() - before).fillna(0).astype(int)
+
+    def watch_levels(self, query: str = "", minutes: float = 3, seconds: float = 60, every: float = 5,
+                     live: bool = True, marks: dict[str, float] | None = None) -> Any:
+        """The log count by level over the last ``minutes`` as a stacked plot in this cell's output, redrawn in
+        place every ``every`` seconds for ``seconds`` (once with ``live`` false); ``marks``: label → Unix time."""
+        from .views import watch_levels
+
+        return watch_levels(self, query, minutes, seconds, every, live, marks)  # type: ignore[arg-type]
 
     def deployments(self) -> list[str]:
         return [d.metadata.name for d in self.lab.kubernetes.apps().list_namespaced_deployment(NAMESPACE).items]

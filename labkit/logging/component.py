@@ -7,12 +7,11 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from ..core.addresses import ELASTICSEARCH, NODES, fluentbit
+from ..core.addresses import ELASTICSEARCH, fluentbit
 from ..core.checkout import Checkout
 from ..core.component import Component, Context, Health
 from ..core.files import write_atomic
 from ..endpoints import KubernetesEndpoint, LoggingEndpoint
-from ..kube.node.crilog import node_log_dir
 from .elasticsearch.server import USER, ElasticsearchNode
 from .fluentbit.collector import Collector
 
@@ -45,8 +44,8 @@ class Logging(Component):
             host, port = ctx.network.slot(ELASTICSEARCH)
             env = {"ES_HOST": host, "ES_PORT": str(port), "ES_PASSWORD": password, "ES_TLS": "off",
                    "ES_TLS_VERIFY": "off"}
-            for node in NODES:
-                node_dir = node_log_dir(ctx.paths.state / "kube", node)
+            for node, folder in kube.node_logs.items():  # each node's /var/log, where its kubelet writes
+                node_dir = Path(folder)
                 node_dir.mkdir(parents=True, exist_ok=True)
                 collector = Collector(self.config, node, node_dir, Path(kube.kubeconfig),
                                       listen=ctx.network.slot(fluentbit(node)), env=env)

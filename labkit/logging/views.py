@@ -68,23 +68,47 @@ def discover(view: LoggingView, query: str, language: str, start: TimeLike, end:
     return view.search(query, language, start, end, fields, size)
 
 
-def plot_levels(counts: pd.DataFrame, title: str = "Log count by level") -> Any:
-    """A stacked bar plot of ``count_by_level``'s table (levels coloured as Kibana's palette)."""
-    import matplotlib.pyplot as plt
+def plot_levels(counts: pd.DataFrame, title: str = "Log count by level",
+                marks: dict[str, float] | None = None) -> Any:
+    """A stacked bar plot of ``count_by_level``'s table (levels coloured as Kibana's palette); ``marks``: moments
+    to draw as labelled vertical lines (label → Unix time), such as when a replica was made to fail. A figure of
+    its own (not pyplot's), so a cell shows it once, where it is displayed."""
+    import pandas as pd
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(10, 3))
+    fig = Figure(figsize=(10, 3.2))
+    ax = fig.subplots()
     bottom = None
     for level in counts.columns:
         values = counts[level]
         ax.bar(counts.index, values, width=bar_width(counts), bottom=bottom, label=str(level),
                color=LEVEL_COLORS.get(str(level).lower()))
         bottom = values if bottom is None else bottom + values
+    for label, at in (marks or {}).items():
+        moment = pd.Timestamp(at, unit="s", tz="UTC")
+        ax.axvline(moment, color="#333333", linestyle="--", linewidth=1)
+        ax.annotate(label, (moment, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                    textcoords="offset points", va="top", fontsize=8, rotation=90)
     ax.set_title(title)
-    ax.set_ylabel("Count")
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel("log lines per bucket")
     if len(counts.columns):
         ax.legend(loc="upper left")
     fig.autofmt_xdate()
     return fig
+
+
+def watch_levels(view: LoggingView, query: str, minutes: float, seconds: float, every: float, live: bool,
+                 marks: dict[str, float] | None) -> Any:
+    """The log count by level of ``query`` over the last ``minutes``, redrawn in place every ``every`` seconds for
+    ``seconds`` (drawn once with ``live`` false)."""
+    from ..core.live import refresh_in_place
+
+    def render() -> Any:
+        counts = view.count_by_level(query, start=f"now-{int(minutes * 60)}s")
+        return plot_levels(counts, f"Log count by level — {query or '*'} (last {minutes:g} min)", marks)
+
+    return refresh_in_place(render, seconds, every, live)
 
 
 def bar_width(counts: pd.DataFrame) -> float:
