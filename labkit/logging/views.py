@@ -60,7 +60,7 @@ def discover(view: LoggingView, query: str, language: str, start: TimeLike, end:
     total = int(counts.to_numpy().sum()) if not counts.empty else 0
     fig, ax = plt.subplots(figsize=(10, 2.5))
     if not counts.empty:
-        ax.bar(counts.index, counts.sum(axis=1), width=bar_width(counts), color="#54b399")
+        ax.bar(counts.index, counts.sum(axis=1), width=bar_width(counts), align="edge", color="#54b399")
     ax.set_title(f"{total} hits — {language.upper()}: {query or '*'}")
     ax.set_ylabel("Count")
     fig.autofmt_xdate()
@@ -81,14 +81,15 @@ def plot_levels(counts: pd.DataFrame, title: str = "Log count by level",
     bottom = None
     for level in counts.columns:
         values = counts[level]
-        ax.bar(counts.index, values, width=bar_width(counts), bottom=bottom, label=str(level),
+        ax.bar(counts.index, values, width=bar_width(counts), bottom=bottom, align="edge", label=str(level),
                color=LEVEL_COLORS.get(str(level).lower()))
         bottom = values if bottom is None else bottom + values
     for label, at in (marks or {}).items():
         moment = pd.Timestamp(at, unit="s", tz="UTC")
         ax.axvline(moment, color="#333333", linestyle="--", linewidth=1)
         ax.annotate(label, (moment, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
-                    textcoords="offset points", va="top", fontsize=8, rotation=90)
+                    textcoords="offset points", va="top", fontsize=8, rotation=90,
+                    bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.8, "linewidth": 0})
     ax.set_title(title)
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel("log lines per bucket")
