@@ -34,7 +34,9 @@ from .parsers import Parser, RegexRules
 from .paths import PathMap
 from .tail import Event, TailInput
 
-POLL = 0.1  # seconds between reads of the inputs (Fluent Bit is woken by inotify)
+POLL = 0.1  # seconds between reads of the inputs while lines arrive (Fluent Bit is woken by inotify)
+IDLE_POLL = 0.5  # ... and once nothing has arrived for IDLE_AFTER polls: five idle collectors per lab stay cheap
+IDLE_AFTER = 10
 FLUSH_BYTES = 4 * 1024 * 1024  # a buffer this big is sent before the flush interval ends
 READ_BUDGET = 2 * 1024 * 1024  # bytes read from an input per poll
 log = logging.getLogger("labkit.fluent-bit")
@@ -138,15 +140,20 @@ class Collector:
         marks: list[dict[int, int]] = [{} for _ in self.inputs]
         waiting = 0
         next_flush = time.monotonic() + self.flush
+        empty = 0  # polls in a row that read nothing
         while not self._stopping.is_set():
             try:
                 read_any, waiting, next_flush = await self._cycle(buffers, marks, waiting, next_flush)
             except Exception:  # a bad record or plugin must not end the collector: its offsets are not kept
                 log.exception("fluent-bit %s: a pipeline cycle failed", self.node)
                 read_any = False
+            empty = 0 if read_any else empty + 1
             if not read_any:
+                delay = IDLE_POLL if empty > IDLE_AFTER else POLL
+                if waiting:  # lines buffered: the flush stays on time
+                    delay = min(delay, max(next_flush - time.monotonic(), 0.0))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), POLL)
+                    await asyncio.wait_for(self._stopping.wait(), delay)
         with contextlib.suppress(TimeoutError):  # Grace: what is buffered is delivered before the end
             await asyncio.wait_for(self._flush(buffers, marks), self.grace)
 
