@@ -41,10 +41,11 @@ def fluentbit_port(node: str) -> str:
     return f"fluentbit-{node}"
 
 
-def elasticsearch_values(node_port: int, password: str = "") -> dict[str, Any]:
+def elasticsearch_values(node_port: int, password: str = "", image_tag: str = "") -> dict[str, Any]:
     """One master/data node, a small heap, HTTPS on a NodePort (the chart's own self-signed certificate), the
-    ``elastic`` user's password (the chart generates one when empty)."""
-    return {"replicas": 1, "minimumMasterNodes": 1,
+    ``elastic`` user's password (the chart generates one when empty), the image of ``image_tag`` (the chart's own
+    when empty)."""
+    return {"replicas": 1, "minimumMasterNodes": 1, **({"imageTag": image_tag} if image_tag else {}),
             "esJavaOpts": f"-Xms{HEAP} -Xmx{HEAP}",
             "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
             "volumeClaimTemplate": {"resources": {"requests": {"storage": "2Gi"}}},
@@ -52,9 +53,10 @@ def elasticsearch_values(node_port: int, password: str = "") -> dict[str, Any]:
             "service": {"type": "NodePort", "nodePort": node_port}}
 
 
-def kibana_values(namespace: str, node_port: int) -> dict[str, Any]:
+def kibana_values(namespace: str, node_port: int, image_tag: str = "") -> dict[str, Any]:
     """Kibana against that node (the chart's CA and credentials Secrets), on a NodePort."""
     return {"elasticsearchHosts": f"https://{ES_SERVICE}.{namespace}.svc:9200",
+            **({"imageTag": image_tag} if image_tag else {}),
             "elasticsearchCertificateSecret": ES_CERTS, "elasticsearchCredentialSecret": ES_CREDENTIALS,
             "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
             "service": {"type": "NodePort", "nodePort": node_port}}
@@ -94,8 +96,9 @@ class LoggingKind(KindPart):
         """Each chart's values, by chart."""
         charts = lab.versions["charts"]
         ns = charts["elasticsearch"]["namespace"]
-        return {"elasticsearch": elasticsearch_values(int(charts["elasticsearch"]["node_port"]), self.password(lab)),
-                "kibana": kibana_values(ns, int(charts["kibana"]["node_port"])),
+        es, kibana = charts["elasticsearch"], charts["kibana"]
+        return {"elasticsearch": elasticsearch_values(int(es["node_port"]), self.password(lab), es["app_version"]),
+                "kibana": kibana_values(ns, int(kibana["node_port"]), kibana["app_version"]),
                 "fluent-bit": fluent_bit_values(pipeline_config().read_text(), ns,
                                                 int(charts["fluent-bit"]["metrics_port"]))}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from pathlib import Path
 
 from aiohttp import web
@@ -23,9 +24,10 @@ class ElasticsearchNode:
     """``await start()`` serves ``state_dir``'s indices on ``address`` as the ``elastic`` user with ``password``."""
 
     def __init__(self, state_dir: Path, address: tuple[str, int], password: str, cluster_name: str = "labkit",
-                 logger: object | None = None) -> None:
+                 logger: object | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.store = Store(Path(state_dir) / "indices.sqlite")
         self.address = address
+        self.ssl_context = ssl_context  # HTTPS, as Elasticsearch 8 serves by default (the sim's lab: plain HTTP)
         self.password = password
         self.cluster_name = cluster_name
         self.logger = logger
@@ -40,7 +42,7 @@ class ElasticsearchNode:
         return app
 
     async def start(self) -> None:
-        self.listeners = Listeners(self.app(), [self.address])
+        self.listeners = Listeners(self.app(), [self.address], ssl_context=self.ssl_context)
         await self.listeners.start()
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
 

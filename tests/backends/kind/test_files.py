@@ -255,7 +255,8 @@ def test_planned_compose_profiles_are_not_pretended(rendered: KindLab, monkeypat
     profiles = [compose_up[i + 1] for i, a in enumerate(compose_up) if a == "--profile"]
     assert profiles == ["gitlab", "nexus"]  # harbor has no service yet
     assert [c.argv[3] for c in commands if c.argv[0] == "helm"] == ["harbor", "metrics-server", "gitlab-runner",
-                                                                     "argocd", "kube-prometheus-stack"]
+                                                                     "argocd", "kube-prometheus-stack",
+                                                                     "elasticsearch", "fluent-bit", "kibana"]
     monkeypatch.setenv(PROFILE_ENV, "huge")
     with pytest.raises(RuntimeError, match="unknown kind profile"):
         load(rendered.paths, checkout)

@@ -46,7 +46,14 @@ CHARTS = {"https://kubernetes-sigs.github.io/metrics-server/": {
     "argo-cd": {"versions": ["9.0.0"], "app_version": "v3.1.8", "ready": None}},
           # Prometheus: the sim's Prometheus as the release's, behind its NodePort (prometheus.py)
           "https://prometheus-community.github.io/helm-charts/": {
-    "kube-prometheus-stack": {"versions": ["45.7.1"], "app_version": "v0.63.0", "ready": None}}}
+    "kube-prometheus-stack": {"versions": ["45.7.1"], "app_version": "v0.63.0", "ready": None}},
+          # logging: the sim's Elasticsearch behind the chart's NodePort, Kibana's values checked only, and the sim's
+          # Fluent Bit on every node (logging.py)
+          "https://helm.elastic.co/": {
+    "elasticsearch": {"versions": ["8.5.1"], "app_version": "8.5.1", "ready": None},
+    "kibana": {"versions": ["8.5.1"], "app_version": "8.5.1", "ready": None}},
+          "https://fluent.github.io/helm-charts/": {
+    "fluent-bit": {"versions": ["0.58.1"], "app_version": "5.1.1", "ready": None}}}
 RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 GLOBAL = flags(
     "namespace/n kubeconfig kube-context kube-token kube-as-user kube-as-group:stringArray kube-apiserver "
@@ -230,6 +237,21 @@ def upgrade(state: State, opts: Parsed) -> int:
         try:
             prometheus.install(state, harbor.cluster_of(kube.run), kube.run, opts.get("kubeconfig") or "", ns, name,
                                values)
+        except Failure as err:
+            kube.run("label", "secret", "-n", ns, f"sh.helm.release.v1.{name}.v{revision}", "status=failed",
+                     "--overwrite")
+            raise Failure(f"{failed}: {err.message}") from None
+    if chart in ("elasticsearch", "kibana", "fluent-bit"):
+        from . import harbor, logging
+
+        try:
+            cluster = harbor.cluster_of(kube.run)
+            if chart == "elasticsearch":
+                logging.install_elasticsearch(state, cluster, kube.run, ns, name, values)
+            elif chart == "kibana":
+                logging.check_kibana(kube.run, ns, values)
+            else:
+                logging.install_fluent_bit(state, cluster, kube.run, opts.get("kubeconfig") or "", ns, name, values)
         except Failure as err:
             kube.run("label", "secret", "-n", ns, f"sh.helm.release.v1.{name}.v{revision}", "status=failed",
                      "--overwrite")

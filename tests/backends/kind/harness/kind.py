@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 VERSION = "kind v0.32.0 go1.24.4 linux/amd64"
 # products the sim lab behind a cluster does not run: compose runs them beside kind, docker builds the images, helm
 # installs Argo CD (its chart's stand-in, argocd.py)
-SKIP = ["haproxy", "shop", "registry", "argocd"]
+SKIP = ["haproxy", "shop", "registry", "argocd", "logging"]  # logging: the kind lab's helm charts (logging.py)
 PERSISTENT = flags("verbosity/v:int quiet/q:bool")
 COMMANDS = {
     "create cluster": Command("kind create cluster", "kind create cluster [flags]",
@@ -299,11 +299,12 @@ def _delete(state: State, name: str) -> list[str]:
     folder = state.cluster_dir(name)
     info = read_json(folder / "cluster.json", {}) or {}
     state.stop(f"network-{name}", grace=2.0)
-    from . import argocd, harbor, prometheus
+    from . import argocd, harbor, logging, prometheus
 
     harbor.stop_all(state, name)
     argocd.stop_all(state, name)
     prometheus.stop_all(state, name)
+    logging.stop_all(state, name)
     if (folder / "home").exists():
         simlab.stop(folder / "home")
     if state.docker_socket.is_symlink() and \
