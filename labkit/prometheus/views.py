@@ -4,11 +4,11 @@ unit, thresholds, legend and reduce options; a dashboard refreshed in place whil
 from __future__ import annotations
 
 import math
-import time as _time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from ..core.live import refresh_in_place as refresh_in_place  # shared by the lessons' live views
 from .grafana import Raw
 
 if TYPE_CHECKING:
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
     from .grafana import PanelResult, TimeRange
 
-T = TypeVar("T")
 ROW_INCHES, WIDTH_INCHES = 0.36, 16.0
 GRAFANA_COLOURS = {"green": "#73bf69", "red": "#f2495c", "yellow": "#fade2a", "orange": "#ff9830",
                    "blue": "#5794f2", "purple": "#b877d9", "text": "#444444", "transparent": "none"}
@@ -287,21 +286,3 @@ def draw_dashboard(model: dict[str, Any], results: list[PanelResult], values: di
                            (h - pad_top - pad_bottom) / rows))
         draw_panel(ax, result, span, marks)
     return fig
-
-
-def refresh_in_place(render: Callable[[], T], seconds: float, every: float, live: bool) -> T:
-    """Show ``render()`` in one notebook output and replace it every ``every`` seconds for ``seconds``; with
-    ``live`` false (CI) render once. Returns the last one."""
-    from IPython.display import display
-
-    shown = render()
-    if not live:
-        return shown
-    handle = display(shown, display_id=True)
-    deadline = _time.monotonic() + seconds
-    while _time.monotonic() + every <= deadline:
-        _time.sleep(every)
-        shown = render()
-        if handle is not None:
-            handle.update(shown)
-    return shown
