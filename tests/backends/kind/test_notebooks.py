@@ -146,3 +146,17 @@ def test_notebook_07_passes_on_the_kind_backend_with_prometheus(kind_lab: KindLa
                               "kubeconfig"]})
     assert maps.returncode == 0, maps.stderr
     assert set(maps.stdout.split()) == {"configmap/labkit-dashboard-platform", "configmap/labkit-dashboard-shop"}
+
+
+def test_notebook_08_passes_on_the_kind_backend_with_logging(kind_lab: KindLab, tmp_path: Path) -> None:
+    """Chapter 08 on kind: Elasticsearch is Elastic's chart (the harness's stand-in over HTTPS behind its NodePort,
+    checked against the chart's CA), Fluent Bit the fluent-bit chart running the chapter's pipeline on every node (the
+    harness's collectors over the nodes' CRI logs), in the full profile: the shop's JSON lines are searched, counted
+    by level while a fault comes and goes, a trace_id followed, a restart's --previous logs read, and the namespace
+    the pipeline stopped shipping found through each node's Fluent Bit metrics."""
+    labkit({**kind_lab.env, "LABKIT_KIND_PROFILE": "full"}, "up", "--backend", "kind", timeout=900)
+    res = labkit(kind_lab.env, "notebooks", "run", "08", "--backend", "kind", "--out", str(tmp_path / "executed"),
+                 check=False, timeout=1200)
+    table = " ".join(res.stdout.split())
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    assert "08-efk-logging │" in table and f"│ {checks_per_chapter()[8]} │ 0 │ ok │" in table, table
