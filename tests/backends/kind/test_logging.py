@@ -25,6 +25,8 @@ from labkit.logging.kind import LoggingKind
 from tests.waiting import until
 
 from .harness import Harness
+from .harness.flags import Failure
+from .harness.logging import elasticsearch_values, fluent_bit_config
 
 
 def test_logging_charts_install_search_and_per_node_metrics(harness: Harness, rendered: KindLab) -> None:
@@ -81,3 +83,23 @@ def test_logging_charts_install_search_and_per_node_metrics(harness: Harness, re
     shipped = requests.get(ep.fluentbit["agent-2"] + "/api/v1/metrics", timeout=10).json()["output"]["es.0"]
     assert shipped["proc_records"] >= 1
     assert yaml.safe_load((part.folder(rendered) / "fluent-bit.yaml").read_text())["hostNetwork"] is True
+
+
+@pytest.mark.parametrize(("values", "words"), [
+    ({"service": {"type": "ClusterIP"}}, "NodePort only"),
+    ({"service": {"type": "NodePort", "nodePort": 30920}}, "single Elasticsearch node"),  # the chart's 3 replicas
+    ({"service": {"type": "NodePort", "nodePort": 30920}, "replicas": 1, "protocol": "http"}, "protocol: https"),
+])
+def test_the_harness_refuses_elasticsearch_values_it_cannot_honour(values: dict, words: str) -> None:
+    with pytest.raises(Failure, match=words):
+        elasticsearch_values(values)
+
+
+def test_the_harness_runs_the_fluent_bit_config_the_values_name() -> None:
+    good = {"hostNetwork": True, "args": ["--workdir=/fluent-bit/etc", "--config=/fluent-bit/etc/conf/x.yaml"],
+            "config": {"extraFiles": {"x.yaml": "service: {}\n"}}}
+    assert fluent_bit_config(good) == ("x.yaml", "service: {}\n")
+    with pytest.raises(Failure, match="hostNetwork: true"):
+        fluent_bit_config({**good, "hostNetwork": False})
+    with pytest.raises(Failure, match=r"config\.extraFiles only"):  # the chart's own classic fluent-bit.conf
+        fluent_bit_config({**good, "args": []})
