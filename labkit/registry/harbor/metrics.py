@@ -27,7 +27,7 @@ from ...core.http_metrics import RequestMetrics, exposition
 if TYPE_CHECKING:
     from .service import Harbor
 
-OPERATION = "harbor.operation"  # request key: the Harbor API operation a request was routed to
+OPERATION = web.RequestKey("harbor_operation", str)  # the Harbor API operation a request was routed to
 COMPONENTS = ("exporter", "core", "registry")
 # distribution's route names (registry/api/v2/routes.go), as its metrics label them
 UPLOAD = re.compile(r"^/v2/.+/blobs/uploads/[^/]+$")
