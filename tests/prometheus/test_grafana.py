@@ -280,13 +280,8 @@ def test_lab_grafana_is_the_prometheus_views(stack: tuple[Lab, dict[str, Pod]]) 
     assert down["labels"]["pod"] == "orders-c3" and down["last_error"].startswith(f'Get "{down["scrape_url"]}": ')
 
 
-def test_a_down_targets_error_is_the_scrapers(request: pytest.FixtureRequest,
-                                              stack: tuple[Lab, dict[str, Pod]]) -> None:
+def test_a_down_targets_error_is_the_scrapers(stack: tuple[Lab, dict[str, Pod]]) -> None:
     """What the notebook's Diagnose reads: Go's dial error, as Prometheus reports a port nobody listens on."""
-    if "sim" in request.node.callspec.id:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="known difference (P2's scraper): the sim "
-                                              "reports aiohttp's 'Cannot connect to host', not Go's "
-                                              "'dial tcp …: connect: connection refused'"))
     targets: Any = PrometheusView(stack[0]).targets()
     error = targets[targets["health"] == "down"]["last_error"].iloc[0]
     assert "dial tcp 127.0.0.1:" in error and error.endswith(": connect: connection refused")

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import ssl
 import time
 from typing import Any, Protocol
@@ -139,7 +140,7 @@ class ScrapeLoop:
         except TimeoutError:
             error = f"Get \"{t.url}\": context deadline exceeded"
         except aiohttp.ClientError as err:
-            error = f"Get \"{t.url}\": {err}"
+            error = f"Get \"{t.url}\": {go_error(err)}"
         except (RuntimeError, ValueError, UnicodeDecodeError) as err:
             error = str(err)
         if error:
@@ -160,3 +161,15 @@ class ScrapeLoop:
         self.storage.append([*samples, *reports])
         t.health, t.last_error, t.last_scrape, t.last_duration, t.last_samples = \
             ("down" if error else "up"), error, start, duration, scraped
+
+
+def go_error(err: aiohttp.ClientError) -> str:
+    """A connection error as Go's net package words it, which Prometheus shows as the target's last error
+    (``dial tcp 127.0.0.1:9: connect: connection refused``); other client errors as aiohttp words them."""
+    if isinstance(err, aiohttp.ClientConnectorDNSError):
+        return f"dial tcp: lookup {err.host}: no such host"
+    if isinstance(err, aiohttp.ClientConnectorError):
+        code = err.os_error.errno if err.os_error else None
+        reason = os.strerror(code).lower() if code else str(err.os_error or err)
+        return f"dial tcp {err.host}:{err.port}: connect: {reason}"
+    return str(err)
