@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-# run as a script, this file's folder comes first on sys.path, and benchmarks/logging.py would hide ``logging``
+# run as a script, this file's folder comes first on sys.path, where benchmarks/gitlab.py would hide ``gitlab``
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)
 

@@ -9,7 +9,7 @@ and with ``generate_id`` off, so that a line sent twice would be counted twice) 
 half-way. Measured: the time from a line's write to its being searchable (a probe line every 0.5 s, found by
 ``_count``; goal <= 2 s), the sustained rate (lines written / time until all are searchable; goal >= 5,000
 lines/s), and every line's ``seq`` read back (none lost, none twice).
-Usage: python benchmarks/logging.py ingest [--es URL --password PW] [--rate 6000] [--seconds 20]
+Usage: python benchmarks/log_pipeline.py ingest [--es URL --password PW] [--rate 6000] [--seconds 20]
 """
 
 from __future__ import annotations
