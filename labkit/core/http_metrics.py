@@ -27,13 +27,15 @@ def exposition(*registries: CollectorRegistry) -> web.Response:
 class RequestMetrics:
     """``total`` counts requests by the labeller's labels plus the status code (label ``code_label``, its value
     ``code_name(status)``); ``duration`` (a Histogram or a Summary with the labeller's labels, plus the code when
-    ``duration_code``), if any, observes their seconds."""
+    ``duration_code``), if any, observes their seconds (of the requests whose labels ``timed`` accepts)."""
 
     def __init__(self, labeller: Labeller, total: Counter, duration: Histogram | Summary | None,
                  duration_code: bool = False, code_label: str = "code",
-                 code_name: Callable[[int], str] = str) -> None:
+                 code_name: Callable[[int], str] = str,
+                 timed: Callable[[dict[str, str]], bool] = lambda labels: True) -> None:
         self.labeller, self.total, self.duration = labeller, total, duration
         self._duration_code, self._code, self._code_name = duration_code, code_label, code_name
+        self._timed = timed
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -54,6 +56,6 @@ class RequestMetrics:
             if found is not None:
                 name = self._code_name(code)
                 self.total.labels(**found, **{self._code: name}).inc()
-                if self.duration is not None:
+                if self.duration is not None and self._timed(found):
                     extra = {self._code: name} if self._duration_code else {}
                     self.duration.labels(**found, **extra).observe(time.perf_counter() - start)

@@ -4,13 +4,11 @@ CONNECT requests left out, as the real API server leaves them out), as kube-apis
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from ...core.errors import ApiError
-from ...core.http import Handler, UserInfo
+from ...core import http_metrics
+from ...core.http import UserInfo
 from .rbac import request_attributes
 
 BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60)
@@ -35,36 +33,18 @@ def labels(request: web.Request) -> dict[str, str]:
             "component": "apiserver"}
 
 
-class RequestMetrics:
+class RequestMetrics(http_metrics.RequestMetrics):
+    """The API server's request counter and latency histogram, in its own registry."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.total = Counter("apiserver_request", "Counter of apiserver requests broken out for each verb, dry run "
-                             "value, group, version, resource, scope, component, and HTTP response code.",
-                             (*LABELS, "code"), registry=self.registry)
-        self.duration = Histogram("apiserver_request_duration_seconds", "Response latency distribution in seconds "
-                                  "for each verb, dry run value, group, version, resource, subresource, scope and "
-                                  "component.", LABELS, buckets=BUCKETS, registry=self.registry)
-
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        start = time.perf_counter()
-        code = 500
-        try:
-            response = await handler(request)
-            code = response.status
-            return response
-        except ApiError as err:
-            code = err.status
-            raise
-        except web.HTTPException as exc:
-            code = exc.status
-            raise
-        finally:
-            found = labels(request)
-            self.total.labels(**found, code=str(code)).inc()
-            if found["verb"] not in LONG_RUNNING:
-                self.duration.labels(**found).observe(time.perf_counter() - start)
+        total = Counter("apiserver_request", "Counter of apiserver requests broken out for each verb, dry run "
+                        "value, group, version, resource, scope, component, and HTTP response code.",
+                        (*LABELS, "code"), registry=self.registry)
+        duration = Histogram("apiserver_request_duration_seconds", "Response latency distribution in seconds "
+                             "for each verb, dry run value, group, version, resource, subresource, scope and "
+                             "component.", LABELS, buckets=BUCKETS, registry=self.registry)
+        super().__init__(labels, total, duration, timed=lambda found: found["verb"] not in LONG_RUNNING)
 
     def response(self) -> web.Response:
-        return web.Response(body=generate_latest(self.registry),
-                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+        return http_metrics.exposition(self.registry)
