@@ -17,6 +17,15 @@ from labkit.notebooks import checks_per_chapter
 from .conftest import KindLab, labkit
 
 
+def run_notebook(kind_lab: KindLab, tmp_path: Path, name: str) -> None:
+    """``labkit notebooks run NN --backend kind`` passes, every check of the chapter ok (``name``: ``06-argocd``)."""
+    res = labkit(kind_lab.env, "notebooks", "run", name[:2], "--backend", "kind", "--out", str(tmp_path / "executed"),
+                 check=False, timeout=1200)
+    table = " ".join(res.stdout.split())
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    assert f"{name} │" in table and f"│ {checks_per_chapter()[int(name[:2])]} │ 0 │ ok │" in table, table
+
+
 def test_notebooks_00_to_02_pass_on_the_kind_backend(kind_lab: KindLab, tmp_path: Path) -> None:
     kind_lab.harness.records()  # forget `labkit up`'s calls
     res = labkit(kind_lab.env, "notebooks", "run", "00", "01", "02", "--backend", "kind", "--out",
@@ -93,11 +102,7 @@ def test_notebook_04_passes_on_the_kind_backend_with_nexus(kind_lab: KindLab, tm
     assert gl.variables.get("PIP_INDEX_URL").value == ep["pypi"]
     runner = yaml.safe_load((kind_lab.home.home / "kind" / "gitlab" / "runner-values.yaml").read_text())
     assert f'"TCP:{cluster}-nexus:8081"' in runner["runners"]["config"]
-    res = labkit(kind_lab.env, "notebooks", "run", "04", "--backend", "kind", "--out", str(tmp_path / "executed"),
-                 check=False, timeout=1200)
-    table = " ".join(res.stdout.split())
-    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
-    assert "04-nexus │" in table and f"│ {checks_per_chapter()[4]} │ 0 │ ok │" in table, table
+    run_notebook(kind_lab, tmp_path, "04-nexus")
 
 
 def test_notebook_05_passes_on_the_kind_backend_with_harbor(kind_lab: KindLab, tmp_path: Path) -> None:
@@ -106,11 +111,7 @@ def test_notebook_05_passes_on_the_kind_backend_with_harbor(kind_lab: KindLab, t
     the standard profile: the reviews pipeline's kaniko pushes through the job pod's relay to Harbor's Service
     with robot$shop+ci, and the notebook's checks pass, the Diagnose fault included."""
     labkit({**kind_lab.env, "LABKIT_KIND_PROFILE": "standard"}, "up", "--backend", "kind", timeout=900)
-    res = labkit(kind_lab.env, "notebooks", "run", "05", "--backend", "kind", "--out", str(tmp_path / "executed"),
-                 check=False, timeout=1200)
-    table = " ".join(res.stdout.split())
-    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
-    assert "05-docker-harbor │" in table and f"│ {checks_per_chapter()[5]} │ 0 │ ok │" in table, table
+    run_notebook(kind_lab, tmp_path, "05-docker-harbor")
     # the pushes went to the Harbor behind the chart's NodePort, as the audit log there says
     api = json.loads(kind_lab.home.endpoints.read_text())["products"]["registry"]["api"]
     assert api.startswith("http://127.0.0.1:") and api.endswith("/api/v2.0")
@@ -122,11 +123,7 @@ def test_notebook_06_passes_on_the_kind_backend_with_argocd(kind_lab: KindLab, t
     Application syncs, drift is healed, a commit rolls out and its revert rolls back, a deleted manifest is pruned
     and the Diagnose fault is found and fixed."""
     labkit({**kind_lab.env, "LABKIT_KIND_PROFILE": "standard"}, "up", "--backend", "kind", timeout=900)
-    res = labkit(kind_lab.env, "notebooks", "run", "06", "--backend", "kind", "--out", str(tmp_path / "executed"),
-                 check=False, timeout=1200)
-    table = " ".join(res.stdout.split())
-    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
-    assert "06-argocd │" in table and f"│ {checks_per_chapter()[6]} │ 0 │ ok │" in table, table
+    run_notebook(kind_lab, tmp_path, "06-argocd")
 
 
 def test_notebook_07_passes_on_the_kind_backend_with_prometheus(kind_lab: KindLab, tmp_path: Path) -> None:
@@ -135,11 +132,7 @@ def test_notebook_07_passes_on_the_kind_backend_with_prometheus(kind_lab: KindLa
     targets, the PromQL your-turn, the alert firing and resolving, the shop dashboard drawn from its API and the
     wrong-port fault found and fixed; the dashboards went to the cluster as Grafana sidecar ConfigMaps."""
     labkit({**kind_lab.env, "LABKIT_KIND_PROFILE": "standard"}, "up", "--backend", "kind", timeout=900)
-    res = labkit(kind_lab.env, "notebooks", "run", "07", "--backend", "kind", "--out", str(tmp_path / "executed"),
-                 check=False, timeout=1200)
-    table = " ".join(res.stdout.split())
-    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
-    assert "07-prometheus-grafana │" in table and f"│ {checks_per_chapter()[7]} │ 0 │ ok │" in table, table
+    run_notebook(kind_lab, tmp_path, "07-prometheus-grafana")
     maps = subprocess.run([str(Path(sys.executable).parent / "kubectl"), "get", "configmaps", "-A", "-l",
                            "grafana_dashboard=1", "-o", "name"], capture_output=True, text=True, timeout=60,
                           env={**kind_lab.env, "KUBECONFIG": json.loads(kind_lab.home.endpoints.read_text())[
@@ -155,8 +148,4 @@ def test_notebook_08_passes_on_the_kind_backend_with_logging(kind_lab: KindLab, 
     by level while a fault comes and goes, a trace_id followed, a restart's --previous logs read, and the namespace
     the pipeline stopped shipping found through each node's Fluent Bit metrics."""
     labkit({**kind_lab.env, "LABKIT_KIND_PROFILE": "full"}, "up", "--backend", "kind", timeout=900)
-    res = labkit(kind_lab.env, "notebooks", "run", "08", "--backend", "kind", "--out", str(tmp_path / "executed"),
-                 check=False, timeout=1200)
-    table = " ".join(res.stdout.split())
-    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
-    assert "08-efk-logging │" in table and f"│ {checks_per_chapter()[8]} │ 0 │ ok │" in table, table
+    run_notebook(kind_lab, tmp_path, "08-efk-logging")
