@@ -87,22 +87,26 @@ def openmetrics(samples: list[Sample]) -> str:
 
 
 class RealPrometheus:
-    """Debian's Prometheus serving the data set from blocks, on a loopback port, for the life of the object."""
+    """Debian's Prometheus on a loopback port, for the life of the object: serving a data set from blocks, or
+    scraping what its configuration names (rule files relative to ``workdir``)."""
 
-    def __init__(self, workdir: Path, samples: list[Sample]) -> None:
+    def __init__(self, workdir: Path, samples: list[Sample] | None = None,
+                 config: str = "global:\n  scrape_interval: 15s\n") -> None:
+        """Serve ``samples`` (written as blocks with promtool) or scrape what ``config`` names."""
         self.workdir = workdir
         data = workdir / "data"
-        source = workdir / "samples.om"
-        source.write_text(openmetrics(samples))
-        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
-                       check=True, capture_output=True, timeout=300)
-        config = workdir / "prometheus.yml"
-        config.write_text("global:\n  scrape_interval: 15s\n")
+        if samples is not None:
+            source = workdir / "samples.om"
+            source.write_text(openmetrics(samples))
+            subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+                           check=True, capture_output=True, timeout=300)
+        config_file = workdir / "prometheus.yml"
+        config_file.write_text(config)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(workdir / "prometheus.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
+            ["prometheus", f"--config.file={config_file}", f"--storage.tsdb.path={data}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=100y",
              "--query.lookback-delta=5m"], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60

@@ -14,10 +14,11 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
+from labkit.core.network import free_port
 from labkit.prometheus.component import Prometheus
 
 from ..components import ComponentLoop
-from .peer import free_port, real_prometheus, wait_until
+from .peer import real_prometheus, wait_until
 
 CONFIG = """
 global: {{scrape_interval: 1s, evaluation_interval: 1s}}

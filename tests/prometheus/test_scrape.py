@@ -16,11 +16,12 @@ import requests
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 
+from labkit.core.network import free_port
 from labkit.prometheus.config import parse
 from labkit.prometheus.scrape.manager import ScrapeManager
 from labkit.prometheus.tsdb import Matcher, Storage, is_stale
 
-from .peer import free_port, real_prometheus, wait_until
+from .peer import real_prometheus, wait_until
 
 CONFIG = """
 global: {{scrape_interval: 1s, scrape_timeout: 1s}}
