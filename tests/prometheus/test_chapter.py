@@ -57,9 +57,13 @@ def test_the_fault_takes_catalog_down_and_the_repair_brings_it_back(lab: Lab) ->
 
 def test_lab_grafana_draws_the_shop_dashboard_from_the_lab(lab: Lab) -> None:
     traffic = lab.traffic(rps=10, seconds=30, url=lab.url("haproxy").rstrip("/") + "/api/products")
+    def serving() -> bool:  # both the gateway's and the catalog's pods scraped with requests (5 s apart at most)
+        frame = lab.prometheus.query('sum by (pod) (rate(http_requests_total{namespace="shop"}[1m])) > 0')
+        pods = set(frame["pod"]) if "pod" in frame else set()
+        return any(p.startswith("gateway-") for p in pods) and any(p.startswith("catalog-") for p in pods)
+
     try:
-        assert lab.prometheus.eventually(lambda: not lab.prometheus.query(
-            'sum(rate(http_requests_total{namespace="shop"}[1m])) > 0').empty, timeout=60)
+        assert lab.prometheus.eventually(serving, timeout=60)
     finally:
         traffic.stop()
     rendered = lab.grafana.render("shop", start="now-5m")
