@@ -112,19 +112,28 @@ class Collector:
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "labkit.logging.fluentbit", "-c", str(self.config),
-                                      "--node", "bench", "--node-dir", str(self.node_dir), "--listen",
-                                      f"127.0.0.1:{free_port()}"], env={**os.environ, **self.env}, cwd=ROOT,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if "started" not in line:
-            raise SystemExit(f"the collector did not start: {line}{self.proc.stdout.read()}")
+        """Starts the collector, its output appended to ``collector.log`` next to its config (a pipe nobody reads
+        would stop it once full)."""
+        log = self.config.parent / "collector.log"
+        start = log.stat().st_size if log.exists() else 0
+        with log.open("a") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "labkit.logging.fluentbit", "-c", str(self.config),
+                                          "--node", "bench", "--node-dir", str(self.node_dir), "--listen",
+                                          f"127.0.0.1:{free_port()}"], env={**os.environ, **self.env}, cwd=ROOT,
+                                         stdout=out, stderr=subprocess.STDOUT, text=True)
+        while "started" not in log.read_text()[start:]:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the collector did not start: {log.read_text()[start:]}")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        self.proc.communicate(timeout=60)
+        self.proc.wait(timeout=60)
+        problems = [line for line in (self.config.parent / "collector.log").read_text().splitlines()
+                    if "Traceback" in line or "ERROR" in line or "failed" in line]
+        if problems:
+            print(f"  the collector logged {len(problems)} problem lines, the first: {problems[0]}", flush=True)
 
 
 def ingest(args: argparse.Namespace) -> int:

@@ -105,6 +105,27 @@ def namespace_not_shipped(lab: Lab) -> None:
     lab.logging.break_shipping()
 
 
+def mesh_ready(lab: Lab) -> None:
+    """Chapter 9: no routing rules or canary left from an earlier run, the shop's knobs reset."""
+    lab.repaired += lab.mesh.restore() + lab.shop.reset_knobs()
+
+
+def subset_without_rule(lab: Lab) -> None:
+    """Chapter 9: the catalog's VirtualService routes to a subset no DestinationRule defines (503 NC)."""
+    lab.mesh.break_routing()
+
+
+def platform_ready(lab: Lab) -> None:
+    """Chapter 10: the shop meshed and the head of ``shop/shop`` deployed once through the whole chain (pipeline,
+    Harbor, ``shop/manifests``, Argo CD's ``shop`` Application), the deploy job's token able to push."""
+    lab.repaired += lab.release.prepare(progress=None)
+
+
+def read_only_deploy_token(lab: Lab) -> None:
+    """Chapter 10: the deploy job's ``MANIFESTS_TOKEN`` replaced by a token that cannot push."""
+    lab.release.break_deploy_token()
+
+
 @dataclass(frozen=True)
 class Chapter:
     number: int
@@ -142,8 +163,10 @@ CHAPTERS: dict[int, Chapter] = {c.number: c for c in (
             wrong_scrape_port),
     Chapter(8, "efk-logging", "Logs", "로그 파이프라인 · Elasticsearch · Fluentbit · Kibana", 40, (logging_ready,),
             namespace_not_shipped),
-    Chapter(9, "istio-jaeger-kiali", "Mesh + tracing", "트레이싱 · Istio · Jaeger · Kiali", 50),
-    Chapter(10, "end-to-end", "The whole platform", "MSA Full Stack Demo", 45),
+    Chapter(9, "istio-jaeger-kiali", "Mesh + tracing", "트레이싱 · Istio · Jaeger · Kiali", 50, (mesh_ready,),
+            subset_without_rule),
+    Chapter(10, "end-to-end", "The whole platform", "MSA Full Stack Demo", 45, (platform_ready,),
+            read_only_deploy_token),
 )}
 
 

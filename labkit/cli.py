@@ -230,13 +230,16 @@ def notebooks_run(names: Annotated[list[str] | None, typer.Argument(
                   backend: Backend = None,
                   out_dir: Annotated[Path, typer.Option("--out")] = Path("out/notebooks"),
                   cell_timeout: Annotated[float, typer.Option(
-                      "--cell-timeout", help="seconds one cell may run before its notebook fails")] = CELL_TIMEOUT
+                      "--cell-timeout", help="seconds one cell may run before its notebook fails")] = CELL_TIMEOUT,
+                  fresh: Annotated[bool, typer.Option(
+                      "--fresh", help="each notebook alone on a fresh lab (a `labkit reset` before each)")] = False
                   ) -> None:
-    """Execute notebooks in order with papermill; a summary table; exit 1 on any failure."""
+    """Execute notebooks in order with papermill (on one lab, or each on a fresh one); a summary table; exit 1 on
+    any failure."""
     from .notebooks import run_notebooks
 
     results = run_notebooks(names or [], backend=resolve_backend(backend, _paths()), out_dir=out_dir,
-                            progress=lambda msg: console.print(msg), cell_timeout=cell_timeout)
+                            progress=lambda msg: console.print(msg), cell_timeout=cell_timeout, fresh=fresh)
     table = Table(title="notebooks")
     for col in ("notebook", "seconds", "checks passed", "checks failed", "result"):
         table.add_column(col)

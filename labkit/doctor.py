@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import subprocess
@@ -93,6 +94,25 @@ def _memory(minimum_gb: float) -> Result:
                   f"the kind backend needs about {minimum_gb:.0f} GiB: use a smaller profile or the sim")
 
 
+def _kind_memory(paths: LabPaths) -> Result:
+    """The machine's memory against what the kind lab's profile gives Docker (``profiles.<p>.docker_gb`` in
+    versions.yaml, the mesh and logging making ``full`` the largest), plus about 1 GiB for the rest."""
+    from .backends.kind.lab import PROFILE_ENV
+    from .core.checkout import Checkout
+    from .core.files import read_json
+
+    state = read_json(paths.home / "kind" / "lab.json", {}) or {}
+    profile = os.environ.get(PROFILE_ENV) or state.get("profile") or "minimal"
+    try:
+        docker = int(Checkout.find().versions["profiles"][profile]["docker_gb"])
+    except (control.LabError, KeyError):
+        return _memory(12)
+    total = psutil.virtual_memory().total / 2**30
+    smaller = "a smaller profile (LABKIT_KIND_PROFILE=standard or minimal), " if profile != "minimal" else ""
+    return Result("memory", total >= docker + 1, f"{total:.1f} GiB (the {profile} profile gives Docker {docker} GB)",
+                  f"the {profile} profile needs about {docker + 1} GiB: use {smaller}a larger machine, or the sim")
+
+
 def _tool(name: str, argv: list[str], fix: str) -> Result:
     version = _version(argv) if shutil.which(argv[0]) else None
     return Result(name, bool(version), version or "not found", fix)
@@ -130,7 +150,7 @@ def _kind_checks(paths: LabPaths) -> list[Result]:
               "install Docker Engine or Docker Desktop and start it"),
         _tool("kind", ["kind", "version"], "install kind: https://kind.sigs.k8s.io/docs/user/quick-start/"),
         _tool("helm", ["helm", "version", "--short"], "install helm: https://helm.sh/docs/intro/install/"),
-        _memory(12),
+        _kind_memory(paths),
         _sysctl("inotify watches", "/proc/sys/fs/inotify/max_user_watches", 524288,
                 "sudo sysctl fs.inotify.max_user_watches=524288"),
         _sysctl("inotify instances", "/proc/sys/fs/inotify/max_user_instances", 512,
@@ -143,9 +163,18 @@ def _kind_checks(paths: LabPaths) -> list[Result]:
     ]
 
 
+def _sim_inotify() -> Result:
+    """The sim's sidecars are real Envoys reading file-based xDS: each keeps about a dozen inotify instances (one
+    per watched resource file), so a meshed shop needs far more than Linux's default 128 per user."""
+    return _sysctl("inotify instances (mesh sidecars)", "/proc/sys/fs/inotify/max_user_instances", 1024,
+                   "sudo sysctl fs.inotify.max_user_instances=1024 (each sim sidecar's Envoy watches ~12 files)")
+
+
 def run_checks(backend: str, paths: LabPaths) -> list[Result]:
     checks: list[Callable[[], Result | list[Result]]] = [
         _python, _haproxy, _kubectl, lambda: _disk(paths), lambda: _loopback(paths)]
+    if backend == "sim":
+        checks.append(_sim_inotify)
     if backend == "kind":
         checks.append(lambda: _kind_checks(paths))
     results: list[Result] = []

@@ -138,6 +138,19 @@ class LoggingEndpoint(Endpoint):
 
 
 @dataclass(frozen=True)
+class MeshEndpoint(Endpoint):
+    """``url``: Jaeger's query service (the UI's ``/api`` and ``/api/v3``); ``otlp``: Jaeger's OTLP/HTTP receiver,
+    what ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set to (exporters post to ``{otlp}/v1/traces``); ``istiod``: istiod's
+    HTTP monitoring port (15014: ``/debug/syncz``, ``/debug/config_dump?proxyID=<pod>.<namespace>``), "" where it
+    is not reachable from the laptop; ``kiali``: Kiali's URL ("" on the sim, where ``lab.mesh`` builds Kiali's graph
+    from Prometheus itself)."""
+
+    otlp: str = ""
+    istiod: str = ""
+    kiali: str = ""
+
+
+@dataclass(frozen=True)
 class JupyterEndpoint(Endpoint):
     """``url`` opens the workshop (with its token); ``api`` is the server's REST API."""
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .prometheus.grafana import Grafana
     from .prometheus.lab import PrometheusView
     from .registry.lab import RegistryView
+    from .release.lab import ReleaseView
     from .shop.lab import ShopView
 
 
@@ -197,11 +198,21 @@ class Lab:
         ``lab.grafana.render("shop")``."""
         return self.prometheus.grafana
 
+    @property
+    def release(self) -> ReleaseView:
+        """Chapter 10's one change through every product: ``push``, ``follow``, ``dashboard``, ``revert``."""
+        from .release.lab import ReleaseView
+
+        if "release" not in self.__dict__:
+            self.__dict__["release"] = ReleaseView(self)
+        return self.__dict__["release"]
+
     # -- tools ------------------------------------------------------------
-    def traffic(self, rps: float = 20, seconds: float = 10, url: str | None = None) -> Traffic:
+    def traffic(self, rps: float = 20, seconds: float = 10, url: str | None = None, timeout: float = 2.0) -> Traffic:
         """Send ``rps`` requests a second for ``seconds`` to ``url`` (default: the shop through HAProxy), in the
-        background; ``.result()`` gives one row per request (time, status, latency_ms, pod)."""
-        return Traffic(url or self.url("haproxy"), rps, seconds)
+        background; ``.result()`` gives one row per request (time, status, latency_ms, pod); a request with no
+        answer in ``timeout`` seconds counts as failed (status 0)."""
+        return Traffic(url or self.url("haproxy"), rps, seconds, timeout)
 
     @staticmethod
     def kubectl_path() -> str:

@@ -74,12 +74,15 @@ def _stuck_cell(executed: Path) -> str:
 
 
 def run_notebooks(names: list[str], backend: str, out_dir: Path, progress: Callable[[str], None] = print,
-                  cell_timeout: float = CELL_TIMEOUT) -> list[NotebookResult]:
+                  cell_timeout: float = CELL_TIMEOUT, fresh: bool = False) -> list[NotebookResult]:
     """Run the notebooks one after another against this home's lab; never raises on a failure.
 
-    A cell that runs longer than ``cell_timeout`` seconds fails its notebook, named with the cell."""
+    A cell that runs longer than ``cell_timeout`` seconds fails its notebook, named with the cell. ``fresh``: each
+    notebook alone on a fresh lab (``labkit reset`` before it; its time includes the reset and start)."""
     import papermill
     from nbclient.exceptions import CellTimeoutError
+
+    from . import control
 
     paths = LabPaths.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -90,10 +93,13 @@ def run_notebooks(names: list[str], backend: str, out_dir: Path, progress: Calla
     last, _, _ = counts_since(prog, 0)
     results = []
     for nb in select(names):
-        progress(f"running {nb.name}")
+        progress(f"running {nb.name}" + (" on a fresh lab" if fresh else ""))
         start = time.perf_counter()
         error = ""
         try:
+            if fresh:
+                control.reset(paths)
+                control.up(paths, backend)
             papermill.execute_notebook(
                 str(nb), str(out_dir / nb.name), parameters={"backend": backend, "live": False},
                 kernel_name="python3", cwd=str(nb.parent), progress_bar=False, log_output=False,

@@ -33,6 +33,7 @@ from .endpoints import (
     JupyterEndpoint,
     KubernetesEndpoint,
     LoggingEndpoint,
+    MeshEndpoint,
     NexusEndpoint,
     PrometheusEndpoint,
     RegistryEndpoint,
@@ -51,6 +52,9 @@ from .kube.lab import KubernetesView
 from .logging.component import Logging
 from .logging.kind import LoggingKind
 from .logging.lab import LoggingView
+from .mesh.component import Mesh
+from .mesh.kind import MeshKind
+from .mesh.lab import MeshView
 from .nexus.component import Nexus
 from .nexus.kind import NexusKind
 from .nexus.lab import NexusView
@@ -123,7 +127,8 @@ PRODUCTS: tuple[Product, ...] = (
             Logging, LoggingKind(), LoggingView, LoggingEndpoint),
     Product("mesh", "Istio + Jaeger + Kiali", 9, "service mesh, tracing, service graph",
             "real Envoy sidecars, labkit's istiod, OTLP + Jaeger query emulator; graph by labkit",
-            "istio + jaeger + kiali (helm)"),
+            "istio + jaeger + kiali (helm)",
+            Mesh, MeshKind(), MeshView, MeshEndpoint),
     Product("jupyterlab", "JupyterLab", 0, "the workshop notebooks", "jupyter lab on loopback",
             "jupyter lab on loopback", JupyterLab, endpoint=JupyterEndpoint, setting="jupyter"),
 )

@@ -5,6 +5,9 @@ clients. Used as a context manager (``with RunningRegistry(home) as registry: ..
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
@@ -14,6 +17,7 @@ from labkit.core.component import Component
 from labkit.core.standalone import standalone_context
 
 C = TypeVar("C", bound=Component)
+KUBECTL = Path(sys.executable).parent / "kubectl"
 
 
 class ComponentLoop:
@@ -32,6 +36,14 @@ class ComponentLoop:
         component.name, component.title = name, title or component.title
         self.run(component.start(self.ctx))
         return component
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """The real kubectl against this home's API server (when the loop serves one), as a user runs it."""
+        env = {**os.environ, "KUBECONFIG": str(self.ctx.paths.kubeconfig)}
+        res = subprocess.run([str(KUBECTL), *args], capture_output=True, text=True, env=env, input=input, timeout=60)
+        if check and res.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)}: {res.stdout}{res.stderr}")
+        return res
 
     def stop_components(self) -> None:
         """Stop what this loop serves (subclasses)."""

@@ -28,6 +28,20 @@ if WHEELHOUSE.is_dir():
     os.environ["PIP_FIND_LINKS"] = str(WHEELHOUSE)
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """With pytest-xdist (scripts/test.sh runs two workers): a file's tests stay on one worker, in order (its module
+    fixtures, a notebook's cells), and so do all of ``tests/backends/kind``: the contract harness publishes the kind
+    nodes' fixed host ports (6443, the NodePorts), so two harnesses cannot run at once."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileOrKindHarness(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/backends/kind" if path.startswith("tests/backends/kind/") else path
+
+    return FileOrKindHarness(config, log)
+
+
 @pytest.fixture
 def lab_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabPaths]:
     """A fresh, empty lab home selected through LABKIT_HOME; its lab is stopped afterwards."""

@@ -187,4 +187,4 @@ def test_runs_and_nbval_use_the_english_notebooks_only() -> None:
     assert select([], folder) == NOTEBOOKS and all(p.parent == folder for p in select(["00"], folder))
     assert sorted(checks_per_chapter(folder)) == [int(p.name[:2]) for p in NOTEBOOKS]
     script = (folder.parent / "scripts" / "test.sh").read_text()
-    assert "pytest tests notebooks --ignore=notebooks/ko " in script, "nbval must not execute the Korean twins"
+    assert re.search(r"pytest .*tests notebooks --ignore=notebooks/ko ", script), "nbval must not run the Korean twins"

@@ -3,7 +3,9 @@
 ``App.handle`` does one request without sockets (the unit tests call it): routing, W3C trace context,
 the knobs, metrics, one JSON log line, and the ``X-Pod-Name`` header. ``App.main`` serves it on
 ``$HOST:$PORT`` (default 127.0.0.1:8080: a container's manifest sets HOST=0.0.0.0) and stops cleanly on
-SIGTERM.
+SIGTERM: not ready at once, still serving for ``SHUTDOWN_DELAY_SECONDS`` (default 2: the time the pod's endpoint
+takes to leave the proxies and sidecars that still send it requests), then it stops accepting and finishes the
+requests in flight.
 """
 
 from __future__ import annotations
@@ -70,6 +72,14 @@ class Response:
 
 
 Handler = Callable[[Request], Response | Any]
+
+
+def shutdown_delay(env: Mapping[str, str]) -> float:
+    """``SHUTDOWN_DELAY_SECONDS`` (default 2): how long the service keeps serving after SIGTERM."""
+    try:
+        return max(0.0, float(env.get("SHUTDOWN_DELAY_SECONDS") or 2))
+    except ValueError:
+        return 2.0
 
 
 class App:
@@ -235,10 +245,14 @@ class App:
         trace.set_tracer_provider(self.telemetry.provider)
         server = self.server(host, port)
 
+        delay = shutdown_delay(env)
+
         def stop(signum: int, frame: Any) -> None:
             self.knobs.ready = False
-            self.telemetry.log("info", "shutting down", signal=signal.Signals(signum).name)
-            threading.Thread(target=server.shutdown, daemon=True).start()
+            self.telemetry.log("info", "shutting down", signal=signal.Signals(signum).name, serving_for=delay)
+            later = threading.Timer(delay, server.shutdown)
+            later.daemon = True
+            later.start()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)

@@ -107,19 +107,9 @@ class ArgoCD(Component):
     async def _install_crd(self, crd: dict[str, Any], version: str) -> None:
         """Create the CRD, or replace it when an older Argo CD release's is there (as ``kubectl apply`` of a new
         release's manifests would); the release is recorded in an annotation."""
-        collection = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
         crd.setdefault("metadata", {}).setdefault("annotations", {})[CRD_RELEASE] = version
-        path = f"{collection}/{crd['metadata']['name']}"
-        try:
-            current = await self.kube.get(path)
-        except KubeError as err:
-            if err.status != 404:
-                raise
-            await self.kube.request("POST", collection, crd)
-            return
-        if (current["metadata"].get("annotations") or {}).get(CRD_RELEASE) != version:
-            crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            await self.kube.request("PUT", path, crd)
+        await self.kube.create_or_replace("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd,
+                                          keep=CRD_RELEASE)
 
     async def _wait_served(self, timeout: float = 20) -> None:
         """Until the API server serves the new resources (a CRD is served once Established)."""

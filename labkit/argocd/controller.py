@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..kubeclient.informers import Cluster
 from . import health as hl
 from .api.kubeapi import GROUP, VERSION, KubeApi, KubeError, apps_path, core_path
-from .cluster import Cluster
 from .compare import Comparison, compare, key
 from .diff import SYNC_OPTIONS, annotation_options, owner_app
 from .metrics import ArgoCDMetrics
@@ -493,7 +493,10 @@ class Controller:
         path = apps_path(self.namespace, name)
         started = now()
         state: dict[str, Any] = {"operation": operation, "phase": "Running", "message": "", "startedAt": started}
-        await self.kube.merge_patch(path, {"status": {"operationState": state}})
+        # a new operation replaces the last one's state whole, as Argo CD does: a merge patch would keep the
+        # previous finishedAt/syncResult on a Running operation, and a reader would take it as finished
+        stale = ((app.get("status") or {}).get("operationState") or {}).keys() - state.keys()
+        await self.kube.merge_patch(path, {"status": {"operationState": {**dict.fromkeys(stale), **state}}})
         sync = operation.get("sync") or {}
         retry = operation.get("retry") or {}
         limit = int(retry.get("limit") or 0)

@@ -160,8 +160,35 @@ def _scalar_equal(a: Any, b: Any) -> bool:
     return False
 
 
+# Lists Kubernetes merges by a key (its strategic-merge-patch ``patchMergeKey``): an item another writer added
+# (``kubectl set env``, a restart annotation's companion env) is not a difference, as after a client-side apply.
+MERGE_KEYS = {"containers": ("name",), "initContainers": ("name",), "ephemeralContainers": ("name",),
+              "env": ("name",), "volumes": ("name",), "volumeMounts": ("mountPath",), "imagePullSecrets": ("name",),
+              "ports": ("containerPort", "port"), "hostAliases": ("ip",)}
+
+
+def _merge_key(path: str, items: list[Any]) -> str | None:
+    """The key a list at ``path`` is merged by, when every item has it."""
+    for key in MERGE_KEYS.get(path.rsplit("/", 1)[-1], ()):
+        if items and all(isinstance(i, dict) and key in i for i in items):
+            return key
+    return None
+
+
+def _by_key(items: Any, key: str) -> dict[Any, Any]:
+    return {i.get(key): i for i in items if isinstance(i, dict)} if isinstance(items, list) else {}
+
+
 def _subset(want: Any, have: Any, path: str, out: list[str]) -> None:
     """Every field ``want`` sets, as ``have`` holds it."""
+    if isinstance(want, list) and isinstance(have, list) and (key := _merge_key(path, want)):
+        held = _by_key(have, key)
+        for i, item in enumerate(want):
+            if item[key] not in held:
+                out.append(f"{path}/{i}")
+            else:
+                _subset(item, held[item[key]], f"{path}/{i}", out)
+        return
     if isinstance(want, dict):
         if not isinstance(have, dict):
             if not (_empty(want) and have is None):
@@ -186,6 +213,16 @@ def _subset(want: Any, have: Any, path: str, out: list[str]) -> None:
 
 def _removed(last: Any, want: Any, have: Any, path: str, out: list[str]) -> None:
     """Fields the last apply set, the manifest no longer sets and the live object still has."""
+    if isinstance(last, list) and isinstance(have, list) and (key := _merge_key(path, last)):
+        wanted, held = _by_key(want, key), _by_key(have, key)
+        for i, item in enumerate(last):
+            name = item[key]
+            if name not in wanted:
+                if name in held:
+                    out.append(f"{path}/{i}")
+            else:
+                _removed(item, wanted[name], held.get(name), f"{path}/{i}", out)
+        return
     if not isinstance(last, dict) or not isinstance(have, dict):
         return
     want = want if isinstance(want, dict) else {}

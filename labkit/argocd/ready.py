@@ -5,10 +5,10 @@ exit 1 saying which is missing."""
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 
 import requests
+
+from ..core.waiting import ready_or_exit
 
 
 def ready(url: str, kubeconfig: str) -> str:
@@ -35,12 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--wait", type=float, default=600)
     args = parser.parse_args(argv)
-    deadline = time.monotonic() + args.wait
-    while (problem := ready(args.url, args.kubeconfig)) and time.monotonic() < deadline:
-        time.sleep(2)
-    if problem:
-        print(f"Argo CD is not ready after {args.wait:.0f} s: {problem}", file=sys.stderr)
-        sys.exit(1)
+    ready_or_exit(lambda: ready(args.url, args.kubeconfig), "Argo CD", args.wait)
 
 
 if __name__ == "__main__":

@@ -163,6 +163,9 @@ def _name(user: object) -> str | None:
     return None if user is None else str(user)
 
 
+SHUTDOWN_SECONDS = 1.0  # open connections (keep-alive, watches) get this long at stop; aiohttp's sites wait 60 s
+
+
 class Listeners:
     """Serves one aiohttp application on one or more loopback (host, port) pairs and/or unix sockets (the
     socket file is made mode 0600, for its owner only, and removed on stop)."""
@@ -176,7 +179,7 @@ class Listeners:
         self.addresses = addresses
         self.ssl_context = ssl_context
         self.sockets = list(sockets or [])
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         self._sites: list[web.TCPSite] = []
         self._made: list[Path] = []
 
@@ -184,7 +187,7 @@ class Listeners:
         await self._runner.setup()
         for host, port in self.addresses:
             site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context,
-                               reuse_address=True)
+                               reuse_address=True, shutdown_timeout=SHUTDOWN_SECONDS)
             await site.start()
             self._sites.append(site)
         for path in self.sockets:
@@ -192,7 +195,7 @@ class Listeners:
                 path.parent.mkdir(mode=0o700, parents=True)
                 self._made.append(path.parent)
             path.unlink(missing_ok=True)  # a socket left by a killed daemon
-            await web.UnixSite(self._runner, str(path)).start()
+            await web.UnixSite(self._runner, str(path), shutdown_timeout=SHUTDOWN_SECONDS).start()
             os.chmod(path, 0o600)
 
     async def stop_one(self, index: int) -> None:
@@ -202,7 +205,7 @@ class Listeners:
     async def start_one(self, index: int) -> None:
         host, port = self.addresses[index]
         site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context,
-                           reuse_address=True)
+                           reuse_address=True, shutdown_timeout=SHUTDOWN_SECONDS)
         await site.start()
         self._sites[index] = site
 

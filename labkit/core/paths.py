@@ -26,10 +26,10 @@ def default_home() -> Path:
 
 
 def socket_path(path: Path) -> Path:
-    """``path`` for a unix socket, or, where it is too long for one (108 bytes on Linux, 104 on macOS), a file of
-    the same name in a folder of its own, named after ``path``, under the user's runtime folder (or the temp
-    folder); the server makes that folder (mode 0700)."""
-    if len(os.fsencode(path)) < 100:
+    """``path`` for a unix socket, or, where it is too long for one (108 bytes on Linux, 104 on macOS; HAProxy takes
+    97 at most), a file of the same name in a folder of its own, named after ``path``, under the user's runtime
+    folder (or the temp folder); the server makes that folder (mode 0700)."""
+    if len(os.fsencode(path)) <= 97:
         return path
     runtime = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     return Path(runtime) / f"labkit-{hashlib.sha256(os.fsencode(path)).hexdigest()[:16]}" / path.name

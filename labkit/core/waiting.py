@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 
@@ -14,3 +15,14 @@ def until(condition: Callable[[], bool], timeout: float, every: float = 0.2) -> 
             return False
         time.sleep(every)
     return True
+
+
+def ready_or_exit(problem: Callable[[], str], what: str, wait: float, every: float = 2.0) -> None:
+    """A ``python -m <product>.ready`` check: poll ``problem`` ("" once ready, else what is missing) for up to
+    ``wait`` seconds; exit 1 saying what is still missing when time is up."""
+    deadline = time.monotonic() + wait
+    while (missing := problem()) and time.monotonic() < deadline:
+        time.sleep(every)
+    if missing:
+        print(f"{what} is not ready after {wait:.0f} s: {missing}", file=sys.stderr)
+        sys.exit(1)

@@ -8,6 +8,7 @@ lab seeded (its default branch, no broken ``.gitlab-ci.yml`` left by an interrup
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -232,7 +233,8 @@ class GitLabView(ProductView):
         """The shop's projects as the lab seeded them: their unfinished pipelines cancelled, and their default
         branches' files those of ``apps/`` and ``manifests/apps/`` again (a new commit, ``[skip ci]``; the default
         branch is protected, so history is not rewritten; the deploy job commits image tags to ``shop/manifests``).
-        Cheap when nothing changed: the branch head is compared with the last one seen seeded."""
+        Cheap when nothing changed: the branch head is compared with the last one seen seeded, and the checkout's
+        files with those it seeded (a workshop update brings new ones)."""
         done: list[str] = []
         for project, folder in SEEDED.items():
             done += self.cancel_running(project)
@@ -257,9 +259,10 @@ class GitLabView(ProductView):
         record = self.lab.paths.state / "gitlab-seeded.json"
         seen = read_json(record, {}) or {}
         head = self.head(project)
-        if seen.get(project) == head:
-            return []
         want = files_of(folder)
+        digest = hashlib.sha256(b"".join(k.encode() + b"\0" + v for k, v in sorted(want.items()))).hexdigest()
+        if seen.get(project) == {"head": head, "files": digest}:  # as seeded, from the checkout as it is now
+            return []
 
         def restore(work: Path) -> None:
             for path in work.rglob("*"):
@@ -272,7 +275,7 @@ class GitLabView(ProductView):
                     (work / rel).write_bytes(data)
 
         restored = self.commit(restore, REPAIR_MESSAGE, project)
-        seen[project] = restored or head
+        seen[project] = {"head": restored or head, "files": digest}
         write_json(record, seen)
         return [f"{project} restored as the lab seeded it"] if restored else []
 

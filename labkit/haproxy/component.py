@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from ..core.addresses import AGENTS, LB_API, LB_HTTP, LB_STATS, SERVERS, api_server, node_address
 from ..core.checkout import Checkout
 from ..core.component import Context, ProcessComponent
 from ..core.files import read_json, write_atomic, write_json
+from ..core.paths import socket_path
 from ..endpoints import HAProxyEndpoint
 from .config import haproxy_binary, render, sim_spec, tunable
 
@@ -25,7 +28,9 @@ class HAProxy(ProcessComponent):
                                "see `labkit doctor`")
         self.ctx = ctx
         folder = ctx.state_dir("haproxy")
-        self.socket = str(folder / "runtime.sock")
+        socket = socket_path(folder / "runtime.sock")  # a deep lab home's path is too long for HAProxy's socket
+        socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.socket = str(socket)
         self.api, self.http, self.stats = (ctx.network.slot(s) for s in (LB_API, LB_HTTP, LB_STATS))
         api_servers = {s: ctx.network.slot(api_server(s)) for s in SERVERS}
         shop = Checkout.find().versions["shop"]
@@ -39,7 +44,13 @@ class HAProxy(ProcessComponent):
         self._write_config(read_json(self.options_file, {}) or {})
         self.health_url = f"http://{self.stats[0]}:{self.stats[1]}/healthz"
         self.child = self.spawn(ctx, [binary, "-W", "-db", "-f", str(self.config)])
-        await self.wait_ready(5)
+        await self.wait_ready(30)  # it starts in well under a second, unless the machine is very busy
+
+    async def stop(self) -> None:
+        await super().stop()
+        socket = Path(self.socket)
+        if socket.parent != self.ctx.state_dir("haproxy"):  # the short folder of its own socket_path made
+            shutil.rmtree(socket.parent, ignore_errors=True)
 
     def endpoint(self) -> HAProxyEndpoint:
         stats = f"http://{self.stats[0]}:{self.stats[1]}"

@@ -80,8 +80,9 @@ def registry_mirrors(ctx: Context) -> dict[str, str]:
     ``hosts.toml`` would say), by default the lab's own registry."""
     mirrors = dict(ctx.settings.get("registry_mirrors") or {})
     registry = ctx.endpoints.get("registry")
-    if registry is not None and not mirrors:
+    if registry is not None and not mirrors:  # and docker.io (the istio/proxyv2 the mesh pushes there)
         mirrors[Checkout.find().versions["registry"]["cluster_name"]] = registry.url
+        mirrors["docker.io"] = registry.url
     return mirrors
 
 
@@ -169,12 +170,15 @@ class KubeApiServer(Component):
         return self.nodes[name]
 
     async def node_stop(self, name: str) -> str:
-        """Stop a node: its heartbeat, its pods' processes and its service ports stop."""
-        await self._node(name).stop()
+        """Stop a node: its service ports, its heartbeat and its pods' processes stop. The ports go first, as they
+        do when a machine dies: a load balancer's next connection is refused (and retried on another server)
+        instead of reaching a pod that is being stopped."""
+        node = self._node(name)
         self.down.add(name)
-        await self.kubelets[name].stop()
-        await self.proxies[name].stop()
         await self.node_ports[name].stop()
+        await self.proxies[name].stop()
+        await node.stop()
+        await self.kubelets[name].stop()
         return f"node {name} stopped"
 
     async def node_start(self, name: str) -> str:

@@ -27,12 +27,14 @@ def cluster_nodes(lab: KindLab) -> list[dict[str, Any]]:
     """The nodes of the kind config, in kind's order; the gateway NodePort of agent-1 is published, Harbor's
     NodePort (the registry port, the same on the host and the node) on the node Harbor lives on, Argo CD's
     API server's NodePort on its node, Prometheus' and Grafana's on theirs, Elasticsearch's and Kibana's on theirs,
+    Jaeger's query and OTLP/HTTP and Kiali's on theirs (labkit/mesh/kind.py),
     and on every node its own Fluent Bit's monitoring API (the collectors run in the node's network:
     labkit/logging/kind.py), each on the host port ``ports.fluentbit-<node>`` (absent in older labs)."""
     nodeport, harbor = int(lab.versions["shop"]["gateway_nodeport"]), lab.versions["charts"]["harbor"]["node"]
     registry, argocd = lab.ports["registry"], lab.versions["charts"]["argo-cd"]
     monitoring = lab.versions["charts"]["kube-prometheus-stack"]
     es, kibana, fluentbit = (lab.versions["charts"][c] for c in ("elasticsearch", "kibana", "fluent-bit"))
+    jaeger, kiali = lab.versions["charts"]["jaeger"], lab.versions["charts"]["kiali-server"]
 
     def mappings(name: str) -> list[dict[str, int]]:
         return ([{"container": nodeport, "host": lab.ports["gateway"]}] if name == AGENTS[0] else []) + \
@@ -42,6 +44,10 @@ def cluster_nodes(lab: KindLab) -> list[dict[str, Any]]:
             ([{"container": int(monitoring["node_port"]), "host": lab.ports["prometheus"]},
               {"container": int(monitoring["grafana_node_port"]), "host": lab.ports["grafana"]}]
              if name == monitoring["node"] else []) + \
+            ([{"container": int(jaeger["node_port"]), "host": lab.ports["jaeger"]},
+              {"container": int(jaeger["otlp_node_port"]), "host": lab.ports["jaeger-otlp"]},
+              {"container": int(kiali["node_port"]), "host": lab.ports["kiali"]}]
+             if name == jaeger["node"] and "kiali" in lab.ports else []) + \
             ([{"container": int(es["node_port"]), "host": lab.ports["elasticsearch"]},
               {"container": int(kibana["node_port"]), "host": lab.ports["kibana"]}]
              if name == es["node"] and "kibana" in lab.ports else []) + \

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..lab import Lab
+    from .lab import TimeLike
 
 NAMESPACE = "shop"
 EXCLUDE_ANNOTATION = "fluentbit.io/exclude"
@@ -33,7 +34,7 @@ class LoggingChapter:
     lab: Lab
 
     if TYPE_CHECKING:
-        def count(self, query: str = "", start: str = "now-15m") -> int: ...
+        def count(self, query: str = "", start: TimeLike = "now-15m", end: TimeLike = "now") -> int: ...
 
         def fluentbit_metrics(self) -> pd.DataFrame: ...
 
@@ -50,6 +51,20 @@ class LoggingChapter:
                                "lab.logging.fluentbit_metrics() for what each node's collector read, dropped and "
                                "shipped")
             time.sleep(1)
+
+    def wait_settled(self, query: str, start: TimeLike, end: TimeLike, timeout: float = SHIP_SECONDS) -> int:
+        """Until the number of lines matching ``query`` in ``start``..``end`` (a window in the past) stops changing
+        for 2 s: every line of the window is shipped and searchable. That number."""
+        deadline = time.monotonic() + timeout
+        last = self.count(query, start, end)
+        while time.monotonic() < deadline:
+            time.sleep(2)
+            now = self.count(query, start, end)
+            if now == last:
+                return now
+            last = now
+        raise LabError(f"after {timeout:.0f} s, the lines matching {query!r} in that window still change: see "
+                       "lab.logging.fluentbit_metrics() for what each node's collector is shipping")
 
     def eventually(self, reached: Callable[[], bool], timeout: float = SHIP_SECONDS, every: float = 1.0) -> bool:
         """Whether ``reached()`` becomes true within ``timeout`` seconds (polled every ``every``)."""

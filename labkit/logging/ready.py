@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import sys
-import time
 from pathlib import Path
 
 import urllib3
 
 from ..core.files import write_atomic
+from ..core.waiting import ready_or_exit
 
 USER = "elastic"
 
@@ -58,18 +57,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wait", type=float, default=600)
     args = parser.parse_args(argv)
     ca_file, password_file = Path(args.ca_file), Path(args.password_file)
-    deadline = time.monotonic() + args.wait
-    while True:
-        problem = copy_ca(args.kubeconfig, args.namespace, args.secret, ca_file)
-        if not problem:
-            ok, why = cluster_health(args.url, USER, password_file, ca_file)
-            problem = "" if ok else why
-        if not problem or time.monotonic() >= deadline:
-            break
-        time.sleep(2)
-    if problem:
-        print(f"Elasticsearch is not ready after {args.wait:.0f} s: {problem}", file=sys.stderr)
-        sys.exit(1)
+
+    def problem() -> str:
+        missing = copy_ca(args.kubeconfig, args.namespace, args.secret, ca_file)
+        if missing:
+            return missing
+        ok, why = cluster_health(args.url, USER, password_file, ca_file)
+        return "" if ok else why
+
+    ready_or_exit(problem, "Elasticsearch", args.wait)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ class ChapterHelpers:
         """The scrape targets of the shop's pods (label ``namespace="shop"``), with their pod and health."""
         frame = self.targets()
         keep = [(t.get("namespace") == NAMESPACE) for t in frame["labels"]]
-        out = frame[keep].copy()
+        out = frame.loc[keep].copy()  # rows (``frame[[]]`` would pick no columns when there is no target yet)
         out.insert(2, "pod", [t.get("pod", "") for t in out["labels"]])
         return out.sort_values(["job", "pod"]).reset_index(drop=True)
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,8 +22,6 @@ from labkit.gitlab.seed import root_token
 from labkit.kube.component import KubeApiServer
 
 from ..components import ComponentLoop
-
-KUBECTL = Path(sys.executable).parent / "kubectl"
 
 
 class RunningArgoCD(ComponentLoop):
@@ -80,13 +75,6 @@ class RunningArgoCD(ComponentLoop):
         s.trust_env = False
         s.headers["Authorization"] = f"Bearer {self.login()}"
         return s
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "KUBECONFIG": str(self.ctx.paths.kubeconfig)}
-        res = subprocess.run([str(KUBECTL), *args], capture_output=True, text=True, env=env, input=input, timeout=60)
-        if check and res.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)}: {res.stdout}{res.stderr}")
-        return res
 
     def stop_components(self) -> None:
         for component in reversed(self.started):

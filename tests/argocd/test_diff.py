@@ -44,6 +44,25 @@ def test_a_field_git_dropped_counts_through_the_last_applied_configuration() -> 
     assert diff(TARGET, obj, []) == ["/metadata/labels"]  # the last apply set it, Git no longer does
 
 
+def test_list_items_merged_by_key_count_as_kubectl_apply_merges_them() -> None:
+    """An env var another writer added (``kubectl set env``) is not a difference; one Git dropped that the last
+    apply set is; a container Git names that is not live is."""
+    env = [{"name": "A", "value": "1"}]
+    target = json.loads(json.dumps(TARGET))
+    target["spec"]["template"]["spec"]["containers"][0]["env"] = env
+    obj = live()
+    obj["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "OTEL", "value": "x"}, *env]
+    assert diff(target, obj, []) == []
+    obj["metadata"]["annotations"] = {LAST_APPLIED: json.dumps(target)}
+    assert diff(TARGET, obj, []) == ["/spec/template/spec/containers/0/env"]  # Git dropped every env var
+    dropped = json.loads(json.dumps(target))
+    dropped["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "B", "value": "2"}]
+    obj["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "B", "value": "2"})
+    assert diff(dropped, obj, []) == ["/spec/template/spec/containers/0/env/0"]  # A: applied before, dropped now
+    target["spec"]["template"]["spec"]["containers"].append({"name": "sidecar", "image": "s:1"})
+    assert diff(target, live(), []) == ["/spec/template/spec/containers/0/env", "/spec/template/spec/containers/1"]
+
+
 def test_ignore_differences() -> None:
     rule = {"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}
     assert diff(TARGET, live(replicas=5), [rule]) == []

@@ -84,9 +84,19 @@ def test_users_and_tokens(gitlab_server: RunningGitLab) -> None:
     with pytest.raises(gitlab.GitlabCreateError) as taken:
         gl.users.create({"username": "alice", "name": "A", "email": "other@example.com", "password": "passw0rd!"})
     assert taken.value.response_code == 409
+    # the token information API (administrators): what a token value is, scopes included, revoked or not
+    found = gl.http_post("/admin/token", post_data={"token": token.token})
+    assert (found["name"], found["scopes"], found["user_id"], found["active"]) == ("ci", ["read_api"], user.id, True)
+    with pytest.raises(gitlab.GitlabHttpError) as refused:
+        alice.http_post("/admin/token", post_data={"token": token.token})
+    assert refused.value.response_code == 403
+    with pytest.raises(gitlab.GitlabHttpError) as unknown:
+        gl.http_post("/admin/token", post_data={"token": "glpat-not-a-token"})
+    assert unknown.value.response_code == 404
     gl.personal_access_tokens.delete(token.id)
     with pytest.raises(gitlab.GitlabAuthenticationError):
         gitlab_server.client(token.token).auth()
+    assert gl.http_post("/admin/token", post_data={"token": token.token})["revoked"] is True
 
 
 def test_pagination_as_gitlab(gitlab_server: RunningGitLab) -> None:

@@ -54,7 +54,8 @@ def _common_shape(text: str) -> dict[str, list[str]]:
     assert "mode tcp" in s["frontend kube-apiserver"] and "mode tcp" in api
     assert "option httpchk GET /healthz" in api and any("check check-ssl verify none" in x for x in api)
     assert [x.split()[1] for x in api if x.startswith("server ")] == ["server-1", "server-2", "server-3"]
-    assert "balance roundrobin" in shop and "option httpchk GET /healthz" in shop
+    assert "balance roundrobin" in shop and "option httpchk" in shop
+    assert "http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host shop-gateway" in shop
     assert any(x.startswith("default-server check inter 1s fall 2 rise 2") for x in shop)
     assert [x.split()[1] for x in shop if x.startswith("server ")] == ["agent-1", "agent-2"]
     front, catalog = s["frontend shop"], s["backend shop-catalog"]

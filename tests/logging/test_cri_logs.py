@@ -119,7 +119,8 @@ time.sleep(3600)
 
 def test_node_log_files_links_and_kubectl_logs(runtime_lab: Lab, ns: str) -> None:
     run_pod(runtime_lab, "writer", SCRIPT)
-    until("the late line", lambda: "late line" in k(runtime_lab, "logs", "writer"))
+    # kubectl logs fails while the container is still ContainerCreating (under load that can take a while)
+    until("the late line", lambda: "late line" in kubectl(runtime_lab, "-n", NS, "logs", "writer", check=False).stdout)
     pod = pod_json(runtime_lab, "writer")
     meta, node = pod["metadata"], pod["spec"]["nodeName"]
     root = node_dir(runtime_lab, node)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -76,10 +77,12 @@ def test_torn_wal_tail_is_dropped(tmp_path: Path) -> None:
 
 def test_compaction_restart_and_retention(tmp_path: Path) -> None:
     s = Storage(tmp_path, retention_seconds=1800, head_seconds=600)
+    s.append([])  # a failed first scrape: no samples yet (the head's oldest time must not be taken from it)
     for minute in range(120):
         s.append([(UP, minute * 60_000, float(minute)), ({**UP, "instance": "b:80"}, minute * 60_000, 1.0)])
     blocks = sorted(p.name for p in (tmp_path / "blocks").iterdir())
     assert blocks, "no block was compacted"
+    assert all(re.fullmatch(r"\d+-\d+", name.split(".")[0]) for name in blocks), blocks
     kept = list(s.select([Matcher("instance", "=", "a:80")], 0, 10**9)[0].timestamps)
     assert kept[0] >= (119 - 30) * 60_000 - 600_000  # older than retention (plus one block) is gone
     assert kept[-1] == 119 * 60_000

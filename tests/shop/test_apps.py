@@ -330,3 +330,43 @@ def test_crash_on_start_exits_non_zero(shop: dict[str, Any], tmp_path: Path) -> 
                     {"CRASH_ON_START": "1"}, tmp_path)
     assert pod.proc.wait(timeout=10) == 1
     assert pod.lines()[-1]["level"] == "error"
+
+
+def test_sigterm_keeps_serving_for_the_shutdown_delay_then_exits(tmp_path: Path) -> None:
+    """A terminating pod's service says not ready at once but keeps answering for ``SHUTDOWN_DELAY_SECONDS`` (the
+    time its endpoint takes to leave the proxies), then stops accepting and exits 0."""
+    import signal
+    import time
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "POD_NAME": "catalog-x", "SHUTDOWN_DELAY_SECONDS": "1.5",
+           "PYTHONPATH": str(APPS)}
+    proc = subprocess.Popen([sys.executable, "-m", "catalog"], cwd=APPS, env=env, stdout=subprocess.DEVNULL)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def status(path: str) -> int:
+        try:
+            with opener.open(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+                return r.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if status("/readyz") == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert status("/readyz") == 503 and status("/products") == 200  # not ready, still serving
+        assert proc.wait(timeout=10) == 0
+        with pytest.raises(OSError):
+            status("/products")
+    finally:
+        proc.kill()
+        proc.wait()

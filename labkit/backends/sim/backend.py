@@ -69,8 +69,10 @@ class SimBackend(Backend):
                     progress("updating the running lab")
                     self._call("POST", "/v1/reconcile")
         ready = self.endpoints()
-        if ready:
+        if ready and self._answers(ready):
             return ready
+        if ready:  # a daemon killed a moment ago still holds its lock and sockets until the kernel tears it down
+            self._wait_gone(ready.backend_data["pid"], timeout)
         proc = None
         if daemon_pid(paths) is None:
             progress("starting the lab daemon")
@@ -83,7 +85,7 @@ class SimBackend(Backend):
         deadline, shown = time.monotonic() + timeout, ""
         while time.monotonic() < deadline:
             ready = self.endpoints()
-            if ready:
+            if ready and self._answers(ready):
                 return ready
             line = _read(paths.startup)
             if line and line != shown:  # a product still making progress (the first shop build) gets more time
@@ -95,6 +97,24 @@ class SimBackend(Backend):
                                "(see `labkit logs daemon`)")
             time.sleep(0.02)
         raise LabError(f"the lab was not ready after {timeout:.0f} s; see `labkit logs daemon`")
+
+    @staticmethod
+    def _answers(ep: LabEndpoints) -> bool:
+        """Whether the daemon behind ``ep`` answers its control API's health check as itself."""
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(ep.backend_data["control"] + "/healthz", timeout=5) as resp:
+                return json.loads(resp.read()).get("pid") == ep.backend_data["pid"]
+        except (OSError, ValueError):
+            return False
+
+    def _wait_gone(self, pid: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while daemon_pid(self.paths) == pid:
+            if time.monotonic() > deadline:
+                raise LabError(f"the lab daemon (pid {pid}) holds its lock but does not answer; "
+                               "stop it with `labkit down`")
+            time.sleep(0.05)
 
     def _call(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> Any:
         """Call the running daemon's control API."""

@@ -27,6 +27,7 @@ class AccountRoutes:
         r.add_delete("/api/v4/personal_access_tokens/self", self.revoke_self)
         r.add_get("/api/v4/personal_access_tokens/{id:\\d+}", self.token)
         r.add_delete("/api/v4/personal_access_tokens/{id:\\d+}", self.revoke)
+        r.add_post("/api/v4/admin/token", self.identify)
         r.add_get("/api/v4/namespaces", self.namespaces)
         r.add_get("/api/v4/groups", self.groups)
         r.add_post("/api/v4/groups", self.create_group)
@@ -124,6 +125,16 @@ class AccountRoutes:
             raise gl_error(400, "Token already revoked")
         self.s.accounts.revoke(token)
         return web.Response(status=204)
+
+    async def identify(self, request: web.Request) -> web.Response:
+        """The token information API (GitLab 17.5+, administrators): what a token value is, scopes included."""
+        admin(request)
+        p = await params(request)
+        required(p, "token")
+        token = self.s.accounts.store.token_for(str(p["token"]))
+        if token is None:
+            raise gl_error(404, "404 Not Found")
+        return ok(token)
 
     async def namespaces(self, request: web.Request) -> web.Response:
         who = user(request)

@@ -6,6 +6,8 @@ A new plugin is one line here.
 
 from __future__ import annotations
 
+from ...mesh.injection import SidecarInjection
+from ...mesh.validation import IstioValidation
 from .admission import Request
 from .podadmission import ServiceAccountAdmission
 from .policy import LimitRanger, NetworkPolicyNotice, Priority, ResourceQuotaAdmission
@@ -13,7 +15,8 @@ from .rbacvalidation import RBACValidation
 from .storage import DefaultStorageClass, StorageObjectInUseProtection, StorageValidation
 
 CHAIN = (DefaultStorageClass(), StorageObjectInUseProtection(), StorageValidation(), LimitRanger(), Priority(),
-         ResourceQuotaAdmission(), NetworkPolicyNotice(), ServiceAccountAdmission(), RBACValidation())
+         ResourceQuotaAdmission(), NetworkPolicyNotice(), ServiceAccountAdmission(), RBACValidation(),
+         SidecarInjection(), IstioValidation())  # Istio's webhooks: after the built-in plugins, as the real chain
 
 
 def run(req: Request) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -488,10 +489,15 @@ def _printer_columns(rt: ResourceType) -> list[Column] | None:
             out.append((c["name"], "string", c.get("priority", 0), _age))
         else:
             out.append((c["name"], c.get("type", "string"), c.get("priority", 0),
-                        lambda o, p=path: _g(o, p, "")))
+                        lambda o, p=path: _jsonpath_cell(_g(o, p, ""))))
     if not any(c[0] == "Age" for c in out):
         out.append(AGE)
     return out
+
+
+def _jsonpath_cell(value: Any) -> Any:
+    """A printer column's value as the JSONPath printer gives it: lists and maps as compact JSON (``["a"]``)."""
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, list | dict) else value
 
 
 def to_table(rt: ResourceType, objects: list[Obj], list_meta: dict[str, Any],

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ...images.pull import Image
 from ...images.run import image_env, resolve_executable
+from ...mesh.identity import OUTBOUND_PORT, SIDECAR_CONTAINER, has_sidecar
 from ..apiserver.objects import Objects
 from ..controllers.base import Obj
 from .agent import NodeSpec
@@ -126,6 +127,8 @@ class ContainerConfig:
         if self.proxy is not None:
             url = self.proxy.url(pod["metadata"]["namespace"])
             direct = ",".join(["127.0.0.1", "localhost", rt.ip, *filter(None, [env.get("KUBERNETES_SERVICE_HOST")])])
+            if c.name != SIDECAR_CONTAINER and has_sidecar(pod):  # istio-init's redirect: through the sidecar
+                url = f"http://{rt.ip}:{OUTBOUND_PORT}"
             env.update(HTTP_PROXY=url, http_proxy=url, NO_PROXY=direct, no_proxy=direct)
         env["LABKIT_ROOTFS"] = str(rootfs)
         work = rootfs / (c.spec.get("workingDir") or cfg.get("WorkingDir") or "/").lstrip("/")

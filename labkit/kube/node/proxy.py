@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from ...mesh.identity import INBOUND_PORT, has_sidecar
 from ..apiserver.store import Store
 
 Obj = dict[str, Any]
@@ -111,12 +112,20 @@ class Resolver:
         if spec_port is None:
             return None
         local = node_port and svc["spec"].get("externalTrafficPolicy") == "Local"
-        targets = [(a["ip"], p["port"]) for s in ep.get("subsets") or [] for a in s.get("addresses") or []
+        targets = [(a, p["port"]) for s in ep.get("subsets") or [] for a in s.get("addresses") or []
                    for p in s.get("ports") or [] if p.get("name", "") == spec_port.get("name", "")
                    and (not local or a.get("nodeName") == node)]
         if not targets:
             return None
-        return targets[next(self._turn) % len(targets)]
+        address, target_port = targets[next(self._turn) % len(targets)]
+        return str(address["ip"]), self._redirect(svc["metadata"]["namespace"], address, target_port)
+
+    def _redirect(self, namespace: str, address: Obj, port: int) -> int:
+        """Istio's inbound iptables rule: a connection to a pod with a sidecar goes to the sidecar's inbound
+        listener, which hands it to the app's port."""
+        ref = address.get("targetRef") or {}
+        pod = self.store.get("/pods", namespace, ref.get("name", "")) if ref.get("kind") == "Pod" else None
+        return INBOUND_PORT if pod is not None and has_sidecar(pod) else port
 
     @staticmethod
     def caller_namespace(proxy_auth: str | None) -> str:

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from . import datemath, mapping
-from .docvalues import Column, doc_values
+from .docvalues import Column, column
 from .errors import es_error, illegal_argument, not_supported, parsing
+from .matching import match
 from .query import compile_query
 from .store import Index
 
@@ -70,16 +71,19 @@ def field_of(params: dict[str, Any]) -> str:
 
 def selected(index: Index, rows: np.ndarray, field: str) -> tuple[Column, np.ndarray, np.ndarray]:
     """The field's column and the (rows, values) of its values in ``rows``."""
-    column = doc_values(index).column(index, field)
-    check_aggregatable(field, column.kind)
-    if len(rows) == len(doc_values(index).docs):
-        return column, column.rows, column.vals
-    # column.rows is sorted: each wanted row's values are one slice of it
-    left = np.searchsorted(column.rows, rows, "left")
-    counts = np.searchsorted(column.rows, rows, "right") - left
+    kind = index.types.get(field, "")
+    check_aggregatable(field, kind)
+    col = column(index, field)
+    if len(rows) == len(index.seqs):
+        return col, col.rows, col.vals
+    # column.rows is sorted: each wanted row's values are one slice of it (rows in the column's dtype: searchsorted
+    # would otherwise convert the whole column at each call)
+    rows = rows.astype(col.rows.dtype, copy=False)
+    left = np.searchsorted(col.rows, rows, "left")
+    counts = np.searchsorted(col.rows, rows, "right") - left
     starts = np.cumsum(counts) - counts
     picks = np.repeat(left, counts) + (np.arange(int(counts.sum())) - np.repeat(starts, counts))
-    return column, column.rows[picks], column.vals[picks]
+    return col, col.rows[picks], col.vals[picks]
 
 
 def numbers(field: str, parts: Parts) -> tuple[np.ndarray, str]:
@@ -145,8 +149,14 @@ def grouped(parts: Parts, field: str, bucket: Callable[[Column, np.ndarray], np.
             members = rs[order[bounds[i]:bounds[i + 1]]]
             slot = out[k].setdefault(id(index), (index, []))
             slot[1].append(members)
-    return {k: [(index, np.unique(np.concatenate(chunks))) for index, chunks in by_index.values()]
-            for k, by_index in out.items()}
+    return {k: [(index, distinct(chunks)) for index, chunks in by_index.values()] for k, by_index in out.items()}
+
+
+def distinct(chunks: list[np.ndarray]) -> np.ndarray:
+    """The sorted distinct rows of ``chunks`` (one chunk of increasing rows, the usual case, as it is)."""
+    if len(chunks) == 1 and np.all(chunks[0][1:] > chunks[0][:-1]):
+        return chunks[0]
+    return np.unique(np.concatenate(chunks))
 
 
 def doc_count(parts: Parts) -> int:
@@ -276,12 +286,7 @@ def histogram(params: dict[str, Any], parts: Parts, subs: dict[str, Any]) -> dic
 
 def filtered(parts: Parts, spec: dict[str, Any]) -> Parts:
     q = compile_query(spec)
-    out = []
-    for index, rows in parts:
-        docs = doc_values(index).docs
-        out.append((index, np.asarray([r for r in rows.tolist() if q(docs[r], index) is not None],
-                                      dtype=np.int64)))
-    return out
+    return [(index, match(index, q, within=rows)[0]) for index, rows in parts]
 
 
 def filter_agg(params: dict[str, Any], parts: Parts, subs: dict[str, Any]) -> dict[str, Any]:

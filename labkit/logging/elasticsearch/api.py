@@ -226,8 +226,8 @@ class ElasticsearchApi:
         indices = self.store.resolve(request.match_info.get("index", "*"))
         rows = []
         for i in indices:
-            docs = len(i.searchable)
-            size = sum(len(json.dumps(d.source)) for d in i.searchable.values())
+            docs = i.doc_count
+            size = self.store.size_of(i)
             rows.append({"health": self.status([i]), "status": "open", "index": i.name, "uuid": i.uuid,
                          "pri": i.settings["index"].get("number_of_shards", "1"),
                          "rep": i.settings["index"].get("number_of_replicas", "1"), "docs.count": str(docs),

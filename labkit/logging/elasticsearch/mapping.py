@@ -5,6 +5,7 @@ document's leaf values by dotted path, which queries and aggregations read."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any
 
@@ -20,11 +21,23 @@ def parse_date(value: Any) -> float | None:
         return float(value)
     if not isinstance(value, str):
         return None
+    return parse_date_text(value)
+
+
+@functools.lru_cache(maxsize=32768)
+def parse_date_text(value: str) -> float | None:
+    """``parse_date`` of a string; cached, as a document's date is read when it is checked at ``_bulk`` and again
+    when the refresh adds it to the doc values."""
     text = value.strip().replace("/", "-")
     if text.isdigit():
         return float(text)
     if not DATE_RE.match(value.strip()):
         return None
+    try:  # Python >= 3.11 reads every form DATE_RE lets through (fractions beyond 6 digits cut)
+        d = dt.datetime.fromisoformat(text)
+        return (d if d.tzinfo is not None else d.replace(tzinfo=dt.UTC)).timestamp() * 1000
+    except ValueError:
+        pass
     text = text.replace(" ", "T")
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"

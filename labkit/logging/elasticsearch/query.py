@@ -11,47 +11,13 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import datemath, mapping
+from . import datemath
+from . import vectors as vec
 from .errors import not_supported, parsing
+from .fields import comparable, field_type, tokens, values
 from .store import Doc, Index
 
-Scorer = Callable[[Doc, Index], float | None]
-TOKEN = re.compile(r"\w+", re.UNICODE)
-NUMERIC = ("long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float")
-
-
-def tokens(text: Any) -> list[str]:
-    return TOKEN.findall(str(text).lower())
-
-
-def field_type(index: Index, name: str) -> str:
-    return index.types.get(name, "")
-
-
-def values(doc: Doc, index: Index, name: str) -> list[Any]:
-    """The field's values (``x.keyword`` reads ``x``)."""
-    found = doc.fields.get(name)
-    if found is None and name.endswith(".keyword"):
-        found = doc.fields.get(name[: -len(".keyword")])
-        if found is not None:
-            return [str(v) for v in found] if isinstance(found, list) else [str(found)]
-    if found is None:
-        return []
-    return found if isinstance(found, list) else [found]
-
-
-def comparable(value: Any, kind: str) -> Any:
-    """A value as the field's type compares it (dates as epoch ms, numbers as floats)."""
-    if kind == "date":
-        return mapping.parse_date(value)
-    if kind in NUMERIC:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            return None
-    if kind == "boolean":
-        return str(value).lower() == "true"
-    return str(value)
+Scorer = Callable[[Doc, Index], float | None]  # may carry a ``vector`` (see ``vectors``)
 
 
 def fields_matching(index: Index, patterns: list[str]) -> list[str]:
@@ -64,7 +30,7 @@ def fields_matching(index: Index, patterns: list[str]) -> list[str]:
 
 def compile_query(q: dict[str, Any] | None) -> Scorer:
     if not q:
-        return lambda d, i: 1.0
+        return vec.attach(lambda d, i: 1.0, vec.everything(1.0))
     if not isinstance(q, dict) or len(q) != 1:
         raise parsing("[_na] query malformed, must start with start_object" if not isinstance(q, dict)
                       else f"[{next(iter(q))}] malformed query, expected [END_OBJECT] but found [FIELD_NAME]")
@@ -98,7 +64,7 @@ def term_matcher(name: str, wanted: list[Any], case_insensitive: bool = False) -
             targets = {str(t).lower() for t in targets}
             return 1.0 if any(str(comparable(v, kind)).lower() in targets for v in vals) else None
         return 1.0 if any(comparable(v, kind) in targets for v in vals) else None
-    return score
+    return vec.attach(score, vec.terms(name, wanted, case_insensitive))
 
 
 def q_term(body: Any) -> Scorer:
@@ -140,7 +106,7 @@ def match_field(name: str, query: Any, operator: str = "or", phrase: bool = Fals
             if hits >= need:
                 best = max(best, hits / len(wanted) + hits * 0.1)
         return best or None
-    return score
+    return vec.attach(score, vec.equals(name, query))
 
 
 def contains_phrase(have: list[str], wanted: list[str], slop: int = 0) -> bool:
@@ -239,7 +205,7 @@ def q_range(body: Any) -> Scorer:
                 continue
             return 1.0
         return None
-    return boosted(score, spec)
+    return boosted(vec.attach(score, vec.within(name, bounds, bound)), spec)
 
 
 def q_exists(body: Any) -> Scorer:
@@ -254,7 +220,7 @@ def q_exists(body: Any) -> Scorer:
             return 1.0
         prefix = name + "."
         return 1.0 if any(f.startswith(prefix) for f in doc.fields) else None
-    return score
+    return vec.attach(score, vec.exists(name))
 
 
 def pattern_matcher(kind: str, body: Any) -> Scorer:
@@ -301,7 +267,8 @@ def bool_scorer(must: Sequence[Scorer], should: Sequence[Scorer] = (), filt: Seq
         if hits < need:
             return None
         return total if (must or should) else unscored
-    return score
+    return vec.attach(score, vec.boolean(must, should, filt, must_not, need, unscored),
+                      vec.restricting([*must, *filt], must_not))
 
 
 def q_bool(body: Any) -> Scorer:
@@ -328,7 +295,8 @@ def q_ids(body: Any) -> Scorer:
 def q_constant_score(body: Any) -> Scorer:
     inner = compile_query(body.get("filter"))
     boost = float(body.get("boost", 1.0))
-    return lambda d, i: boost if inner(d, i) is not None else None
+    return vec.attach(lambda d, i: boost if inner(d, i) is not None else None, vec.constant(inner, boost),
+                      vec.restricting([inner], []))
 
 
 def q_query_string(body: Any) -> Scorer:
@@ -345,12 +313,14 @@ def boosted(scorer: Scorer, spec: dict[str, Any]) -> Scorer:
     boost = float(spec.get("boost", 1.0)) if isinstance(spec, dict) else 1.0
     if boost == 1.0:
         return scorer
-    return lambda d, i: None if (s := scorer(d, i)) is None else s * boost
+    return vec.attach(lambda d, i: None if (s := scorer(d, i)) is None else s * boost, vec.scaled(scorer, boost),
+                      getattr(scorer, "prefilter", None))
 
 
 BUILDERS: dict[str, Callable[[Any], Scorer]] = {
-    "match_all": lambda b: (lambda d, i: float(b.get("boost", 1.0)) if isinstance(b, dict) else 1.0),
-    "match_none": lambda b: (lambda d, i: None),
+    "match_all": lambda b: vec.attach(lambda d, i: float(b.get("boost", 1.0)) if isinstance(b, dict) else 1.0,
+                                      vec.everything(float(b.get("boost", 1.0)) if isinstance(b, dict) else 1.0)),
+    "match_none": lambda b: vec.attach(lambda d, i: None, vec.nothing),
     "match": q_match, "match_phrase": q_match_phrase, "multi_match": q_multi_match,
     "term": q_term, "terms": q_terms, "range": q_range, "exists": q_exists,
     "prefix": lambda b: pattern_matcher("prefix", b), "wildcard": lambda b: pattern_matcher("wildcard", b),

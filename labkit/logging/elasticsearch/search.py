@@ -13,9 +13,11 @@ import numpy as np
 
 from . import aggs as aggregations
 from .aggs import check_aggregatable
-from .docvalues import doc_values
+from .docvalues import dense
 from .errors import es_error, illegal_argument, not_supported, parsing
-from .query import NUMERIC, Scorer, comparable, compile_query, field_type, tokens, values
+from .fields import NUMERIC, comparable, field_type, tokens, values
+from .matching import match
+from .query import compile_query
 from .store import Doc, Index
 
 MAX_WINDOW = 10_000
@@ -40,17 +42,7 @@ def check_body(body: dict[str, Any]) -> None:
             raise parsing(f"Unknown key for a {kind} in [{key}].")
 
 
-Hit = tuple[Doc, Index, float, int]  # document, its index, score, row in the index's doc values
-
-
-def matching(indices: list[Index], scorer: Scorer) -> list[Hit]:
-    out = []
-    for index in indices:
-        for row, doc in enumerate(doc_values(index).docs):
-            s = scorer(doc, index)
-            if s is not None:
-                out.append((doc, index, s, row))
-    return out
+Hits = list[tuple[Index, np.ndarray, np.ndarray]]  # per index: its matching rows and their scores
 
 
 def matches_all(query: Any) -> bool:
@@ -62,15 +54,9 @@ def count(indices: list[Index], body: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise parsing(f"request does not support [{sorted(unknown)[0]}]")
     if matches_all(body.get("query")):
-        return {"count": sum(len(i.searchable) for i in indices), "_shards": shards(indices)}
-    return {"count": len(matching(indices, compile_query(body.get("query")))), "_shards": shards(indices)}
-
-
-def parts_of(hits: list[Hit], indices: list[Index]) -> aggregations.Parts:
-    rows: dict[int, list[int]] = {id(i): [] for i in indices}
-    for _, index, _, row in hits:
-        rows[id(index)].append(row)
-    return [(i, np.asarray(rows[id(i)], dtype=np.int64)) for i in indices]
+        return {"count": sum(i.doc_count for i in indices), "_shards": shards(indices)}
+    scorer = compile_query(body.get("query"))
+    return {"count": sum(len(match(i, scorer)[0]) for i in indices), "_shards": shards(indices)}
 
 
 def sort_spec(raw: Any) -> list[tuple[str, str, dict[str, Any]]]:
@@ -92,21 +78,34 @@ def sort_spec(raw: Any) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
-def sort_value(doc: Doc, index: Index, score: float, field: str, opts: dict[str, Any]) -> Any:
-    if field == "_score":
-        return score
-    if field == "_doc":
-        return doc.seq_no
-    kind = field_type(index, field) or opts.get("unmapped_type", "")
-    if not kind:
-        raise es_error(400, "query_shard_exception", f"No mapping found for [{field}] in order to sort on",
-                       index=index.name, index_uuid=index.uuid)
-    check_aggregatable(field, kind)
-    vals = [c for v in values(doc, index, field) if (c := comparable(v, kind)) is not None]
-    if not vals:
-        return None
-    v = min(vals) if opts.get("order", "asc") == "asc" else max(vals)
-    return int(v) if kind in ("date", "long", "integer", "short", "byte") else v
+def sort_keys(index: Index, rows: np.ndarray, scores: np.ndarray, spec: list[tuple[str, str, dict[str, Any]]]
+              ) -> list[list[Any]]:
+    """Each row's sort values: a field's smallest (``asc``) or largest (``desc``) value, None when it has none."""
+    columns: list[list[Any]] = []
+    for field, order, opts in spec:
+        if field == "_score":
+            columns.append(scores.tolist())
+            continue
+        if field == "_doc":
+            columns.append(index.seqs[rows].tolist())
+            continue
+        kind = field_type(index, field) or opts.get("unmapped_type", "")
+        if not kind:
+            raise es_error(400, "query_shard_exception", f"No mapping found for [{field}] in order to sort on",
+                           index=index.name, index_uuid=index.uuid)
+        check_aggregatable(field, kind)
+        if field not in index.types:
+            columns.append([None] * len(rows))
+            continue
+        col, per_row = dense(index, field, order)
+        picked = per_row[rows].tolist()
+        if col.numeric:
+            integral = kind in ("date", "long", "integer", "short", "byte")
+            columns.append([None if v != v else int(v) if integral else bool(v) if kind == "boolean" else v
+                            for v in picked])
+        else:
+            columns.append([None if v != v else col.vocab[int(v)] for v in picked])
+    return [list(keys) for keys in zip(*columns, strict=True)] if columns else [[] for _ in rows]
 
 
 def compare(a: list[Any], b: list[Any], spec: list[tuple[str, str, dict[str, Any]]]) -> int:
@@ -213,23 +212,28 @@ def search(indices: list[Index], body: dict[str, Any], params: dict[str, str]) -
         body = {**body, "query": {"query_string": {"query": params["q"]}}}
     scorer = compile_query(body.get("query"))
     agg_spec = body.get("aggs", body.get("aggregations"))
+    hits: Hits = []
     if size == 0 and matches_all(body.get("query")) and not ({"min_score", "post_filter"} & set(body)):
-        # every document: no need to visit them one by one
-        hits: list[Hit] = []
-        parts = [(i, np.arange(len(doc_values(i).docs), dtype=np.int64)) for i in indices]
-        total = sum(len(rows) for _, rows in parts)
+        # every document: no need to look at them
+        parts = [(i, np.flatnonzero(i.live)) for i in indices]
     else:
-        hits = matching(indices, scorer)
-        if "min_score" in body:
-            hits = [h for h in hits if h[2] >= float(body["min_score"])]
-        parts = parts_of(hits, indices) if agg_spec else []
+        for index in indices:
+            rows, scores = match(index, scorer)
+            if "min_score" in body:
+                keep = scores >= float(body["min_score"])
+                rows, scores = rows[keep], scores[keep]
+            hits.append((index, rows, scores))
+        parts = [(i, rows) for i, rows, _ in hits]
         if "post_filter" in body:
             post = compile_query(body["post_filter"])
-            hits = [h for h in hits if post(h[0], h[1]) is not None]
-        total = len(hits)
+            hits = [(i, rows[keep], scores[keep]) for i, rows, scores in hits
+                    for keep in [np.isin(rows, match(i, post, within=rows)[0])]]
+    total = sum(len(rows) for _, rows in parts) if not hits else sum(len(rows) for _, rows, _ in hits)
     raw_sort = body.get("sort") or (params["sort"].split(",") if "sort" in params else None)
     spec = sort_spec(raw_sort) if raw_sort else [("_score", "desc", {}), ("_doc", "asc", {})]
-    keyed = [([sort_value(d, i, s, f, o) for f, _, o in spec], d, i, s) for d, i, s, _ in hits] if size else []
+    keyed = [(keys, index, row, score) for index, rows, scores in hits if size
+             for keys, row, score in zip(sort_keys(index, rows, scores, spec), rows.tolist(), scores.tolist(),
+                                         strict=True)]
     keyed.sort(key=cmp_to_key(lambda a, b: compare(a[0], b[0], spec)))
     if "search_after" in body:
         if not raw_sort:
@@ -250,7 +254,9 @@ def search(indices: list[Index], body: dict[str, Any], params: dict[str, str]) -
         source_spec = {"true": True, "false": False}.get(params["_source"], params["_source"].split(","))
     words = query_terms(body.get("query")) if "highlight" in body else set()
     out_hits = []
-    for sort_vals, doc, index, score in keyed[start:start + size]:
+    page = keyed[start:start + size]
+    for sort_vals, index, doc, score in [(k, i, d, sc) for (k, i, _, sc), d in zip(page, page_docs(page),
+                                                                                  strict=True)]:
         hit: dict[str, Any] = {"_index": index.name, "_id": doc.id, "_score": score if scored else None}
         if body.get("version"):
             hit["_version"] = doc.version
@@ -287,6 +293,18 @@ def search(indices: list[Index], body: dict[str, Any], params: dict[str, str]) -
         result["aggregations"] = aggregations.run(agg_spec, parts)
     result["took"] = int((time.perf_counter() - started) * 1000)
     return result
+
+
+def page_docs(page: list[tuple[list[Any], Index, int, float]]) -> list[Doc]:
+    """The documents of a page of hits, read from disk once per index."""
+    by_index: dict[int, tuple[Index, list[int]]] = {}
+    for _, index, row, _ in page:
+        by_index.setdefault(id(index), (index, []))[1].append(row)
+    docs: dict[tuple[int, int], Doc] = {}
+    for index, rows in by_index.values():
+        for row, doc in zip(rows, index.docs_at(np.asarray(rows, dtype=np.int64)), strict=True):
+            docs[(id(index), row)] = doc
+    return [docs[(id(index), row)] for _, index, row, _ in page]
 
 
 def requested_fields(doc: Doc, index: Index, spec: list[Any]) -> dict[str, list[Any]]:

@@ -1,8 +1,11 @@
 """Indices on disk: one SQLite file (WAL; a write is committed before it is answered, so indices survive a SIGKILL)
-and, in memory, each index's documents as searches see them.
+holding every document's source, and in memory only what searches need to find documents: per index its refreshed
+rows (row → the document's sequence number, and which rows are still live) and its doc values (``docvalues``).
 
 As in Elasticsearch, a write is visible to ``GET _doc`` at once (real-time get) but to searches only after the
-next refresh: ``refresh()`` runs every ``refresh_interval`` (1 s by default) and on ``_refresh``/``?refresh``.
+next refresh: ``refresh()`` runs every ``refresh_interval`` (1 s by default) and on ``_refresh``/``?refresh``. A
+refreshed document replaced or deleted since the last refresh stays visible to searches until the next one, as
+Lucene's segments keep it until then (``shadow``). Sources are read from disk for the hits only.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ...core.store import Database
 from . import mapping
@@ -24,10 +30,17 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS indices (name TEXT PRIMARY KEY, uuid TEXT, created INTEGER, mappings TEXT,
                                     settings TEXT);
 CREATE TABLE IF NOT EXISTS templates (name TEXT PRIMARY KEY, body TEXT);
-CREATE TABLE IF NOT EXISTS docs (idx TEXT, id TEXT, seq INTEGER, version INTEGER, source TEXT,
-                                 PRIMARY KEY (idx, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sources (seq INTEGER PRIMARY KEY, idx TEXT, id TEXT, version INTEGER, source TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS sources_by_id ON sources (idx, id);
+"""
+# sources are appended in seq order (cheap, and a scan reads them in row order); the (idx, id) index finds a
+# document by id. Homes written before kept them in ``docs``, keyed by (idx, id): moved over once at start.
+UPGRADE = """
+INSERT INTO sources SELECT seq, idx, id, version, source FROM docs ORDER BY seq;
+DROP TABLE docs;
 """
 BAD_NAME = re.compile(r'[\\/*?"<>| ,#:]')
+SCAN_BATCH = 2000  # sources read from disk per query while scanning
 
 
 @dataclass(slots=True)
@@ -36,11 +49,18 @@ class Doc:
     source: dict[str, Any]
     seq_no: int
     version: int
-    fields: dict[str, Any] = field(default_factory=dict)  # path -> its value, or its values when several
+    _fields: dict[str, Any] | None = None
 
-    def __post_init__(self) -> None:
-        if not self.fields:  # (one value held alone: most fields have one, and a list costs memory per document)
-            self.fields = {k: v[0] if len(v) == 1 else v for k, v in mapping.flatten(self.source).items()}
+    @property
+    def fields(self) -> dict[str, Any]:
+        """Path → its value, or its values when several (most fields have one, and a list costs memory)."""
+        if self._fields is None:
+            self._fields = {k: v[0] if len(v) == 1 else v for k, v in mapping.flatten(self.source).items()}
+        return self._fields
+
+
+def doc_of(row: Any) -> Doc:
+    return Doc(row[0], json.loads(row[3]), row[1], row[2])
 
 
 @dataclass
@@ -50,11 +70,15 @@ class Index:
     created: int
     mappings: dict[str, Any]
     settings: dict[str, Any]
-    searchable: dict[str, Doc] = field(default_factory=dict)
+    db: Database | None = None  # where the sources are
     pending: dict[str, Doc | None] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
+    seqs: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # row → seq_no, increasing
+    live: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))  # row → not replaced nor deleted
+    shadow: dict[int, Doc] = field(default_factory=dict)  # seq_no → a refreshed doc replaced since the refresh
+    doc_count: int = 0  # live rows
     generation: int = 0  # counts the refreshes that changed what searches see
-    rewritten: int = 0  # the last generation that changed or removed documents (not only added new ones)
+    doc_values: Any = None  # docvalues.DocValues, kept up to date by refresh()
 
     def __post_init__(self) -> None:
         self.types = mapping.types(self.mappings.get("properties", {}))
@@ -63,19 +87,70 @@ class Index:
         """Real-time get: the latest write, refreshed or not."""
         if doc_id in self.pending:
             return self.pending[doc_id]
-        return self.searchable.get(doc_id)
+        assert self.db is not None
+        rows = self.db.query("SELECT id, seq, version, source FROM sources WHERE idx = ? AND id = ?",
+                             (self.name, doc_id))
+        return doc_of(rows[0]) if rows else None
+
+    def row_of(self, seq: int) -> int:
+        """The refreshed row of a document's seq_no, or -1."""
+        row = int(np.searchsorted(self.seqs, seq))
+        return row if row < len(self.seqs) and self.seqs[row] == seq else -1
+
+    def superseded(self, old: Doc) -> None:
+        """``old`` is being replaced or deleted: searches keep seeing it until the next refresh."""
+        if old.seq_no not in self.shadow and self.row_of(old.seq_no) >= 0:
+            self.shadow[old.seq_no] = old
 
     def refresh(self) -> None:
-        if self.pending:
-            self.generation += 1
-            if any(doc is None or doc_id in self.searchable for doc_id, doc in self.pending.items()):
-                self.rewritten = self.generation
-        for doc_id, doc in self.pending.items():
-            if doc is None:
-                self.searchable.pop(doc_id, None)
-            else:
-                self.searchable[doc_id] = doc
+        if not self.pending:
+            return
+        from .docvalues import extend  # (doc values read fields with query's helpers, which import this module)
+
+        self.generation += 1
+        for seq in self.shadow:
+            self.live[self.row_of(seq)] = False
+        self.shadow = {}
+        new = sorted((d for d in self.pending.values() if d is not None), key=lambda d: d.seq_no)
         self.pending = {}
+        first = len(self.seqs)
+        self.seqs = np.concatenate([self.seqs, np.fromiter((d.seq_no for d in new), np.int64, len(new))])
+        self.live = np.concatenate([self.live, np.ones(len(new), dtype=bool)])
+        self.doc_count = int(self.live.sum())
+        extend(self, new, first)
+
+    def docs_at(self, rows: np.ndarray) -> list[Doc]:
+        """The documents of refreshed rows, in the order given (sources read from disk)."""
+        assert self.db is not None
+        found: dict[int, Doc] = {}
+        seqs = self.seqs[rows].tolist()
+        for seq in seqs:
+            if seq in self.shadow:
+                found[seq] = self.shadow[seq]
+        wanted = [s for s in seqs if s not in found]
+        for k in range(0, len(wanted), 500):
+            chunk = wanted[k:k + 500]
+            for row in self.db.query(f"SELECT id, seq, version, source FROM sources WHERE seq IN "
+                                     f"({','.join('?' * len(chunk))}) AND +idx = ?", (*chunk, self.name)):
+                found[row[1]] = doc_of(row)
+        return [found[s] for s in seqs]
+
+    def scan(self) -> Iterator[tuple[int, Doc]]:
+        """Every refreshed live row and its document (sources read from disk in batches, in row order)."""
+        assert self.db is not None
+        shadow = {self.row_of(seq): doc for seq, doc in self.shadow.items()}
+        last = -1
+        while True:
+            batch = self.db.query("SELECT id, seq, version, source FROM sources WHERE seq > ? AND +idx = ? "
+                                  "ORDER BY seq LIMIT ?", (last, self.name, SCAN_BATCH))
+            if not batch:
+                break
+            last = batch[-1][1]
+            rows = np.searchsorted(self.seqs, np.fromiter((r[1] for r in batch), np.int64, len(batch)))
+            for r, raw in zip(rows.tolist(), batch, strict=True):
+                if r < len(self.seqs) and self.seqs[r] == raw[1] and self.live[r]:
+                    yield r, doc_of(raw)
+        yield from sorted(shadow.items(), key=lambda item: item[0])
 
     @property
     def refresh_interval(self) -> float:
@@ -136,23 +211,31 @@ class Store:
         self.indices: dict[str, Index] = {}
         self.templates: dict[str, dict[str, Any]] = {}
         self.seq = 0
+        from .docvalues import rebuild
+
+        if self.db.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'docs'"):
+            with self.db.transaction() as c:
+                for statement in UPGRADE.strip().split(";\n"):
+                    c.execute(statement.rstrip(";"))
         for row in self.db.query("SELECT * FROM indices"):
-            self.indices[row["name"]] = Index(row["name"], row["uuid"], row["created"], json.loads(row["mappings"]),
-                                              json.loads(row["settings"]))
+            index = Index(row["name"], row["uuid"], row["created"], json.loads(row["mappings"]),
+                          json.loads(row["settings"]), self.db)
+            self.indices[index.name] = index
+            index.seqs = np.asarray([r[0] for r in self.db.query("SELECT seq FROM sources WHERE idx = ? ORDER BY seq",
+                                                                 (index.name,))], dtype=np.int64)
+            index.live = np.ones(len(index.seqs), dtype=bool)
+            index.doc_count = len(index.seqs)
+            rebuild(index)
         for row in self.db.query("SELECT * FROM templates"):
             self.templates[row["name"]] = json.loads(row["body"])
-        for row in self.db.query("SELECT idx, id, seq, version, source FROM docs ORDER BY seq"):
-            index = self.indices.get(row["idx"])
-            if index is not None:
-                index.searchable[row["id"]] = Doc(row["id"], json.loads(row["source"]), row["seq"], row["version"])
-            self.seq = max(self.seq, row["seq"] + 1)
+        self.seq = (self.db.query("SELECT MAX(seq) FROM sources")[0][0] or -1) + 1
 
     def close(self) -> None:
         self.db.close()
 
     def wipe(self) -> None:
         with self.db.transaction() as c:
-            c.execute("DELETE FROM docs")
+            c.execute("DELETE FROM sources")
             c.execute("DELETE FROM indices")
             c.execute("DELETE FROM templates")
         self.indices.clear()
@@ -177,7 +260,7 @@ class Store:
             mappings = json.loads(json.dumps(template.get("template", {}).get("mappings", {})))
         settings = normalize_settings({**flat_settings(settings), **flat_settings(body.get("settings", {}))})
         mappings = merge_mappings(mappings, body.get("mappings", {}))
-        index = Index(name, uuid.uuid4().hex[:22], int(time.time() * 1000), mappings, settings)
+        index = Index(name, uuid.uuid4().hex[:22], int(time.time() * 1000), mappings, settings, self.db)
         self.db.execute("INSERT INTO indices VALUES (?, ?, ?, ?, ?)",
                         (name, index.uuid, index.created, json.dumps(mappings), json.dumps(settings)))
         self.indices[name] = index
@@ -185,15 +268,17 @@ class Store:
 
     def delete(self, name: str) -> None:
         with self.db.transaction() as c:
-            c.execute("DELETE FROM docs WHERE idx = ?", (name,))
+            c.execute("DELETE FROM sources WHERE idx = ?", (name,))
             c.execute("DELETE FROM indices WHERE name = ?", (name,))
         del self.indices[name]
 
     def put_mapping(self, index: Index, body: dict[str, Any]) -> None:
+        from .docvalues import rebuild
+
         index.mappings = merge_mappings(index.mappings, body)
         index.types = mapping.types(index.mappings.get("properties", {}))
-        index.generation += 1  # columns read with the old types are stale
-        index.rewritten = index.generation
+        index.generation += 1
+        rebuild(index)  # columns read with the old types are stale
         self.db.execute("UPDATE indices SET mappings = ? WHERE name = ?", (json.dumps(index.mappings), index.name))
 
     def resolve(self, expression: str, ignore_unavailable: bool = False, allow_no_indices: bool = True) -> list[Index]:
@@ -223,6 +308,11 @@ class Store:
             self.create(name)
         return self.indices[name]
 
+    def size_of(self, index: Index) -> int:
+        """The bytes of the index's sources on disk."""
+        return int(self.db.query("SELECT COALESCE(SUM(LENGTH(source)), 0) FROM sources WHERE idx = ?",
+                                 (index.name,))[0][0])
+
     # -- templates ------------------------------------------------------------------------------------------------
     def put_template(self, name: str, body: dict[str, Any]) -> None:
         unknown = set(body) - {"index_patterns", "template", "priority", "version", "_meta", "composed_of",
@@ -250,22 +340,29 @@ class Store:
         return max(matching, key=lambda t: t.get("priority", 0), default=None)
 
     # -- documents ------------------------------------------------------------------------------------------------
-    def write(self, ops: list[tuple[Index, str, dict[str, Any] | None]]) -> list[Doc | None]:
-        """Index (source) or delete (None) documents in one transaction; the new docs (None for deletes)."""
+    def write(self, ops: list[tuple[Any, ...]]) -> list[Doc | None]:
+        """Index (source) or delete (None) documents in one transaction; the new docs (None for deletes). An op is
+        ``(index, id, source)``, optionally followed by the source's JSON text as the client sent it (stored as
+        is: no re-encoding), its flattened fields (``mapping.flatten``), and whether the id was generated (no
+        earlier version to look up)."""
         out: list[Doc | None] = []
         dirty: set[str] = set()
         with self.db.transaction() as c:
-            for index, doc_id, source in ops:
-                old = index.get(doc_id)
+            for index, doc_id, source, *extra in ops:
+                text, flat, generated = (*extra, None, None, False)[:3]
+                old = None if generated else index.get(doc_id)
+                if old is not None:
+                    index.superseded(old)
                 if source is None:
-                    c.execute("DELETE FROM docs WHERE idx = ? AND id = ?", (index.name, doc_id))
+                    c.execute("DELETE FROM sources WHERE idx = ? AND id = ?", (index.name, doc_id))
                     index.pending[doc_id] = None
                     out.append(None)
                     continue
-                doc = Doc(doc_id, source, self.seq, (old.version + 1) if old else 1)
+                doc = Doc(doc_id, source, self.seq, (old.version + 1) if old else 1,
+                          None if flat is None else {k: v[0] if len(v) == 1 else v for k, v in flat.items()})
                 self.seq += 1
-                c.execute("INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?)",
-                          (index.name, doc_id, doc.seq_no, doc.version, json.dumps(source)))
+                c.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
+                          (doc.seq_no, index.name, doc_id, doc.version, text or json.dumps(source)))
                 index.pending[doc_id] = doc
                 if index.mappings.get("dynamic", True) not in (False, "false", "strict") and \
                         mapping.merge_dynamic(index.mappings.setdefault("properties", {}), source,

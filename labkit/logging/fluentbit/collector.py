@@ -96,6 +96,8 @@ class Collector:
         self.health = (svc.flag("health_check"), int(svc.number("hc_errors_count", 5)),
                        int(svc.number("hc_retry_failure_count", 5)), svc.number("hc_period", 60))
         self._errors_seen: list[tuple[float, int, int]] = []
+        self._delivery: asyncio.Task[None] | None = None
+        self._failed: tuple[list[list[Event]], list[dict[int, int]]] | None = None
 
     async def start(self) -> None:
         cfg = load(self.config_path, self.env)
@@ -155,7 +157,11 @@ class Collector:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
         with contextlib.suppress(TimeoutError):  # Grace: what is buffered is delivered before the end
-            await asyncio.wait_for(self._flush(buffers, marks), self.grace)
+            await asyncio.wait_for(self._last_flush(buffers, marks), self.grace)
+
+    async def _last_flush(self, buffers: list[list[Event]], marks: list[dict[int, int]]) -> None:
+        await self._flush(buffers, marks)
+        await self._delivered()
 
     async def _cycle(self, buffers: list[list[Event]], marks: list[dict[int, int]], waiting: int,
                      next_flush: float) -> tuple[bool, int, float]:
@@ -199,17 +205,42 @@ class Collector:
         return events
 
     async def _flush(self, buffers: list[list[Event]], marks: list[dict[int, int]]) -> None:
-        """Every output sends its buffer; once all are done the inputs' offsets are kept."""
-        sends = [out.deliver(list(buf)) for (_, out), buf in zip(self.outputs, buffers, strict=True) if buf]
-        if sends:
-            await asyncio.gather(*sends)
-            self.flushes += 1
+        """Hands the buffers to a delivery that runs while the inputs go on reading (as Fluent Bit's output runs
+        apart from its inputs), after the previous delivery has ended: deliveries, and so the offsets they keep,
+        stay in order. A delivery that failed is sent again with the next one."""
+        await self._delivered()
+        chunks = [list(buf) for buf in buffers]
+        offsets = [dict(m) for m in marks]
         for buf in buffers:
             buf.clear()
-        for inp, m in zip(self.inputs, marks, strict=True):
-            if m:
-                inp.commit(m)
-                m.clear()
+        for m in marks:
+            m.clear()
+        if self._failed is not None:  # the earlier events first; the later offsets win
+            chunks = [old + new for old, new in zip(self._failed[0], chunks, strict=True)]
+            offsets = [{**old, **new} for old, new in zip(self._failed[1], offsets, strict=True)]
+            self._failed = None
+        if any(chunks) or any(offsets):
+            self._delivery = asyncio.get_running_loop().create_task(self._deliver(chunks, offsets))
+
+    async def _delivered(self) -> None:
+        """Waits for the delivery under way, if any."""
+        if self._delivery is not None:
+            await asyncio.shield(self._delivery)
+            self._delivery = None
+
+    async def _deliver(self, chunks: list[list[Event]], offsets: list[dict[int, int]]) -> None:
+        """Every output sends its chunk; once all are done the inputs' offsets are kept."""
+        try:
+            sends = [out.deliver(chunk) for (_, out), chunk in zip(self.outputs, chunks, strict=True) if chunk]
+            if sends:
+                await asyncio.gather(*sends)
+                self.flushes += 1
+            for inp, m in zip(self.inputs, offsets, strict=True):
+                if m:
+                    inp.commit(m)
+        except Exception:  # kept for the next flush: nothing is lost, and no offset passes these events
+            log.exception("fluent-bit %s: a delivery failed", self.node)
+            self._failed = (chunks, offsets)
 
     # -- monitoring ---------------------------------------------------------------------------------------------
     def metrics(self) -> Metrics:

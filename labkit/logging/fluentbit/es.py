@@ -135,16 +135,22 @@ class EsOutput:
 
     def bulk_lines(self, events: list[Event]) -> list[bytes]:
         out = []
+        encode = COMPACT.encode
+        same: dict[str, str] = {}  # an action line without an id is the same for every record of an index
         for tag, ts, rec in events:
             doc = self._doc(tag, ts, rec)
-            doc_json = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)
+            doc_json = encode(doc)
             action = self._action(ts, rec, doc_json)
             if self.operation == "update":
-                doc_json = json.dumps({"doc": doc}, ensure_ascii=False, separators=(",", ":"), default=str)
+                doc_json = encode({"doc": doc})
             elif self.operation == "upsert":
-                doc_json = json.dumps({"doc": doc, "doc_as_upsert": True}, ensure_ascii=False,
-                                      separators=(",", ":"), default=str)
-            out.append((json.dumps(action, separators=(",", ":")) + "\n" + doc_json + "\n").encode())
+                doc_json = encode({"doc": doc, "doc_as_upsert": True})
+            meta = next(iter(action.values()))
+            if "_id" in meta:
+                line = encode(action)
+            else:
+                line = same.get(meta["_index"]) or same.setdefault(meta["_index"], encode(action))
+            out.append(f"{line}\n{doc_json}\n".encode())
         return out
 
     # -- delivery -----------------------------------------------------------------------------------------------
@@ -221,6 +227,9 @@ class EsOutput:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)  # one encoder for every record
 
 
 def _dots(rec: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ class Appender(Protocol):
 
     def append(self, samples: Any) -> None: ...
 
-    def mark_stale(self, labels: Labels, t_ms: int) -> None: ...
+    def mark_stale_all(self, many: Any, t_ms: int) -> int: ...
 
 
 def tls_context(job: Any) -> ssl.SSLContext | bool:
@@ -77,8 +77,7 @@ class ScrapeLoop:
                 await self.task
         if stale:
             t = int(time.time() * 1000)
-            for labels in [*self.previous.values(), *self.reported]:
-                self.storage.mark_stale(labels, t)
+            self.storage.mark_stale_all([*self.previous.values(), *self.reported], t)
             self.previous, self.reported = {}, []
 
     def offset(self) -> float:
@@ -148,9 +147,7 @@ class ScrapeLoop:
         duration = time.time() - start
         current = {series_key(labels): labels for labels, _, _ in samples}
         added = sum(1 for k in current if k not in self.previous)
-        for key, labels in self.previous.items():
-            if key not in current:
-                self.storage.mark_stale(labels, t_ms)
+        self.storage.mark_stale_all([labels for key, labels in self.previous.items() if key not in current], t_ms)
         self.previous = current
         report = [("up", 0.0 if error else 1.0), ("scrape_duration_seconds", duration),
                   ("scrape_samples_scraped", float(scraped)),

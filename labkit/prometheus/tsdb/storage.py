@@ -59,6 +59,7 @@ class Storage:
         self._postings: dict[str, dict[str, set[int]]] = {}
         self._next_ref = 1
         self.max_t = -(2**62)
+        self._min_cache: int | None = None
         self.persisted_until = -(2**62)  # samples before this are in blocks; older appends are out of bounds
         self.rejected = 0
         self._blocks_dir = self.path / "blocks"
@@ -139,6 +140,8 @@ class Storage:
                 return False  # the same sample again
             self.rejected += 1
             return False
+        if not s.t and self._min_cache is not None:
+            self._min_cache = min(self._min_cache, t)
         s.t.append(t)
         s.v.append(v)
         if t > self.max_t:
@@ -181,15 +184,26 @@ class Storage:
     def mark_stale(self, labels: Labels, t_ms: int) -> bool:
         """Write Prometheus' staleness marker for a series that disappeared (no-op if it is unknown or already
         stale)."""
+        return self.mark_stale_all([labels], t_ms) == 1
+
+    def mark_stale_all(self, many: Iterable[Labels], t_ms: int) -> int:
+        """``mark_stale`` for many series in one append (a target with thousands of series going away); how many
+        were marked."""
         with self._lock:
-            s = self._by_key.get(tuple(sorted(labels.items())))
-            if s is None or not s.t or is_stale(s.v[-1]):
-                return False
-            return self.append([(s.labels, t_ms, STALE_NAN)]) == 1
+            found = (self._by_key.get(tuple(sorted(labels.items()))) for labels in many)
+            marks = [(s.labels, t_ms, STALE_NAN) for s in found if s is not None and s.t and not is_stale(s.v[-1])]
+            return self.append(marks) if marks else 0
 
     # -- compaction and retention ---------------------------------------------------------------------------
     def _min_t(self) -> int:
-        return min((s.t[0] for s in self._series.values() if s.t), default=self.max_t)
+        """The oldest sample in the head (kept between appends: a scan of every series per append was quadratic
+        in the series a scrape brings)."""
+        if self._min_cache is None:
+            first = [s.t[0] for s in self._series.values() if s.t]
+            if not first:
+                return self.max_t  # nothing yet: not kept, the first sample sets it
+            self._min_cache = min(first)
+        return self._min_cache
 
     def compact(self) -> None:
         """Move samples older than the head window into a block, checkpoint the log, apply retention."""
@@ -229,6 +243,7 @@ class Storage:
 
     def _trim(self, horizon: int) -> None:
         """Forget samples older than ``horizon`` (and series left without any)."""
+        self._min_cache = None
         for s in list(self._series.values()):
             i = bisect.bisect_left(s.t, horizon)
             if i:

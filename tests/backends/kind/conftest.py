@@ -148,3 +148,27 @@ def kind_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LabPaths:
     for key in _CALLER_ENV:
         monkeypatch.delenv(key, raising=False)
     return paths
+
+
+def install_part(harness: Harness, rendered: Any, part: Any) -> list[str]:
+    """Render the lab and ``part``'s files (also when ``labkit.products`` does not list the part), create the
+    cluster and the API servers' HAProxy, run ``part.configure``; the releases its helm calls installed, in order,
+    each at the chart version ``versions.yaml`` pins."""
+    from labkit.backends.kind.backend import render
+    from labkit.kube.kind import KubernetesKind
+
+    render(rendered)
+    for path, text in part.files(rendered).items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for cmd in KubernetesKind().create(rendered, False):
+        rendered.run(cmd.argv)
+    rendered.run(rendered.compose("up", "--detach", "--wait", "haproxy"))
+    for cmd in part.configure(rendered):
+        rendered.run(cmd.argv)
+    charts = rendered.versions["charts"]
+    helm = [c for c in harness.calls() if Path(c[0]).name == "helm"]
+    releases = [c[c.index("--install") + 1] for c in helm]
+    assert all(c[c.index("--version") + 1] == str(charts[r]["version"]) for c, r in zip(helm, releases, strict=True))
+    return releases
+

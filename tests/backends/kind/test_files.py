@@ -87,6 +87,13 @@ def test_kind_config_is_valid_and_names_the_nodes_like_rke2(rendered: KindLab) -
               "listenAddress": "127.0.0.1", "protocol": "TCP"}]
         assert mappings[name][-len(logging):] == logging
         mappings[name] = mappings[name][:-len(logging)]
+    # the mesh's, before logging's on its node: Jaeger's query and OTLP/HTTP, Kiali
+    jaeger, kiali = versions["charts"]["jaeger"], versions["charts"]["kiali-server"]
+    mesh = [{"containerPort": port, "hostPort": rendered.ports[key], "listenAddress": "127.0.0.1", "protocol": "TCP"}
+            for port, key in ((jaeger["node_port"], "jaeger"), (jaeger["otlp_node_port"], "jaeger-otlp"),
+                              (kiali["node_port"], "kiali"))]
+    assert mappings[jaeger["node"]][-len(mesh):] == mesh
+    mappings[jaeger["node"]] = mappings[jaeger["node"]][:-len(mesh)]
     harbor_node = versions["charts"]["harbor"]["node"]
     assert harbor_node in ("server-2", "server-3", "agent-2")  # never stopped by a lesson (server-1, agent-1 are)
     assert mappings["agent-1"] == [{"containerPort": versions["shop"]["gateway_nodeport"],
@@ -256,7 +263,9 @@ def test_planned_compose_profiles_are_not_pretended(rendered: KindLab, monkeypat
     assert profiles == ["gitlab", "nexus"]  # harbor has no service yet
     assert [c.argv[3] for c in commands if c.argv[0] == "helm"] == ["harbor", "metrics-server", "gitlab-runner",
                                                                      "argocd", "kube-prometheus-stack",
-                                                                     "elasticsearch", "fluent-bit", "kibana"]
+                                                                     "elasticsearch", "fluent-bit", "kibana",
+                                                                     "istio-base", "jaeger", "istiod",
+                                                                     "istio-ingressgateway", "kiali-server"]
     monkeypatch.setenv(PROFILE_ENV, "huge")
     with pytest.raises(RuntimeError, match="unknown kind profile"):
         load(rendered.paths, checkout)

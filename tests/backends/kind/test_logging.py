@@ -16,14 +16,13 @@ import requests
 import yaml
 from elasticsearch import Elasticsearch
 
-from labkit.backends.kind.backend import render
 from labkit.backends.kind.lab import KindLab
 from labkit.core.addresses import NODES
-from labkit.kube.kind import KubernetesKind
 from labkit.kube.node.crilog import CriLog, container_id, link_path, pod_log_dir
 from labkit.logging.kind import LoggingKind
 from tests.waiting import until
 
+from .conftest import install_part
 from .harness import Harness
 from .harness.flags import Failure
 from .harness.logging import elasticsearch_values, fluent_bit_config
@@ -31,19 +30,9 @@ from .harness.logging import elasticsearch_values, fluent_bit_config
 
 def test_logging_charts_install_search_and_per_node_metrics(harness: Harness, rendered: KindLab) -> None:
     part = LoggingKind()
-    render(rendered)
-    for path, text in part.files(rendered).items():  # also when labkit.products does not list the part
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    for cmd in KubernetesKind().create(rendered, False):
-        rendered.run(cmd.argv)
-    rendered.run(rendered.compose("up", "--detach", "--wait", "haproxy"))  # the API servers' load balancer
-    for cmd in part.configure(rendered):
-        rendered.run(cmd.argv)
+    assert install_part(harness, rendered, part) == \
+        ["elasticsearch", "fluent-bit", "kibana"]
     charts = rendered.versions["charts"]
-    helm = [c for c in harness.calls() if Path(c[0]).name == "helm"]
-    assert [c[c.index("--install") + 1] for c in helm] == ["elasticsearch", "fluent-bit", "kibana"]
-    assert all(c[c.index("--version") + 1] == str(charts[c[c.index("--install") + 1]]["version"]) for c in helm)
 
     ep = part.endpoint(rendered)
     assert ep.url == f"https://127.0.0.1:{rendered.ports['elasticsearch']}" and part.health(rendered, ep)[0]

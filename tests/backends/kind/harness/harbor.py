@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 from labkit.core.files import write_json
 from labkit.core.paths import LabPaths
 from labkit.core.secrets import REGISTRY_PASSWORD
+from labkit.endpoints import RegistryEndpoint
+from labkit.images.harbor import ADMIN
 
 from . import nodeport
 from .flags import Failure
@@ -55,16 +57,21 @@ def _values(values: dict[str, Any]) -> tuple[int, str]:
 
 def _address(log: Path, pid_alive: Any, timeout: float = 60) -> tuple[str, int]:
     """Where the stand-in listens: the endpoint line it prints once serving."""
+    url = urlsplit(announced(log, pid_alive, "Harbor", timeout)["url"])
+    return url.hostname or "127.0.0.1", int(url.port or 80)
+
+
+def announced(log: Path, pid_alive: Any, what: str, timeout: float = 60, key: str = "url") -> dict[str, Any]:
+    """The JSON line (with ``key``) a stand-in prints once serving."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
-            if line.startswith("{") and '"url"' in line:
-                url = urlsplit(json.loads(line)["url"])
-                return url.hostname or "127.0.0.1", int(url.port or 80)
+            if line.startswith("{") and f'"{key}"' in line:
+                return json.loads(line)
         if not pid_alive():
-            raise Failure(f"INSTALLATION FAILED: the Harbor stand-in exited: {log.read_text()[-800:]}")
+            raise Failure(f"INSTALLATION FAILED: the {what} stand-in exited: {log.read_text()[-800:]}")
         time.sleep(0.2)
-    raise Failure(f"INSTALLATION FAILED: the Harbor stand-in did not start in {timeout:.0f} s")
+    raise Failure(f"INSTALLATION FAILED: the {what} stand-in did not start in {timeout:.0f} s")
 
 
 def install(state: State, cluster: str, kube_run: Any, namespace: str, release: str, values: dict[str, Any]) -> None:
@@ -83,6 +90,23 @@ def install(state: State, cluster: str, kube_run: Any, namespace: str, release: 
     host, listen = _address(state.logs / f"{name}.log", lambda: state.alive(name) is not None)
     labels = {"app": "harbor", "app.kubernetes.io/instance": release, "app.kubernetes.io/managed-by": "Helm"}
     nodeport.publish(kube_run, namespace, SERVICE, labels, port, host, listen)
+
+
+def registry(state: State, cluster: str) -> tuple[RegistryEndpoint, str] | None:
+    """The cluster's Harbor stand-in as a pusher from this machine sees it (its own listener), and the admin's
+    password: where the harness pushes what the internet's registries would serve (Docker Hub's images); None
+    without one (the cluster's nodes then have no Docker Hub, as without internet)."""
+    from labkit.core.files import read_json
+
+    names = [e["name"] for e in read_json(state.procs, []) or [] if e["name"].startswith(f"harbor-{cluster}-")
+             and state.alive(e["name"]) is not None]
+    if not names:
+        return None
+    home = state.cluster_dir(cluster) / "harbor" / names[0].removeprefix(f"harbor-{cluster}-")
+    host, listen = _address(state.logs / f"{names[0]}.log", lambda: state.alive(names[0]) is not None)
+    url = f"http://{host}:{listen}"
+    password = json.loads(LabPaths(home).secrets.read_text())[REGISTRY_PASSWORD]
+    return RegistryEndpoint("Harbor", url, push=f"{host}:{listen}", user=ADMIN, api=f"{url}/api/v2.0"), password
 
 
 def cluster_of(kube_run: Any) -> str:

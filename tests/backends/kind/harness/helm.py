@@ -53,7 +53,15 @@ CHARTS = {"https://kubernetes-sigs.github.io/metrics-server/": {
     "elasticsearch": {"versions": ["8.5.1"], "app_version": "8.5.1", "ready": None},
     "kibana": {"versions": ["8.5.1"], "app_version": "8.5.1", "ready": None}},
           "https://fluent.github.io/helm-charts/": {
-    "fluent-bit": {"versions": ["0.58.1"], "app_version": "5.1.1", "ready": None}}}
+    "fluent-bit": {"versions": ["0.58.1"], "app_version": "5.1.1", "ready": None}},
+          # the mesh: Istio's CRDs, the sim's istiod and Jaeger as the releases' pods, the gateway's objects and
+          # Kiali's values checked only (mesh.py)
+          "https://istio-release.storage.googleapis.com/charts/": {
+    chart: {"versions": ["1.27.9"], "app_version": "1.27.9", "ready": None} for chart in ("base", "istiod", "gateway")},
+          "https://jaegertracing.github.io/helm-charts/": {
+    "jaeger": {"versions": ["4.11.1"], "app_version": "2.19.0", "ready": None}},
+          "https://kiali.org/helm-charts/": {
+    "kiali-server": {"versions": ["2.12.0"], "app_version": "v2.12.0", "ready": None}}}
 RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 GLOBAL = flags(
     "namespace/n kubeconfig kube-context kube-token kube-as-user kube-as-group:stringArray kube-apiserver "
@@ -252,6 +260,16 @@ def upgrade(state: State, opts: Parsed) -> int:
                 logging.check_kibana(kube.run, ns, values)
             else:
                 logging.install_fluent_bit(state, cluster, kube.run, opts.get("kubeconfig") or "", ns, name, values)
+        except Failure as err:
+            kube.run("label", "secret", "-n", ns, f"sh.helm.release.v1.{name}.v{revision}", "status=failed",
+                     "--overwrite")
+            raise Failure(f"{failed}: {err.message}") from None
+    if chart in ("base", "istiod", "gateway", "jaeger", "kiali-server"):
+        from . import harbor, mesh
+
+        try:
+            mesh.install(state, harbor.cluster_of(kube.run), kube.run, opts.get("kubeconfig") or "", ns, name, chart,
+                         values)
         except Failure as err:
             kube.run("label", "secret", "-n", ns, f"sh.helm.release.v1.{name}.v{revision}", "status=failed",
                      "--overwrite")

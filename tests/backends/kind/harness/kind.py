@@ -35,7 +35,11 @@ if TYPE_CHECKING:
 VERSION = "kind v0.32.0 go1.24.4 linux/amd64"
 # products the sim lab behind a cluster does not run: compose runs them beside kind, docker builds the images, helm
 # installs Argo CD (its chart's stand-in, argocd.py)
-SKIP = ["haproxy", "shop", "registry", "argocd", "logging"]  # logging: the kind lab's helm charts (logging.py)
+# logging, mesh: the kind lab's helm charts (logging.py, mesh.py)
+SKIP = ["haproxy", "shop", "registry", "argocd", "logging", "mesh"]
+# the harness has no internet: a node pulls docker.io's images (Istio's proxyv2, which the istiod chart's stand-in
+# pushes there) from the lab registry's stand-in, through that registry's relay
+DOCKER_HUB = "docker.io"
 PERSISTENT = flags("verbosity/v:int quiet/q:bool")
 COMMANDS = {
     "create cluster": Command("kind create cluster", "kind create cluster [flags]",
@@ -219,6 +223,8 @@ def _mirrors(config: ClusterConfig) -> tuple[dict[str, str], list[dict[str, Any]
             {"container": parts.hostname, "port": port}
         relays.append({"listen": ["127.0.0.1", relay], "target": target})
         mirrors[hosts.parent.name] = f"{parts.scheme}://127.0.0.1:{relay}"
+    if mirrors and DOCKER_HUB not in mirrors:  # no internet: Docker Hub is the lab registry's stand-in (mesh.py)
+        mirrors[DOCKER_HUB] = next(iter(mirrors.values()))
     return mirrors, relays
 
 
@@ -299,12 +305,13 @@ def _delete(state: State, name: str) -> list[str]:
     folder = state.cluster_dir(name)
     info = read_json(folder / "cluster.json", {}) or {}
     state.stop(f"network-{name}", grace=2.0)
-    from . import argocd, harbor, logging, prometheus
+    from . import argocd, harbor, logging, mesh, prometheus
 
     harbor.stop_all(state, name)
     argocd.stop_all(state, name)
     prometheus.stop_all(state, name)
     logging.stop_all(state, name)
+    mesh.stop_all(state, name)
     if (folder / "home").exists():
         simlab.stop(folder / "home")
     if state.docker_socket.is_symlink() and \

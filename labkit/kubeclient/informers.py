@@ -1,6 +1,6 @@
-"""The controller's view of the cluster, as gitops-engine's cluster cache keeps it: API discovery (which kinds
-exist, their plural and scope) and, per kind the controller manages, a list+watch cache of the live objects; a
-change to any of them is reported so the Application it belongs to is compared again at once."""
+"""A controller's view of the cluster, as client-go's informers (and gitops-engine's cluster cache) keep it: API
+discovery (which kinds exist, their plural and scope) and, per kind, a list+watch cache of the live objects; each
+change is reported to the controller (Argo CD's compares the Application it belongs to again; istiod pushes)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Any
 
 import aiohttp
 
-from .api.kubeapi import KubeApi, KubeError
+from .api import KubeApi, KubeError
 
-log = logging.getLogger("labkit.argocd.cluster")
+log = logging.getLogger("labkit.kubeclient.informers")
 Key = tuple[str, str]  # (group, kind)
 
 
