@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..core.tasks import cancel_all
 from ..kubeclient.informers import Cluster
 from . import health as hl
 from .api.kubeapi import GROUP, VERSION, KubeApi, KubeError, apps_path, core_path
@@ -109,11 +110,7 @@ class Controller:
         await self.cluster.informer(apps, wait=False)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        await cancel_all(self._tasks)
         await self.cluster.close()
         await self.kube.close()
 

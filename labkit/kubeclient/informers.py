@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from ..core.tasks import cancel_all
 from .api import KubeApi, KubeError
 
 log = logging.getLogger("labkit.kubeclient.informers")
@@ -154,10 +155,6 @@ class Cluster:
         return inf
 
     async def close(self) -> None:
-        for inf in self.informers.values():
-            inf.task.cancel()
-        for inf in self.informers.values():
-            with contextlib.suppress(BaseException):
-                await inf.task
+        await cancel_all([inf.task for inf in list(self.informers.values())])
         if self._session is not None:
             await self._session.close()

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -62,7 +63,9 @@ class Agent:
         self.max_log_bytes = max_log_bytes
         self.app_metrics = app_metrics_url(identity, app_scrape)
         self.listen = listen or (identity.ip, MERGED_METRICS_PORT)
-        self.envoy = Envoy(bootstrap, log_file)
+        # Envoy's graceful drain outlasts the agent's (Istio runs it with its drain duration): the inbound listener
+        # stays open, answering with ``Connection: close``, until the agent stops Envoy
+        self.envoy = Envoy(bootstrap, log_file, drain_time_s=math.ceil(drain_seconds()) + 1)
         self.admin = self.envoy.admin
         self.metrics = IstioMetrics(identity)
         self.tail = AccessLogTail(access_log)
