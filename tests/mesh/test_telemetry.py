@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -200,8 +202,9 @@ def test_histograms_match_the_access_logs(shop: MeshedShop) -> None:
 
 @pytest.mark.parametrize("ending", ["sigterm", "envoy-killed"])
 def test_agent_as_a_process(ending: str, tmp_path: Path) -> None:
-    """``python -m labkit.mesh.agent``: SIGTERM stops it and its Envoy (exit 0); Envoy dying ends it (exit 1, so
-    the kubelet restarts the container, as with pilot-agent)."""
+    """``python -m labkit.mesh.agent``: SIGTERM drains, then stops it and its Envoy (exit 0): through the drain the
+    inbound listener still answers, with ``Connection: close``; Envoy dying ends it (exit 1, so the kubelet
+    restarts the container, as with pilot-agent)."""
     port = Ports()
     ident = dataclasses.replace(GATEWAY, ip=f"127.{random.randint(250, 254)}.{random.randint(0, 255)}.9")
     delivery = FileDelivery(tmp_path / "xds")
@@ -214,7 +217,8 @@ def test_agent_as_a_process(ending: str, tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "labkit.mesh.agent", "--identity",
                              json.dumps(dataclasses.asdict(ident)), "--bootstrap", str(tmp_path / "bootstrap.json"),
                              "--access-log", str(tmp_path / "access.log"), "--envoy-log",
-                             str(tmp_path / "envoy.log"), "--listen", listen], stdout=subprocess.PIPE, text=True)
+                             str(tmp_path / "envoy.log"), "--listen", listen], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TERMINATION_DRAIN_DURATION_SECONDS": "3"})
     try:
         assert proc.stdout is not None
         status = json.loads(proc.stdout.readline())
@@ -224,6 +228,9 @@ def test_agent_as_a_process(ending: str, tmp_path: Path) -> None:
         assert "envoy_server_live" in requests.get(f"http://{listen}/stats/prometheus", timeout=10).text
         if ending == "sigterm":
             proc.terminate()
+            time.sleep(2)  # past Envoy's own default drain time (1 s: it would have closed the listener)
+            inbound = requests.get(f"http://{ident.ip}:{options.inbound_port}/", timeout=10)
+            assert inbound.headers.get("connection") == "close", inbound.headers
             assert proc.wait(30) == 0
             assert not envoy.is_running() or envoy.status() == psutil.STATUS_ZOMBIE
         else:
