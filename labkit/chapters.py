@@ -135,6 +135,7 @@ class Chapter:
     minutes: int  # how long it takes an attendee, about
     steps: tuple[Step, ...] = field(default=())
     fault: Step | None = None  # the chapter's "Diagnose" fault: injected by ``lab.inject_fault()``, not explained
+    uses: tuple[int, ...] = ()  # earlier chapters whose products this one runs too (chapter 10: all of them)
 
     @property
     def notebook(self) -> str:
@@ -142,7 +143,13 @@ class Chapter:
 
     @property
     def products(self) -> list[Product]:
+        """The products this chapter teaches."""
         return [p for p in PRODUCTS if p.chapter == self.number]
+
+    @property
+    def needs(self) -> list[Product]:
+        """The products this chapter runs: its own and those of the chapters it ``uses``."""
+        return [p for p in PRODUCTS if p.chapter == self.number or p.chapter in self.uses]
 
     def prepare(self, lab: Lab) -> None:
         for step in self.steps:
@@ -166,7 +173,7 @@ CHAPTERS: dict[int, Chapter] = {c.number: c for c in (
     Chapter(9, "istio-jaeger-kiali", "Mesh + tracing", "트레이싱 · Istio · Jaeger · Kiali", 50, (mesh_ready,),
             subset_without_rule),
     Chapter(10, "end-to-end", "The whole platform", "MSA Full Stack Demo", 45, (platform_ready,),
-            read_only_deploy_token),
+            read_only_deploy_token, uses=tuple(range(3, 10))),
 )}
 
 

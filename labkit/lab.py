@@ -139,7 +139,7 @@ class Lab:
 
     def _require(self, number: int) -> None:
         """A chapter needs its own products running: say how to start them when this lab does not run them."""
-        missing = [p.name for p in _chapter(number).products if p.view is not None
+        missing = [p.name for p in _chapter(number).needs if p.view is not None
                    and p.name not in self.endpoints.products]
         if not missing:
             return

@@ -53,6 +53,11 @@ def test_the_sim_daemon_and_the_chapters_read_the_list() -> None:
         ["registry", "docker", "nexus", "kubernetes", "haproxy", "gitlab", "argocd", "prometheus", "logging", "mesh",
          "jupyterlab"]
     assert {p.name for c in CHAPTERS.values() for p in c.products} == set(NAMES)
+    # the end-to-end chapter teaches no product of its own and runs every one of chapters 3-9: a lab without one
+    # is told which (kind: the profile that starts them all) before its steps start
+    assert not CHAPTERS[10].products
+    assert {p.name for p in CHAPTERS[10].needs} == {"gitlab", "nexus", "registry", "docker", "argocd", "prometheus",
+                                                     "logging", "mesh"}
     assert set(views._PART_OF.values()) <= set(NAMES)
 
 
