@@ -111,6 +111,7 @@ class Rule:
     last_evaluation: float = 0.0
     evaluation_time: float = 0.0
     alerts: dict[tuple[tuple[str, str], ...], Alert] = field(default_factory=dict)
+    recorded: dict[tuple[tuple[str, str], ...], Labels] = field(default_factory=dict)  # last evaluation's series
 
     @property
     def state(self) -> str:
@@ -230,8 +231,7 @@ class RuleManager:
                 result = self.engine.instant(rule.expr, now)
                 vector = self._vector(result)
                 if rule.kind == "recording":
-                    self.storage.append([({**labels, **rule.labels, "__name__": rule.name}, t_ms, v)
-                                         for labels, v in vector])
+                    self._record(rule, vector, t_ms)
                 else:
                     self._alert(rule, vector, now, t_ms)
                 rule.health, rule.last_error = "ok", ""
@@ -239,6 +239,18 @@ class RuleManager:
                 rule.health, rule.last_error = "err", err.message
             rule.last_evaluation, rule.evaluation_time = now, time.perf_counter() - began
         group.last_evaluation, group.evaluation_time = now, time.perf_counter() - start
+
+    def _record(self, rule: Rule, vector: list[tuple[Labels, float]], t_ms: int) -> None:
+        """Write a recording rule's series; one its last evaluation wrote and this one did not ends with a
+        staleness marker, as Prometheus' rule groups do (it drops out of instant queries at once)."""
+        series = {}
+        for labels, _ in vector:
+            full = {**labels, **rule.labels, "__name__": rule.name}
+            series[tuple(sorted(full.items()))] = full
+        for key in rule.recorded.keys() - series.keys():
+            self.storage.mark_stale(rule.recorded[key], t_ms)
+        rule.recorded = series
+        self.storage.append([({**labels, **rule.labels, "__name__": rule.name}, t_ms, v) for labels, v in vector])
 
     @staticmethod
     def _vector(result: dict[str, Any]) -> list[tuple[Labels, float]]:

@@ -124,7 +124,7 @@ class Dashboard(Sampler):
     def series(self, expr: str) -> pd.DataFrame:
         """A range query since the start, one column per ``version``."""
         start = _utc(self.started)
-        frame = self.lab.prometheus.query_range(expr, start=start.to_pydatetime(), end=datetime.now(UTC),
+        frame = self.lab.prometheus.query_range(expr, start=start.to_pydatetime(warn=False), end=datetime.now(UTC),
                                                 step=2.0)
         if frame.empty or "version" not in frame:
             return pd.DataFrame()
@@ -132,8 +132,8 @@ class Dashboard(Sampler):
 
     def error_logs(self) -> pd.Series:
         counts = self.lab.logging.count_by_level("kubernetes.namespace_name: shop",
-                                                 start=_utc(self.started).to_pydatetime(), end=datetime.now(UTC),
-                                                 interval="10s")
+                                                 start=_utc(self.started).to_pydatetime(warn=False),
+                                                 end=datetime.now(UTC), interval="10s")
         return counts["error"] if "error" in counts else pd.Series(0, index=counts.index, dtype=int)
 
     # -- drawing ------------------------------------------------------------------------------------------
@@ -178,8 +178,8 @@ class Dashboard(Sampler):
         jobs = self.jobs().dropna(subset=["started"])
         now = _utc(time.time())
         for y, job in enumerate(jobs.itertuples()):
-            start = mdates.date2num(job.started.to_pydatetime())
-            end = mdates.date2num((job.finished if not pd.isna(job.finished) else now).to_pydatetime())
+            start = mdates.date2num(job.started.to_pydatetime(warn=False))
+            end = mdates.date2num((job.finished if not pd.isna(job.finished) else now).to_pydatetime(warn=False))
             ax.barh(y, end - start, left=start, color=STATUS_COLOURS.get(job.status, "tab:gray"), height=0.7)
         ax.set_yticks(range(len(jobs)), [f"#{r.pipeline} {r.job}" for r in jobs.itertuples()], fontsize=7)
         ax.invert_yaxis()

@@ -125,3 +125,37 @@ def test_bad_rule_files_refused(text: str, message: str, tmp_path: Path) -> None
 def test_alert_value_as_go_formats_it() -> None:
     assert [format_value(v) for v in (1, 0.25, 123.0, 1e-5, -3.5)] == \
         ["1e+00", "2.5e-01", "1.23e+02", "1e-05", "-3.5e+00"]
+
+
+def test_a_recorded_series_that_stops_is_marked_stale(tmp_path: Path) -> None:
+    """A pod replaced: its counters stop at 2m, so from 2m30s the recording rules return no series for its app.
+    As Prometheus' rule groups do, the recorded series ends with a staleness marker and is gone from instant
+    queries at once, not 5 minutes later (an alert on it resolves when the errors stop). promtool agrees."""
+    values = "0+60x8"  # 0..2m
+    storage = Storage(tmp_path / "data", 86400 * 365)
+    storage.append([({"__name__": "http_requests_total", "namespace": "shop", "app": "old", "status": "200"},
+                     i * STEP * 1000, v) for i, v in enumerate(expand_values(values))])
+    groups = load_rules(RULES, 60)
+    engine = Engine(storage, lookback=300)
+    manager = RuleManager(groups, engine, storage)
+    for i in range(0, 4 * 60 // STEP + 1):
+        manager.evaluate(groups[0], float(i * STEP))
+    recorded = storage.select([Matcher("__name__", "=", "app:http_requests:rate30s")], 0, 2**62)
+    assert len(recorded) == 1 and is_stale(recorded[0].values[-1])
+    assert engine.instant("app:http_requests:rate30s", 60.0)["result"]
+    assert engine.instant("app:http_requests:rate30s", 180.0)["result"] == []
+    storage.close()
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return
+    test = {"rule_files": [str(RULES)], "evaluation_interval": f"{STEP}s", "tests": [{
+        "interval": f"{STEP}s",
+        "input_series": [{"series": 'http_requests_total{namespace="shop",app="old",status="200"}', "values": values}],
+        "promql_expr_test": [
+            {"expr": "app:http_requests:rate30s", "eval_time": "1m",
+             "exp_samples": [{"labels": 'app:http_requests:rate30s{namespace="shop",app="old"}', "value": 4}]},
+            {"expr": "app:http_requests:rate30s", "eval_time": "3m", "exp_samples": []}]}]}
+    (tmp_path / "stale_test.yml").write_text(yaml.safe_dump(test))
+    run = subprocess.run([promtool, "test", "rules", str(tmp_path / "stale_test.yml")], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
