@@ -44,7 +44,5 @@ ruff check .
 # (tests/conftest.py: pytest_xdist_make_scheduler).
 # notebooks/ko holds the Korean twins: their code cells are the English ones (tests/test_notebooks.py), so
 # nbval runs the English notebooks only.
-# notebooks/10-end-to-end.ipynb is left out until issue 19 is done: under CI's load its rollout check sees failed
-# requests (it passes alone on the sim: `labkit notebooks run 10`); tests/release covers its changes meanwhile.
-exec python -m pytest -n "${LABKIT_TEST_WORKERS:-2}" --dist loadfile tests notebooks --ignore=notebooks/ko \
-  --ignore=notebooks/10-end-to-end.ipynb --nbval-lax --nbval-cell-timeout=300 --nbval-sanitize-with tests/nbval_sanitize.cfg "$@"
+exec python -m pytest -n "${LABKIT_TEST_WORKERS:-2}" --dist loadfile tests notebooks --ignore=notebooks/ko --nbval-lax \
+  --nbval-cell-timeout=300 --nbval-sanitize-with tests/nbval_sanitize.cfg "$@"

@@ -174,8 +174,6 @@ def test_notebook_09_passes_on_the_kind_backend_with_the_mesh(kind_lab: KindLab,
         kiali_log[-2000:]
 
 
-@pytest.mark.skip(reason="issue 19, open: through the harness, notebook 10's rollout check sees 15-86 failed requests "
-                  "(every HAProxy backend down for ~4 s) since the sidecars drain on SIGTERM; the sim passes it")
 def test_notebook_10_passes_on_the_kind_backend_end_to_end(kind_lab: KindLab, tmp_path: Path) -> None:
     """Chapter 10 on kind, in the full profile: one commit of ``shop/shop`` through the kind runner's pipeline, the
     chart's Harbor, the deploy job's commit to ``shop/manifests`` and the chart's Argo CD (repoURL the GitLab
