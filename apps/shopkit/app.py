@@ -3,9 +3,10 @@
 ``App.handle`` does one request without sockets (the unit tests call it): routing, W3C trace context,
 the knobs, metrics, one JSON log line, and the ``X-Pod-Name`` header. ``App.main`` serves it on
 ``$HOST:$PORT`` (default 127.0.0.1:8080: a container's manifest sets HOST=0.0.0.0) and stops cleanly on
-SIGTERM: not ready at once, still serving for ``SHUTDOWN_DELAY_SECONDS`` (default 2: the time the pod's endpoint
-takes to leave the proxies and sidecars that still send it requests), then it stops accepting and finishes the
-requests in flight.
+SIGTERM: not ready at once, still serving for ``SHUTDOWN_DELAY_SECONDS`` (default 6: the time the pod's endpoint
+takes to leave the proxies and sidecars that still send it requests, and longer than an Istio sidecar's drain,
+``terminationDrainDuration`` 5 s, in which the pod's Envoy still accepts requests for it), then it stops accepting
+and finishes the requests in flight.
 """
 
 from __future__ import annotations
@@ -72,14 +73,15 @@ class Response:
 
 
 Handler = Callable[[Request], Response | Any]
+SHUTDOWN_DELAY = 6.0
 
 
 def shutdown_delay(env: Mapping[str, str]) -> float:
-    """``SHUTDOWN_DELAY_SECONDS`` (default 2): how long the service keeps serving after SIGTERM."""
+    """``SHUTDOWN_DELAY_SECONDS`` (default 6): how long the service keeps serving after SIGTERM."""
     try:
-        return max(0.0, float(env.get("SHUTDOWN_DELAY_SECONDS") or 2))
+        return max(0.0, float(env.get("SHUTDOWN_DELAY_SECONDS") or SHUTDOWN_DELAY))
     except ValueError:
-        return 2.0
+        return SHUTDOWN_DELAY
 
 
 class App:

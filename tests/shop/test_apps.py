@@ -332,6 +332,19 @@ def test_crash_on_start_exits_non_zero(shop: dict[str, Any], tmp_path: Path) -> 
     assert pod.lines()[-1]["level"] == "error"
 
 
+def test_a_meshed_service_outlives_its_sidecars_drain() -> None:
+    """A meshed pod's Envoy accepts requests for the app until the agent's drain ends: the app serves longer, or
+    those requests get Envoy's 503 (no upstream) instead of an answer, and nothing retries them (HAProxy retries
+    only a failed connection)."""
+    from labkit.mesh.agent import drain_seconds
+
+    code = ("from shopkit.app import shutdown_delay; "
+            "print(shutdown_delay({}), shutdown_delay({'SHUTDOWN_DELAY_SECONDS': '1.5'}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=APPS, env={**os.environ, "PYTHONPATH": str(APPS)},
+                         capture_output=True, text=True, check=True, timeout=30).stdout.split()
+    assert float(out[0]) > drain_seconds({}) and float(out[1]) == 1.5
+
+
 def test_sigterm_keeps_serving_for_the_shutdown_delay_then_exits(tmp_path: Path) -> None:
     """A terminating pod's service says not ready at once but keeps answering for ``SHUTDOWN_DELAY_SECONDS`` (the
     time its endpoint takes to leave the proxies), then stops accepting and exits 0."""
