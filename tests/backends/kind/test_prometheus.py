@@ -17,6 +17,7 @@ from labkit.backends.kind.lab import KindLab
 from labkit.kube.kind import KubernetesKind
 from labkit.prometheus.kind import PrometheusKind
 
+from ...waiting import until
 from .harness import Harness
 
 
@@ -43,7 +44,8 @@ def test_kube_prometheus_stack_values_install_and_api(harness: Harness, rendered
                                                     "grafana_dashboard=1", "-o", "json")))["items"]
     assert {m["metadata"]["name"] for m in maps} >= {"labkit-dashboard-shop", "labkit-dashboard-platform"}
     ep = part.endpoint(rendered)
-    assert ep.url == f"http://127.0.0.1:{rendered.ports['prometheus']}" and part.health(rendered, ep)[0]
+    assert ep.url == f"http://127.0.0.1:{rendered.ports['prometheus']}"
+    until("Prometheus ready behind its NodePort (as `labkit up` waits for it)", lambda: part.health(rendered, ep)[0])
     assert Path(ep.grafana_password_file).stat().st_mode & 0o777 == 0o600
     config = requests.get(f"{ep.url}/api/v1/status/config", timeout=30).json()["data"]["yaml"]
     assert "job_name: kubernetes-pods" in config
