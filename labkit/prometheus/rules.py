@@ -243,14 +243,12 @@ class RuleManager:
     def _record(self, rule: Rule, vector: list[tuple[Labels, float]], t_ms: int) -> None:
         """Write a recording rule's series; one its last evaluation wrote and this one did not ends with a
         staleness marker, as Prometheus' rule groups do (it drops out of instant queries at once)."""
-        series = {}
-        for labels, _ in vector:
-            full = {**labels, **rule.labels, "__name__": rule.name}
-            series[tuple(sorted(full.items()))] = full
+        samples = [({**labels, **rule.labels, "__name__": rule.name}, t_ms, v) for labels, v in vector]
+        series = {tuple(sorted(full.items())): full for full, _, _ in samples}
         for key in rule.recorded.keys() - series.keys():
             self.storage.mark_stale(rule.recorded[key], t_ms)
         rule.recorded = series
-        self.storage.append([({**labels, **rule.labels, "__name__": rule.name}, t_ms, v) for labels, v in vector])
+        self.storage.append(samples)
 
     @staticmethod
     def _vector(result: dict[str, Any]) -> list[tuple[Labels, float]]:
