@@ -211,8 +211,8 @@ next: {{stage: test, script: [echo next]}}
 """
     started = kit.push({".gitlab-ci.yml": config})
     kit.wait_job(started, "long", ("running",))
-    deadline = time.monotonic() + 10
-    while not marker.exists() and time.monotonic() < deadline:
+    deadline = time.monotonic() + 10  # the shell creates the file before echo writes to it
+    while not (marker.exists() and marker.read_text().endswith("\n")) and time.monotonic() < deadline:
         time.sleep(0.05)
     child = int(marker.read_text())
     kit.service.cancel(kit.project.id, started["id"])
