@@ -110,8 +110,13 @@ class NexusLessons:
 
     def download(self, *packages: str, dest: str | Path | None = None) -> piplog.PipRun:
         """``pip download --no-deps PACKAGES`` through the group into ``dest`` (a new folder by default): what a
-        build does when it fetches, without installing. ``.ok`` and ``.output`` say how it went."""
-        folder = Path(dest or tempfile.mkdtemp(prefix="labkit-download-"))
+        build does when it fetches, without installing. ``.ok`` and ``.output`` say how it went. The default folder
+        is new under the lab home's ``downloads/``, so a download never finds its file already there."""
+        if dest is None:
+            downloads = self.lab.paths.home / "downloads"
+            downloads.mkdir(parents=True, exist_ok=True)
+            dest = tempfile.mkdtemp(dir=downloads)
+        folder = Path(dest)
         return piplog.run_pip("download", ["--no-deps", "--dest", str(folder), *packages], self.index_url)
 
     # -- the upstream ------------------------------------------------------------------------------------------

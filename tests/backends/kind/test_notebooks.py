@@ -4,7 +4,6 @@ command plan, endpoints, actions through ``docker`` and HAProxy's TCP Runtime AP
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import urllib.request
@@ -175,9 +174,6 @@ def test_notebook_09_passes_on_the_kind_backend_with_the_mesh(kind_lab: KindLab,
         kiali_log[-2000:]
 
 
-@pytest.mark.skipif(os.environ.get("LABKIT_TEST_KIND_E2E") != "1",
-                    reason="about 12 minutes on the kind worker, the CI run's long pole: run it by hand with "
-                           "LABKIT_TEST_KIND_E2E=1 (the sim's notebook 10 runs under nbval)")
 def test_notebook_10_passes_on_the_kind_backend_end_to_end(kind_lab: KindLab, tmp_path: Path) -> None:
     """Chapter 10 on kind, in the full profile: one commit of ``shop/shop`` through the kind runner's pipeline, the
     chart's Harbor, the deploy job's commit to ``shop/manifests`` and the chart's Argo CD (repoURL the GitLab
