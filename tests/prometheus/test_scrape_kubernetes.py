@@ -103,10 +103,15 @@ def test_kube_state_metrics(lab: Lab) -> None:
 
     result = wait_until(available, 60, "kube-state-metrics scraped")
     assert float(result[0]["value"][1]) == deployment["status"]["availableReplicas"]
-    ready = api(lab, "/api/v1/query", query='kube_pod_status_ready{namespace="shop",condition="true"} == 1')["result"]
-    assert {r["metric"]["pod"] for r in ready} >= {n for n, p in running_pods(lab).items()
-                                                   if any(c["type"] == "Ready" and c["status"] == "True"
-                                                          for c in p["status"].get("conditions", []))}
+
+    def ready_pods_scraped() -> bool:  # a pod that just became ready shows at the next scrape
+        ready = api(lab, "/api/v1/query",
+                    query='kube_pod_status_ready{namespace="shop",condition="true"} == 1')["result"]
+        return {r["metric"]["pod"] for r in ready} >= {n for n, p in running_pods(lab).items()
+                                                       if any(c["type"] == "Ready" and c["status"] == "True"
+                                                              for c in p["status"].get("conditions", []))}
+
+    wait_until(ready_pods_scraped, 30, "every ready shop pod ready in kube_pod_status_ready")
     restarts = api(lab, "/api/v1/query", query='kube_pod_container_status_restarts_total{namespace="shop"}')["result"]
     assert restarts and all(r["metric"]["container"] in ("catalog", "gateway", "orders") for r in restarts)
 
