@@ -73,6 +73,23 @@ def _stuck_cell(executed: Path) -> str:
     return f"cell {index} (`{first[:60]}`)"
 
 
+def kernel_manager_class() -> type:
+    """The kernels' manager: it provisions CurveZMQ keys for a kernel whose kernelspec supports them (jupyter_client's
+    ``transport_encryption``), so the kernel's loopback TCP sockets are encrypted and ipykernel has no "running over
+    TCP without encryption" warning to print; without CurveZMQ in pyzmq, the default manager."""
+    import zmq
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    if not zmq.has("curve"):
+        return AsyncKernelManager
+
+    class EncryptedKernelManager(AsyncKernelManager):
+        transport_encryption = CaselessStrEnum(["disabled", "auto", "required"], default_value="auto", config=True)
+
+    return EncryptedKernelManager
+
+
 def run_notebooks(names: list[str], backend: str, out_dir: Path, progress: Callable[[str], None] = print,
                   cell_timeout: float = CELL_TIMEOUT, fresh: bool = False) -> list[NotebookResult]:
     """Run the notebooks one after another against this home's lab; never raises on a failure.
@@ -103,7 +120,7 @@ def run_notebooks(names: list[str], backend: str, out_dir: Path, progress: Calla
             papermill.execute_notebook(
                 str(nb), str(out_dir / nb.name), parameters={"backend": backend, "live": False},
                 kernel_name="python3", cwd=str(nb.parent), progress_bar=False, log_output=False,
-                execution_timeout=cell_timeout,
+                execution_timeout=cell_timeout, kernel_manager_class=kernel_manager_class(),
             )
         except CellTimeoutError:
             error = (f"{nb.stem}: {_stuck_cell(out_dir / nb.name)} did not finish in {cell_timeout:.0f} s "

@@ -49,6 +49,8 @@ def test_notebooks_run_executes_and_summarises(lab_paths: LabPaths, tmp_path: Pa
     out = tmp_path / "executed"
     res = labkit("notebooks", "run", "00", "--out", str(out), home=lab_paths, timeout=300)
     assert "00-welcome" in res.stdout and "ok" in res.stdout
+    # the kernel's sockets are encrypted (CurveZMQ keys from its manager): ipykernel has nothing to warn about
+    assert "without encryption" not in res.stderr, res.stderr
     executed = nbformat.read(out / "00-welcome.ipynb", as_version=4)
     assert any(o.get("output_type") == "display_data" for c in executed.cells for o in c.get("outputs", []))
     data = json.loads(labkit("progress", "--json", home=lab_paths).stdout)

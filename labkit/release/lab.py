@@ -222,13 +222,17 @@ class ReleaseView:
             for trace_id in [t for t in logs.get("trace_id", []) if t and t not in seen][:3]:
                 seen.append(trace_id)
                 try:
-                    return self.lab.mesh.trace(trace_id)
+                    trace = self.lab.mesh.trace(trace_id)
                 except Exception:  # not in Jaeger yet (spans are batched): the next round asks again
-                    seen.pop()
+                    trace = None
+                # the sidecars' spans may come before the app's own (each exporter batches): wait for the app's
+                if trace is not None and tag in _versions(trace, SERVICE):
+                    return trace
+                seen.pop()
             if time.monotonic() > deadline:
                 raise LabError(f"no trace of a request served by {SERVICE} {tag} in {timeout:.0f} s: "
                                f"{len(logs)} log lines with feature: {FEATURE}, their trace ids "
-                               f"{list(logs.get('trace_id', []))[:3]} not in Jaeger")
+                               f"{list(logs.get('trace_id', []))[:3]} not in Jaeger with {SERVICE}'s own spans")
             time.sleep(1.0)
 
     def wait_version(self, tag: str, timeout: float = 120, progress: Progress = print) -> None:
@@ -349,3 +353,9 @@ def _epoch(stamp: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _versions(trace: dict[str, Any], service: str) -> set[str]:
+    """The ``service.version`` of ``service``'s own spans in a Jaeger trace."""
+    return {tag["value"] for process in trace.get("processes", {}).values() if process.get("serviceName") == service
+            for tag in process.get("tags", []) if tag.get("key") == "service.version"}
