@@ -109,6 +109,7 @@ def run_notebooks(names: list[str], backend: str, out_dir: Path, progress: Calla
     prog = Progress(paths)
     last, _, _ = counts_since(prog, 0)
     results = []
+    manager = kernel_manager_class()
     for nb in select(names):
         progress(f"running {nb.name}" + (" on a fresh lab" if fresh else ""))
         start = time.perf_counter()
@@ -120,7 +121,7 @@ def run_notebooks(names: list[str], backend: str, out_dir: Path, progress: Calla
             papermill.execute_notebook(
                 str(nb), str(out_dir / nb.name), parameters={"backend": backend, "live": False},
                 kernel_name="python3", cwd=str(nb.parent), progress_bar=False, log_output=False,
-                execution_timeout=cell_timeout, kernel_manager_class=kernel_manager_class(),
+                execution_timeout=cell_timeout, kernel_manager_class=manager,
             )
         except CellTimeoutError:
             error = (f"{nb.stem}: {_stuck_cell(out_dir / nb.name)} did not finish in {cell_timeout:.0f} s "
