@@ -216,19 +216,16 @@ class ReleaseView:
         """A trace, from Jaeger, of a request a pod at version ``tag`` served: found through the log line only
         that version writes (its ``trace_id``); the trace as Jaeger's API gives it."""
         deadline = time.monotonic() + timeout
-        seen: list[str] = []
         while True:
             logs = self.feature_logs(tag)
-            for trace_id in [t for t in logs.get("trace_id", []) if t and t not in seen][:3]:
-                seen.append(trace_id)
+            for trace_id in [t for t in logs.get("trace_id", []) if t][:3]:
                 try:
                     trace = self.lab.mesh.trace(trace_id)
                 except Exception:  # not in Jaeger yet (spans are batched): the next round asks again
-                    trace = None
+                    continue
                 # the sidecars' spans may come before the app's own (each exporter batches): wait for the app's
-                if trace is not None and tag in _versions(trace, SERVICE):
+                if tag in _versions(trace, SERVICE):
                     return trace
-                seen.pop()
             if time.monotonic() > deadline:
                 raise LabError(f"no trace of a request served by {SERVICE} {tag} in {timeout:.0f} s: "
                                f"{len(logs)} log lines with feature: {FEATURE}, their trace ids "
